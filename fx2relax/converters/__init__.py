@@ -1,0 +1,6 @@
+"""Converters: thin functions mapping FX targets onto the TE kernels, registered by decorator.
+
+Importing this package registers every built-in converter; one op family a file, as in kernels/.
+"""
+
+from . import activation, conv, linear, pooling, shape, softmax  # noqa: F401  (registration)

@@ -1,0 +1,286 @@
+"""The graph walk: trace an `nn.Module` with torch.fx and emit one Relax function `main`.
+
+Shaped like `torch.fx.Interpreter`: one method per FX opcode, all with the signature
+`(node, args, kwargs)`, dispatched by `run_node`. Converters never see FX nodes as arguments, only
+Relax expressions and plain Python values; failures are re-raised naming the node.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx
+import tvm
+from tvm import relax, tirx
+
+from .errors import (
+    ConversionError,
+    Fx2RelaxError,
+    InputShapeError,
+    ShapeError,
+    TraceError,
+    UnsupportedOpError,
+    UnsupportedParameterError,
+)
+from .registry import REGISTRY, ConverterRegistry, target_name
+
+SUPPORTED_DTYPES = ("float32", "float64")
+Dim = Any  # an int, or a tirx.PrimExpr for a symbolic dimension
+
+
+class NodeContext:
+    """What a converter may use: its module, shapes of its inputs, emit_te, constants and errors."""
+
+    def __init__(self, importer: GraphImporter, node: torch.fx.Node, module: torch.nn.Module | None):
+        self._importer = importer
+        self.node = node
+        self.module = module
+        self.dtype = importer.dtype
+
+    @property
+    def where(self) -> str:
+        """`node 'conv' (module 'features.0', nn.Conv2d)`: how errors name this node."""
+        return describe_node(self.node, self.module)
+
+    def emit_te(self, kernel: Any, *args: Any, **params: Any) -> relax.Var:
+        """Emit `kernel(*args, **params)` as a PrimFunc named after the kernel; returns its result."""
+        return self._importer.builder.emit_te(
+            kernel, *args, primfunc_name_hint=kernel.__name__, name_hint=self.node.name, **params
+        )
+
+    def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
+        """A module parameter or buffer as a Relax value: a constant, or a function parameter."""
+        return self._importer.param(tensor, name)
+
+    def module_param(self, attribute: str) -> relax.Expr:
+        """The module's parameter or buffer `attribute` (e.g. "weight") via `param`, named by its path."""
+        return self.param(getattr(self.module, attribute), f"{self.node.target}.{attribute}")
+
+    def shape(self, value: relax.Expr) -> tuple[Dim, ...]:
+        """The static shape of a tensor value; symbolic dimensions stay PrimExprs."""
+        return tensor_shape(value, self)
+
+    def unsupported(self, parameter: str, message: str) -> UnsupportedParameterError:
+        """An error refusing a parameter value, to `raise`."""
+        return UnsupportedParameterError(self.where, message, parameter)
+
+    def shape_error(self, message: str, parameter: str | None = None) -> ShapeError:
+        """An error for shapes that do not fit, to `raise`."""
+        return ShapeError(self.where, message, parameter)
+
+
+def describe_node(node: torch.fx.Node, module: torch.nn.Module | None = None) -> str:
+    """Name a node for error messages: its name, its module path and type, or its target."""
+    if node.op == "call_module":
+        return f"node '{node.name}' (module '{node.target}', {target_name(type(module))})"
+    if node.op in ("call_function", "call_method"):
+        target = node.target if node.op == "call_function" else str(node.target)
+        return f"node '{node.name}' ({node.op.replace('call_', '')} {target_name(target)})"
+    return f"node '{node.name}' ({node.op} {node.target})"
+
+
+def tensor_shape(value: Any, ctx: NodeContext) -> tuple[Dim, ...]:
+    """Shape of a Relax tensor value as ints (static) or PrimExprs (symbolic)."""
+    if not isinstance(value, relax.Expr) or not isinstance(value.ty, relax.TensorType):
+        raise ConversionError(ctx.where, f"expected a tensor, got {type(value).__name__}")
+    dims = value.ty.shape.values
+    return tuple(int(d) if isinstance(d, tirx.IntImm) else d for d in dims)
+
+
+class GraphImporter:
+    """Walks one traced `GraphModule` and builds the IRModule with `main`."""
+
+    def __init__(
+        self,
+        graph_module: torch.fx.GraphModule,
+        dtype: str = "float32",
+        keep_params_as_input: bool = False,
+        registry: ConverterRegistry = REGISTRY,
+    ):
+        self.graph_module = graph_module
+        self.dtype = dtype
+        self.keep_params_as_input = keep_params_as_input
+        self.registry = registry
+        self.builder = relax.BlockBuilder()
+        self.env: dict[torch.fx.Node, Any] = {}
+        self.weights: dict[str, np.ndarray] = {}
+        self._weight_vars: list[relax.Var] = []
+        self._inputs: dict[torch.fx.Node, relax.Var] = {}
+
+    def import_graph(self, input_shapes: list[tuple[Dim, ...]]) -> tvm.IRModule:
+        """Convert every node inside one dataflow block of `main`; returns the IRModule."""
+        placeholders = [n for n in self.graph_module.graph.nodes if n.op == "placeholder"]
+        self._inputs = {
+            node: relax.Var(node.name, relax.TensorType(shape, self.dtype))
+            for node, shape in zip(placeholders, input_shapes)
+        }
+        builder = self.builder
+        with builder.function("main"):
+            with builder.dataflow():
+                result = None
+                for node in self.graph_module.graph.nodes:
+                    result = self.run_node(node)
+                    self.env[node] = result
+                output = builder.emit_output(result)
+            builder.emit_func_output(output, params=list(self._inputs.values()) + self._weight_vars)
+        return builder.get()
+
+    def run_node(self, node: torch.fx.Node) -> Any:
+        """Dispatch on the node's opcode; any unexpected failure is re-raised naming the node."""
+        args = torch.fx.node.map_arg(node.args, self.env.__getitem__)
+        kwargs = torch.fx.node.map_arg(node.kwargs, self.env.__getitem__)
+        try:
+            return getattr(self, node.op)(node, args, kwargs)
+        except Fx2RelaxError:
+            raise
+        except Exception as error:  # a converter or TVM failed in a way we did not foresee
+            module = self.graph_module.get_submodule(node.target) if node.op == "call_module" else None
+            raise ConversionError(describe_node(node, module), f"{type(error).__name__}: {error}") from error
+
+    def placeholder(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Var:
+        return self._inputs[node]
+
+    def get_attr(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
+        value = self.graph_module
+        for atom in str(node.target).split("."):
+            value = getattr(value, atom)
+        if isinstance(value, torch.Tensor):
+            return self.param(value, str(node.target))
+        return value
+
+    def call_module(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
+        module = self.graph_module.get_submodule(str(node.target))
+        return self._convert(node, module, module, args, kwargs)
+
+    def call_function(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
+        return self._convert(node, node.target, None, args, kwargs)
+
+    def call_method(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
+        return self._convert(node, node.target, None, args, kwargs)
+
+    def output(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Expr:
+        result = args[0]
+        if isinstance(result, (tuple, list)):
+            if not all(isinstance(item, relax.Expr) for item in result):
+                raise ConversionError(describe_node(node), "every output must be a tensor")
+            return relax.Tuple(list(result))
+        if not isinstance(result, relax.Expr):
+            raise ConversionError(describe_node(node), f"the output must be a tensor, got {type(result).__name__}")
+        return result
+
+    def _convert(self, node: torch.fx.Node, target: Any, module: Any, args: tuple, kwargs: dict) -> Any:
+        entry = self.registry.lookup(node.op, target)
+        assert entry is not None, "find_unsupported runs before the walk"
+        ctx = NodeContext(self, node, module)
+        try:
+            inspect.signature(entry.converter).bind(ctx, *args, **kwargs)
+        except TypeError as error:
+            raise UnsupportedParameterError(ctx.where, f"arguments not understood ({error})") from error
+        return entry.converter(ctx, *args, **kwargs)
+
+    def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
+        """A weight: a Relax constant, or with keep_params_as_input a new parameter of `main`."""
+        array = tensor.detach().cpu().numpy().astype(self.dtype)
+        if not self.keep_params_as_input:
+            return relax.const(array, self.dtype)
+        var = relax.Var(name.replace(".", "_"), relax.TensorType(array.shape, self.dtype))
+        self._weight_vars.append(var)
+        self.weights[var.name] = array
+        return var
+
+
+def trace(model: torch.nn.Module) -> torch.fx.GraphModule:
+    """`torch.fx.symbolic_trace`, with its failures turned into a TraceError naming the model."""
+    if isinstance(model, torch.fx.GraphModule):
+        return model
+    try:
+        return torch.fx.symbolic_trace(model)
+    except Exception as error:
+        raise TraceError(
+            f"torch.fx.symbolic_trace failed on {type(model).__name__}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def find_unsupported(graph_module: torch.fx.GraphModule, registry: ConverterRegistry = REGISTRY) -> None:
+    """Raise one UnsupportedOpError listing every node whose target has no converter."""
+    missing = []
+    for node in graph_module.graph.nodes:
+        if node.op not in ("call_module", "call_function", "call_method"):
+            continue
+        module = graph_module.get_submodule(str(node.target)) if node.op == "call_module" else None
+        target = module if node.op == "call_module" else node.target
+        if registry.lookup(node.op, target) is None:
+            missing.append(describe_node(node, module))
+    if missing:
+        supported = sorted({entry.name for entry in registry.entries()})
+        raise UnsupportedOpError(missing, supported)
+
+
+def normalize_input_shapes(input_shape: Any, count: int) -> list[tuple[Dim, ...]]:
+    """One shape per model input. A dimension is a positive int, or None / a name for a symbolic one."""
+    if _is_sequence(input_shape) and input_shape and all(_is_sequence(s) for s in input_shape):
+        shapes = list(input_shape)
+    elif _is_sequence(input_shape) and not any(_is_sequence(d) for d in input_shape):
+        shapes = [input_shape]
+    else:
+        raise InputShapeError(
+            f"input_shape must be a shape such as (4, 1, 28, 28), or a list of shapes, got {input_shape!r}"
+        )
+    if len(shapes) != count:
+        raise InputShapeError(f"the model takes {count} input(s) but input_shape gives {len(shapes)} shape(s)")
+    symbols: dict[str, tirx.Var] = {}
+    normalized = []
+    for shape in shapes:
+        if len(shape) == 0:
+            raise InputShapeError("input_shape has an empty shape: give one dimension per axis of the input")
+        normalized.append(tuple(_dim(d, shape, symbols) for d in shape))
+    return normalized
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (Sequence, torch.Size, np.ndarray)) and not isinstance(value, (str, bytes))
+
+
+def _dim(dim: Any, shape: Any, symbols: dict[str, tirx.Var]) -> Dim:
+    if dim is None or isinstance(dim, str):
+        name = dim or "batch"
+        if not name.isidentifier():
+            raise InputShapeError(f"symbolic dimension name {name!r} in input_shape {shape!r} is not an identifier")
+        return symbols.setdefault(name, tirx.Var(name, "int64"))
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise InputShapeError(f"input_shape {shape!r} has {dim!r}: dimensions must be positive integers")
+    if dim <= 0:
+        raise InputShapeError(f"input_shape {shape!r} has {dim}: dimensions must be positive integers")
+    return int(dim)
+
+
+def from_module(
+    model: torch.nn.Module,
+    input_shape: Sequence[Any],
+    *,
+    dtype: str = "float32",
+    keep_params_as_input: bool = False,
+) -> Any:
+    """Import `model` into a `tvm.IRModule` whose Relax function `main` computes `model(x)`.
+
+    `input_shape` is the input's shape, or a list of shapes for a model with several inputs; a
+    dimension given as None or a name is symbolic (e.g. `(None, 1, 28, 28)` for any batch).
+    With `keep_params_as_input=True` the weights become trailing parameters of `main` and the
+    result is `(mod, weights)`, `weights` a dict name → NumPy array in parameter order.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"from_module expects a torch.nn.Module, got {type(model).__name__}")
+    if dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not supported; choose one of {', '.join(SUPPORTED_DTYPES)}")
+    graph_module = trace(model)
+    find_unsupported(graph_module)
+    count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
+    shapes = normalize_input_shapes(input_shape, count)
+    importer = GraphImporter(graph_module, dtype, keep_params_as_input)
+    mod = importer.import_graph(shapes)
+    return (mod, importer.weights) if keep_params_as_input else mod

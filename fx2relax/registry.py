@@ -1,0 +1,109 @@
+"""The converter registry: maps an FX node's target to the function that converts it.
+
+Targets are keyed by the real object: an `nn.Module` subclass (for `call_module` nodes), a
+callable such as `torch.relu` or `operator.add` (for `call_function` nodes), or a method name
+such as `"view"` (for `call_method` nodes). Every converter has one signature,
+`converter(ctx, *args, **kwargs)`: the node's own arguments, bound by Python itself, so positional
+and keyword arguments are read alike; `ctx` is the `NodeContext` (the module, emit_te, errors).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union
+
+import torch
+
+from .errors import RegistryError
+
+Target = Union[type, Callable[..., Any], str]
+Converter = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered target: its kind (FX opcode), display name and converter."""
+
+    opcode: str
+    name: str
+    converter: Converter
+
+
+def target_opcode(target: Target) -> str:
+    """The FX opcode whose nodes carry `target`: call_module, call_function or call_method."""
+    if isinstance(target, str):
+        return "call_method"
+    if inspect.isclass(target):
+        if issubclass(target, torch.nn.Module):
+            return "call_module"
+        raise RegistryError(f"cannot register class {target!r}: only nn.Module subclasses are module targets")
+    if callable(target):
+        return "call_function"
+    raise RegistryError(f"cannot register {target!r}: a target is an nn.Module type, a callable or a method name")
+
+
+def target_name(target: Target) -> str:
+    """A readable name for a target: `nn.Conv2d`, `torch.relu`, `operator.add`, `Tensor.view`."""
+    if isinstance(target, str):
+        return f"Tensor.{target}"
+    module = getattr(target, "__module__", None) or ""
+    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
+    if module.startswith("torch.nn.modules"):
+        return f"nn.{qualname}"
+    if module in ("torch.nn.functional", "torch._C._nn"):
+        return f"F.{qualname}"
+    if module in ("torch", "torch._C._VariableFunctions", "torch.functional") or module.startswith("torch._C"):
+        return f"torch.{qualname}"
+    if module in ("_operator", "operator"):
+        return f"operator.{qualname}"
+    return f"{module}.{qualname}" if module else qualname
+
+
+class ConverterRegistry:
+    """Target → converter. Registering a target twice is an error, so import order never decides."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, Any], Entry] = {}
+
+    def register(self, *targets: Target) -> Callable[[Converter], Converter]:
+        """Decorator registering one converter for each of `targets` (aliases share it)."""
+        if not targets:
+            raise RegistryError("register() needs at least one target")
+
+        def decorate(converter: Converter) -> Converter:
+            for target in targets:
+                key = (target_opcode(target), target)
+                if key in self._entries:
+                    existing = self._entries[key].converter
+                    raise RegistryError(
+                        f"{target_name(target)} already has a converter "
+                        f"({existing.__module__}.{existing.__qualname__}); refusing to register "
+                        f"{converter.__module__}.{converter.__qualname__} over it"
+                    )
+                self._entries[key] = Entry(key[0], target_name(target), converter)
+            return converter
+
+        return decorate
+
+    def lookup(self, opcode: str, target: Any) -> Entry | None:
+        """The entry for an FX node's opcode and target; module targets match on the exact type."""
+        if opcode == "call_module":
+            target = type(target)
+        try:
+            return self._entries.get((opcode, target))
+        except TypeError:  # an unhashable target has no converter
+            return None
+
+    def entries(self) -> list[Entry]:
+        """All entries, sorted by opcode then name (for the supported-ops table)."""
+        return sorted(self._entries.values(), key=lambda e: (e.opcode, e.name))
+
+
+REGISTRY = ConverterRegistry()
+
+
+def register_converter(*targets: Target) -> Callable[[Converter], Converter]:
+    """Register a converter in fx2relax's registry, e.g. `@register_converter(nn.ReLU, F.relu, "relu")`."""
+    return REGISTRY.register(*targets)
