@@ -1,0 +1,68 @@
+"""The one comparison every op test uses: import a model with fx2relax, run it, compare with PyTorch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+import fx2relax
+
+RTOL = 1e-5
+ATOL = 1e-5
+
+
+def check_against_torch(
+    model: torch.nn.Module,
+    inputs: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    input_shape: object = None,
+) -> np.ndarray | tuple:
+    """Import `model`, build it, run `inputs` through both and assert the outputs match.
+
+    NaN must sit where PyTorch has NaN and ±inf where PyTorch has ±inf (assert_allclose checks
+    both). `input_shape` overrides the shapes passed to from_module (e.g. a symbolic batch).
+    Returns fx2relax's output.
+    """
+    model = model.eval()
+    inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+    if input_shape is None:
+        input_shape = tuple(inputs[0].shape) if len(inputs) == 1 else [tuple(x.shape) for x in inputs]
+    with torch.no_grad():
+        expected = model(*inputs)
+    compiled = fx2relax.build(fx2relax.from_module(model, input_shape))
+    actual = compiled(*inputs)
+    assert_outputs_match(actual, expected, rtol=rtol, atol=atol)
+    return actual
+
+
+def assert_outputs_match(actual: object, expected: object, *, rtol: float = RTOL, atol: float = ATOL) -> None:
+    """Compare fx2relax's NumPy output (or tuple of them) with PyTorch's tensor (or tuple)."""
+    if isinstance(expected, (tuple, list)):
+        assert isinstance(actual, tuple) and len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            assert_outputs_match(a, e, rtol=rtol, atol=atol)
+        return
+    expected = expected.detach().numpy()
+    assert actual.shape == expected.shape, f"shape {actual.shape} != PyTorch's {expected.shape}"
+    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != PyTorch's {expected.dtype}"
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected), err_msg="NaN pattern differs")
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+@st.composite
+def tensors(draw, shape: Sequence[int], special_values: bool = False, low: float = -3.0, high: float = 3.0) -> torch.Tensor:
+    """A float32 tensor of `shape` with values drawn by hypothesis (seeded), optionally sprinkled
+    with NaN, +inf and -inf."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    array = rng.uniform(low, high, size=tuple(shape)).astype(np.float32)
+    if special_values:
+        specials = np.array([np.nan, np.inf, -np.inf], dtype=np.float32)
+        mask = rng.random(array.shape) < draw(st.sampled_from([0.01, 0.05, 0.2]))
+        array[mask] = rng.choice(specials, size=int(mask.sum()))
+    return torch.from_numpy(array)
