@@ -194,16 +194,35 @@ class GraphImporter:
         return var
 
 
-def trace(model: torch.nn.Module) -> torch.fx.GraphModule:
-    """`torch.fx.symbolic_trace`, with its failures turned into a TraceError naming the model."""
+class RegistryTracer(torch.fx.Tracer):
+    """A tracer that keeps every module type with a converter as one call_module node (a leaf),
+    so a user's registered module is converted whole instead of being traced through."""
+
+    def __init__(self, registry: ConverterRegistry = REGISTRY):
+        super().__init__()
+        self.registry = registry
+
+    def is_leaf_module(self, module: torch.nn.Module, qualified_name: str) -> bool:
+        if self.registry.lookup("call_module", module) is not None:
+            return True
+        return super().is_leaf_module(module, qualified_name)
+
+
+def trace(model: torch.nn.Module, registry: ConverterRegistry = REGISTRY) -> torch.fx.GraphModule:
+    """Trace `model` into a GraphModule; failures become a TraceError naming the model.
+
+    A model that is itself a convertible module (a bare `nn.Conv2d`) is traced as a one-node graph.
+    """
     if isinstance(model, torch.fx.GraphModule):
         return model
+    root = torch.nn.Sequential(model) if registry.lookup("call_module", model) is not None else model
     try:
-        return torch.fx.symbolic_trace(model)
+        graph = RegistryTracer(registry).trace(root)
     except Exception as error:
         raise TraceError(
-            f"torch.fx.symbolic_trace failed on {type(model).__name__}: {type(error).__name__}: {error}"
+            f"torch.fx could not trace {type(model).__name__}: {type(error).__name__}: {error}"
         ) from error
+    return torch.fx.GraphModule(root, graph, type(model).__name__)
 
 
 def find_unsupported(graph_module: torch.fx.GraphModule, registry: ConverterRegistry = REGISTRY) -> None:

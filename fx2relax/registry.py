@@ -49,16 +49,13 @@ def target_name(target: Target) -> str:
     if isinstance(target, str):
         return f"Tensor.{target}"
     module = getattr(target, "__module__", None) or ""
-    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
-    if module.startswith("torch.nn.modules"):
-        return f"nn.{qualname}"
-    if module in ("torch.nn.functional", "torch._C._nn"):
-        return f"F.{qualname}"
-    if module in ("torch", "torch._C._VariableFunctions", "torch.functional") or module.startswith("torch._C"):
-        return f"torch.{qualname}"
-    if module in ("_operator", "operator"):
-        return f"operator.{qualname}"
-    return f"{module}.{qualname}" if module else qualname
+    name = getattr(target, "__name__", None) or repr(target)
+    if inspect.isclass(target) and module.startswith("torch.nn.modules"):
+        return f"nn.{name}"
+    prefixes = {"torch.nn.functional": "F.", "torch._C._nn": "F.", "torch": "torch.", "_operator": "operator.", "builtins": ""}
+    if module in prefixes:
+        return prefixes[module] + name
+    return f"{module}.{getattr(target, '__qualname__', name)}" if module else name
 
 
 class ConverterRegistry:

@@ -1,0 +1,164 @@
+"""The graph walk: what it builds, and every error it raises at import time."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import fx2relax
+from tests.helpers import check_against_torch
+
+
+def course_cnn() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
+    ).eval()
+
+
+def test_main_is_one_dataflow_block_of_named_primfuncs():
+    mod = fx2relax.from_module(course_cnn(), (4, 1, 28, 28))
+    main = mod["main"]
+    assert len(main.params) == 1 and [int(d) for d in main.params[0].ty.shape.values] == [4, 1, 28, 28]
+    assert len(main.body.blocks) == 1 and main.body.blocks[0].__class__.__name__ == "DataflowBlock"
+    names = {gv.name_hint if hasattr(gv, "name_hint") else str(gv) for gv in mod.get_global_vars()}
+    script = mod.script()
+    for kernel in ("conv2d", "relu", "max_pool2d", "flatten", "linear", "softmax"):
+        assert f"def {kernel}(" in script, kernel
+    assert "R.call_tir(cls.conv2d" in script and names
+
+
+def test_course_cnn_matches_torch_with_float64():
+    model = course_cnn().double()
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
+    expected = model(x).detach().numpy()
+    out = fx2relax.build(fx2relax.from_module(model, (2, 1, 28, 28), dtype="float64"))(x.numpy())
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_bare_module_is_imported_as_one_node():
+    check_against_torch(nn.Conv2d(2, 4, 3, padding=1), torch.rand(1, 2, 5, 5))
+
+
+def test_non_module_is_a_type_error():
+    with pytest.raises(TypeError, match="expects a torch.nn.Module, got function"):
+        fx2relax.from_module(lambda x: x, (1, 2))
+
+
+def test_unsupported_modules_are_all_listed_in_one_error():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.PixelShuffle(2), nn.ReLU(), nn.ChannelShuffle(2))
+    with pytest.raises(fx2relax.UnsupportedOpError) as error:
+        fx2relax.from_module(model, (1, 1, 8, 8))
+    message = str(error.value)
+    assert "2 node(s)" in message
+    assert "module '1', nn.PixelShuffle" in message and "module '3', nn.ChannelShuffle" in message
+    assert "Supported:" in message and "nn.Conv2d" in message
+    assert len(error.value.unsupported) == 2
+
+
+def test_unsupported_function_is_named():
+    class Cumulative(nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, 0)
+
+    with pytest.raises(fx2relax.UnsupportedOpError, match=r"node 'cumsum' \(function torch.cumsum\)"):
+        fx2relax.from_module(Cumulative(), (3,))
+
+
+def test_untraceable_model_is_a_trace_error():
+    class DataDependent(nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x
+
+    with pytest.raises(fx2relax.TraceError, match="DataDependent"):
+        fx2relax.from_module(DataDependent(), (2,))
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ((4, 0, 28, 28), "dimensions must be positive integers"),
+        ((4, -1, 28, 28), "dimensions must be positive integers"),
+        ((4, 1.5, 28, 28), "dimensions must be positive integers"),
+        ((4, True, 28, 28), "dimensions must be positive integers"),
+        ((), "empty shape"),
+        ("4,1,28,28", "must be a shape such as"),
+        (4, "must be a shape such as"),
+        ([(4, 1, 28, 28), (4, 1, 28, 28)], r"takes 1 input\(s\) but input_shape gives 2"),
+        ((4, "1x", 28, 28), "not an identifier"),
+    ],
+)
+def test_bad_input_shape_is_refused(shape, match):
+    with pytest.raises(fx2relax.InputShapeError, match=match):
+        fx2relax.from_module(course_cnn(), shape)
+
+
+def test_input_of_the_wrong_rank_names_the_first_layer():
+    with pytest.raises(fx2relax.ShapeError, match=r"node '_0' \(module '0', nn.Conv2d\).*got shape \(28, 28\)"):
+        fx2relax.from_module(course_cnn(), (28, 28))
+
+
+def test_wrong_image_size_is_a_feature_count_mismatch_at_the_linear_layer():
+    with pytest.raises(fx2relax.ShapeError, match=r"module '4', nn.Linear.*in_features=5408"):
+        fx2relax.from_module(course_cnn(), (1, 1, 32, 32))
+
+
+def test_unsupported_dtype_is_refused():
+    with pytest.raises(ValueError, match="dtype 'int8' is not supported"):
+        fx2relax.from_module(course_cnn(), (1, 1, 28, 28), dtype="int8")
+
+
+def test_unexpected_converter_failure_names_the_node():
+    class Odd(nn.Module):
+        pass
+
+    @fx2relax.register_converter(Odd)
+    def broken(ctx, input):
+        raise RuntimeError("boom")
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.odd = Odd()
+
+        def forward(self, x):
+            return self.odd(x)
+
+    with pytest.raises(fx2relax.ConversionError, match=r"node 'odd' \(module 'odd', .*Odd\): RuntimeError: boom"):
+        fx2relax.from_module(Model(), (2,))
+
+
+def test_converter_given_arguments_it_does_not_take_is_refused():
+    class Scaled(nn.Module):
+        def forward(self, x, scale):
+            return x * scale
+
+    @fx2relax.register_converter(Scaled)
+    def scaled(ctx, input):
+        return input
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scaled = Scaled()
+
+        def forward(self, x):
+            return self.scaled(x, 2.0)
+
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="arguments not understood"):
+        fx2relax.from_module(Model(), (2,))
+
+
+def test_registered_user_module_is_a_leaf_and_converted_whole():
+    from fx2relax.kernels.activation import relu
+
+    class MyRelu(nn.Module):
+        def forward(self, x):
+            return torch.clamp(x, min=0)  # no converter for clamp: must not be traced into
+
+    @fx2relax.register_converter(MyRelu)
+    def my_relu(ctx, input):
+        return ctx.emit_te(relu, input)
+
+    check_against_torch(nn.Sequential(nn.Linear(3, 3), MyRelu()), torch.randn(2, 3))
