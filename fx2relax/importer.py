@@ -84,9 +84,14 @@ def describe_node(node: torch.fx.Node, module: torch.nn.Module | None = None) ->
     return f"node '{node.name}' ({node.op} {node.target})"
 
 
+def is_tensor(value: Any) -> bool:
+    """Whether `value` is a Relax tensor expression (not a Python number or a symbolic PrimExpr)."""
+    return isinstance(value, relax.Expr) and isinstance(getattr(value, "ty", None), relax.TensorType)
+
+
 def tensor_shape(value: Any, ctx: NodeContext) -> tuple[Dim, ...]:
     """Shape of a Relax tensor value as ints (static) or PrimExprs (symbolic)."""
-    if not isinstance(value, relax.Expr) or not isinstance(value.ty, relax.TensorType):
+    if not is_tensor(value):
         raise ConversionError(ctx.where, f"expected a tensor, got {type(value).__name__}")
     dims = value.ty.shape.values
     return tuple(int(d) if isinstance(d, tirx.IntImm) else d for d in dims)
@@ -110,6 +115,7 @@ class GraphImporter:
         self.env: dict[torch.fx.Node, Any] = {}
         self.weights: dict[str, np.ndarray] = {}
         self._weight_vars: list[relax.Var] = []
+        self._params: dict[torch.Tensor, relax.Expr] = {}  # a shared weight is emitted once
         self._inputs: dict[torch.fx.Node, relax.Var] = {}
 
     def import_graph(self, input_shapes: list[tuple[Dim, ...]]) -> tvm.IRModule:
@@ -166,10 +172,10 @@ class GraphImporter:
     def output(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Expr:
         result = args[0]
         if isinstance(result, (tuple, list)):
-            if not all(isinstance(item, relax.Expr) for item in result):
+            if not all(is_tensor(item) for item in result):
                 raise ConversionError(describe_node(node), "every output must be a tensor")
             return relax.Tuple(list(result))
-        if not isinstance(result, relax.Expr):
+        if not is_tensor(result):
             raise ConversionError(describe_node(node), f"the output must be a tensor, got {type(result).__name__}")
         return result
 
@@ -185,13 +191,17 @@ class GraphImporter:
 
     def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
         """A weight: a Relax constant, or with keep_params_as_input a new parameter of `main`."""
+        if tensor in self._params:
+            return self._params[tensor]
         array = tensor.detach().cpu().numpy().astype(self.dtype)
-        if not self.keep_params_as_input:
-            return relax.const(array, self.dtype)
-        var = relax.Var(name.replace(".", "_"), relax.TensorType(array.shape, self.dtype))
-        self._weight_vars.append(var)
-        self.weights[var.name] = array
-        return var
+        if self.keep_params_as_input:
+            value = relax.Var(name.replace(".", "_"), relax.TensorType(array.shape, self.dtype))
+            self._weight_vars.append(value)
+            self.weights[value.name] = array
+        else:
+            value = relax.const(array, self.dtype)
+        self._params[tensor] = value
+        return value
 
 
 class RegistryTracer(torch.fx.Tracer):
