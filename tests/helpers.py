@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,8 +32,8 @@ def check_against_torch(
     inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
     if input_shape is None:
         input_shape = tuple(inputs[0].shape) if len(inputs) == 1 else [tuple(x.shape) for x in inputs]
-    with torch.no_grad():
-        expected = model(*inputs)
+    with torch.no_grad():  # clones: an in-place op in the model must not change what fx2relax gets
+        expected = model(*[x.clone() for x in inputs])
     compiled = fx2relax.build(fx2relax.from_module(model, input_shape))
     actual = compiled(*inputs)
     assert_outputs_match(actual, expected, rtol=rtol, atol=atol)
@@ -52,6 +52,24 @@ def assert_outputs_match(actual: object, expected: object, *, rtol: float = RTOL
     assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != PyTorch's {expected.dtype}"
     np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected), err_msg="NaN pattern differs")
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+class Apply(torch.nn.Module):
+    """A model whose forward is `function(x)`: tests an F./torch. function or tensor method."""
+
+    def __init__(self, function: Callable[[torch.Tensor], object]):
+        super().__init__()
+        self.function = function
+
+    def forward(self, x: torch.Tensor) -> object:
+        return self.function(x)
+
+
+class ApplyBinary(Apply):
+    """A model whose forward is `function(x, y)`, for ops on two input tensors."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> object:
+        return self.function(x, y)
 
 
 @st.composite

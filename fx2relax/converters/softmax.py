@@ -1,16 +1,43 @@
-"""Converters for softmax."""
+"""Converters for softmax and log-softmax: modules, F./torch. functions and tensor methods."""
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ..importer import NodeContext
 from ..kernels import softmax as kernels
 from ..registry import register_converter
 from .common import normalize_dim
 
 
-@register_converter(nn.Softmax)
-def softmax(ctx, input):
+def _emit(ctx: NodeContext, kernel, input, dim, dtype):
+    """Emit `kernel` along `dim`; dim=None takes PyTorch's legacy implicit choice (it warns, the
+    result is the same). A `dtype` other than the model's would cast first: refused."""
+    if dtype is not None and dtype != getattr(torch, ctx.dtype):
+        raise ctx.unsupported("dtype", f"casting to {dtype} is not supported (the model computes in {ctx.dtype})")
     rank = len(ctx.shape(input))
-    dim = ctx.module.dim
-    if dim is None:  # PyTorch's legacy implicit choice (it warns; the result is the same)
+    if ctx.module is not None:
+        dim = ctx.module.dim
+    if dim is None:
         dim = 0 if rank in (0, 1, 3) else 1
-    return ctx.emit_te(kernels.softmax, input, axis=normalize_dim(ctx, dim, rank, "dim"))
+    return ctx.emit_te(kernel, input, axis=normalize_dim(ctx, dim, rank, "dim"))
+
+
+@register_converter(nn.Softmax, F.softmax)
+def softmax(ctx, input, dim=None, _stacklevel=3, dtype=None):
+    return _emit(ctx, kernels.softmax, input, dim, dtype)
+
+
+@register_converter(torch.softmax, "softmax")
+def softmax_function(ctx, input, dim, dtype=None):
+    return _emit(ctx, kernels.softmax, input, dim, dtype)
+
+
+@register_converter(nn.LogSoftmax, F.log_softmax)
+def log_softmax(ctx, input, dim=None, _stacklevel=3, dtype=None):
+    return _emit(ctx, kernels.log_softmax, input, dim, dtype)
+
+
+@register_converter(torch.log_softmax, "log_softmax")
+def log_softmax_function(ctx, input, dim, dtype=None):
+    return _emit(ctx, kernels.log_softmax, input, dim, dtype)

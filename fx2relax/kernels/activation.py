@@ -1,10 +1,112 @@
-"""Element-wise activations."""
+"""Element-wise activations, each matching PyTorch's CPU kernels on NaN and ±inf.
+
+Every kernel takes a tensor of any shape and returns one of the same shape and dtype. Clamps are
+written with Select on comparisons that are false for NaN, so a NaN input stays NaN (a plain
+min/max would turn it into a bound).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 from tvm import te, tirx
 
 
+def _elementwise(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]) -> te.Tensor:
+    return te.compute(data.shape, lambda *i: formula(data(*i)), name=name)
+
+
+def _clamp(value: tirx.Expr, low: tirx.Expr, high: tirx.Expr) -> tirx.Expr:
+    """min(max(value, low), high) that keeps NaN, like PyTorch's clamp."""
+    return tirx.Select(value < low, low, tirx.Select(value > high, high, value))
+
+
+def _scale(value: tirx.Expr, factor: float, dtype: str) -> tirx.Expr:
+    """value * factor; for factor 0 spelled out, as TVM's simplifier folds x * 0 to 0 even where
+    IEEE (and PyTorch) give NaN: for NaN and ±inf."""
+    if factor != 0:
+        return value * tirx.const(factor, dtype)
+    return tirx.Select(te.isfinite(value), tirx.const(0, dtype), tirx.const(float("nan"), dtype))
+
+
+def _expm1(value: tirx.Expr, dtype: str) -> tirx.Expr:
+    """exp(x) - 1, for x <= 0, accurate near 0 where exp(x) - 1 would round to 0: Kahan's
+    (exp(x) - 1) * x / log(exp(x)) for x > -0.5 (beyond, exp(x) may be denormal and its log poor,
+    while exp(x) - 1 <= -0.39 is already accurate)."""
+    exp = te.exp(value)
+    one = tirx.const(1, dtype)
+    kahan = tirx.Select(exp == one, value, (exp - one) * value / te.log(exp))
+    return tirx.Select(value > tirx.const(-0.5, dtype), kahan, exp - one)
+
 
 def relu(data: te.Tensor) -> te.Tensor:
-    """max(x, 0) for a tensor of any shape; NaN stays NaN as in PyTorch (a plain max would zero it)."""
+    """max(x, 0); NaN stays NaN as in PyTorch (a plain max would zero it)."""
     zero = tirx.const(0, data.dtype)
-    return te.compute(data.shape, lambda *i: tirx.Select(data(*i) < zero, zero, data(*i)), name="relu")
+    return _elementwise(data, "relu", lambda x: tirx.Select(x < zero, zero, x))
+
+
+def hardtanh(data: te.Tensor, min_val: float, max_val: float) -> te.Tensor:
+    """x clamped to [min_val, max_val] (ReLU6 is [0, 6]); NaN stays NaN."""
+    low, high = tirx.const(min_val, data.dtype), tirx.const(max_val, data.dtype)
+    return _elementwise(data, "hardtanh", lambda x: _clamp(x, low, high))
+
+
+def sigmoid(data: te.Tensor) -> te.Tensor:
+    """1 / (1 + exp(-x)): exactly 0 and 1 at ∓inf, NaN for NaN."""
+    one = tirx.const(1, data.dtype)
+    return _elementwise(data, "sigmoid", lambda x: one / (one + te.exp(-x)))
+
+
+def tanh(data: te.Tensor) -> te.Tensor:
+    """tanh(x) (TVM's LLVM lowering: absolute error below 1e-7, ±1 at ±inf)."""
+    return _elementwise(data, "tanh", te.tanh)
+
+
+def silu(data: te.Tensor) -> te.Tensor:
+    """x / (1 + exp(-x)) as PyTorch computes it: silu(-inf) is NaN there too (-inf / inf)."""
+    one = tirx.const(1, data.dtype)
+    return _elementwise(data, "silu", lambda x: x / (one + te.exp(-x)))
+
+
+def gelu(data: te.Tensor, approximate: str = "none") -> te.Tensor:
+    """x * Φ(x): with approximate="none" 0.5 x (1 + erf(x / √2)); with "tanh"
+    0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))). gelu(-inf) is NaN (-inf * 0), as in PyTorch."""
+    half = tirx.const(0.5, data.dtype)
+    one = tirx.const(1, data.dtype)
+    if approximate == "tanh":
+        beta = tirx.const(math.sqrt(2 / math.pi), data.dtype)
+        kappa = tirx.const(0.044715, data.dtype)
+        return _elementwise(
+            data, "gelu_tanh", lambda x: half * x * (one + te.tanh(beta * (x + kappa * x * x * x)))
+        )
+    inv_sqrt2 = tirx.const(1 / math.sqrt(2), data.dtype)
+    return _elementwise(data, "gelu", lambda x: x * half * (one + te.erf(x * inv_sqrt2)))
+
+
+def hardswish(data: te.Tensor) -> te.Tensor:
+    """x * clamp(x + 3, 0, 6) / 6; NaN stays NaN and hardswish(-inf) is NaN (-inf * 0), as in PyTorch."""
+    zero, three, six = (tirx.const(v, data.dtype) for v in (0, 3, 6))
+    return _elementwise(data, "hardswish", lambda x: x * _clamp(x + three, zero, six) / six)
+
+
+def hardsigmoid(data: te.Tensor) -> te.Tensor:
+    """clamp(x + 3, 0, 6) / 6; NaN stays NaN."""
+    zero, three, six = (tirx.const(v, data.dtype) for v in (0, 3, 6))
+    return _elementwise(data, "hardsigmoid", lambda x: _clamp(x + three, zero, six) / six)
+
+
+def leaky_relu(data: te.Tensor, negative_slope: float) -> te.Tensor:
+    """x where x > 0, else x * negative_slope (any sign of slope)."""
+    zero = tirx.const(0, data.dtype)
+    return _elementwise(
+        data, "leaky_relu", lambda x: tirx.Select(x > zero, x, _scale(x, negative_slope, data.dtype))
+    )
+
+
+def elu(data: te.Tensor, alpha: float) -> te.Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1), with an accurate expm1 near 0 as PyTorch uses."""
+    zero = tirx.const(0, data.dtype)
+    return _elementwise(
+        data, "elu", lambda x: tirx.Select(x > zero, x, _scale(_expm1(x, data.dtype), alpha, data.dtype))
+    )

@@ -1,8 +1,40 @@
-"""Softmax along one axis."""
+"""Softmax and log-softmax along one axis."""
 
 from tvm import te
 
 from .reduction import nan_max
+
+
+def _with_axis(indices: tuple, value: object, axis: int) -> tuple:
+    return (*indices[:axis], value, *indices[axis:])
+
+
+def _drop_axis(indices: tuple, axis: int) -> tuple:
+    return (*indices[:axis], *indices[axis + 1 :])
+
+
+def log_softmax(data: te.Tensor, axis: int) -> te.Tensor:
+    """x - max - log(sum(exp(x - max))) along `axis` (0 <= axis < rank), as PyTorch computes it.
+
+    Like softmax, a NaN (or an inf - inf) in a slice gives a NaN slice; -inf elements give -inf.
+    """
+    shape = data.shape
+    reduced_shape = [d for a, d in enumerate(shape) if a != axis]
+    k = te.reduce_axis((0, shape[axis]), name="k")
+    max_elem = te.compute(
+        reduced_shape, lambda *i: nan_max(data[_with_axis(i, k, axis)], axis=k), name="T_log_softmax_maxelem"
+    )
+    k_sum = te.reduce_axis((0, shape[axis]), name="k_sum")
+    exp_sum = te.compute(
+        reduced_shape,
+        lambda *i: te.sum(te.exp(data[_with_axis(i, k_sum, axis)] - max_elem(*i)), axis=k_sum),
+        name="T_log_softmax_expsum",
+    )
+    return te.compute(
+        shape,
+        lambda *i: data(*i) - max_elem[_drop_axis(i, axis)] - te.log(exp_sum[_drop_axis(i, axis)]),
+        name="T_log_softmax_norm",
+    )
 
 
 def softmax(data: te.Tensor, axis: int) -> te.Tensor:
@@ -13,19 +45,13 @@ def softmax(data: te.Tensor, axis: int) -> te.Tensor:
     """
     shape = data.shape
     reduced_shape = [d for a, d in enumerate(shape) if a != axis]
-
-    def with_axis(indices, value):
-        return (*indices[:axis], value, *indices[axis:])
-
     k = te.reduce_axis((0, shape[axis]), name="k")
     max_elem = te.compute(
-        reduced_shape, lambda *i: nan_max(data[with_axis(i, k)], axis=k), name="T_softmax_maxelem"
+        reduced_shape, lambda *i: nan_max(data[_with_axis(i, k, axis)], axis=k), name="T_softmax_maxelem"
     )
-
-    def drop_axis(indices):
-        return (*indices[:axis], *indices[axis + 1 :])
-
-    exp = te.compute(shape, lambda *i: te.exp(data(*i) - max_elem[drop_axis(i)]), name="T_softmax_exp")
+    exp = te.compute(shape, lambda *i: te.exp(data(*i) - max_elem[_drop_axis(i, axis)]), name="T_softmax_exp")
     k_sum = te.reduce_axis((0, shape[axis]), name="k_sum")
-    exp_sum = te.compute(reduced_shape, lambda *i: te.sum(exp[with_axis(i, k_sum)], axis=k_sum), name="T_softmax_expsum")
-    return te.compute(shape, lambda *i: exp(*i) / exp_sum[drop_axis(i)], name="T_softmax_norm")
+    exp_sum = te.compute(
+        reduced_shape, lambda *i: te.sum(exp[_with_axis(i, k_sum, axis)], axis=k_sum), name="T_softmax_expsum"
+    )
+    return te.compute(shape, lambda *i: exp(*i) / exp_sum[_drop_axis(i, axis)], name="T_softmax_norm")

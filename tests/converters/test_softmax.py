@@ -1,42 +1,54 @@
-"""Softmax over any dim (negative and the legacy implicit dim too), stability, NaN and ±inf."""
+"""Softmax and log-softmax against PyTorch: every alias, dim drawn (negative too, None for the
+implicit legacy choice), NaN/±inf and large logits."""
 
-import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, tensors
+
+FORMS = {
+    "softmax": {
+        "module": lambda dim: nn.Softmax(dim),
+        "F": lambda dim: Apply(lambda x: F.softmax(x, dim=dim)),
+        "F_positional": lambda dim: Apply(lambda x: F.softmax(x, dim, 3, None)),
+        "torch": lambda dim: Apply(lambda x: torch.softmax(x, dim)),
+        "method": lambda dim: Apply(lambda x: x.softmax(dim=dim)),
+    },
+    "log_softmax": {
+        "module": lambda dim: nn.LogSoftmax(dim),
+        "F": lambda dim: Apply(lambda x: F.log_softmax(x, dim=dim)),
+        "F_positional": lambda dim: Apply(lambda x: F.log_softmax(x, dim, 3, torch.float32)),
+        "torch": lambda dim: Apply(lambda x: torch.log_softmax(x, dim, dtype=torch.float32)),
+        "method": lambda dim: Apply(lambda x: x.log_softmax(dim)),
+    },
+}
 
 
-@st.composite
-def softmax_cases(draw):
-    shape = draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
-    rank = len(shape)
-    dim = draw(st.one_of(st.integers(-rank, rank - 1), st.none()))
-    return nn.Softmax(dim), shape
+@given(data=st.data(), op=st.sampled_from(sorted(FORMS)), bound=st.sampled_from([3.0, 100.0]))
+def test_softmax(data, op, bound):
+    shape = data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=4).map(tuple), label="shape")
+    x = data.draw(tensors(shape, special_values=data.draw(st.booleans()), low=-bound, high=bound), label="x")
+    form = data.draw(st.sampled_from(sorted(FORMS[op])), label="form")
+    implicit = form in ("module", "F") and data.draw(st.booleans(), label="implicit dim")
+    dim = None if implicit else data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    check_against_torch(FORMS[op][form](dim), x)
 
 
-@given(softmax_cases(), st.data())
-def test_softmax_matches_torch(case, data):
-    softmax, shape = case
-    check_against_torch(softmax, data.draw(tensors(shape, low=-30, high=30)))
+def test_casting_dtype_is_refused():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="dtype"):
+        fx2relax.from_module(Apply(lambda x: torch.softmax(x, 1, dtype=torch.float64)), (2, 3))
 
 
-@given(softmax_cases(), st.data())
-def test_softmax_special_values_like_torch(case, data):
-    softmax, shape = case
-    check_against_torch(softmax, data.draw(tensors(shape, special_values=True)))
+def test_dim_out_of_range_is_refused():
+    with pytest.raises(fx2relax.ShapeError, match="dim"):
+        fx2relax.from_module(Apply(lambda x: x.log_softmax(2)), (2, 3))
 
 
 def test_softmax_is_stable_for_large_logits():
-    x = torch.tensor([[1000.0, 999.0, -1000.0], [88.0, 89.0, 90.0]])
-    out = check_against_torch(nn.Softmax(dim=1), x)
-    assert np.isfinite(out).all()
-
-
-def test_softmax_refuses_dim_out_of_range():
-    with pytest.raises(fx2relax.ShapeError, match=r"nn.Softmax.*parameter 'dim'"):
-        fx2relax.from_module(nn.Sequential(nn.Softmax(dim=2)), (2, 3))
+    out = check_against_torch(nn.Softmax(dim=1), torch.tensor([[1000.0, 999.0, -1000.0], [88.0, 89.0, 90.0]]))
+    assert torch.isfinite(torch.from_numpy(out)).all()

@@ -1,0 +1,51 @@
+"""Converters for ops that are the identity at inference: nn.Identity and the dropout family in eval.
+
+Dropout in training mode is random, which an imported inference graph does not reproduce, so
+`training=True` is refused rather than silently ignored.
+"""
+
+import numbers
+
+import torch.nn.functional as F
+from torch import nn
+
+from ..importer import NodeContext
+from ..registry import register_converter
+
+
+@register_converter(nn.Identity)
+def identity(ctx, input):
+    return input
+
+
+def _check_eval(ctx: NodeContext, p: object, training: bool) -> None:
+    """Refuse training-mode dropout (PyTorch would zero random elements) and invalid probabilities."""
+    if ctx.module is not None:
+        p, training = ctx.module.p, ctx.module.training
+    if training:
+        raise ctx.unsupported(
+            "training", "dropout in training mode zeroes random elements; call model.eval() before importing"
+        )
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+        raise ctx.unsupported("p", f"dropout probability has to be between 0 and 1, but got {p!r}")
+
+
+@register_converter(nn.Dropout, nn.Dropout2d, nn.Dropout3d, F.dropout, F.dropout2d, F.dropout3d)
+def dropout(ctx, input, p=0.5, training=True, inplace=False):
+    _check_eval(ctx, p, training)
+    return input
+
+
+@register_converter(nn.Dropout1d, F.dropout1d)
+def dropout1d(ctx, input, p=0.5, training=True, inplace=False):
+    _check_eval(ctx, p, training)
+    rank = len(ctx.shape(input))
+    if rank not in (2, 3):
+        raise ctx.shape_error(f"dropout1d expects a 2-D or 3-D input, got a {rank}-D one")
+    return input
+
+
+@register_converter(nn.AlphaDropout, nn.FeatureAlphaDropout, F.alpha_dropout, F.feature_alpha_dropout)
+def alpha_dropout(ctx, input, p=0.5, training=False, inplace=False):
+    _check_eval(ctx, p, training)
+    return input

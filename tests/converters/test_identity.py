@@ -1,0 +1,66 @@
+"""Identity and the dropout family: the identity in eval mode (NaN/inf pass through), refused in
+training mode or with an invalid probability."""
+
+import pytest
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+import fx2relax
+from tests.helpers import Apply, check_against_torch, tensors
+
+PROBABILITIES = st.floats(0, 1)
+
+MODULES = {
+    "Identity": lambda p, inplace: nn.Identity(p),  # Identity takes and ignores any argument
+    "Dropout": lambda p, inplace: nn.Dropout(p, inplace),
+    "Dropout2d": lambda p, inplace: nn.Dropout2d(p, inplace),
+    "Dropout3d": lambda p, inplace: nn.Dropout3d(p, inplace),
+    "AlphaDropout": lambda p, inplace: nn.AlphaDropout(p, inplace),
+    "FeatureAlphaDropout": lambda p, inplace: nn.FeatureAlphaDropout(p, inplace),
+    "F.dropout": lambda p, inplace: Apply(lambda x: F.dropout(x, p, False, inplace)),
+    "F.dropout2d": lambda p, inplace: Apply(lambda x: F.dropout2d(x, p=p, training=False)),
+    "F.dropout3d": lambda p, inplace: Apply(lambda x: F.dropout3d(x, p, training=False, inplace=inplace)),
+    "F.alpha_dropout": lambda p, inplace: Apply(lambda x: F.alpha_dropout(x, p)),
+    "F.feature_alpha_dropout": lambda p, inplace: Apply(lambda x: F.feature_alpha_dropout(x, p, inplace=inplace)),
+}
+
+
+@given(data=st.data(), name=st.sampled_from(sorted(MODULES)), p=PROBABILITIES, inplace=st.booleans())
+def test_identity_in_eval(data, name, p, inplace):
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=5).map(tuple), label="shape")
+    x = data.draw(tensors(shape, special_values=True), label="x")
+    check_against_torch(MODULES[name](p, inplace), x)
+
+
+@given(data=st.data(), p=PROBABILITIES, functional=st.booleans())
+def test_dropout1d_in_eval(data, p, functional):
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=2, max_size=3).map(tuple), label="shape")
+    x = data.draw(tensors(shape, special_values=True), label="x")
+    model = Apply(lambda t: F.dropout1d(t, p, training=False)) if functional else nn.Dropout1d(p)
+    check_against_torch(model, x)
+
+
+def test_dropout1d_refuses_other_ranks_as_pytorch_does():
+    with pytest.raises(fx2relax.ShapeError, match="2-D or 3-D"):
+        fx2relax.from_module(nn.Dropout1d().eval(), (2, 3, 4, 5))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        nn.Sequential(nn.Dropout(0.2)).train(),
+        nn.Sequential(nn.AlphaDropout(0.2)).train(),
+        Apply(lambda x: F.dropout(x, 0.2)),  # F.dropout's training defaults to True
+        Apply(lambda x: F.dropout2d(x, 0.2, True)),
+    ],
+)
+def test_training_mode_is_refused(model):
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="training"):
+        fx2relax.from_module(model, (2, 3, 4, 5))
+
+
+def test_invalid_probability_is_refused():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="'p'"):
+        fx2relax.from_module(Apply(lambda x: F.dropout(x, 1.5, training=False)), (2, 3))
