@@ -67,6 +67,11 @@ def max_pool2d_function(ctx, input, kernel_size, stride=None, padding=0, dilatio
     return _max_pool2d(ctx, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@register_converter(F.max_pool2d_with_indices)  # what F.max_pool2d(..., return_indices=True) traces to
+def max_pool2d_with_indices(ctx, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=True):
+    return _max_pool2d(ctx, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
 def _avg_pool2d(ctx: NodeContext, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     if divisor_override is not None and divisor_override == 0:
         raise ctx.shape_error("divisor must be not zero", "divisor_override")
@@ -133,3 +138,8 @@ def adaptive_max_pool2d(ctx, input):
 @register_converter(F.adaptive_max_pool2d)
 def adaptive_max_pool2d_function(ctx, input, output_size, return_indices=False):
     return _adaptive_max_pool2d(ctx, input, output_size, return_indices)
+
+
+@register_converter(F.adaptive_max_pool2d_with_indices)
+def adaptive_max_pool2d_with_indices(ctx, input, output_size, return_indices=True):
+    return _adaptive_max_pool2d(ctx, input, output_size, return_indices=True)
