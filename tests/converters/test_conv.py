@@ -41,6 +41,13 @@ class Functional(nn.Module):
         return self.function(x, self.weight, self.bias, **self.params)
 
 
+class FunctionalComputedWeight(Functional):
+    """forward(x) = function(x, weight * 0.5, bias, **params): the weight is computed in the graph."""
+
+    def forward(self, x):
+        return self.function(x, self.weight * 0.5, self.bias, **self.params)
+
+
 class FunctionalWeightInput(Functional):
     """forward(x, weight) = function(x, weight, bias, **params): the weight is a model input."""
 
@@ -114,18 +121,20 @@ def test_conv_module_matches_torch(data, spatial, special_values, symbolic):
     _check(conv, data, shape, special_values, symbolic, batched=len(shape) == spatial + 2)
 
 
-@given(st.data(), st.sampled_from([1, 2]), st.booleans())
-def test_conv_function_matches_torch(data, spatial, weight_as_input):
-    """F.conv1d / F.conv2d with the weight as a get_attr tensor or as a model input."""
+@given(st.data(), st.sampled_from([1, 2]), st.sampled_from(["get_attr", "input", "computed"]))
+def test_conv_function_matches_torch(data, spatial, weight_source):
+    """F.conv1d / F.conv2d with the weight as a get_attr tensor, a model input or computed in the graph."""
     kwargs, shape = data.draw(conv_cases(spatial, zeros_only=True))
     conv = CONV_MODULES[spatial](**kwargs)
     params = {key: kwargs[key] for key in ("stride", "padding", "dilation", "groups")}
     x = data.draw(tensors(shape))
-    if weight_as_input:
-        model = FunctionalWeightInput(CONV_FUNCTIONS[spatial], conv.weight, conv.bias, **params)
-        check_against_torch(model, [x, conv.weight.detach()])
+    function = CONV_FUNCTIONS[spatial]
+    if weight_source == "input":
+        check_against_torch(FunctionalWeightInput(function, conv.weight, conv.bias, **params), [x, conv.weight.detach()])
+    elif weight_source == "computed":
+        check_against_torch(FunctionalComputedWeight(function, conv.weight, conv.bias, **params), x)
     else:
-        check_against_torch(Functional(CONV_FUNCTIONS[spatial], conv.weight, conv.bias, **params), x)
+        check_against_torch(Functional(function, conv.weight, conv.bias, **params), x)
 
 
 def test_torch_conv2d_is_f_conv2d_and_converts():
