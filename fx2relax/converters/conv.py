@@ -1,4 +1,4 @@
-"""Converters for convolutions: nn.Conv1d/2d, nn.ConvTranspose1d/2d and their F. functions.
+"""Converters for convolutions: nn.Conv1d/2d/3d, nn.ConvTranspose1d/2d/3d and their F. functions.
 
 A module converter reads its attributes and calls the same checks as the function form, where
 weight and bias arrive as tensors (constants, inputs or computed) and sizes as Python values.
@@ -14,10 +14,10 @@ from ..kernels import conv as kernels
 from ..registry import register_converter
 from .common import positive, static_dims
 
-_CONV_KERNELS = {1: kernels.conv1d, 2: kernels.conv2d}
-_TRANSPOSED_KERNELS = {1: kernels.conv_transpose1d, 2: kernels.conv_transpose2d}
-_AXES = {1: ("length",), 2: ("height", "width")}
-_LAYOUTS = {1: "(C, L)", 2: "(C, H, W)"}
+_CONV_KERNELS = {1: kernels.conv1d, 2: kernels.conv2d, 3: kernels.conv3d}
+_TRANSPOSED_KERNELS = {1: kernels.conv_transpose1d, 2: kernels.conv_transpose2d, 3: kernels.conv_transpose3d}
+_AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+_LAYOUTS = {1: "(C, L)", 2: "(C, H, W)", 3: "(C, D, H, W)"}
 
 
 def _sizes(ctx: NodeContext, value: object, spatial: int, parameter: str) -> tuple[int, ...]:
@@ -125,7 +125,7 @@ def _convolve(ctx: NodeContext, spatial: int, input, weight, bias, stride, paddi
     )
 
 
-@register_converter(nn.Conv1d, nn.Conv2d)
+@register_converter(nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def conv(ctx, input):
     module = ctx.module
     bias = ctx.module_param("bias") if module.bias is not None else None
@@ -143,6 +143,11 @@ def conv1d(ctx, input, weight, bias=None, stride=1, padding=0, dilation=1, group
 @register_converter(F.conv2d)  # torch.conv2d is the same object
 def conv2d(ctx, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _convolve(ctx, 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+@register_converter(F.conv3d)
+def conv3d(ctx, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _convolve(ctx, 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 def _output_padding_for_size(ctx: NodeContext, output_size: object, rank: int, min_sizes: list[int], stride) -> tuple[int, ...]:
@@ -206,7 +211,7 @@ def _convolve_transposed(ctx: NodeContext, spatial: int, input, weight, bias, st
     )
 
 
-@register_converter(nn.ConvTranspose1d, nn.ConvTranspose2d)
+@register_converter(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 def conv_transpose(ctx, input, output_size=None):
     module = ctx.module
     if module.padding_mode != "zeros":
@@ -226,3 +231,8 @@ def conv_transpose1d(ctx, input, weight, bias=None, stride=1, padding=0, output_
 @register_converter(F.conv_transpose2d)
 def conv_transpose2d(ctx, input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     return _convolve_transposed(ctx, 2, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register_converter(F.conv_transpose3d)
+def conv_transpose3d(ctx, input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _convolve_transposed(ctx, 3, input, weight, bias, stride, padding, output_padding, groups, dilation)

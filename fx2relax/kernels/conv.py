@@ -1,7 +1,7 @@
-"""Convolutions (1-D and 2-D, plain and transposed), and the spatial padding they use.
+"""Convolutions (1-, 2- and 3-D, plain and transposed), and the spatial padding they use.
 
-One N-d kernel per kind, for any number of trailing spatial axes; `conv1d`, `conv2d`,
-`conv_transpose1d` and `conv_transpose2d` name it, so each PrimFunc reads as its PyTorch op.
+One N-d kernel per kind, for any number of trailing spatial axes; `conv1d` ... `conv3d` and
+`conv_transpose1d` ... `conv_transpose3d` name it, so each PrimFunc reads as its PyTorch op.
 """
 
 from __future__ import annotations
@@ -129,6 +129,25 @@ def conv2d(
     return _convolution(data, weight, bias, stride, padding, dilation, groups, padding_mode, "conv2d")
 
 
+def conv3d(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[Sequence[int]],
+    dilation: Sequence[int],
+    groups: int,
+    padding_mode: str = "zeros",
+) -> te.Tensor:
+    """3-D cross-correlation, as `torch.nn.functional.conv3d` after padding with `padding_mode`.
+
+    data: [N, C, D, H, W] or unbatched [C, D, H, W]; weight: [O, C / groups, KD, KH, KW];
+    bias: [O] or None; padding: ((front, back), (top, bottom), (left, right)). Returns
+    [N, O, OD, OH, OW] (or [O, OD, OH, OW]), each size as in conv2d.
+    """
+    return _convolution(data, weight, bias, stride, padding, dilation, groups, padding_mode, "conv3d")
+
+
 def _transposed_convolution(
     data: te.Tensor,
     weight: te.Tensor,
@@ -214,4 +233,25 @@ def conv_transpose2d(
     """
     return _transposed_convolution(
         data, weight, bias, stride, padding, output_padding, dilation, groups, "conv_transpose2d"
+    )
+
+
+def conv_transpose3d(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> te.Tensor:
+    """3-D transposed convolution, as `torch.nn.functional.conv_transpose3d`.
+
+    data: [N, C, D, H, W] or unbatched [C, D, H, W]; weight: [C, O / groups, KD, KH, KW];
+    bias: [O] or None. Returns [N, O, OD, OH, OW] (or [O, OD, OH, OW]), each size as in
+    conv_transpose2d.
+    """
+    return _transposed_convolution(
+        data, weight, bias, stride, padding, output_padding, dilation, groups, "conv_transpose3d"
     )

@@ -1,4 +1,4 @@
-"""Convolutions against PyTorch: Conv1d/2d and ConvTranspose1d/2d with every constructor parameter,
+"""Convolutions against PyTorch: Conv1d/2d/3d and ConvTranspose1d/2d/3d with every constructor parameter,
 their F. functions (weights as tensors), ConvTranspose's output_size, a symbolic batch, NaN/±inf,
 and refusals."""
 
@@ -12,10 +12,11 @@ from torch import nn
 import fx2relax
 from tests.helpers import check_against_torch, tensors
 
-CONV_MODULES = {1: nn.Conv1d, 2: nn.Conv2d}
-TRANSPOSED_MODULES = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d}
-CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d}
-TRANSPOSED_FUNCTIONS = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
+CONV_MODULES = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+TRANSPOSED_MODULES = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+TRANSPOSED_FUNCTIONS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+SPATIAL = st.sampled_from([1, 2, 3])
 
 
 def _sizes(draw, spatial, low, high):
@@ -78,7 +79,7 @@ def conv_cases(draw, spatial, zeros_only=False):
     else:
         pads = [(p, p) for p in _per_axis(padding, spatial)]
     lows = [max(max(pad) + 1, span - sum(pad), 1) for pad, span in zip(pads, spans)]
-    sizes = [draw(st.integers(low, low + 6)) for low in lows]
+    sizes = [draw(st.integers(low, low + (6 if spatial < 3 else 2))) for low in lows]
     batch = draw(st.sampled_from([(), (1,), (2,)]))
     return kwargs, (*batch, kwargs["in_channels"], *sizes)
 
@@ -102,7 +103,7 @@ def transposed_cases(draw, spatial):
         1 + max(0, -(-(2 * p - d * (k - 1) - op) // s))
         for k, s, d, p, op in zip(kernel, stride, dilation, padding, output_padding)
     ]
-    sizes = [draw(st.integers(low, low + 5)) for low in lows]
+    sizes = [draw(st.integers(low, low + (5 if spatial < 3 else 2))) for low in lows]
     batch = draw(st.sampled_from([(), (1,), (2,)]))
     return kwargs, (*batch, kwargs["in_channels"], *sizes)
 
@@ -114,14 +115,14 @@ def _check(model, data, shape, special_values=False, symbolic=False, **kwargs):
     check_against_torch(model, x, input_shape=input_shape)
 
 
-@given(st.data(), st.sampled_from([1, 2]), st.booleans(), st.booleans())
+@given(st.data(), SPATIAL, st.booleans(), st.booleans())
 def test_conv_module_matches_torch(data, spatial, special_values, symbolic):
     kwargs, shape = data.draw(conv_cases(spatial))
     conv = CONV_MODULES[spatial](**kwargs)
     _check(conv, data, shape, special_values, symbolic, batched=len(shape) == spatial + 2)
 
 
-@given(st.data(), st.sampled_from([1, 2]), st.sampled_from(["get_attr", "input", "computed"]))
+@given(st.data(), SPATIAL, st.sampled_from(["get_attr", "input", "computed"]))
 def test_conv_function_matches_torch(data, spatial, weight_source):
     """F.conv1d / F.conv2d with the weight as a get_attr tensor, a model input or computed in the graph."""
     kwargs, shape = data.draw(conv_cases(spatial, zeros_only=True))
@@ -143,14 +144,14 @@ def test_torch_conv2d_is_f_conv2d_and_converts():
     check_against_torch(model, torch.rand(1, 2, 6, 5))
 
 
-@given(st.data(), st.sampled_from([1, 2]), st.booleans(), st.booleans())
+@given(st.data(), SPATIAL, st.booleans(), st.booleans())
 def test_conv_transpose_module_matches_torch(data, spatial, special_values, symbolic):
     kwargs, shape = data.draw(transposed_cases(spatial))
     conv = TRANSPOSED_MODULES[spatial](**kwargs)
     _check(conv, data, shape, special_values, symbolic, batched=len(shape) == spatial + 2)
 
 
-@given(st.data(), st.sampled_from([1, 2]))
+@given(st.data(), SPATIAL)
 def test_conv_transpose_function_matches_torch(data, spatial):
     kwargs, shape = data.draw(transposed_cases(spatial))
     conv = TRANSPOSED_MODULES[spatial](**kwargs)
@@ -169,7 +170,7 @@ class WithOutputSize(nn.Module):
         return self.conv(x, output_size=self.output_size)
 
 
-@given(st.data(), st.sampled_from([1, 2]), st.booleans())
+@given(st.data(), SPATIAL, st.booleans())
 def test_conv_transpose_output_size_matches_torch(data, spatial, with_leading_dims):
     """forward(x, output_size) picks output_padding within [min_size, min_size + stride - 1]."""
     kwargs, shape = data.draw(transposed_cases(spatial))
