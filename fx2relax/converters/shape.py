@@ -250,8 +250,7 @@ def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.E
         if not (item is None or item is Ellipsis or isinstance(item, slice) or _is_size(item)):
             raise ctx.unsupported(
                 "index",
-                f"advanced indexing with {type(item).__name__} {item!r} is not supported "
-                "(only ints, slices, None and ... are)",
+                f"advanced indexing with {_kind(item)} is not supported (only ints, slices, None and ... are)",
             )
     consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
     if consumed > len(shape):
@@ -285,6 +284,14 @@ def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.E
     if _same_shape(out_shape, shape) and all(b == 0 and s == 1 for b, s in zip(begin, step)):
         return input
     return ctx.emit_te(kernels.strided_slice, input, begin=begin, step=step, out_axes=out_axes, out_shape=out_shape)
+
+
+def _kind(item: object) -> str:
+    if is_tensor(item):
+        return "a tensor"
+    if isinstance(item, (list, tuple)):
+        return f"a list {list(item)!r}"
+    return f"{type(item).__name__} {item!r}"
 
 
 def _position(ctx: NodeContext, index: object, size: Dim, axis: int) -> int:
