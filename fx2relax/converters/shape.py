@@ -19,7 +19,7 @@ from tvm import relax, sym, tirx
 
 from ..importer import Dim, NodeContext, is_tensor
 from ..kernels import shape as kernels
-from ..registry import register_converter
+from ..registry import register_converter, target_name
 from .common import normalize_dim
 
 # ---------------------------------------------------------------- sizes: ints and PrimExprs
@@ -581,3 +581,56 @@ def type_(ctx, input, dtype=None, non_blocking=False):
         raise ctx.unsupported("dtype", f"only x.type(torch.<dtype>) is supported, got {dtype!r}")
     _check_dtype(ctx, dtype)
     return input
+
+
+# ---------------------------------------------------------------- size arithmetic and checks
+
+
+def _check_sizes(ctx: NodeContext, *operands: object) -> None:
+    """Operands of size arithmetic are ints or integer PrimExprs; tensors are refused."""
+    for name, value in zip(("input", "other"), operands):
+        if not _is_size(value):
+            what = "a tensor" if is_tensor(value) else repr(value)
+            raise ctx.unsupported(name, f"{target_name(ctx.node.target)} is only supported on sizes (ints), got {what}")
+
+
+@register_converter(operator.floordiv, operator.mod)
+def size_arithmetic(ctx, input, other):
+    """`channels // groups`, `size % patch` on sizes: Python ints, or a PrimExpr for a symbolic size."""
+    _check_sizes(ctx, input, other)
+    if isinstance(other, int) and other == 0:
+        raise ctx.shape_error(f"{target_name(ctx.node.target)} by zero", "other")
+    if isinstance(input, int) and isinstance(other, int):
+        return ctx.node.target(input, other)
+    combine = tirx.floordiv if ctx.node.target is operator.floordiv else tirx.floormod
+    return _as_dim(combine(_as_expr(input), _as_expr(other)))
+
+
+_COMPARISONS = {operator.eq: "==", operator.ne: "!=", operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}
+
+
+@register_converter(*_COMPARISONS)
+def size_comparison(ctx, input, other):
+    """A comparison of sizes (`x.dim() == 3`, `h == 224`) as a Python bool; a symbolic one must be
+    provable either way."""
+    _check_sizes(ctx, input, other)
+    compare = ctx.node.target
+    if isinstance(input, int) and isinstance(other, int):
+        return compare(input, other)
+    condition = compare(_as_expr(input), _as_expr(other))
+    analyzer = sym.Analyzer()
+    if analyzer.can_prove(condition):
+        return True
+    if analyzer.can_prove(tirx.Not(condition)):
+        return False
+    symbol = _COMPARISONS[compare]
+    raise ctx.unsupported("input", f"whether {input} {symbol} {other} holds is known only at run time")
+
+
+@register_converter(torch._assert)
+def assert_(ctx, condition, message):
+    """`torch._assert(cond, msg)`: checked now; a failing one is the model's own error, raised at import."""
+    if condition is not True and condition is not False:
+        raise ctx.unsupported("condition", f"must be decidable at import time, got {condition!r}")
+    if not condition:
+        raise ctx.shape_error(f"the model's assertion failed: {message}", "condition")

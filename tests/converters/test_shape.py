@@ -333,7 +333,7 @@ def test_double_is_a_no_op_in_float64():
         (lambda x: x[:, 3:], (2, 3), fx2relax.ShapeError, "parameter 'index'.*empty"),
         (lambda x: x[1:], (None, 3), fx2relax.UnsupportedParameterError, "parameter 'index'.*symbolic size batch"),
         (lambda x: x[[0, 1]], (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'index': advanced indexing with a list \[0, 1\]"),
-        (lambda x: x[x > 0], (2, 3), fx2relax.UnsupportedOpError, "operator.gt"),
+        (lambda x: x[x > 0], (2, 3), fx2relax.UnsupportedParameterError, "operator.gt is only supported on sizes"),
         (lambda x: x.to(torch.float16), (2, 3), fx2relax.UnsupportedParameterError, r"node 'to' \(method Tensor.to\): parameter 'dtype'"),
         (lambda x: x.to(dtype=torch.int64), (2, 3), fx2relax.UnsupportedParameterError, "parameter 'dtype'"),
         (lambda x: x.double(), (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'dtype'.*torch.float64"),
@@ -358,3 +358,48 @@ def test_getitem_target_name():
 def test_indexing_with_a_tensor_is_refused():
     with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'index': advanced indexing with a tensor"):
         fx2relax.from_module(ApplyBinary(lambda x, y: x[:, y]), [(2, 3), (2,)])
+
+
+# ---------------------------------------------------------------- size arithmetic and checks
+
+SIZE_OPS = [operator.floordiv, operator.mod, operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge]
+
+
+@given(shape=st.tuples(st.integers(1, 6), st.integers(1, 6)), op=st.sampled_from(SIZE_OPS), data=st.data())
+def test_size_arithmetic_and_comparisons(shape, op, data):
+    check_against_torch(Apply(lambda x: x * op(x.size(0), x.size(1)) + op(x.dim(), 2)), data.draw(tensors(shape)))
+
+
+def channel_shuffle(x):
+    """ShuffleNetV2's channel shuffle (torchvision): sizes unpacked, divided and fed back to view."""
+    batch, channels, height, width = x.size()
+    torch._assert(x.dim() == 4, f"expected a 4-D input, got {x.shape}")
+    x = x.view(batch, 2, channels // 2, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batch, channels, height, width) * (batch // 2 + batch % 2)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_channel_shuffle_with_a_symbolic_batch(batch):
+    check_against_torch(Apply(channel_shuffle), torch.randn(batch, 6, 3, 2), input_shape=(None, 6, 3, 2))
+
+
+def even_channels(x):
+    torch._assert(x.size(1) % 2 == 0, "channels must be even")
+    return x
+
+
+@pytest.mark.parametrize(
+    "function, shape, error, match",
+    [
+        (even_channels, (2, 3), fx2relax.ShapeError,
+         r"node '_assert' \(function torch._assert\): parameter 'condition': the model's assertion failed: channels must be even"),
+        (lambda x: x // 2, (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'input': operator.floordiv is only supported on sizes \(ints\), got a tensor"),
+        (lambda x: x > 0, (2, 3), fx2relax.UnsupportedParameterError, "parameter 'input': operator.gt is only supported on sizes"),
+        (lambda x: x * (x.size(0) == 2), (None, 3), fx2relax.UnsupportedParameterError, "whether batch == 2 holds is known only at run time"),
+        (lambda x: x * (x.size(1) // 0), (2, 3), fx2relax.ShapeError, "parameter 'other': operator.floordiv by zero"),
+    ],
+)
+def test_size_arithmetic_refusals(function, shape, error, match):
+    with pytest.raises(error, match=match):
+        fx2relax.from_module(Apply(function), shape)
