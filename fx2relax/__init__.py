@@ -1,9 +1,8 @@
 """fx2relax: import PyTorch models into Apache TVM Relax through hand-written TE kernels.
 
 Importing the package is cheap and needs no torch: names are loaded on first use, so
-`fx2relax.load` runs an exported model where only TVM and NumPy are installed. Any name that
-touches the converter registry first imports the built-in converters, so they are registered
-before any user converter or lookup.
+`fx2relax.load` runs an exported model where only TVM and NumPy are installed. The registry
+imports the built-in converters on its first use (see registry.py).
 """
 
 from __future__ import annotations
@@ -23,26 +22,23 @@ from .errors import (
     UnsupportedParameterError,
 )
 
-# name → the submodule defining it; "needs converters" marks names that use the registry.
+# name → the submodule defining it, imported on first use of the name
 _LAZY = {
-    "CompiledModel": ("runtime", False),
-    "build": ("runtime", False),
-    "load": ("runtime", False),
-    "NodeContext": ("importer", True),
-    "from_module": ("importer", True),
-    "REGISTRY": ("registry", True),
-    "register_converter": ("registry", True),
-    "dynamo_backend": ("dynamo", True),
+    "CompiledModel": "runtime",
+    "build": "runtime",
+    "load": "runtime",
+    "NodeContext": "importer",
+    "from_module": "importer",
+    "REGISTRY": "registry",
+    "register_converter": "registry",
+    "dynamo_backend": "dynamo",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'fx2relax' has no attribute {name!r}")
-    module_name, needs_converters = _LAZY[name]
-    if needs_converters:
-        importlib.import_module(".converters", __name__)
-    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value
     return value
 

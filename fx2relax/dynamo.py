@@ -21,7 +21,6 @@ import torch
 import torch.fx
 from tvm import tirx
 
-from . import converters  # noqa: F401  (registers the built-in converters before any lookup)
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError
 from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node, find_unsupported
 from .runtime import CompiledModel, TargetLike, build

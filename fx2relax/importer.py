@@ -328,6 +328,18 @@ def from_module(
     With `keep_params_as_input=True` the weights become trailing parameters of `main` and the
     result is `(mod, weights)`, `weights` a dict name → NumPy array in parameter order.
     """
+    importer, mod = import_model(model, input_shape, dtype=dtype, keep_params_as_input=keep_params_as_input)
+    return (mod, importer.weights) if keep_params_as_input else mod
+
+
+def import_model(
+    model: torch.nn.Module,
+    input_shape: Sequence[Any],
+    *,
+    dtype: str = "float32",
+    keep_params_as_input: bool = False,
+) -> tuple[GraphImporter, tvm.IRModule]:
+    """`from_module`, also returning the GraphImporter: its `records` say what handled each node."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"from_module expects a torch.nn.Module, got {type(model).__name__}")
     if dtype not in SUPPORTED_DTYPES:
@@ -337,5 +349,4 @@ def from_module(
     count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
     shapes = normalize_input_shapes(input_shape, count)
     importer = GraphImporter(graph_module, dtype, keep_params_as_input)
-    mod = importer.import_graph(shapes)
-    return (mod, importer.weights) if keep_params_as_input else mod
+    return importer, importer.import_graph(shapes)

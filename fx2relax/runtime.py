@@ -115,7 +115,6 @@ class CompiledModel:
         self.executable.export_library(str(path))
         metadata = {
             "format": EXPORT_FORMAT,
-            "library": path.name,
             "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in self.inputs],
             "weights": list(self.weights),
         }
