@@ -15,6 +15,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -190,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Fx2RelaxError as error:
         print(f"fx2relax: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `fx2relax inspect ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

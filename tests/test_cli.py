@@ -1,6 +1,7 @@
 """The `fx2relax` command line: inspect, ops and compile, in-process and as an installed command."""
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +23,10 @@ def test_inspect_names_converter_kernel_and_shape_of_each_node(capsys):
     assert lines[0].split() == ["node", "op", "target", "converter", "kernel", "output", "shape"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert rows["input_1"].split()[1:] == ["placeholder", "input", "-", "-", "(N,", "1,", "28,", "28)"]
-    assert rows["_0"].split() == [
-        "_0", "call_module", "0", "(nn.Conv2d)", "fx2relax.converters.conv.conv2d", "conv2d", "(N,", "4,", "26,", "26)"
-    ]
-    assert "fx2relax.converters.pooling.max_pool2d  max_pool2d  (N, 4, 13, 13)" in rows["_2"]
+    node, op, target, module_type, converter, kernel, *shape = rows["_0"].split()
+    assert (node, op, target, module_type) == ("_0", "call_module", "0", "(nn.Conv2d)")
+    assert converter.startswith("fx2relax.converters.conv.") and kernel == "conv2d" and shape == ["(N,", "4,", "26,", "26)"]
+    assert re.search(r"fx2relax\.converters\.pooling\.\w+ +max_pool2d +\(N, 4, 13, 13\)$", rows["_2"])
     assert rows["output"].endswith("(N, 10)")
 
 
@@ -33,7 +34,7 @@ def test_inspect_of_a_py_file_with_two_inputs_and_tvmscript(capsys):
     path = REPO / "tests" / "cli_models.py"
     assert main(["inspect", f"{path}:TwoInputs", "--input-shape", "2,3", "--input-shape", "2,3", "--tvmscript"]) == 0
     out = capsys.readouterr().out
-    assert "torch.relu    fx2relax.converters.activation.relu  relu    (2, 3)" in out
+    assert re.search(r"relu +call_function +torch\.relu +fx2relax\.converters\.activation\.\w+ +relu +\(2, 3\)", out)
     assert "((2, 3), (2, 3))" in out
     assert "def main(x: R.Tensor((2, 3), dtype=\"float32\"), y: R.Tensor((2, 3), dtype=\"float32\"))" in out
 
