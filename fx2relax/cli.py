@@ -23,6 +23,7 @@ from typing import Any
 
 import fx2relax
 from fx2relax.errors import Fx2RelaxError
+from fx2relax.runtime import compile_or_build
 
 
 def load_factory(spec: str) -> Any:
@@ -135,12 +136,7 @@ def compile_command(args: argparse.Namespace) -> int:
     model = load_factory(args.model)
     imported = fx2relax.from_module(model, args.input_shape, keep_params_as_input=args.separate_weights)
     mod, weights = imported if args.separate_weights else (imported, None)
-    compile_step = getattr(fx2relax, "compile", None)
-    if compile_step is not None:
-        compiled = compile_step(mod, target=args.target, weights=weights)
-    else:
-        compiled = fx2relax.build(mod, target=args.target, weights=weights)
-    library = compiled.export(args.output)
+    library = compile_or_build(mod, args.target, weights).export(args.output)
     written = [library, library.with_suffix(".json")] + ([library.with_suffix(".npz")] if weights else [])
     print("wrote " + ", ".join(str(path) for path in written))
     print(f"load it with: fx2relax.load({str(library)!r})")
@@ -169,7 +165,9 @@ def make_parser() -> argparse.ArgumentParser:
     compile_ = commands.add_parser("compile", help="compile to a shared library that fx2relax.load reads back")
     model_arguments(compile_)
     compile_.add_argument("-o", "--output", type=Path, required=True, help="the library to write, e.g. model.so")
-    compile_.add_argument("--target", type=parse_target, default="llvm", help='"llvm" or a JSON object of target attributes')
+    compile_.add_argument(
+        "--target", type=parse_target, default=None, help='"llvm" or a JSON object of target attributes (default: this CPU)'
+    )
     compile_.add_argument(
         "--separate-weights", action="store_true",
         help="keep the weights out of the library, in a .npz beside it (swap them without recompiling)",

@@ -23,7 +23,7 @@ from tvm import tirx
 
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError
 from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node, find_unsupported
-from .runtime import CompiledModel, TargetLike, build
+from .runtime import TargetLike, compile_or_build
 
 BACKEND_NAME = "fx2relax"
 
@@ -33,7 +33,7 @@ def dynamo_backend(
     example_inputs: Sequence[Any],
     *,
     fallback: bool = False,
-    target: TargetLike = "llvm",
+    target: TargetLike | None = None,
     options: dict[str, Any] | None = None,
     mode: str | None = None,
 ) -> Callable[..., Any]:
@@ -41,7 +41,7 @@ def dynamo_backend(
 
     A graph fx2relax cannot import raises its Fx2RelaxError (UnsupportedOpError lists every
     unsupported op); with `fallback=True` the graph runs in PyTorch eager instead, with a warning
-    carrying that error. `options` is what `torch.compile(options=...)` passes: `fallback`, `target`.
+    carrying that error. `options` is what `torch.compile(options=...)` passes: `fallback`, `target` (default: the host CPU).
     """
     options = dict(options or {})
     unknown = sorted(set(options) - {"fallback", "target"})
@@ -60,7 +60,7 @@ def dynamo_backend(
     return compiled
 
 
-def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], target: TargetLike = "llvm") -> Callable[..., Any]:
+def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], target: TargetLike | None = None) -> Callable[..., Any]:
     """Import and build `gm`; the result calls the compiled model on the graph's tensor inputs."""
     find_unsupported(gm)
     placeholders = [node for node in gm.graph.nodes if node.op == "placeholder"]
@@ -69,7 +69,7 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], targe
     symbols: dict[str, tirx.Var] = {}
     shapes = [_placeholder_shape(node, example, symbols) for node, example in zip(placeholders, examples)]
     mod = GraphImporter(gm, dtype).import_graph(shapes)
-    model = _build(mod, target)
+    model = compile_or_build(mod, target)
     tensor_positions = [i for i, example in enumerate(examples) if isinstance(example, torch.Tensor)]
     output = next(node for node in gm.graph.nodes if node.op == "output").args[0]
     returns_sequence = isinstance(output, (tuple, list))
@@ -82,14 +82,6 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], targe
         return tensors if returns_sequence else tensors[0]
 
     return run
-
-
-def _build(mod: Any, target: TargetLike) -> CompiledModel:
-    """fx2relax.compile (scheduled kernels) when this version has it, else the plain build."""
-    import fx2relax
-
-    compile_step = getattr(fx2relax, "compile", None) or build
-    return compile_step(mod, target=target)
 
 
 def _common_dtype(placeholders: list[torch.fx.Node], examples: list[Any]) -> str:

@@ -59,12 +59,13 @@ class CompiledModel:
     def __init__(
         self,
         executable: Any,
-        inputs: Sequence[InputSpec],
+        mod: tvm.IRModule | Sequence[InputSpec],
         device: Any = None,
         weights: Mapping[str, np.ndarray] | None = None,
     ):
+        """`mod` is the imported IRModule (its `main` declares the inputs) or, for a loaded library, the specs."""
         self.executable = executable
-        self.inputs = list(inputs)
+        self.inputs = input_specs(mod, len(weights or {})) if isinstance(mod, tvm.IRModule) else list(mod)
         self.device = device if device is not None else tvm.cpu()
         self.weights = {name: np.ascontiguousarray(array) for name, array in (weights or {}).items()}
         self.vm = VirtualMachine(executable, self.device)
@@ -159,7 +160,18 @@ def build(mod: tvm.IRModule, target: TargetLike = "llvm", *, weights: Mapping[st
     the trailing parameters of `main`, the others are the model's inputs.
     """
     executable = tvm.compile(mod, target=make_target(target))
-    return CompiledModel(executable, input_specs(mod, len(weights or {})), tvm.cpu(), weights)
+    return CompiledModel(executable, mod, tvm.cpu(), weights)
+
+
+def compile_or_build(mod: tvm.IRModule, target: TargetLike | None = None, weights: Mapping[str, np.ndarray] | None = None) -> CompiledModel:
+    """The fastest way this fx2relax has: `fx2relax.compile` (scheduled kernels) when it exists and the
+    weights are constants, else `build`. `target` None means the compile step's default (the host CPU)."""
+    import fx2relax
+
+    compile_step = getattr(fx2relax, "compile", None)
+    if compile_step is None or weights:
+        return build(mod, "llvm" if target is None else target, weights=weights)
+    return compile_step(mod, target=target)
 
 
 def input_specs(mod: tvm.IRModule, weight_count: int = 0) -> list[InputSpec]:
