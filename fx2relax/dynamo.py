@@ -21,7 +21,8 @@ import torch
 import torch.fx
 from tvm import tirx
 
-from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError
+from .converters.common import mutated_placeholder
+from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError, UnsupportedParameterError
 from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node, find_unsupported
 from .runtime import TargetLike, compile_or_build
 
@@ -63,6 +64,7 @@ def dynamo_backend(
 def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], target: TargetLike | None = None) -> Callable[..., Any]:
     """Import and build `gm`; the result calls the compiled model on the graph's tensor inputs."""
     find_unsupported(gm)
+    _refuse_input_mutation(gm)
     placeholders = [node for node in gm.graph.nodes if node.op == "placeholder"]
     examples = [node.meta.get("example_value", value) for node, value in zip(placeholders, example_inputs)]
     dtype = _common_dtype(placeholders, examples)
@@ -82,6 +84,19 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], targe
         return tensors if returns_sequence else tensors[0]
 
     return run
+
+
+def _refuse_input_mutation(gm: torch.fx.GraphModule) -> None:
+    """fx2relax computes out of place, so a graph that mutates its inputs in place is refused."""
+    for node in gm.graph.nodes:
+        mutated = mutated_placeholder(node)
+        if mutated is not None:
+            raise UnsupportedParameterError(
+                describe_node(node),
+                f"works in place on the graph input '{mutated.name}'; fx2relax computes out of place, so the "
+                "caller would not see the mutation. Use the out-of-place form.",
+                "inplace",
+            )
 
 
 def _common_dtype(placeholders: list[torch.fx.Node], examples: list[Any]) -> str:

@@ -137,6 +137,30 @@ def test_training_graph_is_refused_rather_than_losing_gradients():
         compiled(torch.randn(2, 6))
 
 
+class MutatesInput(nn.Module):
+    def forward(self, x):
+        x.relu_()
+        return torch.sigmoid(x)
+
+
+def test_mutating_a_graph_input_in_place_is_refused():
+    compiled = torch.compile(MutatesInput(), backend="fx2relax")
+    with pytest.raises(Exception) as error, torch.no_grad():
+        compiled(torch.randn(2, 3))
+    assert isinstance(error.value.inner_exception, fx2relax.UnsupportedParameterError)
+    assert "works in place on the graph input 'l_x_'" in str(error.value)
+
+
+class MutatesIntermediate(nn.Module):
+    def forward(self, x):
+        return torch.sigmoid((x * 2).relu_())
+
+
+def test_in_place_op_on_an_intermediate_runs():
+    model = MutatesIntermediate()
+    assert_matches_eager(model, torch.compile(model, backend="fx2relax"), torch.randn(3, 4))
+
+
 FUNCTIONAL_CNN_TARGETS = [(torch.conv2d, "call_function"), (torch.nn.functional.max_pool2d, "call_function"),
                           ("flatten", "call_method"), (torch.nn.functional.linear, "call_function")]
 
