@@ -42,7 +42,8 @@ def dynamo_backend(
 
     A graph fx2relax cannot import raises its Fx2RelaxError (UnsupportedOpError lists every
     unsupported op); with `fallback=True` the graph runs in PyTorch eager instead, with a warning
-    carrying that error. `options` is what `torch.compile(options=...)` passes: `fallback`, `target` (default: the host CPU).
+    carrying that error. `options` is what `torch.compile(options=...)` passes: `fallback`, `target`
+    (default: the host CPU). `mode` (torch.compile's) is accepted and has no effect.
     """
     options = dict(options or {})
     unknown = sorted(set(options) - {"fallback", "target"})
