@@ -21,9 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import fx2relax
-from fx2relax.errors import Fx2RelaxError
-from fx2relax.runtime import compile_or_build
+from tvm import relax, tirx
+
+from .errors import Fx2RelaxError
+from .importer import from_module, import_model, is_tensor
+from .ops import ops_table
+from .registry import target_name
+from .runtime import compile_or_build
 
 
 def load_factory(spec: str) -> Any:
@@ -65,7 +69,12 @@ def parse_shape(text: str) -> tuple[int | str | None, ...]:
 
 def parse_target(text: str) -> Any:
     """`llvm`, or a JSON object of target attributes such as '{"kind": "llvm", "mcpu": "znver4"}'."""
-    return json.loads(text) if text.lstrip().startswith("{") else text
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object of target attributes: {error}") from error
 
 
 class CommandError(Exception):
@@ -74,10 +83,6 @@ class CommandError(Exception):
 
 def describe_value(value: Any) -> str:
     """A node's result for the inspect table: a tensor's shape, a tuple of shapes, or a Python value."""
-    from tvm import relax, tirx
-
-    from .importer import is_tensor
-
     if is_tensor(value):
         return "(" + ", ".join(str(int(d) if isinstance(d, tirx.IntImm) else d) for d in value.ty.shape.values) + ")"
     if isinstance(value, (tuple, list, relax.Tuple)):
@@ -88,8 +93,6 @@ def describe_value(value: Any) -> str:
 
 def describe_target(node: Any, graph_module: Any) -> str:
     """What a node calls: `features.0 (nn.Conv2d)`, `torch.relu`, `Tensor.view`, or its placeholder name."""
-    from .registry import target_name
-
     if node.op == "call_module":
         return f"{node.target} ({target_name(type(graph_module.get_submodule(str(node.target))))})"
     if node.op in ("call_function", "call_method"):
@@ -98,8 +101,6 @@ def describe_target(node: Any, graph_module: Any) -> str:
 
 
 def inspect_command(args: argparse.Namespace) -> int:
-    from .importer import import_model
-
     model = load_factory(args.model)
     importer, mod = import_model(model, args.input_shape)
     rows = [("node", "op", "target", "converter", "kernel", "output shape")]
@@ -122,19 +123,13 @@ def inspect_command(args: argparse.Namespace) -> int:
 
 
 def ops_command(args: argparse.Namespace) -> int:
-    try:
-        ops = importlib.import_module("fx2relax.ops")
-    except ModuleNotFoundError as error:
-        if error.name != "fx2relax.ops":
-            raise
-        raise CommandError("this fx2relax has no supported-ops table (fx2relax.ops)") from error
-    print(ops.ops_table())
+    print(ops_table())
     return 0
 
 
 def compile_command(args: argparse.Namespace) -> int:
     model = load_factory(args.model)
-    imported = fx2relax.from_module(model, args.input_shape, keep_params_as_input=args.separate_weights)
+    imported = from_module(model, args.input_shape, keep_params_as_input=args.separate_weights)
     mod, weights = imported if args.separate_weights else (imported, None)
     library = compile_or_build(mod, args.target, weights).export(args.output)
     written = [library, library.with_suffix(".json")] + ([library.with_suffix(".npz")] if weights else [])

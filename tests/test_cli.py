@@ -1,6 +1,5 @@
 """The `fx2relax` command line: inspect, ops and compile, in-process and as an installed command."""
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import torch
 
 import fx2relax
 from fx2relax.cli import main
+from fx2relax.ops import ops_table
 from tests.cli_models import TwoInputs, cnn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,6 +53,8 @@ def test_refused_model_exits_1_naming_the_op(capsys):
         (["inspect", "tests.cli_models:cnn", "--input-shape", "2,-3"], "each dimension is a positive integer, a name or '?'"),
         (["inspect", "tests.cli_models:cnn"], "the following arguments are required: --input-shape"),
         (["compile", "tests.cli_models:cnn", "--input-shape", "2,3"], "the following arguments are required: -o/--output"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.so", "--target", "{kind: llvm}"],
+         "is not a JSON object of target attributes"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(capsys, argv, message):
@@ -62,11 +64,10 @@ def test_usage_errors_exit_2_with_a_message(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("fx2relax.ops") is None, reason="fx2relax.ops (the ops table) not merged yet")
 def test_ops_prints_the_table_from_the_registry(capsys):
     assert main(["ops"]) == 0
     out = capsys.readouterr().out
-    assert out.strip() == fx2relax.ops.ops_table().strip()
+    assert out.strip() == ops_table().strip()
     assert "nn.Conv2d" in out
 
 

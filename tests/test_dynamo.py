@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 import fx2relax
-from fx2relax.registry import REGISTRY
 from tests.helpers import assert_outputs_match
 
 
@@ -161,14 +160,6 @@ def test_in_place_op_on_an_intermediate_runs():
     assert_matches_eager(model, torch.compile(model, backend="fx2relax"), torch.randn(3, 4))
 
 
-FUNCTIONAL_CNN_TARGETS = [(torch.conv2d, "call_function"), (torch.nn.functional.max_pool2d, "call_function"),
-                          ("flatten", "call_method"), (torch.nn.functional.linear, "call_function")]
-
-
-@pytest.mark.skipif(
-    any(REGISTRY.lookup(opcode, target) is None for target, opcode in FUNCTIONAL_CNN_TARGETS),
-    reason="dynamo inlines nn modules into torch.conv2d, F.max_pool2d, Tensor.flatten, F.linear: converters not merged yet",
-)
 def test_fashion_mnist_cnn_matches_eager():
     torch.manual_seed(0)
     cnn = nn.Sequential(
