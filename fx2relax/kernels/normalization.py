@@ -124,6 +124,14 @@ def _statistics(data: te.Tensor, axes: Sequence[int], eps: float, name: str) -> 
     return mean, rstd
 
 
+def _normalized_affine(x, mean, rstd, weight: te.Tensor | None, bias: te.Tensor | None, index: tuple, dtype: str):
+    """(x - mean) * rstd * weight[index] + bias[index], the last multiply-add fused; an absent
+    weight is 1, an absent bias 0."""
+    scale = weight[index] if weight is not None else tirx.const(1, dtype)
+    offset = bias[index] if bias is not None else tirx.const(0, dtype)
+    return _fused_multiply_add((x - mean) * rstd, scale, offset, dtype)
+
+
 def layer_norm(
     data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None, normalized_ndim: int, eps: float
 ) -> te.Tensor:
@@ -138,11 +146,8 @@ def layer_norm(
 
     def value(*i):
         row = tuple(0 if a in axes else index for a, index in enumerate(i))
-        normalized = (data(*i) - mean[row]) * rstd[row]
         trailing = i[rank - normalized_ndim :]
-        scale = weight[trailing] if weight is not None else tirx.const(1, data.dtype)
-        offset = bias[trailing] if bias is not None else tirx.const(0, data.dtype)
-        return _fused_multiply_add(normalized, scale, offset, data.dtype)
+        return _normalized_affine(data(*i), mean[row], rstd[row], weight, bias, trailing, data.dtype)
 
     return te.compute(data.shape, value, name="layer_norm")
 
@@ -166,9 +171,6 @@ def group_norm(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
 
     def value(n, c, *s):
         group = (n, c // group_size, *(0 for _ in grouped.shape[2:]))
-        normalized = (data[(n, c, *s)] - mean[group]) * rstd[group]
-        scale = weight[c] if weight is not None else tirx.const(1, data.dtype)
-        offset = bias[c] if bias is not None else tirx.const(0, data.dtype)
-        return _fused_multiply_add(normalized, scale, offset, data.dtype)
+        return _normalized_affine(data[(n, c, *s)], mean[group], rstd[group], weight, bias, (c,), data.dtype)
 
     return te.compute(data.shape, value, name="group_norm")
