@@ -124,14 +124,6 @@ def _statistics(data: te.Tensor, axes: Sequence[int], eps: float, name: str) -> 
     return mean, rstd
 
 
-def _normalized_affine(x, mean, rstd, weight: te.Tensor | None, bias: te.Tensor | None, index: tuple, dtype: str):
-    """(x - mean) * rstd * weight[index] + bias[index], the last multiply-add fused; an absent
-    weight is 1, an absent bias 0."""
-    scale = weight[index] if weight is not None else tirx.const(1, dtype)
-    offset = bias[index] if bias is not None else tirx.const(0, dtype)
-    return _fused_multiply_add((x - mean) * rstd, scale, offset, dtype)
-
-
 def layer_norm(
     data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None, normalized_ndim: int, eps: float
 ) -> te.Tensor:
@@ -147,7 +139,9 @@ def layer_norm(
     def value(*i):
         row = tuple(0 if a in axes else index for a, index in enumerate(i))
         trailing = i[rank - normalized_ndim :]
-        return _normalized_affine(data(*i), mean[row], rstd[row], weight, bias, trailing, data.dtype)
+        scale = weight[trailing] if weight is not None else tirx.const(1, data.dtype)
+        offset = bias[trailing] if bias is not None else tirx.const(0, data.dtype)
+        return _fused_multiply_add((data(*i) - mean[row]) * rstd[row], scale, offset, data.dtype)
 
     return te.compute(data.shape, value, name="layer_norm")
 
@@ -156,8 +150,9 @@ def group_norm(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
     """Group norm: channels (axis 1) split into `num_groups` groups, each normalized over its
     channels and every spatial axis, then a per-channel weight and bias.
 
-    As PyTorch's CPU kernel: y = (x - mean) * rstd * weight[c] + bias[c], the last multiply-add
-    fused. data: [N, C, *spatial] with C divisible by num_groups; weight, bias: [C] or None.
+    As PyTorch's CPU kernel: (x - mean) * rstd without weight and bias; with either,
+    scale = rstd * weight[c] and y = x * scale + (bias[c] - scale * mean), multiply-adds fused.
+    data: [N, C, *spatial] with C divisible by num_groups; weight, bias: [C] or None.
     Returns data's shape.
     """
     batch, channels, *spatial = data.shape
@@ -169,8 +164,29 @@ def group_norm(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
     )
     mean, rstd = _statistics(grouped, range(2, len(grouped.shape)), eps, "group_norm")
 
-    def value(n, c, *s):
-        group = (n, c // group_size, *(0 for _ in grouped.shape[2:]))
-        return _normalized_affine(data[(n, c, *s)], mean[group], rstd[group], weight, bias, (c,), data.dtype)
+    def group(n, c):
+        return (n, c // group_size, *(0 for _ in grouped.shape[2:]))
 
-    return te.compute(data.shape, value, name="group_norm")
+    if weight is None and bias is None:
+        return te.compute(
+            data.shape,
+            lambda n, c, *s: (data[(n, c, *s)] - mean[group(n, c)]) * rstd[group(n, c)],
+            name="group_norm",
+        )
+    scale = te.compute(
+        (batch, channels),
+        lambda n, c: rstd[group(n, c)] * weight[c] if weight is not None else rstd[group(n, c)],
+        name="group_norm_scale",
+    )
+    offset = te.compute(
+        (batch, channels),
+        lambda n, c: _fused_multiply_add(
+            -scale[n, c], mean[group(n, c)], bias[c] if bias is not None else tirx.const(0, data.dtype), data.dtype
+        ),
+        name="group_norm_offset",
+    )
+    return te.compute(
+        data.shape,
+        lambda n, c, *s: _fused_multiply_add(data[(n, c, *s)], scale[n, c], offset[n, c], data.dtype),
+        name="group_norm",
+    )
