@@ -88,6 +88,8 @@ def _layer_norm(ctx: NodeContext, input, normalized_shape, weight, bias, eps: fl
     normalized_shape = tuple(normalized_shape)
     shape = ctx.shape(input)
     count = len(normalized_shape)
+    if 0 < count <= len(shape):
+        static_dims(ctx, shape, range(len(shape) - count, len(shape)), f"normalized_shape={list(normalized_shape)}")
     if count == 0 or count > len(shape) or tuple(shape[len(shape) - count :]) != normalized_shape:
         raise ctx.shape_error(
             f"given normalized_shape={list(normalized_shape)}, expected an input of shape "

@@ -169,6 +169,11 @@ def test_layer_norm_accepts_a_symbolic_batch():
     check_against_torch(module, torch.randn(3, 4, 6), input_shape=(None, 4, 6))
 
 
+def test_layer_norm_refuses_symbolic_normalized_dims():
+    with pytest.raises(fx2relax.ShapeError, match=r"normalized_shape=\[6\] needs static sizes"):
+        fx2relax.from_module(nn.Sequential(nn.LayerNorm(6)), (4, None))
+
+
 def test_layer_norm_refuses_mismatched_trailing_dims_naming_normalized_shape():
     with pytest.raises(fx2relax.ShapeError, match=r"parameter 'normalized_shape'.*\[\*, 3, 4\], got shape \(2, 4, 3\)"):
         fx2relax.from_module(nn.Sequential(nn.LayerNorm((3, 4))), (2, 4, 3))
