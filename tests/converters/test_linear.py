@@ -15,31 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import ApplyBinary, check_against_torch, tensors
-
-
-class Functional(nn.Module):
-    """forward(*inputs) = function(*inputs, weight, bias), the weight and bias read as get_attr tensors."""
-
-    def __init__(self, function, weight, bias):
-        super().__init__()
-        self.function = function
-        self.weight = nn.Parameter(weight.detach().clone())
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
-
-    def forward(self, x):
-        return self.function(x, self.weight, self.bias)
-
-
-class FunctionalWeightInput(nn.Module):
-    """forward(x, weight) = F.linear(x, weight, bias): the weight is a model input."""
-
-    def __init__(self, bias):
-        super().__init__()
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
-
-    def forward(self, x, weight):
-        return F.linear(x, weight, self.bias)
+from tests.helpers import ApplyBinary, Functional, FunctionalWeightInput, check_against_torch, tensors
 
 
 @st.composite
@@ -65,7 +41,7 @@ def test_linear_function_matches_torch(case, data, weight_source):
     if weight_source == "get_attr":
         check_against_torch(Functional(F.linear, linear.weight, linear.bias), x)
     elif weight_source == "input":
-        check_against_torch(FunctionalWeightInput(linear.bias), [x, linear.weight.detach()])
+        check_against_torch(FunctionalWeightInput(F.linear, linear.weight, linear.bias), [x, linear.weight.detach()])
     else:
         check_against_torch(Functional(F.linear, linear.weight[0], None), x)
 
