@@ -70,6 +70,28 @@ def matmul(lhs: te.Tensor, rhs: te.Tensor) -> te.Tensor:
     return round_with_bias(total, lhs.dtype, None, -1, "matmul")
 
 
+def addmm(data: te.Tensor, lhs: te.Tensor, rhs: te.Tensor, beta: float, alpha: float) -> te.Tensor:
+    """beta * data + alpha * (lhs @ rhs), as `torch.addmm`.
+
+    data: broadcastable to [n, m]; lhs: [n, k]; rhs: [k, m]. Returns [n, m]. As in PyTorch, beta = 0
+    ignores `data` and alpha = 0 the product, NaN and ±inf included.
+    """
+    n, m = lhs.shape[0], rhs.shape[1]
+    k = te.reduce_axis((0, lhs.shape[1]), name="k")
+    total = te.compute((n, m), lambda i, j: te.sum(wide_product(lhs[i, k], rhs[k, j]), axis=k), name="matmul_f64")
+
+    def combine(i, j):
+        terms = []
+        if alpha != 0:
+            terms.append(total[i, j] if alpha == 1 else tirx.const(alpha, ACCUMULATOR) * total[i, j])
+        if beta != 0:
+            added = data[broadcast_index(data.shape, (i, j))].astype(ACCUMULATOR)
+            terms.append(added if beta == 1 else tirx.const(beta, ACCUMULATOR) * added)
+        return sum(terms[1:], terms[0]).astype(lhs.dtype) if terms else tirx.const(0, lhs.dtype)
+
+    return te.compute((n, m), combine, name="addmm")
+
+
 def bilinear(lhs: te.Tensor, rhs: te.Tensor, weight: te.Tensor, bias: te.Tensor | None = None) -> te.Tensor:
     """y_o = x1^T A_o x2 + b_o, as `torch.nn.functional.bilinear`.
 
