@@ -70,8 +70,8 @@ def linear_function(ctx, input, weight, bias=None):
 
 def _check_product(ctx: NodeContext, lhs, rhs, names: tuple[str, str], ranks: tuple[int, ...] | None = None,
                    broadcast: bool = True) -> None:
-    """Check torch.matmul's shape rules for `lhs @ rhs`, restricted to `ranks` and (broadcast=False)
-    to equal batch sizes for mm/bmm/addmm; errors name the parameters `names`."""
+    """Check torch.matmul's shape rules for `lhs @ rhs`, restricted to `ranks` (mm, bmm, addmm) and,
+    with broadcast=False, to equal batch sizes (bmm); errors name the parameters `names`."""
     shapes = _tensor(ctx, lhs, names[0]), _tensor(ctx, rhs, names[1])
     if ranks is not None and any(len(s) not in ranks for s in shapes):
         raise ctx.shape_error(f"expects {' or '.join(f'{r}-D' for r in ranks)} tensors, got shapes {shapes[0]} and {shapes[1]}")
