@@ -1,6 +1,7 @@
 """fx2relax: import PyTorch models into Apache TVM Relax through hand-written TE kernels."""
 
 from . import converters  # noqa: F401  (registers the built-in converters)
+from .compiler import compile
 from .errors import (
     ConversionError,
     Fx2RelaxError,
@@ -30,6 +31,7 @@ __all__ = [
     "UnsupportedOpError",
     "UnsupportedParameterError",
     "build",
+    "compile",
     "from_module",
     "register_converter",
 ]

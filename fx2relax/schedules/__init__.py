@@ -1,0 +1,36 @@
+"""CPU schedules for our own TE kernels, kept apart from the compute definitions in fx2relax/kernels.
+
+`schedule_module` gives every PrimFunc of a fused module a schedule: the rule looks for the block
+names our kernels choose (matmul_packed, conv2d, ...) and applies the family's schedule; any other
+function gets the generic one (parallel outer loops, vectorised inner loop).
+"""
+
+from __future__ import annotations
+
+import tvm
+from tvm import s_tir, tirx
+
+from . import conv, generic, matmul
+
+# Block name of the main stage → the schedule of its op family, tried in this order.
+RULES = (
+    ("matmul_packed", matmul.schedule_packed_matmul),
+    ("conv2d", conv.schedule_conv2d),
+)
+
+
+def block_names(sch: s_tir.Schedule) -> list[str]:
+    """Names of the blocks directly under the root block of the schedule's only function."""
+    return [sch.get(block).name_hint for block in sch.get_child_blocks(sch.get_sblock("root"))]
+
+
+def schedule_primfunc(func: tirx.PrimFunc, target: tvm.target.Target) -> tirx.PrimFunc:
+    """`func` scheduled by the first rule whose block it contains, else by the generic schedule."""
+    sch = s_tir.Schedule(func)
+    names = block_names(sch)
+    for block_name, schedule in RULES:
+        if block_name in names:
+            schedule(sch, block_name, target)
+            return sch.mod["main"]
+    generic.schedule_generic(sch, target)
+    return sch.mod["main"]
