@@ -17,9 +17,10 @@ from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
 from .packing import PackLinearWeights
 from .runtime import CompiledModel, TargetLike, make_target
-from .schedules import schedule_primfunc
+from .schedules import block_names, schedule_primfunc
 
 DEFAULT_TUNING_DIR = "fx2relax_tuning"
+OP_PATTERN_ELEMWISE = 0  # relax.transform's OpPatternKind kElemWise
 
 
 def host_target() -> tvm.target.Target:
@@ -33,11 +34,29 @@ def fuse(mod: tvm.IRModule) -> tvm.IRModule:
         [
             PackLinearWeights(),
             relax.transform.AnnotateTIROpPattern(),
+            FusePoolingAsElementwise(),
             relax.transform.FuseOps(),
             relax.transform.FuseTIR(),
             relax.transform.DeadCodeElimination(["main"]),
         ]
     )(mod)
+
+
+@tvm.transform.module_pass(opt_level=0, name="FusePoolingAsElementwise")
+class FusePoolingAsElementwise:
+    """Let FuseOps fuse our max-pooling after conv + bias + ReLU, as it fuses element-wise ops.
+
+    AnnotateTIROpPattern calls a pooling window reduction out-element-wise-fusable, which FuseOps
+    never appends to a convolution's group; the conv schedule then computes each conv plane inside
+    the pooling loop, so the plane never leaves L1. Fusion itself (FuseTIR) keeps the results.
+    """
+
+    def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+        for global_var, func in list(mod.functions_items()):
+            if isinstance(func, tirx.PrimFunc) and block_names(func) == ["max_pool2d"]:
+                mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_ELEMWISE)
+        return mod
 
 
 def apply_schedules(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:

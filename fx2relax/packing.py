@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import tvm
-from tvm import relax, s_tir, tirx
+from tvm import relax, tirx
 
 from .kernels import linear as linear_kernels
+from .schedules import block_names
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
 _LINEAR_BLOCKS = (["matmul"], ["matmul", "bias_add"])  # the stages of kernels.linear.linear
@@ -28,11 +29,7 @@ def pack_linear_weight(weight: np.ndarray, width: int = linear_kernels.PACK_WIDT
 
 def is_linear_kernel(func: tvm.ir.BaseFunc) -> bool:
     """Whether `func` is a PrimFunc made from kernels.linear.linear (recognised by its block names)."""
-    if not isinstance(func, tirx.PrimFunc):
-        return False
-    sch = s_tir.Schedule(func)
-    names = [sch.get(block).name_hint for block in sch.get_child_blocks(sch.get_sblock("root"))]
-    return names in _LINEAR_BLOCKS
+    return isinstance(func, tirx.PrimFunc) and block_names(func) in _LINEAR_BLOCKS
 
 
 @relax.expr_functor.mutator

@@ -19,15 +19,16 @@ RULES = (
 )
 
 
-def block_names(sch: s_tir.Schedule) -> list[str]:
-    """Names of the blocks directly under the root block of the schedule's only function."""
+def block_names(func: tirx.PrimFunc) -> list[str]:
+    """Names of the blocks (stages) of `func` directly under its root block, in order."""
+    sch = s_tir.Schedule(func)
     return [sch.get(block).name_hint for block in sch.get_child_blocks(sch.get_sblock("root"))]
 
 
 def schedule_primfunc(func: tirx.PrimFunc, target: tvm.target.Target) -> tirx.PrimFunc:
     """`func` scheduled by the first rule whose block it contains, else by the generic schedule."""
+    names = block_names(func)
     sch = s_tir.Schedule(func)
-    names = block_names(sch)
     for block_name, schedule in RULES:
         if block_name in names:
             schedule(sch, block_name, target)
