@@ -1,8 +1,8 @@
 """CPU schedules for our own TE kernels, kept apart from the compute definitions in fx2relax/kernels.
 
-`schedule_module` gives every PrimFunc of a fused module a schedule: the rule looks for the block
-names our kernels choose (matmul_packed, conv2d, ...) and applies the family's schedule; any other
-function gets the generic one (parallel outer loops, vectorised inner loop).
+`schedule_primfunc` gives a PrimFunc of a fused module a schedule: the rule looks for the block
+names our kernels choose (matmul_packed, conv2d) and applies that family's schedule; any other
+function, or one whose shapes the family schedule cannot take, gets the generic one.
 """
 
 from __future__ import annotations
@@ -28,10 +28,14 @@ def block_names(func: tirx.PrimFunc) -> list[str]:
 def schedule_primfunc(func: tirx.PrimFunc, target: tvm.target.Target) -> tirx.PrimFunc:
     """`func` scheduled by the first rule whose block it contains, else by the generic schedule."""
     names = block_names(func)
-    sch = s_tir.Schedule(func)
     for block_name, schedule in RULES:
         if block_name in names:
-            schedule(sch, block_name, target)
-            return sch.mod["main"]
+            sch = s_tir.Schedule(func)
+            try:
+                schedule(sch, block_name, target)
+                return sch.mod["main"]
+            except s_tir.ScheduleError:  # a shape the family schedule does not fit: still correct below
+                break
+    sch = s_tir.Schedule(func)
     generic.schedule_generic(sch, target)
     return sch.mod["main"]
