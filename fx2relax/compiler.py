@@ -9,8 +9,9 @@ TVM's Relax lowering passes (without its legalize/fuse passes, which would undo 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
 
+import numpy as np
 import tvm
 from tvm import relax, tirx
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
@@ -88,11 +89,14 @@ def compile(  # noqa: A001  (the name users expect, as tvm.compile and torch.com
     *,
     tune: int | None = None,
     tuning_dir: str | os.PathLike | None = None,
+    weights: Mapping[str, np.ndarray] | None = None,
 ) -> CompiledModel:
     """Compile an imported module for speed: fused, with our CPU schedules, weights packed once.
 
     target: None for this machine's CPU (LLVM with its -mcpu), or as `build` takes it (CPU only).
-    tune: a MetaSchedule trial budget; records are kept in `tuning_dir` and reused next time.
+    tune: a MetaSchedule trial budget; records are kept in `tuning_dir` (default
+    ./fx2relax_tuning) and reused next time. weights: as for `build` (keep_params_as_input=True;
+    such weights are not packed, so constants compile faster).
     """
     target = host_target() if target is None else make_target(target)
     if target.kind.name != "llvm":
@@ -101,7 +105,7 @@ def compile(  # noqa: A001  (the name users expect, as tvm.compile and torch.com
         raise ValueError(f"tune must be a positive number of MetaSchedule trials or None, got {tune!r}")
     scheduled = lower(mod, target, tune, tuning_dir)
     executable = tvm.compile(scheduled, target=target, relax_pipeline=_lowering_pipeline(target))
-    return CompiledModel(executable, mod, tvm.cpu())
+    return CompiledModel(executable, mod, tvm.cpu(), weights)
 
 
 def _lowering_pipeline(target: tvm.target.Target) -> tvm.transform.Pass:

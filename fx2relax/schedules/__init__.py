@@ -34,7 +34,7 @@ def schedule_primfunc(func: tirx.PrimFunc, target: tvm.target.Target) -> tirx.Pr
             try:
                 schedule(sch, block_name, target)
                 return sch.mod["main"]
-            except s_tir.ScheduleError:  # a shape the family schedule does not fit: still correct below
+            except (s_tir.ScheduleError, ValueError):  # shapes the family schedule does not fit
                 break
     sch = s_tir.Schedule(func)
     generic.schedule_generic(sch, target)

@@ -26,8 +26,11 @@ def schedule_conv2d(sch: s_tir.Schedule, block_name: str, target: tvm.target.Tar
     plane_loop = sch.fuse(*plane) if len(plane) > 1 else plane[0]
     consumers = sch.get_consumers(conv)
     if len(consumers) == 1:
-        sch.reverse_compute_at(consumers[0], plane_loop)
-        sch.set_scope(conv, 0, "local")
+        try:
+            sch.reverse_compute_at(consumers[0], plane_loop)
+            sch.set_scope(conv, 0, "local")
+        except (s_tir.ScheduleError, ValueError):  # a window TIR cannot bound: the plane goes to memory
+            pass
     sch.parallel(plane_loop)
     sch.vectorize(column)
     sch.decompose_reduction(conv, taps[0])
