@@ -9,7 +9,7 @@ Taps run in the unscheduled order, so sums are equal.
 from __future__ import annotations
 
 import tvm
-from tvm import s_tir
+from tvm import s_tir, tirx
 
 from .generic import inline_injective, leading_spatial_loops
 
@@ -34,3 +34,17 @@ def schedule_conv2d(sch: s_tir.Schedule, block_name: str, target: tvm.target.Tar
     sch.parallel(plane_loop)
     sch.vectorize(column)
     sch.decompose_reduction(conv, taps[0])
+    if len(consumers) == 1:
+        schedule_window_reduction(sch, consumers[0])
+
+
+def schedule_window_reduction(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> None:
+    """A pooling consumer: its window loops unrolled after a separate init, so each output's
+    running max stays in a register instead of being stored back per window element."""
+    reduced = sum(1 for iter_var in sch.get(block).iter_vars if iter_var.iter_type == tirx.IterVar.CommReduce)
+    if not reduced:
+        return
+    window = sch.get_loops(block)[-reduced:]  # loops follow the block's iterators, reductions last
+    for loop in window:
+        sch.unroll(loop)
+    sch.decompose_reduction(block, window[0])
