@@ -33,18 +33,25 @@ def schedule_conv2d(sch: s_tir.Schedule, block_name: str, target: tvm.target.Tar
             pass
     sch.parallel(plane_loop)
     sch.vectorize(column)
+    for tap in taps[1:]:  # kernel rows and columns: the row stays in registers across the taps
+        sch.unroll(tap)
     sch.decompose_reduction(conv, taps[0])
     if len(consumers) == 1:
-        schedule_window_reduction(sch, consumers[0])
+        schedule_consumer(sch, consumers[0])
 
 
-def schedule_window_reduction(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> None:
-    """A pooling consumer: its window loops unrolled after a separate init, so each output's
-    running max stays in a register instead of being stored back per window element."""
+def schedule_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> None:
+    """The fused consumer of a conv plane (bias and activation inlined), vectorised along output
+    columns; for a pooling window, the window loops are unrolled outside that axis so the running
+    maximum of a row of outputs stays in a register."""
     reduced = sum(1 for iter_var in sch.get(block).iter_vars if iter_var.iter_type == tirx.IterVar.CommReduce)
+    loops = sch.get_loops(block)  # loops follow the block's iterators, reductions last
     if not reduced:
+        sch.vectorize(loops[-1])
         return
-    window = sch.get_loops(block)[-reduced:]  # loops follow the block's iterators, reductions last
+    window, column = loops[-reduced:], loops[-reduced - 1]
+    sch.reorder(*window, column)
     for loop in window:
         sch.unroll(loop)
+    sch.vectorize(column)
     sch.decompose_reduction(block, window[0])
