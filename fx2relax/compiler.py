@@ -25,8 +25,18 @@ OP_PATTERN_ELEMWISE = 0  # relax.transform's OpPatternKind kElemWise
 
 
 def host_target() -> tvm.target.Target:
-    """LLVM for this machine's CPU (its -mcpu detected), which our vectorised schedules need."""
-    return tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu()})
+    """LLVM for this machine's CPU (its -mcpu detected, which our vectorised schedules need) and
+    its core count (which MetaSchedule needs)."""
+    return tvm.target.Target(
+        {"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu(), "num-cores": os.cpu_count() or 1}
+    )
+
+
+def with_num_cores(target: tvm.target.Target) -> tvm.target.Target:
+    """`target` with this machine's core count when it has none: MetaSchedule refuses a target without."""
+    if "num-cores" in target.attrs:
+        return target
+    return tvm.target.Target({**target.export(), "num-cores": os.cpu_count() or 1})
 
 
 def fuse(mod: tvm.IRModule) -> tvm.IRModule:
@@ -103,6 +113,8 @@ def compile(  # noqa: A001  (the name users expect, as tvm.compile and torch.com
         raise ValueError(f"compile() schedules for CPUs (target kind 'llvm'); got target kind {target.kind.name!r}")
     if tune is not None and (isinstance(tune, bool) or not isinstance(tune, int) or tune <= 0):
         raise ValueError(f"tune must be a positive number of MetaSchedule trials or None, got {tune!r}")
+    if tune is not None:
+        target = with_num_cores(target)
     scheduled = lower(mod, target, tune, tuning_dir)
     executable = tvm.compile(scheduled, target=target, relax_pipeline=_lowering_pipeline(target))
     return CompiledModel(executable, mod, tvm.cpu(), weights)
