@@ -106,6 +106,7 @@ def test_compiled_model_refuses_a_wrong_input_shape():
         run(np.zeros((2, 1, 28, 28), dtype=np.float32))
 
 
+@pytest.mark.slow  # a MetaSchedule search round: about two minutes on a busy machine
 @pytest.mark.skipif(
     importlib.util.find_spec("fx2relax.tuning") is None,
     reason="fx2relax/tuning.py (MetaSchedule tuning, branch bench) has not landed yet",

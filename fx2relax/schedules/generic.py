@@ -41,7 +41,7 @@ def leading_spatial_loops(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -
     return spatial
 
 
-def parallelize_outer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, target: tvm.target.Target) -> None:
+def parallelize_outer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> None:
     """Fuse the block's leading spatial loops but the innermost one and run them in parallel, when
     the block has enough outputs (or a symbolic count of them)."""
     spatial = leading_spatial_loops(sch, block)
@@ -58,7 +58,7 @@ def schedule_generic(sch: s_tir.Schedule, target: tvm.target.Target) -> None:
     """Inline injective blocks, then parallelise the outer loops of every remaining block."""
     inline_injective(sch)
     for block in sch.get_child_blocks(sch.get_sblock("root")):
-        parallelize_outer(sch, block, target)
+        parallelize_outer(sch, block)
 
 
 def _product(values: list[int]) -> int:

@@ -35,21 +35,20 @@ def schedule_packed_matmul(sch: s_tir.Schedule, block_name: str, target: tvm.tar
     panel, lane = sch.split(n_loop, factors=[None, PACK_WIDTH])
     if m_loop is None:
         sch.reorder(panel, k_loop, lane)
-        tile_loops, rows = [panel], None
+        tile_loops, row_loop = [panel], None
     else:
-        rows = row_tile(static_extent(sch.get(m_loop).extent))
-        m_outer, rows = sch.split(m_loop, factors=[None, rows])
-        sch.reorder(m_outer, panel, k_loop, rows, lane)
+        m_outer, row_loop = sch.split(m_loop, factors=[None, row_tile(static_extent(sch.get(m_loop).extent))])
+        sch.reorder(m_outer, panel, k_loop, row_loop, lane)
         tile_loops = [m_outer, panel]
     outer = sch.fuse(*tile_loops) if len(tile_loops) > 1 else tile_loops[0]
     sch.parallel(outer)
     accumulator = sch.cache_write(matmul, 0, "local")
     sch.reverse_compute_at(accumulator, outer)
-    if rows is not None:
-        sch.unroll(rows)
+    if row_loop is not None:
+        sch.unroll(row_loop)
     sch.vectorize(lane)
     init = sch.decompose_reduction(matmul, k_loop)
     sch.vectorize(sch.get_loops(init)[-1])
     sch.vectorize(sch.get_loops(accumulator)[-1])
     for block in epilogue:
-        parallelize_outer(sch, block, target)
+        parallelize_outer(sch, block)
