@@ -15,7 +15,7 @@ from .kernels import linear as linear_kernels
 from .schedules import block_names
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
-_LINEAR_BLOCKS = (["matmul"], ["matmul", "bias_add"])  # the stages of kernels.linear.linear
+_LINEAR_BLOCKS = (["linear"], ["linear", "bias_add"])  # the stages of kernels.linear.linear
 
 
 def pack_linear_weight(weight: np.ndarray, width: int = linear_kernels.PACK_WIDTH) -> np.ndarray:
@@ -43,7 +43,7 @@ class _LinearPacker(relax.PyExprMutator):
         if call.op != _CALL_TIR or not is_linear_kernel(self.mod[call.args[0]]):
             return call
         data, weight, *bias = call.args[1].fields
-        if not isinstance(weight, tvm.ir.expr.Constant):
+        if not isinstance(weight, tvm.ir.expr.Constant) or len(weight.ty.shape.values) != 2:
             return call
         weight_array = weight.value.numpy()
         packed = relax.const(pack_linear_weight(weight_array), str(weight_array.dtype))
