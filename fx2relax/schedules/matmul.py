@@ -19,9 +19,10 @@ ROW_TILES = (8, 6, 4, 3, 2)
 
 
 def row_tile(rows: int | None) -> int:
-    """Rows per register tile for `rows` input rows (None: symbolic, one row at a time)."""
+    """Rows per register tile for `rows` input rows (None: symbolic, the largest tile, its rows
+    past the batch masked off)."""
     if rows is None:
-        return 1
+        return ROW_TILES[0]
     return next((tile for tile in ROW_TILES if rows % tile == 0), 1)
 
 
