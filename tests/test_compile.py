@@ -60,6 +60,12 @@ def test_model_with_every_op_family_compiled_matches_torch():
     check_against_torch(EveryFamily(), torch.randn(2, 4, 9, 9), compiled=True)
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 5, 4), (3, 7, 4), (4,)])
+def test_linear_on_several_batch_axes_compiled_matches_torch(shape):
+    # Row tiles of the GEMM span batch axes (2 rows of a 2 x 5 batch): each row must land once.
+    check_against_torch(nn.Sequential(nn.Linear(4, 19, bias=False), nn.ReLU()), torch.randn(shape), compiled=True)
+
+
 def test_special_values_survive_the_schedules():
     x = torch.randn(2, 4, 9, 9)
     x[0, 1, 2, 3], x[1, 0, 0, 0], x[1, 3, 5, 5] = float("nan"), float("inf"), float("-inf")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tvm import te
+from tvm import te, tirx
 
 from .elementwise import broadcast_index, broadcast_shape
 
@@ -78,17 +78,36 @@ def linear_packed(data: te.Tensor, packed_weight: te.Tensor, bias: te.Tensor | N
 
     data: [*batch, K]; packed_weight: [ceil(N / PACK_WIDTH), K, PACK_WIDTH] with
     packed_weight[p, k, j] = W[p * PACK_WIDTH + j, k] (zero past N); bias: [N] or None.
-    The stage "matmul_packed" computes all panels ([*batch, panels * PACK_WIDTH]); the last stage
-    keeps the first N outputs. Returns [*batch, N]. Sums run over k in order, as `linear`.
+    The stage "matmul_packed" computes all panels for the batch axes flattened into rows
+    ([rows, panels * PACK_WIDTH]: one row axis, which a schedule tiles); the last stage keeps the
+    first N outputs. Returns [*batch, N]. Sums run over k in order, as `linear`.
     """
     panels, in_features, width = packed_weight.shape
+    batch = list(data.shape[:-1])
+    rows = 1
+    for size in batch:
+        rows = rows * size
+
+    def batch_index(row):
+        index = []
+        for size in reversed(batch):
+            index.append(tirx.floormod(row, size))
+            row = tirx.floordiv(row, size)
+        return tuple(reversed(index))
+
+    def row_of(index):
+        row = 0
+        for position, size in zip(index, batch):
+            row = row * size + position
+        return row
+
     k = te.reduce_axis((0, in_features), name="k")
     matmul = te.compute(
-        (*data.shape[:-1], panels * width),
-        lambda *i: te.sum(data[(*i[:-1], k)] * packed_weight[i[-1] // width, k, i[-1] % width], axis=k),
+        (rows, panels * width),
+        lambda row, n: te.sum(data[(*batch_index(row), k)] * packed_weight[n // width, k, n % width], axis=k),
         name="matmul_packed",
     )
-    shape = (*data.shape[:-1], out_features)
+    shape = (*batch, out_features)
     if bias is None:
-        return te.compute(shape, lambda *i: matmul(*i), name="unpack")
-    return te.compute(shape, lambda *i: matmul(*i) + bias[i[-1]], name="bias_add")
+        return te.compute(shape, lambda *i: matmul[row_of(i[:-1]), i[-1]], name="unpack")
+    return te.compute(shape, lambda *i: matmul[row_of(i[:-1]), i[-1]] + bias[i[-1]], name="bias_add")

@@ -31,22 +31,15 @@ def schedule_packed_matmul(sch: s_tir.Schedule, block_name: str, target: tvm.tar
     inline_injective(sch, keep=(block_name,))
     matmul = sch.get_sblock(block_name)
     epilogue = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if sch.get(b).name_hint != block_name]
-    *batch_loops, n_loop, k_loop = sch.get_loops(matmul)
-    m_loop = sch.fuse(*batch_loops) if len(batch_loops) > 1 else batch_loops[0] if batch_loops else None
+    m_loop, n_loop, k_loop = sch.get_loops(matmul)  # rows: the batch axes flattened
     panel, lane = sch.split(n_loop, factors=[None, PACK_WIDTH])
-    if m_loop is None:
-        sch.reorder(panel, k_loop, lane)
-        tile_loops, row_loop = [panel], None
-    else:
-        m_outer, row_loop = sch.split(m_loop, factors=[None, row_tile(static_extent(sch.get(m_loop).extent))])
-        sch.reorder(m_outer, panel, k_loop, row_loop, lane)
-        tile_loops = [m_outer, panel]
-    outer = sch.fuse(*tile_loops) if len(tile_loops) > 1 else tile_loops[0]
+    m_outer, row_loop = sch.split(m_loop, factors=[None, row_tile(static_extent(sch.get(m_loop).extent))])
+    sch.reorder(m_outer, panel, k_loop, row_loop, lane)
+    outer = sch.fuse(m_outer, panel)
     sch.parallel(outer)
     accumulator = sch.cache_write(matmul, 0, "local")
     sch.reverse_compute_at(accumulator, outer)
-    if row_loop is not None:
-        sch.unroll(row_loop)
+    sch.unroll(row_loop)
     sch.vectorize(lane)
     init = sch.decompose_reduction(matmul, k_loop)
     sch.vectorize(sch.get_loops(init)[-1])
