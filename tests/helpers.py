@@ -72,6 +72,28 @@ class ApplyBinary(Apply):
         return self.function(x, y)
 
 
+class Functional(torch.nn.Module):
+    """forward(x) = function(x, weight, bias, **params), the weight and bias read as get_attr
+    tensors: tests F. functions that take their weights as tensors (F.conv2d, F.linear)."""
+
+    def __init__(self, function: Callable[..., object], weight: torch.Tensor, bias: torch.Tensor | None, **params: object):
+        super().__init__()
+        self.function = function
+        self.weight = torch.nn.Parameter(weight.detach().clone())
+        self.bias = None if bias is None else torch.nn.Parameter(bias.detach().clone())
+        self.params = params
+
+    def forward(self, x: torch.Tensor) -> object:
+        return self.function(x, self.weight, self.bias, **self.params)
+
+
+class FunctionalWeightInput(Functional):
+    """forward(x, weight) = function(x, weight, bias, **params): the weight is a model input."""
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor) -> object:
+        return self.function(x, weight, self.bias, **self.params)
+
+
 @st.composite
 def tensors(draw, shape: Sequence[int], special_values: bool = False, low: float = -3.0, high: float = 3.0) -> torch.Tensor:
     """A float32 tensor of `shape` with values drawn by hypothesis (seeded), optionally sprinkled

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
+from .linear import ACCUMULATOR, round_with_bias, wide_product
+
 
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -53,13 +55,6 @@ def pad(data: te.Tensor, padding: Sequence[Sequence[int]], mode: str = "zeros") 
     return te.compute(out_shape, padded, name="pad")
 
 
-def _add_bias(conv: te.Tensor, bias: te.Tensor | None, spatial: int) -> te.Tensor:
-    """conv + bias over the channel axis (the one before the `spatial` trailing axes)."""
-    if bias is None:
-        return conv
-    return te.compute(conv.shape, lambda *i: conv(*i) + bias[i[-spatial - 1]], name="bias_add")
-
-
 def _convolution(
     data: te.Tensor,
     weight: te.Tensor,
@@ -85,10 +80,10 @@ def _convolution(
         n, o, position = i[:-spatial - 1], i[-spatial - 1], i[-spatial:]
         channel = rc if groups == 1 else o // out_per_group * group_channels + rc
         source = [p * s + r * d for p, r, s, d in zip(position, taps, stride, dilation)]
-        return te.sum(padded[(*n, channel, *source)] * weight[(o, rc, *taps)], axis=[rc, *taps])
+        return te.sum(wide_product(padded[(*n, channel, *source)], weight[(o, rc, *taps)]), axis=[rc, *taps])
 
-    conv = te.compute((*batch, out_channels, *out_sizes), window_sum, name=name)
-    return _add_bias(conv, bias, spatial)
+    total = te.compute((*batch, out_channels, *out_sizes), window_sum, name=f"{name}_f64")
+    return round_with_bias(total, data.dtype, bias, -spatial - 1, name)
 
 
 def conv1d(
@@ -187,11 +182,11 @@ def _transposed_convolution(
             *(offset >= 0 for offset in offsets),
             *(source < size for source, size in zip(sources, sizes)),
         )
-        product = data[(*n, channel, *sources)] * weight[(channel, o % out_per_group, *taps)]
-        return te.sum(te.if_then_else(hits, product, tirx.const(0, data.dtype)), axis=[rc, *taps])
+        product = wide_product(data[(*n, channel, *sources)], weight[(channel, o % out_per_group, *taps)])
+        return te.sum(te.if_then_else(hits, product, tirx.const(0, ACCUMULATOR)), axis=[rc, *taps])
 
-    conv = te.compute((*batch, out_per_group * groups, *out_sizes), gather, name=name)
-    return _add_bias(conv, bias, spatial)
+    total = te.compute((*batch, out_per_group * groups, *out_sizes), gather, name=f"{name}_f64")
+    return round_with_bias(total, data.dtype, bias, -spatial - 1, name)
 
 
 def conv_transpose1d(

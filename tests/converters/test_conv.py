@@ -2,6 +2,7 @@
 their F. functions (weights as tensors), ConvTranspose's output_size, a symbolic batch, NaN/±inf,
 and refusals."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import check_against_torch, tensors
+from tests.helpers import Functional, FunctionalWeightInput, check_against_torch, tensors
 
 CONV_MODULES = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 TRANSPOSED_MODULES = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
@@ -28,32 +29,11 @@ def _per_axis(value, spatial):
     return (value,) * spatial if isinstance(value, int) else tuple(value)
 
 
-class Functional(nn.Module):
-    """forward(x) = function(x, weight, bias, **params), the weight and bias read as get_attr tensors."""
-
-    def __init__(self, function, weight, bias, **params):
-        super().__init__()
-        self.function = function
-        self.weight = nn.Parameter(weight.detach().clone())
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
-        self.params = params
-
-    def forward(self, x):
-        return self.function(x, self.weight, self.bias, **self.params)
-
-
 class FunctionalComputedWeight(Functional):
     """forward(x) = function(x, weight * 0.5, bias, **params): the weight is computed in the graph."""
 
     def forward(self, x):
         return self.function(x, self.weight * 0.5, self.bias, **self.params)
-
-
-class FunctionalWeightInput(Functional):
-    """forward(x, weight) = function(x, weight, bias, **params): the weight is a model input."""
-
-    def forward(self, x, weight):
-        return self.function(x, weight, self.bias, **self.params)
 
 
 @st.composite
@@ -183,6 +163,15 @@ def test_conv_transpose_output_size_matches_torch(data, spatial, with_leading_di
     sizes = [data.draw(st.integers(max(low, 1), low + s - 1)) for low, s in zip(min_sizes, conv.stride)]
     output_size = [*shape[:-spatial - 1], conv.out_channels, *sizes] if with_leading_dims else sizes
     check_against_torch(WithOutputSize(conv, output_size), data.draw(tensors(shape)))
+
+
+@pytest.mark.parametrize("conv", [nn.Conv2d(256, 8, 3, padding=1), nn.ConvTranspose2d(256, 8, 3, stride=2)])
+def test_long_reductions_are_rounded_once(conv):
+    """Up to 2304 terms (256 channels x 3 x 3), summed in float64 and rounded once (kernels/linear.py):
+    within half an ulp of the float64 result."""
+    x = torch.from_numpy(np.random.default_rng(0).uniform(-3, 3, (1, 256, 5, 5)).astype(np.float32))
+    actual = check_against_torch(conv, x)
+    np.testing.assert_allclose(actual, conv.double()(x.double()).detach().numpy(), rtol=2**-23, atol=0)
 
 
 def test_conv_refuses_channel_mismatch_naming_node_and_parameter():
