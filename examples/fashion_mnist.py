@@ -2,9 +2,10 @@
 
 Builds the course's CNN in PyTorch with its trained weights, imports it with
 `fx2relax.from_module`, runs all 10,000 test images through both, checks every batch against
-PyTorch, and prints accuracy, the largest difference and the speed of each.
+PyTorch, and prints accuracy, the largest difference and the speed of each. With `--plot` it
+also draws 16 test images with their true and predicted classes.
 
-    python examples/fashion_mnist.py [--data-root ../shared/data] [--batch-size 4]
+    python examples/fashion_mnist.py [--data-root ../shared/data] [--batch-size 4] [--plot predictions.png]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,6 +56,29 @@ def load_test_set(data_root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return dataset.data.float().div(255).unsqueeze(1), dataset.targets
 
 
+def plot_predictions(images: torch.Tensor, labels: torch.Tensor, predictions: list[int], path: Path) -> Any:
+    """Draw the first 16 images in a 4x4 grid titled "predicted / true", red where wrong; save a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    from matplotlib import pyplot as plt
+
+    count = min(16, len(images))
+    figure, axes = plt.subplots(4, 4, figsize=(8, 9))
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index >= count:
+            continue
+        predicted, true = CLASS_NAMES[predictions[index]], CLASS_NAMES[int(labels[index])]
+        axis.imshow(images[index, 0].numpy(), cmap="gray")
+        axis.set_title(f"{predicted}\ntrue: {true}", fontsize=9, color="black" if predicted == true else "red")
+    figure.suptitle("fx2relax on Fashion-MNIST: predicted / true (red: wrong)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return figure
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", type=Path, default=SHARED_DATA, help="folder holding FashionMNIST/")
@@ -61,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None, help="classify only the first N test images")
     parser.add_argument("--target", default="llvm", help="TVM target kind")
+    parser.add_argument("--plot", type=Path, default=None, metavar="PATH", help="write a PNG of 16 test images with true and predicted classes")
     return parser.parse_args(argv)
 
 
@@ -113,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     for index in range(min(5, total)):
         print(f"  image {index}: predicted {CLASS_NAMES[predictions[index]]!r}, true {CLASS_NAMES[int(labels[index])]!r}")
     print(f"images/s: fx2relax {total / ours_time:,.0f}, PyTorch {total / torch_time:,.0f}")
+    if args.plot:
+        plot_predictions(images, labels, predictions, args.plot)
+        print(f"wrote {args.plot}")
     if ours_correct != torch_correct or max_diff > 1e-5:
         print("error: fx2relax and PyTorch disagree", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ class NodeContext:
         self.node = node
         self.module = module
         self.dtype = importer.dtype
+        self.primfuncs: list[str] = []  # names of the PrimFuncs this node emitted, for `fx2relax inspect`
 
     @property
     def where(self) -> str:
@@ -49,9 +51,10 @@ class NodeContext:
 
     def emit_te(self, kernel: Any, *args: Any, **params: Any) -> relax.Var:
         """Emit `kernel(*args, **params)` as a PrimFunc named after the kernel; returns its result."""
-        return self._importer.builder.emit_te(
-            kernel, *args, primfunc_name_hint=kernel.__name__, name_hint=self.node.name, **params
-        )
+        builder = self._importer.builder
+        result = builder.emit_te(kernel, *args, primfunc_name_hint=kernel.__name__, name_hint=self.node.name, **params)
+        self.primfuncs.append(builder.lookup_binding(result).args[0].name_hint)
+        return result
 
     def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
         """A module parameter or buffer as a Relax value: a constant, or a function parameter."""
@@ -97,8 +100,23 @@ def tensor_shape(value: Any, ctx: NodeContext) -> tuple[Dim, ...]:
     return tuple(int(d) if isinstance(d, tirx.IntImm) else d for d in dims)
 
 
+@dataclass
+class NodeRecord:
+    """What became of one FX node: the converter that handled it, the PrimFuncs it emitted, its result."""
+
+    node: torch.fx.Node
+    converter: str | None = None  # "module.function" of the converter; None for placeholders and outputs
+    primfuncs: list[str] = field(default_factory=list)
+    value: Any = None  # the Relax value (or Python value) the node produced
+
+
 class GraphImporter:
-    """Walks one traced `GraphModule` and builds the IRModule with `main`."""
+    """Walks one traced `GraphModule` and builds the IRModule with `main`.
+
+    A placeholder's entry in `input_shapes` is a shape (a tensor input of `main`) or a symbolic
+    size (a tirx.Var, for the SymInt inputs of torch.compile graphs), which is bound to that
+    variable and is not a parameter of `main`.
+    """
 
     def __init__(
         self,
@@ -116,15 +134,17 @@ class GraphImporter:
         self.weights: dict[str, np.ndarray] = {}
         self._weight_vars: list[relax.Var] = []
         self._params: dict[torch.Tensor, relax.Expr] = {}  # a shared weight is emitted once
-        self._inputs: dict[torch.fx.Node, relax.Var] = {}
+        self._inputs: dict[torch.fx.Node, Any] = {}
+        self.records: list[NodeRecord] = []
 
     def import_graph(self, input_shapes: list[tuple[Dim, ...]]) -> tvm.IRModule:
         """Convert every node inside one dataflow block of `main`; returns the IRModule."""
         placeholders = [n for n in self.graph_module.graph.nodes if n.op == "placeholder"]
         self._inputs = {
-            node: relax.Var(node.name, relax.TensorType(shape, self.dtype))
+            node: relax.Var(node.name, relax.TensorType(shape, self.dtype)) if _is_sequence(shape) else shape
             for node, shape in zip(placeholders, input_shapes)
         }
+        tensor_inputs = [value for value in self._inputs.values() if is_tensor(value)]
         builder = self.builder
         with builder.function("main"):
             with builder.dataflow():
@@ -133,20 +153,23 @@ class GraphImporter:
                     result = self.run_node(node)
                     self.env[node] = result
                 output = builder.emit_output(result)
-            builder.emit_func_output(output, params=list(self._inputs.values()) + self._weight_vars)
+            builder.emit_func_output(output, params=tensor_inputs + self._weight_vars)
         return builder.get()
 
     def run_node(self, node: torch.fx.Node) -> Any:
         """Dispatch on the node's opcode; any unexpected failure is re-raised naming the node."""
         args = torch.fx.node.map_arg(node.args, self.env.__getitem__)
         kwargs = torch.fx.node.map_arg(node.kwargs, self.env.__getitem__)
+        record = NodeRecord(node)
+        self.records.append(record)
         try:
-            return getattr(self, node.op)(node, args, kwargs)
+            record.value = getattr(self, node.op)(node, args, kwargs)
         except Fx2RelaxError:
             raise
         except Exception as error:  # a converter or TVM failed in a way we did not foresee
             module = self.graph_module.get_submodule(node.target) if node.op == "call_module" else None
             raise ConversionError(describe_node(node, module), f"{type(error).__name__}: {error}") from error
+        return record.value
 
     def placeholder(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Var:
         return self._inputs[node]
@@ -187,6 +210,9 @@ class GraphImporter:
             inspect.signature(entry.converter).bind(ctx, *args, **kwargs)
         except TypeError as error:
             raise UnsupportedParameterError(ctx.where, f"arguments not understood ({error})") from error
+        record = self.records[-1]
+        record.converter = f"{entry.converter.__module__}.{entry.converter.__qualname__}"
+        record.primfuncs = ctx.primfuncs
         return entry.converter(ctx, *args, **kwargs)
 
     def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
@@ -302,6 +328,18 @@ def from_module(
     With `keep_params_as_input=True` the weights become trailing parameters of `main` and the
     result is `(mod, weights)`, `weights` a dict name → NumPy array in parameter order.
     """
+    importer, mod = import_model(model, input_shape, dtype=dtype, keep_params_as_input=keep_params_as_input)
+    return (mod, importer.weights) if keep_params_as_input else mod
+
+
+def import_model(
+    model: torch.nn.Module,
+    input_shape: Sequence[Any],
+    *,
+    dtype: str = "float32",
+    keep_params_as_input: bool = False,
+) -> tuple[GraphImporter, tvm.IRModule]:
+    """`from_module`, also returning the GraphImporter: its `records` say what handled each node."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"from_module expects a torch.nn.Module, got {type(model).__name__}")
     if dtype not in SUPPORTED_DTYPES:
@@ -311,5 +349,4 @@ def from_module(
     count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
     shapes = normalize_input_shapes(input_shape, count)
     importer = GraphImporter(graph_module, dtype, keep_params_as_input)
-    mod = importer.import_graph(shapes)
-    return (mod, importer.weights) if keep_params_as_input else mod
+    return importer, importer.import_graph(shapes)

@@ -9,6 +9,7 @@ and keyword arguments are read alike; `ctx` is the `NodeContext` (the module, em
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,22 +53,34 @@ def target_name(target: Target) -> str:
     name = getattr(target, "__name__", None) or repr(target)
     if inspect.isclass(target) and module.startswith("torch.nn.modules"):
         return f"nn.{name}"
-    prefixes = {"torch.nn.functional": "F.", "torch._C._nn": "F.", "torch": "torch.", "_operator": "operator.", "builtins": ""}
+    prefixes = {"torch.nn.functional": "F.", "torch._C._nn": "F.", "torch": "torch.", "torch.functional": "torch.", "_operator": "operator.", "builtins": ""}
     if module in prefixes:
         return prefixes[module] + name
     return f"{module}.{getattr(target, '__qualname__', name)}" if module else name
 
 
 class ConverterRegistry:
-    """Target → converter. Registering a target twice is an error, so import order never decides."""
+    """Target → converter. Registering a target twice is an error, so import order never decides.
 
-    def __init__(self) -> None:
+    `builtins` names a module whose import registers the built-in converters; it is imported on
+    the registry's first use, so built-ins are in before any user converter or lookup, however
+    fx2relax was imported.
+    """
+
+    def __init__(self, builtins: str | None = None) -> None:
         self._entries: dict[tuple[str, Any], Entry] = {}
+        self._builtins = builtins
+
+    def _load_builtins(self) -> None:
+        if self._builtins is not None:
+            module, self._builtins = self._builtins, None  # cleared first: the import registers through us
+            importlib.import_module(module)
 
     def register(self, *targets: Target) -> Callable[[Converter], Converter]:
         """Decorator registering one converter for each of `targets` (aliases share it)."""
         if not targets:
             raise RegistryError("register() needs at least one target")
+        self._load_builtins()
 
         def decorate(converter: Converter) -> Converter:
             for target in targets:
@@ -86,6 +99,7 @@ class ConverterRegistry:
 
     def lookup(self, opcode: str, target: Any) -> Entry | None:
         """The entry for an FX node's opcode and target; module targets match on the exact type."""
+        self._load_builtins()
         if opcode == "call_module":
             target = type(target)
         try:
@@ -95,10 +109,11 @@ class ConverterRegistry:
 
     def entries(self) -> list[Entry]:
         """All entries, sorted by opcode then name (for the supported-ops table)."""
+        self._load_builtins()
         return sorted(self._entries.values(), key=lambda e: (e.opcode, e.name))
 
 
-REGISTRY = ConverterRegistry()
+REGISTRY = ConverterRegistry(builtins="fx2relax.converters")
 
 
 def register_converter(*targets: Target) -> Callable[[Converter], Converter]:

@@ -1,17 +1,25 @@
-"""Build an imported IRModule and run it like a function: NumPy or torch tensors in, NumPy out."""
+"""Build an imported IRModule and run it like a function: NumPy or torch tensors in, NumPy out.
+
+This module needs TVM and NumPy only, never torch, so a model exported with `CompiledModel.export`
+loads and runs (`load`) where torch is not installed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tvm
-from tvm import relax, tirx
+from tvm.runtime.vm import VirtualMachine
 
 from .errors import InputError
 
 TargetLike = Any  # "llvm", a dict such as {"kind": "llvm", "mcpu": "znver4"}, or a tvm.target.Target
+EXPORT_FORMAT = 1  # the version of the sidecar written by CompiledModel.export
 
 
 def make_target(target: TargetLike) -> tvm.target.Target:
@@ -23,13 +31,19 @@ def make_target(target: TargetLike) -> tvm.target.Target:
     return tvm.target.Target(dict(target))
 
 
+@dataclass(frozen=True)
 class InputSpec:
-    """The shape and dtype `main` declares for one input; symbolic dimensions are tirx.Vars."""
+    """The shape and dtype `main` declares for one input; a symbolic dimension is its name (a str)."""
 
-    def __init__(self, name: str, ty: relax.TensorType):
-        self.name = name
-        self.dtype = str(ty.dtype)
-        self.shape = tuple(int(d) if isinstance(d, tirx.IntImm) else d for d in ty.shape.values)
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+
+    @classmethod
+    def from_param(cls, param: Any) -> InputSpec:
+        """The spec of one Relax parameter of `main` (a relax.Var with a TensorType)."""
+        dims = tuple(int(d) if isinstance(d, tvm.tirx.IntImm) else str(d) for d in param.ty.shape.values)
+        return cls(param.name, dims, str(param.ty.dtype))
 
     def describe(self) -> str:
         return "(" + ", ".join(str(d) for d in self.shape) + ")"
@@ -42,18 +56,24 @@ class CompiledModel:
     input is an InputError naming the expected and the given shape, never a crash.
     """
 
-    def __init__(self, executable: Any, mod: tvm.IRModule, device: Any, weights: Mapping[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        executable: Any,
+        mod: tvm.IRModule | Sequence[InputSpec],
+        device: Any = None,
+        weights: Mapping[str, np.ndarray] | None = None,
+    ):
+        """`mod` is the imported IRModule (its `main` declares the inputs) or, for a loaded library, the specs."""
         self.executable = executable
-        self.device = device
-        self.vm = relax.VirtualMachine(executable, device)
-        params = list(mod["main"].params)
-        weight_count = len(weights) if weights else 0
-        self.inputs = [InputSpec(p.name, p.ty) for p in params[: len(params) - weight_count]]
-        self._weights = [tvm.runtime.tensor(np.ascontiguousarray(w), device) for w in (weights or {}).values()]
+        self.inputs = input_specs(mod, len(weights or {})) if isinstance(mod, tvm.IRModule) else list(mod)
+        self.device = device if device is not None else tvm.cpu()
+        self.weights = {name: np.ascontiguousarray(array) for name, array in (weights or {}).items()}
+        self.vm = VirtualMachine(executable, self.device)
+        self._weight_tensors = [tvm.runtime.tensor(w, self.device) for w in self.weights.values()]
 
     def __call__(self, *inputs: Any) -> Any:
         arrays = self.check_inputs(inputs)
-        args = [tvm.runtime.tensor(a, self.device) for a in arrays] + self._weights
+        args = [tvm.runtime.tensor(a, self.device) for a in arrays] + self._weight_tensors
         return _to_numpy(self.vm["main"](*args))
 
     def check_inputs(self, inputs: tuple) -> list[np.ndarray]:
@@ -61,7 +81,7 @@ class CompiledModel:
         if len(inputs) != len(self.inputs):
             raise InputError(f"the model takes {len(self.inputs)} input(s), got {len(inputs)}")
         arrays = []
-        bound: dict[str, int] = {}
+        bound: dict[str, int] = {}  # a symbolic dimension takes one size across all inputs
         for spec, value in zip(self.inputs, inputs):
             array = _as_array(value, spec)
             if array.dtype != np.dtype(spec.dtype):
@@ -75,13 +95,48 @@ class CompiledModel:
                 if isinstance(want, int):
                     matches = want == got
                 else:
-                    matches = got > 0 and bound.setdefault(str(want), got) == got
+                    matches = got > 0 and bound.setdefault(want, got) == got
                 if not matches:
+                    bindings = ", ".join(f"{name}={size}" for name, size in bound.items())
                     raise InputError(
                         f"input '{spec.name}' must have shape {spec.describe()}, got shape {tuple(array.shape)}"
+                        + (f" (with {bindings})" if bindings else "")
                     )
             arrays.append(np.ascontiguousarray(array))
         return arrays
+
+    def export(self, path: str | Path) -> Path:
+        """Write the compiled library to `path` (e.g. model.so) with its sidecars; `load` reads them back.
+
+        Layout: `model.so` the shared library, `model.json` the input specs (symbolic dimensions
+        by name) and the weight order, `model.npz` the weights (only for a model compiled with
+        `keep_params_as_input=True`; otherwise they are constants inside the library).
+        """
+        path = Path(path)
+        self.executable.export_library(str(path))
+        metadata = {
+            "format": EXPORT_FORMAT,
+            "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in self.inputs],
+            "weights": list(self.weights),
+        }
+        if self.weights:
+            np.savez(path.with_suffix(".npz"), **self.weights)
+        path.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
+        return path
+
+
+def load(path: str | Path, device: Any = None) -> CompiledModel:
+    """A CompiledModel from the files `CompiledModel.export(path)` wrote; needs TVM and NumPy, not torch."""
+    path = Path(path)
+    metadata = json.loads(path.with_suffix(".json").read_text())
+    if metadata.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"{path.with_suffix('.json')} has format {metadata.get('format')!r}, expected {EXPORT_FORMAT}")
+    inputs = [InputSpec(item["name"], tuple(item["shape"]), item["dtype"]) for item in metadata["inputs"]]
+    weights = {}
+    if metadata["weights"]:
+        with np.load(path.with_suffix(".npz"), allow_pickle=False) as archive:
+            weights = {name: archive[name] for name in metadata["weights"]}
+    return CompiledModel(tvm.runtime.load_module(str(path)), inputs, device, weights)
 
 
 def _as_array(value: Any, spec: InputSpec) -> np.ndarray:
@@ -101,7 +156,25 @@ def _to_numpy(value: Any) -> Any:
 def build(mod: tvm.IRModule, target: TargetLike = "llvm", *, weights: Mapping[str, np.ndarray] | None = None) -> CompiledModel:
     """Compile `mod` with TVM's default Relax pipeline (no schedules) and wrap it in a CompiledModel.
 
-    `weights` are the arrays returned by `from_module(..., keep_params_as_input=True)`.
+    `weights` are the arrays returned by `from_module(..., keep_params_as_input=True)`; they are
+    the trailing parameters of `main`, the others are the model's inputs.
     """
     executable = tvm.compile(mod, target=make_target(target))
     return CompiledModel(executable, mod, tvm.cpu(), weights)
+
+
+def compile_or_build(mod: tvm.IRModule, target: TargetLike | None = None, weights: Mapping[str, np.ndarray] | None = None) -> CompiledModel:
+    """The fastest way this fx2relax has: `fx2relax.compile` (scheduled kernels) when it exists and the
+    weights are constants, else `build`. `target` None means the compile step's default (the host CPU)."""
+    import fx2relax
+
+    compile_step = getattr(fx2relax, "compile", None)
+    if compile_step is None or weights:
+        return build(mod, "llvm" if target is None else target, weights=weights)
+    return compile_step(mod, target=target)
+
+
+def input_specs(mod: tvm.IRModule, weight_count: int = 0) -> list[InputSpec]:
+    """The specs of `main`'s parameters that are model inputs (all but the trailing `weight_count`)."""
+    params = list(mod["main"].params)
+    return [InputSpec.from_param(p) for p in params[: len(params) - weight_count]]

@@ -35,3 +35,11 @@ def test_example_builds_a_short_last_batch(capsys):
     example = load_example()
     assert example.main(["--data-root", str(DATA), "--batch-size", "64", "--limit", "100"]) == 0
     assert "accuracy: " in capsys.readouterr().out
+
+
+def test_plot_writes_16_images_with_titles(tmp_path, capsys):
+    example = load_example()
+    path = tmp_path / "predictions.png"
+    assert example.main(["--data-root", str(DATA), "--limit", "16", "--plot", str(path)]) == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -73,6 +73,29 @@ def _may_alias_first_argument(node: torch.fx.Node, graph_module: torch.nn.Module
     return False
 
 
+def _first_argument(node: torch.fx.Node) -> object:
+    return node.args[0] if node.args else next(iter(node.kwargs.values()), None)
+
+
+def mutated_placeholder(node: torch.fx.Node) -> torch.fx.Node | None:
+    """The graph input that `node` mutates in place (directly or through a view of it), or None.
+
+    In-place means a target name ending in "_" (`relu_`, `add_`) or `inplace=True`. A graph run by
+    torch.compile must leave that mutation for its caller to see, which an out-of-place result cannot.
+    """
+    if node.op not in ("call_function", "call_method"):
+        return None
+    if not (_target_name(node).endswith("_") or node.kwargs.get("inplace") is True):
+        return None
+    graph_module = node.graph.owning_module
+    mutated = _first_argument(node)
+    while isinstance(mutated, torch.fx.Node) and mutated.op != "placeholder":
+        if not _may_alias_first_argument(mutated, graph_module):
+            return None
+        mutated = _first_argument(mutated)
+    return mutated if isinstance(mutated, torch.fx.Node) else None
+
+
 def check_inplace(ctx: NodeContext, inplace: bool = False) -> bool:
     """Whether the op works in place; refuses it when some other node would observe the mutation.
 

@@ -1,20 +1,136 @@
-"""Converters for fully connected layers."""
+"""Converters for fully connected layers and matrix products: nn.Linear / F.linear, nn.Bilinear /
+F.bilinear, torch.matmul (`@`, Tensor.matmul), torch.mm and torch.bmm (and their methods)."""
 
+import operator
+
+import torch
+import torch.nn.functional as F
 from torch import nn
+from tvm import sym, tirx
 
+from ..importer import NodeContext, is_tensor
+from ..kernels import elementwise
 from ..kernels import linear as kernels
 from ..registry import register_converter
 
 
+def _same_size(a: object, b: object) -> bool:
+    """Whether two sizes (ints or PrimExprs) are provably equal."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    as_expr = [tirx.const(d, "int64") if isinstance(d, int) else d for d in (a, b)]
+    return sym.Analyzer().can_prove_equal(*as_expr)
+
+
+def _tensor(ctx: NodeContext, value: object, parameter: str) -> tuple:
+    """The shape of a tensor argument; anything else is refused naming the parameter."""
+    if not is_tensor(value):
+        raise ctx.unsupported(parameter, f"expected a tensor, got {type(value).__name__} {value!r}")
+    return ctx.shape(value)
+
+
+def _check_bias(ctx: NodeContext, bias: object, out_features: object) -> None:
+    if bias is not None and (len(_tensor(ctx, bias, "bias")) != 1 or not _same_size(ctx.shape(bias)[0], out_features)):
+        raise ctx.shape_error(f"expected a bias of shape ({out_features},), got {ctx.shape(bias)}", "bias")
+
+
+def _linear(ctx: NodeContext, input, weight, bias):
+    """Check x W^T + b's shapes (W may be a vector [in_features], giving x · W) and emit it."""
+    shape = _tensor(ctx, input, "input")
+    weight_shape = _tensor(ctx, weight, "weight")
+    if len(shape) == 0 or len(weight_shape) not in (1, 2):
+        raise ctx.shape_error(f"expects an input of rank >= 1 and a 1-D or 2-D weight, got shapes {shape} and {weight_shape}")
+    if not _same_size(shape[-1], weight_shape[-1]):
+        expected = f"the module has in_features={ctx.module.in_features}" if ctx.module is not None else (
+            f"the weight (shape {weight_shape}) expects in_features={weight_shape[-1]}"
+        )
+        raise ctx.shape_error(
+            f"input has {shape[-1]} features (shape {shape}) but {expected}",
+            "in_features" if ctx.module is not None else "weight",
+        )
+    if len(weight_shape) == 1:
+        if bias is not None:
+            raise ctx.unsupported("bias", "a bias with a 1-D weight is not supported (PyTorch refuses it for matrices)")
+        return ctx.emit_te(kernels.matmul, input, weight)
+    _check_bias(ctx, bias, weight_shape[0])
+    return ctx.emit_te(kernels.linear, input, weight, bias)
+
+
 @register_converter(nn.Linear)
 def linear(ctx, input):
-    module = ctx.module
-    shape = ctx.shape(input)
-    if shape[-1] != module.in_features:
+    bias = ctx.module_param("bias") if ctx.module.bias is not None else None
+    return _linear(ctx, input, ctx.module_param("weight"), bias)
+
+
+@register_converter(F.linear)
+def linear_function(ctx, input, weight, bias=None):
+    return _linear(ctx, input, weight, bias)
+
+
+def _matmul(ctx: NodeContext, input, other, ranks: tuple[int, ...] | None = None, broadcast: bool = True):
+    """Check torch.matmul's shapes (restricted to `ranks` and to equal batches for mm/bmm) and emit it."""
+    shapes = _tensor(ctx, input, "input"), _tensor(ctx, other, "other")
+    if ranks is not None and any(len(s) not in ranks for s in shapes):
+        raise ctx.shape_error(f"expects {' or '.join(f'{r}-D' for r in ranks)} tensors, got shapes {shapes[0]} and {shapes[1]}")
+    if any(len(s) == 0 for s in shapes):
+        raise ctx.shape_error(f"both arguments need to be at least 1-D, got shapes {shapes[0]} and {shapes[1]}")
+    contracted = shapes[1][0] if len(shapes[1]) == 1 else shapes[1][-2]
+    if not _same_size(shapes[0][-1], contracted):
         raise ctx.shape_error(
-            f"input has {shape[-1]} features (shape {shape}) but the module has in_features={module.in_features}",
-            "in_features",
+            f"shapes {shapes[0]} and {shapes[1]} cannot be multiplied ({shapes[0][-1]} != {contracted})", "other"
         )
-    weight = ctx.module_param("weight")
-    bias = ctx.module_param("bias") if module.bias is not None else None
-    return ctx.emit_te(kernels.linear, input, weight, bias)
+    batches = [s[:-2] for s in shapes]
+    if not broadcast and not all(_same_size(a, b) for a, b in zip(*batches)):
+        raise ctx.shape_error(f"the batch sizes of {shapes[0]} and {shapes[1]} differ", "other")
+    try:
+        elementwise.broadcast_shape(*batches)
+    except ValueError as error:
+        raise ctx.shape_error(f"the batch axes of {shapes[0]} and {shapes[1]} do not broadcast: {error}", "other") from None
+    return ctx.emit_te(kernels.matmul, input, other)
+
+
+@register_converter(torch.matmul, operator.matmul, "matmul")
+def matmul(ctx, input, other):
+    return _matmul(ctx, input, other)
+
+
+@register_converter(torch.mm, "mm")
+def mm(ctx, input, mat2):
+    return _matmul(ctx, input, mat2, ranks=(2,))
+
+
+@register_converter(torch.bmm, "bmm")
+def bmm(ctx, input, mat2):
+    return _matmul(ctx, input, mat2, ranks=(3,), broadcast=False)
+
+
+def _bilinear(ctx: NodeContext, input1, input2, weight, bias):
+    """Check x1^T A x2 + b's shapes (equal batch axes, as PyTorch requires) and emit it."""
+    shapes = _tensor(ctx, input1, "input1"), _tensor(ctx, input2, "input2")
+    weight_shape = _tensor(ctx, weight, "weight")
+    if len(weight_shape) != 3:
+        raise ctx.shape_error(f"the weight must be 3-D (out, in1, in2), got shape {weight_shape}", "weight")
+    if len(shapes[0]) == 0 or len(shapes[0]) != len(shapes[1]) or not all(
+        _same_size(a, b) for a, b in zip(shapes[0][:-1], shapes[1][:-1])
+    ):
+        raise ctx.shape_error(f"the inputs' batch axes must match, got shapes {shapes[0]} and {shapes[1]}", "input2")
+    for position, (shape, features) in enumerate(zip(shapes, weight_shape[1:]), start=1):
+        if not _same_size(shape[-1], features):
+            raise ctx.shape_error(
+                f"input{position} has {shape[-1]} features (shape {shape}) but the weight (shape {weight_shape}) "
+                f"expects in{position}_features={features}",
+                f"in{position}_features" if ctx.module is not None else "weight",
+            )
+    _check_bias(ctx, bias, weight_shape[0])
+    return ctx.emit_te(kernels.bilinear, input1, input2, weight, bias)
+
+
+@register_converter(nn.Bilinear)
+def bilinear(ctx, input1, input2):
+    bias = ctx.module_param("bias") if ctx.module.bias is not None else None
+    return _bilinear(ctx, input1, input2, ctx.module_param("weight"), bias)
+
+
+@register_converter(F.bilinear)
+def bilinear_function(ctx, input1, input2, weight, bias=None):
+    return _bilinear(ctx, input1, input2, weight, bias)

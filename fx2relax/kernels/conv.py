@@ -1,4 +1,8 @@
-"""Convolutions, and the spatial padding they use."""
+"""Convolutions (1-, 2- and 3-D, plain and transposed), and the spatial padding they use.
+
+One N-d kernel per kind, for any number of trailing spatial axes; `conv1d` ... `conv3d` and
+`conv_transpose1d` ... `conv_transpose3d` name it, so each PrimFunc reads as its PyTorch op.
+"""
 
 from __future__ import annotations
 
@@ -21,30 +25,89 @@ def _source_index(index: tirx.Expr, before: int, size: int, mode: str) -> tirx.E
     return tirx.floormod(shifted, size)  # circular
 
 
-def pad2d(data: te.Tensor, padding: Sequence[Sequence[int]], mode: str = "zeros") -> te.Tensor:
-    """Pad the last two axes of `data` ([*batch, H, W]) as PyTorch's padding modes do.
+def pad(data: te.Tensor, padding: Sequence[Sequence[int]], mode: str = "zeros") -> te.Tensor:
+    """Pad the last len(padding) axes of `data` as PyTorch's padding modes do.
 
-    padding: ((top, bottom), (left, right)); mode: "zeros", "reflect" (needs pad < size),
-    "replicate" or "circular" (needs pad <= size). Returns [*batch, H + top + bottom, W + left + right].
+    data: [*batch, S1, ..., Sk]; padding: ((before_1, after_1), ..., (before_k, after_k));
+    mode: "zeros", "reflect" (needs pad < size), "replicate" or "circular" (needs pad <= size).
+    Returns [*batch, S1 + before_1 + after_1, ..., Sk + before_k + after_k].
     """
-    (top, bottom), (left, right) = padding
-    if top == bottom == left == right == 0:
+    if all(before == after == 0 for before, after in padding):
         return data
-    height, width = data.shape[-2], data.shape[-1]
-    out_shape = (*data.shape[:-2], height + top + bottom, width + left + right)
+    spatial = len(padding)
+    sizes = data.shape[-spatial:]
+    out_shape = (*data.shape[:-spatial], *(s + b + a for s, (b, a) in zip(sizes, padding)))
 
     if mode == "zeros":
         def padded(*i):
-            y, x = i[-2] - top, i[-1] - left
-            inside = tirx.all(y >= 0, y < height, x >= 0, x < width)
-            return te.if_then_else(inside, data[(*i[:-2], y, x)], tirx.const(0, data.dtype))
+            source = [p - before for p, (before, _) in zip(i[-spatial:], padding)]
+            inside = tirx.all(*(s >= 0 for s in source), *(s < size for s, size in zip(source, sizes)))
+            return te.if_then_else(inside, data[(*i[:-spatial], *source)], tirx.const(0, data.dtype))
     else:
         def padded(*i):
-            y = _source_index(i[-2], top, height, mode)
-            x = _source_index(i[-1], left, width, mode)
-            return data[(*i[:-2], y, x)]
+            source = [
+                _source_index(p, before, size, mode) for p, (before, _), size in zip(i[-spatial:], padding, sizes)
+            ]
+            return data[(*i[:-spatial], *source)]
 
     return te.compute(out_shape, padded, name="pad")
+
+
+def _add_bias(conv: te.Tensor, bias: te.Tensor | None, spatial: int) -> te.Tensor:
+    """conv + bias over the channel axis (the one before the `spatial` trailing axes)."""
+    if bias is None:
+        return conv
+    return te.compute(conv.shape, lambda *i: conv(*i) + bias[i[-spatial - 1]], name="bias_add")
+
+
+def _convolution(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[Sequence[int]],
+    dilation: Sequence[int],
+    groups: int,
+    padding_mode: str,
+    name: str,
+) -> te.Tensor:
+    """k-D cross-correlation over the last k = len(stride) axes (see conv2d for the shapes)."""
+    spatial = len(stride)
+    padded = pad(data, padding, padding_mode)
+    batch, sizes = padded.shape[:-spatial - 1], padded.shape[-spatial:]
+    out_channels, group_channels, *kernel = weight.shape
+    out_sizes = [(size - d * (k - 1) - 1) // s + 1 for size, k, s, d in zip(sizes, kernel, stride, dilation)]
+    out_per_group = out_channels // groups
+    rc = te.reduce_axis((0, group_channels), name="rc")
+    taps = [te.reduce_axis((0, k), name=f"r{axis}") for axis, k in enumerate(kernel)]
+
+    def window_sum(*i):
+        n, o, position = i[:-spatial - 1], i[-spatial - 1], i[-spatial:]
+        channel = rc if groups == 1 else o // out_per_group * group_channels + rc
+        source = [p * s + r * d for p, r, s, d in zip(position, taps, stride, dilation)]
+        return te.sum(padded[(*n, channel, *source)] * weight[(o, rc, *taps)], axis=[rc, *taps])
+
+    conv = te.compute((*batch, out_channels, *out_sizes), window_sum, name=name)
+    return _add_bias(conv, bias, spatial)
+
+
+def conv1d(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[Sequence[int]],
+    dilation: Sequence[int],
+    groups: int,
+    padding_mode: str = "zeros",
+) -> te.Tensor:
+    """1-D cross-correlation, as `torch.nn.functional.conv1d` after padding with `padding_mode`.
+
+    data: [N, C, L] or unbatched [C, L]; weight: [O, C / groups, K]; bias: [O] or None;
+    padding: ((left, right),). Returns [N, O, OL] (or [O, OL]) with
+    OL = (L + left + right - dilation * (K - 1) - 1) // stride + 1.
+    """
+    return _convolution(data, weight, bias, stride, padding, dilation, groups, padding_mode, "conv1d")
 
 
 def conv2d(
@@ -63,24 +126,132 @@ def conv2d(
     padding: ((top, bottom), (left, right)). Returns [N, O, OH, OW] (or [O, OH, OW]) with
     OH = (H + top + bottom - dilation_h * (KH - 1) - 1) // stride_h + 1, likewise OW.
     """
-    padded = pad2d(data, padding, padding_mode)
-    *batch, _, height, width = padded.shape
-    out_channels, group_channels, kernel_h, kernel_w = weight.shape
-    (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
-    out_h = (height - dilation_h * (kernel_h - 1) - 1) // stride_h + 1
-    out_w = (width - dilation_w * (kernel_w - 1) - 1) // stride_w + 1
-    out_per_group = out_channels // groups
-    rc = te.reduce_axis((0, group_channels), name="rc")
-    ry = te.reduce_axis((0, kernel_h), name="ry")
-    rx = te.reduce_axis((0, kernel_w), name="rx")
+    return _convolution(data, weight, bias, stride, padding, dilation, groups, padding_mode, "conv2d")
 
-    def window_sum(*i):
-        *n, o, y, x = i
-        channel = rc if groups == 1 else o // out_per_group * group_channels + rc
-        pixel = padded[(*n, channel, y * stride_h + ry * dilation_h, x * stride_w + rx * dilation_w)]
-        return te.sum(pixel * weight[o, rc, ry, rx], axis=[rc, ry, rx])
 
-    conv = te.compute((*batch, out_channels, out_h, out_w), window_sum, name="conv2d")
-    if bias is None:
-        return conv
-    return te.compute(conv.shape, lambda *i: conv(*i) + bias[i[-3]], name="bias_add")
+def conv3d(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[Sequence[int]],
+    dilation: Sequence[int],
+    groups: int,
+    padding_mode: str = "zeros",
+) -> te.Tensor:
+    """3-D cross-correlation, as `torch.nn.functional.conv3d` after padding with `padding_mode`.
+
+    data: [N, C, D, H, W] or unbatched [C, D, H, W]; weight: [O, C / groups, KD, KH, KW];
+    bias: [O] or None; padding: ((front, back), (top, bottom), (left, right)). Returns
+    [N, O, OD, OH, OW] (or [O, OD, OH, OW]), each size as in conv2d.
+    """
+    return _convolution(data, weight, bias, stride, padding, dilation, groups, padding_mode, "conv3d")
+
+
+def _transposed_convolution(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    name: str,
+) -> te.Tensor:
+    """k-D transposed convolution as a gather (see conv_transpose2d for the shapes).
+
+    Input pixel x of an axis feeds output position x * stride - padding + tap * dilation; so output
+    position p sums, over channels of its group and kernel taps, the input pixel
+    (p + padding - tap * dilation) / stride when that division is exact and lands inside the input.
+    Taps that hit no input pixel add nothing (not 0 * value), so NaN and ±inf spread as in PyTorch.
+    """
+    spatial = len(stride)
+    batch, in_channels, sizes = data.shape[:-spatial - 1], data.shape[-spatial - 1], data.shape[-spatial:]
+    _, out_per_group, *kernel = weight.shape
+    in_per_group = in_channels // groups
+    out_sizes = [
+        (size - 1) * s - 2 * p + d * (k - 1) + extra + 1
+        for size, k, s, p, extra, d in zip(sizes, kernel, stride, padding, output_padding, dilation)
+    ]
+    rc = te.reduce_axis((0, in_per_group), name="rc")
+    taps = [te.reduce_axis((0, k), name=f"r{axis}") for axis, k in enumerate(kernel)]
+
+    def gather(*i):
+        n, o, position = i[:-spatial - 1], i[-spatial - 1], i[-spatial:]
+        channel = rc if groups == 1 else o // out_per_group * in_per_group + rc
+        offsets = [q + p - r * d for q, r, p, d in zip(position, taps, padding, dilation)]
+        sources = [tirx.floordiv(offset, s) for offset, s in zip(offsets, stride)]
+        hits = tirx.all(
+            *(tirx.floormod(offset, s) == 0 for offset, s in zip(offsets, stride)),
+            *(offset >= 0 for offset in offsets),
+            *(source < size for source, size in zip(sources, sizes)),
+        )
+        product = data[(*n, channel, *sources)] * weight[(channel, o % out_per_group, *taps)]
+        return te.sum(te.if_then_else(hits, product, tirx.const(0, data.dtype)), axis=[rc, *taps])
+
+    conv = te.compute((*batch, out_per_group * groups, *out_sizes), gather, name=name)
+    return _add_bias(conv, bias, spatial)
+
+
+def conv_transpose1d(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> te.Tensor:
+    """1-D transposed convolution, as `torch.nn.functional.conv_transpose1d`.
+
+    data: [N, C, L] or unbatched [C, L]; weight: [C, O / groups, K]; bias: [O] or None.
+    Returns [N, O, OL] (or [O, OL]) with
+    OL = (L - 1) * stride - 2 * padding + dilation * (K - 1) + output_padding + 1.
+    """
+    return _transposed_convolution(
+        data, weight, bias, stride, padding, output_padding, dilation, groups, "conv_transpose1d"
+    )
+
+
+def conv_transpose2d(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> te.Tensor:
+    """2-D transposed convolution, as `torch.nn.functional.conv_transpose2d`.
+
+    data: [N, C, H, W] or unbatched [C, H, W]; weight: [C, O / groups, KH, KW]; bias: [O] or None;
+    stride, padding, output_padding, dilation: (h, w). Returns [N, O, OH, OW] (or [O, OH, OW]) with
+    OH = (H - 1) * stride_h - 2 * padding_h + dilation_h * (KH - 1) + output_padding_h + 1, likewise OW.
+    """
+    return _transposed_convolution(
+        data, weight, bias, stride, padding, output_padding, dilation, groups, "conv_transpose2d"
+    )
+
+
+def conv_transpose3d(
+    data: te.Tensor,
+    weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> te.Tensor:
+    """3-D transposed convolution, as `torch.nn.functional.conv_transpose3d`.
+
+    data: [N, C, D, H, W] or unbatched [C, D, H, W]; weight: [C, O / groups, KD, KH, KW];
+    bias: [O] or None. Returns [N, O, OD, OH, OW] (or [O, OD, OH, OW]), each size as in
+    conv_transpose2d.
+    """
+    return _transposed_convolution(
+        data, weight, bias, stride, padding, output_padding, dilation, groups, "conv_transpose3d"
+    )

@@ -41,11 +41,17 @@ def broadcast_shape(lhs: Sequence, rhs: Sequence) -> tuple:
     return tuple(shape)
 
 
+def broadcast_index(shape: Sequence, index: Sequence) -> tuple:
+    """The index into an operand of `shape` that broadcast output `index` (aligned on the right)
+    reads: axes of size 1 read 0, missing leading axes are dropped."""
+    offset = len(index) - len(shape)
+    return tuple(0 if _is_one(d) else index[offset + a] for a, d in enumerate(shape))
+
+
 def _read(operand: Operand, index: tuple, dtype: str) -> tirx.Expr:
     """The operand's value at output `index`: broadcast axes (size 1 or missing) read index 0."""
     if isinstance(operand, te.Tensor):
-        offset = len(index) - len(operand.shape)
-        return operand[tuple(0 if _is_one(d) else index[offset + a] for a, d in enumerate(operand.shape))]
+        return operand[broadcast_index(operand.shape, index)]
     return tirx.Cast(dtype, operand)
 
 

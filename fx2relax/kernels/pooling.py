@@ -50,3 +50,113 @@ def max_pool2d(
         return nan_max(value, axis=[ry, rx])
 
     return te.compute((*data.shape[:-2], out_h, out_w), window_max, name="max_pool2d")
+
+
+def avg_pool2d(
+    data: te.Tensor,
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> te.Tensor:
+    """Mean over windows of the last two axes, as PyTorch's CPU avg_pool2d (same summation order).
+
+    data: [*batch, H, W]; kernel_size, stride, padding: (h, w) pairs. Returns [*batch, OH, OW]
+    with sizes from `pool_output_size`. The divisor is divisor_override if given; else with
+    count_include_pad the window clipped to the padded input (a ceil_mode window hanging past the
+    right padding counts only up to it), without it the window clipped to the input.
+    """
+    height, width = int(data.shape[-2]), int(data.shape[-1])
+    (kernel_h, kernel_w), (stride_h, stride_w), (pad_h, pad_w) = kernel_size, stride, padding
+    out_h = pool_output_size(height, kernel_h, stride_h, pad_h, 1, ceil_mode)
+    out_w = pool_output_size(width, kernel_w, stride_w, pad_w, 1, ceil_mode)
+    ry = te.reduce_axis((0, kernel_h), name="ry")
+    rx = te.reduce_axis((0, kernel_w), name="rx")
+
+    def window_sum(*i):
+        *n, y, x = i
+        in_y, in_x = y * stride_h + ry - pad_h, x * stride_w + rx - pad_w
+        inside = tirx.all(in_y >= 0, in_y < height, in_x >= 0, in_x < width)
+        return te.sum(te.if_then_else(inside, data[(*n, in_y, in_x)], tirx.const(0, data.dtype)), axis=[ry, rx])
+
+    sums = te.compute((*data.shape[:-2], out_h, out_w), window_sum, name="avg_pool2d_sum")
+
+    def divisor(y, x):
+        if divisor_override is not None:
+            return tirx.const(divisor_override, "int32")
+        start_y, start_x = y * stride_h - pad_h, x * stride_w - pad_w
+        end_y = tirx.min(start_y + kernel_h, height + pad_h)
+        end_x = tirx.min(start_x + kernel_w, width + pad_w)
+        if count_include_pad:
+            return (end_y - start_y) * (end_x - start_x)
+        rows = tirx.min(end_y, height) - tirx.max(start_y, 0)
+        columns = tirx.min(end_x, width) - tirx.max(start_x, 0)
+        return rows * columns
+
+    return te.compute(
+        sums.shape, lambda *i: sums(*i) / divisor(i[-2], i[-1]).astype(data.dtype), name="avg_pool2d"
+    )
+
+
+def _adaptive_window(index: tirx.PrimExpr, in_size: int, out_size: int) -> tuple[tirx.PrimExpr, tirx.PrimExpr]:
+    """Start and length of adaptive window `index`: [floor(i * In / Out), ceil((i + 1) * In / Out))."""
+    start = tirx.floordiv(index * in_size, out_size)
+    end = tirx.floordiv((index + 1) * in_size + out_size - 1, out_size)
+    return start, end - start
+
+
+def _largest_adaptive_window(in_size: int, out_size: int) -> int:
+    return max(-(-(i + 1) * in_size // out_size) - i * in_size // out_size for i in range(out_size))
+
+
+def _adaptive_pool2d(data: te.Tensor, output_size: Sequence[int], reduce, name: str) -> te.Tensor:
+    """Reduce each adaptive window with `reduce(value, inside, axes)`; reduce axes span the
+    largest window, `inside` masks the positions past the current window's end."""
+    height, width = int(data.shape[-2]), int(data.shape[-1])
+    out_h, out_w = output_size
+    ry = te.reduce_axis((0, _largest_adaptive_window(height, out_h)), name="ry")
+    rx = te.reduce_axis((0, _largest_adaptive_window(width, out_w)), name="rx")
+
+    def window(*i):
+        *n, y, x = i
+        (start_y, window_h), (start_x, window_w) = _adaptive_window(y, height, out_h), _adaptive_window(x, width, out_w)
+        inside = tirx.all(ry < window_h, rx < window_w)
+        return reduce(data[(*n, start_y + ry, start_x + rx)], inside, [ry, rx])
+
+    return te.compute((*data.shape[:-2], out_h, out_w), window, name=name)
+
+
+def adaptive_avg_pool2d(data: te.Tensor, output_size: Sequence[int]) -> te.Tensor:
+    """Mean over adaptive windows of the last two axes, as PyTorch's CPU kernel: the window
+    summed row by row, then divided by its height and then by its width.
+
+    data: [*batch, H, W]; output_size: (OH, OW). Returns [*batch, OH, OW].
+    """
+    height, width = int(data.shape[-2]), int(data.shape[-1])
+    out_h, out_w = output_size
+    zero = tirx.const(0, data.dtype)
+    sums = _adaptive_pool2d(
+        data, output_size, lambda value, inside, axes: te.sum(te.if_then_else(inside, value, zero), axis=axes),
+        "adaptive_avg_pool2d_sum",
+    )
+
+    def mean(*i):
+        window_h = _adaptive_window(i[-2], height, out_h)[1]
+        window_w = _adaptive_window(i[-1], width, out_w)[1]
+        return sums(*i) / window_h.astype(data.dtype) / window_w.astype(data.dtype)
+
+    return te.compute(sums.shape, mean, name="adaptive_avg_pool2d")
+
+
+def adaptive_max_pool2d(data: te.Tensor, output_size: Sequence[int]) -> te.Tensor:
+    """Max over adaptive windows of the last two axes; a NaN in a window gives NaN.
+
+    data: [*batch, H, W]; output_size: (OH, OW). Returns [*batch, OH, OW].
+    """
+    lowest = tirx.const(float("-inf"), data.dtype)
+    return _adaptive_pool2d(
+        data, output_size, lambda value, inside, axes: nan_max(te.if_then_else(inside, value, lowest), axis=axes),
+        "adaptive_max_pool2d",
+    )

@@ -20,7 +20,7 @@ nan_max = te.comm_reducer(_nan_max_combine, _negative_infinity, name="nan_max")
 """Max reducer that propagates NaN (a plain `max` would drop it); identity is -inf."""
 
 
-def _accumulated_sum(data: te.Tensor, axes: Sequence[int], keepdim: bool, name: str) -> te.Tensor:
+def accumulated_sum(data: te.Tensor, axes: Sequence[int], keepdim: bool, name: str) -> te.Tensor:
     """Sum over `axes` accumulated in float64. PyTorch sums float32 pairwise; a float32 running sum
     over a 224x224 map already drifts ~7e-6 (relative) from it, too close to the 1e-5 bound."""
     reduce_vars = {a: te.reduce_axis((0, data.shape[a]), name=f"k{a}") for a in axes}
@@ -47,13 +47,13 @@ def reduce_sum(data: te.Tensor, axes: Sequence[int], keepdim: bool) -> te.Tensor
     data: [d0, ..., dn]; returns the shape without the reduced axes, or with them as 1 if keepdim.
     NaN and inf - inf give NaN, as in PyTorch.
     """
-    total = _accumulated_sum(data, axes, keepdim, "sum_f64")
+    total = accumulated_sum(data, axes, keepdim, "sum_f64")
     return te.compute(total.shape, lambda *i: total(*i).astype(data.dtype), name="sum")
 
 
 def reduce_mean(data: te.Tensor, axes: Sequence[int], keepdim: bool) -> te.Tensor:
     """Mean over `axes`: the float64 sum divided by the number of reduced elements, shapes as reduce_sum."""
-    total = _accumulated_sum(data, axes, keepdim, "mean_sum_f64")
+    total = accumulated_sum(data, axes, keepdim, "mean_sum_f64")
     count = 1
     for a in axes:
         count = count * data.shape[a]

@@ -1,11 +1,15 @@
-"""Layout changes that move no arithmetic: flatten and reshape."""
+"""Layout changes that move no arithmetic: reshape, flatten, permute, slicing, concatenation,
+stacking, unsqueeze/squeeze and broadcasting.
+
+Every size may be an int or a PrimExpr (a symbolic batch); arguments are already checked and
+normalised by the converters (non-negative axes, in-range indices).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from tvm import te, tirx
-
 
 
 def flatten(data: te.Tensor, start_dim: int, end_dim: int) -> te.Tensor:
@@ -46,3 +50,119 @@ def reshape(data: te.Tensor, new_shape: Sequence) -> te.Tensor:
         return data[tuple(reversed(indices))]
 
     return te.compute(tuple(new_shape), source, name="reshape")
+
+
+def permute(data: te.Tensor, axes: Sequence[int]) -> te.Tensor:
+    """Reorder the axes: output axis i is input axis axes[i] (a permutation of range(rank)).
+
+    data: [d0, ..., dn] → [d_axes[0], ..., d_axes[n]].
+    """
+
+    def source(*out):
+        index = [None] * len(axes)
+        for out_axis, in_axis in enumerate(axes):
+            index[in_axis] = out[out_axis]
+        return data[tuple(index)]
+
+    return te.compute([data.shape[a] for a in axes], source, name="permute")
+
+
+def strided_slice(
+    data: te.Tensor, begin: Sequence, step: Sequence[int], out_axes: Sequence[int | None], out_shape: Sequence
+) -> te.Tensor:
+    """Basic indexing (`x[1, ::2, None, 3:]`): input axis a reads `begin[a] + step[a] * out[out_axes[a]]`,
+    or only `begin[a]` when out_axes[a] is None (an integer index drops the axis); output axes that
+    no input axis maps to are new axes of size 1 (a None in the index).
+
+    data: [d0, ..., dn] → out_shape; every read is in bounds (the converter clamps as PyTorch does).
+    """
+
+    def source(*out):
+        index = []
+        for axis, out_axis in enumerate(out_axes):
+            index.append(begin[axis] if out_axis is None else begin[axis] + step[axis] * out[out_axis])
+        return data[tuple(index)]
+
+    return te.compute(tuple(out_shape), source, name="strided_slice")
+
+
+def concatenate(tensors: Sequence[te.Tensor], axis: int) -> te.Tensor:
+    """Join tensors along `axis`; their other sizes are equal.
+
+    tensors: [*head, n_k, *tail] each → [*head, n_0 + ... + n_k, *tail]. Each element reads only the
+    tensor it comes from (if_then_else evaluates one branch), so no read is out of bounds.
+    """
+    offsets = [0]
+    for tensor in tensors:
+        offsets.append(offsets[-1] + tensor.shape[axis])
+    shape = list(tensors[0].shape)
+    shape[axis] = offsets[-1]
+
+    def source(*out):
+        def read(k):
+            index = list(out)
+            index[axis] = out[axis] - offsets[k]
+            return tensors[k][tuple(index)]
+
+        value = read(len(tensors) - 1)
+        for k in reversed(range(len(tensors) - 1)):
+            value = tirx.if_then_else(out[axis] < offsets[k + 1], read(k), value)
+        return value
+
+    return te.compute(shape, source, name="concatenate")
+
+
+def stack(tensors: Sequence[te.Tensor], axis: int) -> te.Tensor:
+    """Stack equally shaped tensors along a new axis `axis` (0 <= axis <= rank).
+
+    tensors: k tensors [*head, *tail] → [*head, k, *tail].
+    """
+    shape = list(tensors[0].shape)
+    shape.insert(axis, len(tensors))
+
+    def source(*out):
+        index = out[:axis] + out[axis + 1 :]
+        value = tensors[-1][index]
+        for k in reversed(range(len(tensors) - 1)):
+            value = tirx.if_then_else(out[axis] == k, tensors[k][index], value)
+        return value
+
+    return te.compute(shape, source, name="stack")
+
+
+def unsqueeze(data: te.Tensor, axis: int) -> te.Tensor:
+    """Insert an axis of size 1 at `axis` (0 <= axis <= rank): [*head, *tail] → [*head, 1, *tail]."""
+    shape = list(data.shape)
+    shape.insert(axis, 1)
+    return te.compute(shape, lambda *out: data[out[:axis] + out[axis + 1 :]], name="unsqueeze")
+
+
+def squeeze(data: te.Tensor, axes: Sequence[int]) -> te.Tensor:
+    """Drop the size-1 axes `axes` (distinct, sorted): [d0, ..., dn] → the shape without them."""
+    kept = [a for a in range(len(data.shape)) if a not in axes]
+
+    def source(*out):
+        index = [0] * len(data.shape)
+        for out_axis, in_axis in enumerate(kept):
+            index[in_axis] = out[out_axis]
+        return data[tuple(index)]
+
+    return te.compute([data.shape[a] for a in kept], source, name="squeeze")
+
+
+def broadcast_to(data: te.Tensor, shape: Sequence) -> te.Tensor:
+    """Expand `data` to `shape` as `Tensor.expand` does: data's axes align on the right of `shape`,
+    and an axis of size 1 is repeated (it always reads index 0).
+
+    data: [d0, ..., dn] → shape, with shape[-k] == d[-k] wherever d[-k] != 1.
+    """
+    offset = len(shape) - len(data.shape)
+
+    def source(*out):
+        return data[tuple(0 if _is_one(d) else out[offset + a] for a, d in enumerate(data.shape))]
+
+    return te.compute(tuple(shape), source, name="broadcast_to")
+
+
+def _is_one(dim) -> bool:
+    return isinstance(dim, tirx.IntImm) and dim.value == 1

@@ -1,15 +1,16 @@
-"""MaxPool2d: every constructor parameter against PyTorch (ceil_mode's output-size rule included),
-NaN/inf propagation, and refusals."""
+"""Max, average and adaptive pooling (modules and F. functions): every parameter against PyTorch
+(ceil_mode's output-size rule included), NaN/inf propagation, symbolic batch, and refusals."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
 from fx2relax.kernels.pooling import pool_output_size
-from tests.helpers import check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, tensors
 
 sizes = st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4)))
 
@@ -76,3 +77,140 @@ def test_max_pool2d_refuses_padding_over_half_the_kernel():
 def test_max_pool2d_refuses_kernel_larger_than_input():
     with pytest.raises(fx2relax.ShapeError, match="parameter 'kernel_size'.*too small"):
         fx2relax.from_module(nn.Sequential(nn.MaxPool2d(5)), (1, 1, 3, 3))
+
+
+def functional_max_pool2d(pool: nn.MaxPool2d) -> Apply:
+    """The same pooling as `pool` through F.max_pool2d, arguments passed by keyword."""
+    return Apply(lambda x: F.max_pool2d(
+        x, pool.kernel_size, stride=pool.stride, padding=pool.padding, dilation=pool.dilation, ceil_mode=pool.ceil_mode,
+    ))
+
+
+@given(max_pool2d_cases(), st.data())
+def test_functional_max_pool2d_matches_torch(case, data):
+    pool, shape = case
+    check_against_torch(functional_max_pool2d(pool), data.draw(tensors(shape, special_values=True)))
+
+
+def test_max_pool2d_accepts_a_symbolic_batch():
+    check_against_torch(nn.MaxPool2d(3, 2, 1), torch.randn(3, 2, 9, 8), input_shape=(None, 2, 9, 8))
+
+
+def test_functional_max_pool2d_refuses_return_indices():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="F.max_pool2d_with_indices.*parameter 'return_indices'"):
+        fx2relax.from_module(Apply(lambda x: F.max_pool2d(x, 2, return_indices=True)), (1, 1, 4, 4))
+
+
+@st.composite
+def avg_pool2d_cases(draw):
+    """An AvgPool2d with every parameter drawn, or the same call through F.avg_pool2d, and a shape."""
+    kernel = draw(sizes)
+    kh, kw = as_pair(kernel)
+    padding = draw(st.tuples(st.integers(0, kh // 2), st.integers(0, kw // 2)))
+    stride = draw(st.one_of(st.none(), sizes))
+    options = dict(
+        stride=stride, padding=padding, ceil_mode=draw(st.booleans()), count_include_pad=draw(st.booleans()),
+        divisor_override=draw(st.one_of(st.none(), st.integers(1, 5))),
+    )
+    if draw(st.booleans()):
+        pool = nn.AvgPool2d(kernel, **options)
+    else:
+        pool = Apply(lambda x: F.avg_pool2d(x, kernel, **options))
+    batch = draw(st.sampled_from([(), (1,), (2,)]))
+    shape = (*batch, draw(st.integers(1, 3)), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+    out = [
+        pool_output_size(size, k, s, p, 1, options["ceil_mode"])
+        for size, k, s, p in zip(shape[-2:], (kh, kw), as_pair(stride or kernel), padding)
+    ]
+    assume(min(out) >= 1)
+    return pool, shape
+
+
+@given(avg_pool2d_cases(), st.data())
+def test_avg_pool2d_matches_torch(case, data):
+    pool, shape = case
+    check_against_torch(pool, data.draw(tensors(shape)))
+
+
+@given(avg_pool2d_cases(), st.data())
+def test_avg_pool2d_propagates_nan_and_inf_like_torch(case, data):
+    pool, shape = case
+    check_against_torch(pool, data.draw(tensors(shape, special_values=True)))
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool2d_ceil_mode_window_past_the_padding_counts_only_up_to_it(count_include_pad):
+    # size 6, kernel 3, stride 2, pad 1, ceil_mode: the last window spans [5, 8) of a padded size 8
+    pool = nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=count_include_pad)
+    check_against_torch(pool, torch.arange(36.0).reshape(1, 1, 6, 6), rtol=0, atol=0)
+
+
+def test_avg_pool2d_sums_in_pytorchs_order():
+    pool = nn.AvgPool2d((3, 2), stride=(1, 2), padding=(1, 1), ceil_mode=True)
+    check_against_torch(pool, torch.randn(2, 3, 9, 8) * 100, rtol=0, atol=0)
+
+
+def test_avg_pool2d_accepts_a_symbolic_batch():
+    check_against_torch(nn.AvgPool2d(2), torch.randn(3, 2, 6, 6), input_shape=(None, 2, 6, 6))
+
+
+def test_avg_pool2d_refuses_padding_over_half_the_kernel():
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'padding'.*at most half of kernel size") as error:
+        fx2relax.from_module(nn.Sequential(nn.AvgPool2d(3, padding=2)), (1, 1, 8, 8))
+    assert "nn.AvgPool2d" in str(error.value)
+
+
+def test_avg_pool2d_refuses_a_zero_divisor():
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'divisor_override'.*not zero"):
+        fx2relax.from_module(Apply(lambda x: F.avg_pool2d(x, 2, divisor_override=0)), (1, 1, 4, 4))
+
+
+output_sizes = st.one_of(
+    st.integers(1, 6), st.tuples(st.one_of(st.none(), st.integers(1, 6)), st.one_of(st.none(), st.integers(1, 6)))
+)
+
+
+@st.composite
+def adaptive_cases(draw, module_type, function):
+    """An adaptive pooling module or its F. function with a drawn output_size, and an input shape."""
+    output_size = draw(output_sizes)
+    pool = module_type(output_size) if draw(st.booleans()) else Apply(lambda x: function(x, output_size))
+    batch = draw(st.sampled_from([(), (1,), (2,)]))
+    return pool, (*batch, draw(st.integers(1, 3)), draw(st.integers(1, 10)), draw(st.integers(1, 10)))
+
+
+@given(adaptive_cases(nn.AdaptiveAvgPool2d, F.adaptive_avg_pool2d), st.data())
+def test_adaptive_avg_pool2d_matches_torch(case, data):
+    pool, shape = case
+    check_against_torch(pool, data.draw(tensors(shape, special_values=data.draw(st.booleans()))))
+
+
+@given(adaptive_cases(nn.AdaptiveMaxPool2d, F.adaptive_max_pool2d), st.data())
+def test_adaptive_max_pool2d_matches_torch(case, data):
+    pool, shape = case
+    check_against_torch(pool, data.draw(tensors(shape, special_values=data.draw(st.booleans()))))
+
+
+def test_adaptive_avg_pool2d_is_bit_exact_for_uneven_windows():
+    check_against_torch(nn.AdaptiveAvgPool2d((5, 3)), torch.randn(2, 3, 7, 11) * 100, rtol=0, atol=0)
+
+
+def test_global_average_pool_of_a_large_map_stays_within_tolerance():
+    check_against_torch(nn.AdaptiveAvgPool2d(1), torch.rand(1, 4, 224, 224) + 100)
+
+
+@pytest.mark.parametrize("pool", [nn.AdaptiveAvgPool2d((2, None)), nn.AdaptiveMaxPool2d(3)])
+def test_adaptive_pools_accept_a_symbolic_batch(pool):
+    check_against_torch(pool, torch.randn(3, 2, 7, 5), input_shape=(None, 2, 7, 5))
+
+
+def test_adaptive_max_pool2d_refuses_return_indices():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="nn.AdaptiveMaxPool2d.*parameter 'return_indices'"):
+        fx2relax.from_module(nn.Sequential(nn.AdaptiveMaxPool2d(2, return_indices=True)), (1, 1, 4, 4))
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'return_indices'"):
+        fx2relax.from_module(Apply(lambda x: F.adaptive_max_pool2d(x, 2, return_indices=True)), (1, 1, 4, 4))
+
+
+def test_adaptive_avg_pool2d_refuses_a_zero_output_size():
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'output_size'.*greater than zero"):
+        fx2relax.from_module(nn.Sequential(nn.AdaptiveAvgPool2d((0, 2))), (1, 1, 4, 4))

@@ -1,35 +1,405 @@
-"""Flatten(start_dim, end_dim), negative dims included, and its refusals."""
+"""Shape and layout ops against PyTorch: view/reshape (with -1, symbolic batch), flatten/unflatten,
+size/dim/shape, transpose/permute, chunk/split, cat/stack, (un)squeeze, expand, basic indexing
+and the dtype no-ops; every form (module, torch., method) and the refusals naming the parameter."""
+
+import math
+import operator
 
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import check_against_torch, tensors
+from tests.helpers import Apply, ApplyBinary, check_against_torch, tensors
+
+SHAPES = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
+
+
+def _negative_or_not(draw, axis, rank):
+    """The same axis, counted from the front or from the back."""
+    return draw(st.sampled_from([axis, axis - rank]))
+
+
+# ---------------------------------------------------------------- view, reshape, flatten, unflatten
+
+
+@st.composite
+def reshape_cases(draw):
+    """(shape, new_shape): new_shape regroups the same elements, maybe with one -1."""
+    shape = draw(SHAPES)
+    total = math.prod(shape)
+    new_shape = []
+    rest = total
+    for _ in range(draw(st.integers(0, 3))):
+        size = draw(st.sampled_from([d for d in range(1, rest + 1) if rest % d == 0]))
+        new_shape.append(size)
+        rest //= size
+    new_shape.append(rest)
+    new_shape = draw(st.permutations(new_shape))
+    if draw(st.booleans()):
+        new_shape[draw(st.integers(0, len(new_shape) - 1))] = -1
+    return shape, tuple(new_shape)
+
+
+RESHAPE_FORMS = {
+    "view": lambda s: lambda x: x.view(*s),
+    "view_tuple": lambda s: lambda x: x.view(s),
+    "reshape": lambda s: lambda x: x.reshape(*s),
+    "torch_reshape": lambda s: lambda x: torch.reshape(x, s),
+    "torch_reshape_keyword": lambda s: lambda x: torch.reshape(x, shape=list(s)),
+}
+
+
+@given(case=reshape_cases(), form=st.sampled_from(sorted(RESHAPE_FORMS)), data=st.data())
+def test_reshape(case, form, data):
+    shape, new_shape = case
+    check_against_torch(Apply(RESHAPE_FORMS[form](new_shape)), data.draw(tensors(shape)))
 
 
 @st.composite
 def flatten_cases(draw):
-    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=5))
+    shape = draw(SHAPES)
     rank = len(shape)
-    start = draw(st.integers(-rank, rank - 1))
-    end = draw(st.integers(start % rank, rank - 1))
-    end = draw(st.sampled_from([end, end - rank]))  # the same axis, positive or negative
-    return nn.Flatten(start, end), shape
+    start = draw(st.integers(0, rank - 1))
+    end = draw(st.integers(start, rank - 1))
+    return shape, _negative_or_not(draw, start, rank), _negative_or_not(draw, end, rank)
 
 
-@given(flatten_cases(), st.data())
-def test_flatten_matches_torch(case, data):
-    flatten, shape = case
-    check_against_torch(flatten, data.draw(tensors(shape)))
+FLATTEN_FORMS = {
+    "module": lambda s, e: nn.Flatten(s, e),
+    "torch": lambda s, e: Apply(lambda x: torch.flatten(x, s, e)),
+    "torch_keyword": lambda s, e: Apply(lambda x: torch.flatten(x, start_dim=s, end_dim=e)),
+    "method": lambda s, e: Apply(lambda x: x.flatten(s, e)),
+}
 
 
-def test_flatten_refuses_start_after_end():
-    with pytest.raises(fx2relax.ShapeError, match="parameter 'start_dim'.*comes after end_dim"):
-        fx2relax.from_module(nn.Sequential(nn.Flatten(2, 1)), (2, 3, 4))
+@given(case=flatten_cases(), form=st.sampled_from(sorted(FLATTEN_FORMS)), data=st.data())
+def test_flatten(case, form, data):
+    shape, start, end = case
+    check_against_torch(FLATTEN_FORMS[form](start, end), data.draw(tensors(shape)))
 
 
-def test_flatten_refuses_dim_out_of_range():
-    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'end_dim'.*\[-3, 2\], but got 3"):
-        fx2relax.from_module(nn.Sequential(nn.Flatten(0, 3)), (2, 3, 4))
+def test_flatten_defaults_flatten_everything():
+    check_against_torch(Apply(lambda x: torch.flatten(x) + x.flatten()), torch.randn(2, 3, 4))
+
+
+@st.composite
+def unflatten_cases(draw):
+    shape = draw(SHAPES)
+    axis = draw(st.integers(0, len(shape) - 1))
+    size = shape[axis] * draw(st.sampled_from([1, 2, 6]))
+    shape = shape[:axis] + (size,) + shape[axis + 1 :]
+    first = draw(st.sampled_from([d for d in range(1, size + 1) if size % d == 0]))
+    sizes = [first, size // first]
+    if draw(st.booleans()):
+        sizes[draw(st.integers(0, 1))] = -1
+    return shape, _negative_or_not(draw, axis, len(shape)), tuple(sizes)
+
+
+UNFLATTEN_FORMS = {
+    "module": lambda d, s: nn.Unflatten(d, s),
+    "torch": lambda d, s: Apply(lambda x: torch.unflatten(x, d, s)),
+    "method": lambda d, s: Apply(lambda x: x.unflatten(d, s)),
+}
+
+
+@given(case=unflatten_cases(), form=st.sampled_from(sorted(UNFLATTEN_FORMS)), data=st.data())
+def test_unflatten(case, form, data):
+    shape, dim, sizes = case
+    if form == "module":
+        sizes = tuple(abs(s) for s in sizes) if -1 not in sizes else (shape[dim], 1)  # nn.Unflatten has no -1
+    check_against_torch(UNFLATTEN_FORMS[form](dim, sizes), data.draw(tensors(shape)))
+
+
+class SizedView(nn.Module):
+    """The idioms that keep a symbolic batch: sizes read from the tensor feed view/reshape."""
+
+    def forward(self, x):
+        a = x.view(x.size(0), -1)
+        b = x.reshape(-1, 10)
+        c = x.view(x.shape[0], x.size(1) * x.size(-1), -1)
+        d = x.flatten(1).view(-1, x.size()[1], 15)
+        return a, b, c, d, x.numel() * x, x.dim() + x.ndim + x
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_sizes_keep_a_symbolic_batch(batch):
+    check_against_torch(SizedView(), torch.randn(batch, 2, 3, 5), input_shape=(None, 2, 3, 5))
+
+
+def test_sizes_are_python_ints_with_static_shapes():
+    check_against_torch(SizedView(), torch.randn(2, 2, 3, 5))
+
+
+# ---------------------------------------------------------------- transpose, permute
+
+
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple), data=st.data())
+def test_transpose_and_permute(shape, data):
+    rank = len(shape)
+    dim0, dim1 = (_negative_or_not(data.draw, a, rank) for a in data.draw(st.tuples(st.integers(0, rank - 1), st.integers(0, rank - 1))))
+    dims = tuple(_negative_or_not(data.draw, a, rank) for a in data.draw(st.permutations(range(rank))))
+    forms = {
+        "transpose": lambda x: x.transpose(dim0, dim1),
+        "torch_transpose": lambda x: torch.transpose(x, dim0=dim0, dim1=dim1),
+        "swapaxes": lambda x: x.swapaxes(dim0, dim1),
+        "torch_swapdims": lambda x: torch.swapdims(x, dim0, dim1),
+        "permute": lambda x: x.permute(*dims),
+        "permute_tuple": lambda x: x.permute(dims),
+        "torch_permute": lambda x: torch.permute(x, dims).contiguous(),
+    }
+    form = data.draw(st.sampled_from(sorted(forms)), label="form")
+    check_against_torch(Apply(forms[form]), data.draw(tensors(shape)))
+
+
+# ---------------------------------------------------------------- chunk, split, cat, stack
+
+
+@given(shape=SHAPES, data=st.data())
+def test_chunk_and_split(shape, data):
+    rank = len(shape)
+    axis = data.draw(st.integers(0, rank - 1), label="axis")
+    dim = _negative_or_not(data.draw, axis, rank)
+    size = shape[axis]
+    count = data.draw(st.integers(1, size + 1), label="count")
+    cut = data.draw(st.integers(1, size), label="first section")
+    sections = [cut, size - cut] if cut < size else [size]
+    forms = {
+        "chunk": lambda x: x.chunk(count, dim),
+        "torch_chunk": lambda x: torch.chunk(x, chunks=count, dim=dim),
+        "split": lambda x: x.split(count, dim),
+        "torch_split": lambda x: torch.split(x, count, dim=dim),
+        "split_sections": lambda x: x.split(sections, dim),
+        "torch_split_sections": lambda x: torch.split(x, sections, dim),
+        "pick_last": lambda x: x.chunk(count, dim)[-1] * 2,
+    }
+    form = data.draw(st.sampled_from(sorted(forms)), label="form")
+    check_against_torch(Apply(forms[form]), data.draw(tensors(shape)))
+
+
+@given(shape=SHAPES, data=st.data())
+def test_cat_and_stack(shape, data):
+    rank = len(shape)
+    axis = data.draw(st.integers(0, rank - 1), label="axis")
+    other = shape[:axis] + (data.draw(st.integers(1, 3)),) + shape[axis + 1 :]
+    cat_dim = _negative_or_not(data.draw, axis, rank)
+    stack_dim = _negative_or_not(data.draw, data.draw(st.integers(0, rank)), rank + 1)
+    forms = {
+        "cat": (other, lambda x, y: torch.cat([x, y, x], cat_dim)),
+        "cat_keyword": (other, lambda x, y: torch.cat((y, x), dim=cat_dim)),
+        "concat": (other, lambda x, y: torch.concat([x, y], cat_dim)),
+        "concatenate": (other, lambda x, y: torch.concatenate([y, x], axis=cat_dim)),
+        "cat_one": (other, lambda x, y: torch.cat([x], cat_dim)),
+        "stack": (shape, lambda x, y: torch.stack([x, y, x], stack_dim)),
+        "stack_keyword": (shape, lambda x, y: torch.stack((y, x), dim=stack_dim)),
+    }
+    form = data.draw(st.sampled_from(sorted(forms)), label="form")
+    other_shape, function = forms[form]
+    x = data.draw(tensors(shape), label="x")
+    y = data.draw(tensors(other_shape), label="y")
+    check_against_torch(ApplyBinary(function), [x, y])
+
+
+def test_cat_along_a_symbolic_batch():
+    model = ApplyBinary(lambda x, y: torch.cat([x, y, x], 0))
+    check_against_torch(model, [torch.randn(2, 3), torch.randn(1, 3)], input_shape=[(None, 3), (1, 3)])
+
+
+# ---------------------------------------------------------------- unsqueeze, squeeze, expand
+
+
+@given(shape=st.lists(st.sampled_from([1, 1, 2, 3]), min_size=1, max_size=4).map(tuple), data=st.data())
+def test_unsqueeze_squeeze_and_expand(shape, data):
+    rank = len(shape)
+    new_axis = _negative_or_not(data.draw, data.draw(st.integers(0, rank)), rank + 1)
+    axes = data.draw(st.lists(st.integers(0, rank - 1), min_size=1, max_size=rank, unique=True))
+    axes = tuple(_negative_or_not(data.draw, a, rank) for a in axes)
+    sizes = [data.draw(st.sampled_from([-1, 2, 3])) if d == 1 else data.draw(st.sampled_from([-1, d])) for d in shape]
+    leading = data.draw(st.lists(st.integers(1, 3), max_size=2))
+    forms = {
+        "unsqueeze": lambda x: x.unsqueeze(new_axis),
+        "torch_unsqueeze": lambda x: torch.unsqueeze(x, dim=new_axis),
+        "squeeze": lambda x: x.squeeze(),
+        "squeeze_dim": lambda x: x.squeeze(axes[0]),
+        "torch_squeeze_dims": lambda x: torch.squeeze(x, axes),
+        "expand": lambda x: x.expand(*leading, *sizes),
+        "expand_tuple": lambda x: x.expand(tuple(leading + sizes)),
+    }
+    form = data.draw(st.sampled_from(sorted(forms) + ["expand_as"]), label="form")
+    x = data.draw(tensors(shape), label="x")
+    if form == "expand_as":  # the other tensor is a second input of the model
+        other_shape = (*leading, *[d if s == -1 else s for s, d in zip(sizes, shape)])
+        check_against_torch(ApplyBinary(lambda a, b: a.expand_as(b) * 1), [x, data.draw(tensors(other_shape))])
+        return
+    check_against_torch(Apply(forms[form]), x)
+
+
+# ---------------------------------------------------------------- basic indexing
+
+
+@st.composite
+def index_items(draw, shape):
+    """A basic index into `shape`: ints (maybe negative), slices (bounds past the ends, steps),
+    None, at most one Ellipsis; as a lone item or a tuple."""
+    items = []
+    for size in shape[: draw(st.integers(0, len(shape)))]:
+        kind = draw(st.sampled_from(["int", "slice", "full"]))
+        if kind == "int":
+            items.append(draw(st.integers(-size, size - 1)))
+        elif kind == "full":
+            items.append(slice(None))
+        else:
+            bounds = st.one_of(st.none(), st.integers(-size - 2, size + 2))
+            items.append(slice(draw(bounds), draw(bounds), draw(st.one_of(st.none(), st.integers(1, 3)))))
+    for _ in range(draw(st.integers(0, 2))):
+        items.insert(draw(st.integers(0, len(items))), None)
+    if draw(st.booleans()):
+        items.insert(draw(st.integers(0, len(items))), Ellipsis)
+    if len(items) == 1 and draw(st.booleans()):
+        return items[0]
+    return tuple(items)
+
+
+@given(shape=SHAPES, data=st.data())
+def test_basic_indexing(shape, data):
+    index = data.draw(index_items(shape), label="index")
+    try:
+        expected_shape = torch.empty(shape)[index].shape
+    except IndexError:
+        return
+    if 0 in expected_shape:  # empty results are refused (tested below)
+        return
+    check_against_torch(Apply(lambda x: x[index] * 1), data.draw(tensors(shape)))
+
+
+def test_indexing_keeps_a_symbolic_batch():
+    model = Apply(lambda x: x[:, 1:, None, ..., ::2, -1])
+    check_against_torch(model, torch.randn(3, 4, 5, 6), input_shape=(None, 4, 5, 6))
+
+
+# ---------------------------------------------------------------- no-ops: contiguous, dtype, device
+
+
+def test_dtype_and_layout_no_ops():
+    def function(x, y):
+        return (
+            x.contiguous().float().to(torch.float32).to("cpu").to(x.dtype).to(y).to(dtype=torch.float32)
+            .type_as(y).type(torch.float32).contiguous(memory_format=torch.channels_last)
+        ) + y
+
+    check_against_torch(ApplyBinary(function), [torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 5)])
+
+
+def test_double_is_a_no_op_in_float64():
+    model = Apply(lambda x: x.double() * 2).double()
+    x = torch.randn(2, 3, dtype=torch.float64)
+    out = fx2relax.build(fx2relax.from_module(model, (2, 3), dtype="float64"))(x)
+    torch.testing.assert_close(torch.from_numpy(out), x * 2)
+
+
+# ---------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    "function, shape, error, match",
+    [
+        (lambda x: x.view(5, -1), (2, 3), fx2relax.ShapeError, r"parameter 'shape'.*\[5, -1\] is invalid for an input of shape \[2, 3\]"),
+        (lambda x: x.view(-1, -1), (2, 3), fx2relax.ShapeError, r"parameter 'shape'.*only one dimension can be inferred"),
+        (lambda x: x.reshape(7), (2, 3), fx2relax.ShapeError, r"node 'reshape' \(method Tensor.reshape\): parameter 'shape'"),
+        (lambda x: x.view(torch.float16), (2, 3), fx2relax.UnsupportedParameterError, "parameter 'dtype'"),
+        (lambda x: x.reshape(x.size(0), 4), (None, 3), fx2relax.ShapeError, r"\[batch, 4\] is invalid for an input of shape \[batch, 3\]"),
+        (lambda x: torch.flatten(x, 2, 1), (2, 3, 4), fx2relax.ShapeError, "parameter 'start_dim'.*comes after end_dim"),
+        (lambda x: x.flatten(0, 3), (2, 3, 4), fx2relax.ShapeError, r"parameter 'end_dim'.*\[-3, 2\], but got 3"),
+        (lambda x: x.unflatten(1, (2, 2)), (2, 3), fx2relax.ShapeError, "parameter 'sizes'"),
+        (lambda x: x.size(2), (2, 3), fx2relax.ShapeError, r"node 'size' \(method Tensor.size\): parameter 'dim'"),
+        (lambda x: x.transpose(0, 2), (2, 3), fx2relax.ShapeError, "parameter 'dim1'"),
+        (lambda x: x.permute(0, 0), (2, 3), fx2relax.ShapeError, "parameter 'dims': repeated dim"),
+        (lambda x: x.permute(0), (2, 3), fx2relax.ShapeError, "parameter 'dims': the number of dims"),
+        (lambda x: x.chunk(0), (2, 3), fx2relax.ShapeError, "parameter 'chunks'"),
+        (lambda x: x.chunk(2, 0), (None, 3), fx2relax.UnsupportedParameterError, "parameter 'dim'.*symbolic size batch"),
+        (lambda x: x.split([1, 1], 1), (2, 3), fx2relax.ShapeError, r"parameter 'split_size'.*sum to the size 3"),
+        (lambda x: torch.split(x, 0), (2, 3), fx2relax.ShapeError, "parameter 'split_size_or_sections'"),
+        (lambda x: torch.cat([x, x[:, :1]], 0), (2, 3), fx2relax.ShapeError, "parameter 'tensors'.*must match except in dimension 0"),
+        (lambda x: torch.stack([x, x], 3), (2, 3), fx2relax.ShapeError, r"parameter 'dim'.*\[-3, 2\]"),
+        (lambda x: x.unsqueeze(3), (2, 3), fx2relax.ShapeError, r"node 'unsqueeze' \(method Tensor.unsqueeze\): parameter 'dim'"),
+        (lambda x: x.squeeze(), (None, 3), fx2relax.UnsupportedParameterError, "parameter 'dim'.*known only at run time"),
+        (lambda x: x.expand(4, 3), (2, 3), fx2relax.ShapeError, r"parameter 'size'.*expanded size \(4\).*existing size \(2\)"),
+        (lambda x: x.expand(3), (2, 3), fx2relax.ShapeError, "parameter 'size'.*at least the number of dimensions"),
+        (lambda x: x[0, 0, 0], (2, 3), fx2relax.ShapeError, "parameter 'index': too many indices"),
+        (lambda x: x[2], (2, 3), fx2relax.ShapeError, "parameter 'index': index 2 is out of bounds for dimension 0 with size 2"),
+        (lambda x: x[..., ...], (2, 3), fx2relax.ShapeError, "single ellipsis"),
+        (lambda x: x[:, 3:], (2, 3), fx2relax.ShapeError, "parameter 'index'.*empty"),
+        (lambda x: x[1:], (None, 3), fx2relax.UnsupportedParameterError, "parameter 'index'.*symbolic size batch"),
+        (lambda x: x[[0, 1]], (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'index': advanced indexing with a list \[0, 1\]"),
+        (lambda x: x[x > 0], (2, 3), fx2relax.UnsupportedParameterError, "operator.gt is only supported on sizes"),
+        (lambda x: x.to(torch.float16), (2, 3), fx2relax.UnsupportedParameterError, r"node 'to' \(method Tensor.to\): parameter 'dtype'"),
+        (lambda x: x.to(dtype=torch.int64), (2, 3), fx2relax.UnsupportedParameterError, "parameter 'dtype'"),
+        (lambda x: x.double(), (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'dtype'.*torch.float64"),
+        (lambda x: x.type(torch.float16), (2, 3), fx2relax.UnsupportedParameterError, "parameter 'dtype'"),
+        (lambda x: x.T, (2, 3), fx2relax.UnsupportedParameterError, r"node 'getattr.*' \(function getattr\): parameter 'name'.*'T'"),
+    ],
+)
+def test_refusals_name_the_parameter(function, shape, error, match):
+    with pytest.raises(error, match=match):
+        fx2relax.from_module(Apply(function), shape)
+
+
+def test_getitem_on_tuples_refuses_an_index_out_of_range():
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'index': index 3 is out of range for a tuple of 2 items"):
+        fx2relax.from_module(Apply(lambda x: x.chunk(2)[3]), (4, 3))
+
+
+def test_getitem_target_name():
+    assert fx2relax.REGISTRY.lookup("call_function", operator.getitem).name == "operator.getitem"
+
+
+def test_indexing_with_a_tensor_is_refused():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'index': advanced indexing with a tensor"):
+        fx2relax.from_module(ApplyBinary(lambda x, y: x[:, y]), [(2, 3), (2,)])
+
+
+# ---------------------------------------------------------------- size arithmetic and checks
+
+SIZE_OPS = [operator.floordiv, operator.mod, operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge]
+
+
+@given(shape=st.tuples(st.integers(1, 6), st.integers(1, 6)), op=st.sampled_from(SIZE_OPS), data=st.data())
+def test_size_arithmetic_and_comparisons(shape, op, data):
+    check_against_torch(Apply(lambda x: x * op(x.size(0), x.size(1)) + op(x.dim(), 2)), data.draw(tensors(shape)))
+
+
+def channel_shuffle(x):
+    """ShuffleNetV2's channel shuffle (torchvision): sizes unpacked, divided and fed back to view."""
+    batch, channels, height, width = x.size()
+    torch._assert(x.dim() == 4, f"expected a 4-D input, got {x.shape}")
+    x = x.view(batch, 2, channels // 2, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batch, channels, height, width) * (batch // 2 + batch % 2)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_channel_shuffle_with_a_symbolic_batch(batch):
+    check_against_torch(Apply(channel_shuffle), torch.randn(batch, 6, 3, 2), input_shape=(None, 6, 3, 2))
+
+
+def even_channels(x):
+    torch._assert(x.size(1) % 2 == 0, "channels must be even")
+    return x
+
+
+@pytest.mark.parametrize(
+    "function, shape, error, match",
+    [
+        (even_channels, (2, 3), fx2relax.ShapeError,
+         r"node '_assert' \(function torch._assert\): parameter 'condition': the model's assertion failed: channels must be even"),
+        (lambda x: x // 2, (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'input': operator.floordiv is only supported on sizes \(ints\), got a tensor"),
+        (lambda x: x > 0, (2, 3), fx2relax.UnsupportedParameterError, "parameter 'input': operator.gt is only supported on sizes"),
+        (lambda x: x * (x.size(0) == 2), (None, 3), fx2relax.UnsupportedParameterError, "whether batch == 2 holds is known only at run time"),
+        (lambda x: x * (x.size(1) // 0), (2, 3), fx2relax.ShapeError, "parameter 'other': operator.floordiv by zero"),
+    ],
+)
+def test_size_arithmetic_refusals(function, shape, error, match):
+    with pytest.raises(error, match=match):
+        fx2relax.from_module(Apply(function), shape)

@@ -1,0 +1,174 @@
+"""Normalization: batch norm (running or batch statistics), layer norm and group norm.
+
+Statistics are accumulated in float64, as PyTorch's CPU kernels accumulate them (batch norm) or
+close enough that the float32 results agree to a few ulps (layer and group norm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tvm import te, tirx
+
+from .reduction import accumulated_sum
+
+
+def _element_count(data: te.Tensor, axes: Sequence[int]) -> tirx.PrimExpr:
+    """The number of elements reduced over `axes`, as a float64 expression (symbolic sizes too)."""
+    count = 1
+    for a in axes:
+        count = count * data.shape[a]
+    return tirx.Cast("float64", count)
+
+
+def _channel_affine(
+    data: te.Tensor, mean: te.Tensor, invstd: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
+) -> te.Tensor:
+    """y = x * alpha + beta with alpha = weight * invstd, beta = bias - mean * alpha per channel (axis 1).
+
+    PyTorch's CPU kernel computes exactly this, its compiler fusing both multiply-adds; the float64
+    multiply-add then one rounding reproduces the fused result (mean, invstd, weight, bias: [C]).
+    """
+    dtype = data.dtype
+    if weight is None:
+        alpha = invstd
+    else:
+        alpha = te.compute(invstd.shape, lambda c: weight[c] * invstd[c], name="bn_alpha")
+
+    def beta_value(c):
+        shift = -(mean[c].astype("float64") * alpha[c].astype("float64"))
+        if bias is not None:
+            shift = shift + bias[c].astype("float64")
+        return shift.astype(dtype)
+
+    beta = te.compute(invstd.shape, beta_value, name="bn_beta")
+    return te.compute(
+        data.shape,
+        lambda *i: (data(*i).astype("float64") * alpha[i[1]].astype("float64") + beta[i[1]].astype("float64")).astype(dtype),
+        name="batch_norm",
+    )
+
+
+def batch_norm(
+    data: te.Tensor, running_mean: te.Tensor, running_var: te.Tensor, weight: te.Tensor | None,
+    bias: te.Tensor | None, eps: float,
+) -> te.Tensor:
+    """Batch norm with running statistics (eval mode): (x - mean) / sqrt(var + eps) * weight + bias.
+
+    data: [N, C, *spatial]; running_mean, running_var, weight, bias: [C] (weight, bias may be None).
+    invstd = 1 / sqrt(var + eps) in the data's dtype, as PyTorch. Returns data's shape.
+    """
+    eps_value = tirx.const(eps, data.dtype)
+    invstd = te.compute(
+        running_var.shape,
+        lambda c: tirx.const(1, data.dtype) / te.sqrt(running_var[c] + eps_value),
+        name="bn_invstd",
+    )
+    return _channel_affine(data, running_mean, invstd, weight, bias)
+
+
+def batch_norm_batch_stats(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None, eps: float) -> te.Tensor:
+    """Batch norm with the batch's own statistics (no running stats): mean and biased variance over
+    every axis but the channel axis 1, as PyTorch's CPU kernel: the mean summed in float64 and
+    rounded, squared deviations from it in the data's dtype summed in float64, invstd in float64.
+
+    data: [N, C, *spatial]; weight, bias: [C] or None. Returns data's shape.
+    """
+    axes = [a for a in range(len(data.shape)) if a != 1]
+    count = _element_count(data, axes)
+    total = accumulated_sum(data, axes, keepdim=False, name="bn_sum")
+    mean = te.compute(total.shape, lambda c: (total[c] / count).astype(data.dtype), name="bn_mean")
+    squared = te.compute(
+        data.shape, lambda *i: (data(*i) - mean[i[1]]) * (data(*i) - mean[i[1]]), name="bn_squared_deviation"
+    )
+    variance_sum = accumulated_sum(squared, axes, keepdim=False, name="bn_variance_sum")
+    invstd = te.compute(
+        total.shape,
+        lambda c: (tirx.const(1, "float64") / te.sqrt(variance_sum[c] / count + tirx.const(eps, "float64"))).astype(data.dtype),
+        name="bn_invstd",
+    )
+    return _channel_affine(data, mean, invstd, weight, bias)
+
+
+def _fused_multiply_add(a: tirx.PrimExpr, b: tirx.PrimExpr, c: tirx.PrimExpr, dtype: str) -> tirx.PrimExpr:
+    """a * b + c rounded once to `dtype`, as the fused multiply-adds of PyTorch's CPU kernels
+    (float32 products are exact in float64)."""
+    return (a.astype("float64") * b.astype("float64") + c.astype("float64")).astype(dtype)
+
+
+def _statistics(data: te.Tensor, axes: Sequence[int], eps: float, name: str) -> tuple[te.Tensor, te.Tensor]:
+    """Mean and rstd = 1 / sqrt(biased variance + eps) over `axes`, kept as size-1 axes.
+
+    Two passes in float64 (mean, then squared deviations from it), rounded to data's dtype; rstd
+    in data's dtype, as PyTorch's layer and group norm kernels compute it from their moments.
+    """
+    count = _element_count(data, axes)
+    total = accumulated_sum(data, axes, keepdim=True, name=f"{name}_sum")
+
+    def reduced(i):
+        return tuple(0 if a in axes else index for a, index in enumerate(i))
+
+    def squared_deviation(*i):
+        deviation = data(*i).astype("float64") - total[reduced(i)] / count
+        return deviation * deviation
+
+    squared = te.compute(data.shape, squared_deviation, name=f"{name}_squared_deviation")
+    variance_sum = accumulated_sum(squared, axes, keepdim=True, name=f"{name}_variance_sum")
+    mean = te.compute(total.shape, lambda *i: (total(*i) / count).astype(data.dtype), name=f"{name}_mean")
+    rstd = te.compute(
+        total.shape,
+        lambda *i: tirx.const(1, data.dtype)
+        / te.sqrt((variance_sum(*i) / count).astype(data.dtype) + tirx.const(eps, data.dtype)),
+        name=f"{name}_rstd",
+    )
+    return mean, rstd
+
+
+def layer_norm(
+    data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None, normalized_ndim: int, eps: float
+) -> te.Tensor:
+    """Layer norm over the last `normalized_ndim` axes, then elementwise weight and bias.
+
+    As PyTorch's CPU kernel: y = (x - mean) * rstd * weight + bias, the last multiply-add fused.
+    data: [*leading, *normalized_shape]; weight, bias: normalized_shape or None. Returns data's shape.
+    """
+    rank = len(data.shape)
+    axes = range(rank - normalized_ndim, rank)
+    mean, rstd = _statistics(data, axes, eps, "layer_norm")
+
+    def value(*i):
+        row = tuple(0 if a in axes else index for a, index in enumerate(i))
+        normalized = (data(*i) - mean[row]) * rstd[row]
+        trailing = i[rank - normalized_ndim :]
+        scale = weight[trailing] if weight is not None else tirx.const(1, data.dtype)
+        offset = bias[trailing] if bias is not None else tirx.const(0, data.dtype)
+        return _fused_multiply_add(normalized, scale, offset, data.dtype)
+
+    return te.compute(data.shape, value, name="layer_norm")
+
+
+def group_norm(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None, num_groups: int, eps: float) -> te.Tensor:
+    """Group norm: channels (axis 1) split into `num_groups` groups, each normalized over its
+    channels and every spatial axis, then a per-channel weight and bias.
+
+    As PyTorch's CPU kernel: y = (x - mean) * rstd * weight[c] + bias[c], the last multiply-add
+    fused. data: [N, C, *spatial] with C divisible by num_groups; weight, bias: [C] or None.
+    Returns data's shape.
+    """
+    batch, channels, *spatial = data.shape
+    group_size = int(channels) // num_groups
+    grouped = te.compute(
+        (batch, num_groups, group_size, *spatial),
+        lambda n, g, c, *s: data[(n, g * group_size + c, *s)],
+        name="group_norm_grouped",
+    )
+    mean, rstd = _statistics(grouped, range(2, len(grouped.shape)), eps, "group_norm")
+
+    def value(n, c, *s):
+        group = (n, c // group_size, *(0 for _ in grouped.shape[2:]))
+        normalized = (data[(n, c, *s)] - mean[group]) * rstd[group]
+        scale = weight[c] if weight is not None else tirx.const(1, data.dtype)
+        offset = bias[c] if bias is not None else tirx.const(0, data.dtype)
+        return _fused_multiply_add(normalized, scale, offset, data.dtype)
+
+    return te.compute(data.shape, value, name="group_norm")

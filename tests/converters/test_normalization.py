@@ -1,0 +1,229 @@
+"""BatchNorm (eval mode, running or batch statistics), LayerNorm and GroupNorm, as modules and
+F. functions: every parameter against PyTorch, NaN/inf, symbolic batch, and refusals."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+import fx2relax
+from tests.helpers import check_against_torch, tensors
+
+epsilons = st.sampled_from([1e-5, 1e-3, 0.1])
+
+
+def randomize(module: nn.Module, seed: int) -> nn.Module:
+    """Give the module's weights and running statistics non-default values (variances positive)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            if tensor.is_floating_point():
+                low, high = (0.05, 3.0) if name.endswith("running_var") else (-2.0, 2.0)
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+    return module
+
+
+@st.composite
+def batch_norm_cases(draw):
+    """A BatchNorm1d/2d/3d (affine or not, running stats or not) and an input shape it accepts."""
+    kind, spatial_dims = draw(st.sampled_from([(nn.BatchNorm1d, 0), (nn.BatchNorm1d, 1), (nn.BatchNorm2d, 2), (nn.BatchNorm3d, 3)]))
+    channels = draw(st.integers(1, 5))
+    module = kind(
+        channels, eps=draw(epsilons), momentum=draw(st.sampled_from([0.1, None])),
+        affine=draw(st.booleans()), track_running_stats=draw(st.booleans()), bias=draw(st.booleans()),
+    )
+    randomize(module, draw(st.integers(0, 2**16))).eval()
+    shape = (draw(st.integers(1, 3)), channels, *draw(st.lists(st.integers(1, 5), min_size=spatial_dims, max_size=spatial_dims)))
+    if not module.track_running_stats and shape[0] * torch.Size(shape[2:]).numel() == 1:
+        shape = (2, *shape[1:])  # batch statistics need more than one value per channel
+    return module, shape
+
+
+@given(batch_norm_cases(), st.data())
+def test_batch_norm_matches_torch(case, data):
+    module, shape = case
+    check_against_torch(module, data.draw(tensors(shape)))
+
+
+@given(batch_norm_cases(), st.data())
+def test_batch_norm_propagates_nan_and_inf_like_torch(case, data):
+    module, shape = case
+    check_against_torch(module, data.draw(tensors(shape, special_values=True)))
+
+
+def test_batch_norm_with_running_stats_is_bit_exact():
+    module = randomize(nn.BatchNorm2d(16), 0).eval()
+    x = torch.randn(4, 16, 9, 9) * 3
+    check_against_torch(module, x, rtol=0, atol=0)
+
+
+@given(st.booleans(), st.data())
+def test_batch_norm_accepts_a_symbolic_batch(track_running_stats, data):
+    module = randomize(nn.BatchNorm2d(3, track_running_stats=track_running_stats), 1).eval()
+    check_against_torch(module, data.draw(tensors((2, 3, 4, 5))), input_shape=(None, 3, 4, 5))
+
+
+class FunctionalBatchNorm(nn.Module):
+    """F.batch_norm with its statistics and weights as buffers (get_attr nodes), or None."""
+
+    def __init__(self, channels, running_stats, affine, training, eps):
+        super().__init__()
+        for name in ("running_mean", "running_var"):
+            self.register_buffer(name, torch.zeros(channels) if running_stats else None)
+        for name in ("weight", "bias"):
+            self.register_buffer(name, torch.zeros(channels) if affine else None)
+        self.training_flag, self.eps = training, eps
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training_flag, 0.1, self.eps)
+
+
+@given(st.integers(1, 4), st.booleans(), st.booleans(), epsilons, st.integers(0, 2**16), st.data())
+def test_functional_batch_norm_matches_torch(channels, running_stats, affine, eps, seed, data):
+    module = randomize(FunctionalBatchNorm(channels, running_stats, affine, not running_stats, eps), seed)
+    check_against_torch(module, data.draw(tensors((2, channels, 3))))
+
+
+def test_batch_norm_refuses_training_mode_naming_eval():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match=r"parameter 'training'.*model\.eval\(\)") as error:
+        fx2relax.from_module(nn.Sequential(nn.BatchNorm2d(3)), (1, 3, 4, 4))
+    assert "module '0'" in str(error.value) and "nn.BatchNorm2d" in str(error.value)
+
+
+def test_batch_norm_refuses_channel_mismatch_naming_num_features():
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'num_features'.*4 channels.*num_features=3"):
+        fx2relax.from_module(nn.Sequential(nn.BatchNorm2d(3).eval()), (1, 4, 4, 4))
+
+
+def test_batch_norm_refuses_wrong_rank():
+    with pytest.raises(fx2relax.ShapeError, match=r"expects a 4-D input, got a 3-D input"):
+        fx2relax.from_module(nn.Sequential(nn.BatchNorm2d(3).eval()), (3, 4, 4))
+
+
+def test_batch_norm_refuses_batch_statistics_of_one_value():
+    with pytest.raises(fx2relax.ShapeError, match="more than 1 value per channel"):
+        fx2relax.from_module(nn.Sequential(nn.BatchNorm2d(3, track_running_stats=False).eval()), (1, 3, 1, 1))
+
+
+def test_functional_batch_norm_refuses_training_with_running_stats():
+    module = FunctionalBatchNorm(3, running_stats=True, affine=False, training=True, eps=1e-5)
+    with pytest.raises(fx2relax.UnsupportedParameterError, match=r"parameter 'training'.*updates them in place"):
+        fx2relax.from_module(module, (2, 3, 4))
+
+
+def test_functional_batch_norm_refuses_wrong_statistics_length():
+    module = FunctionalBatchNorm(4, running_stats=True, affine=False, training=False, eps=1e-5)
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'running_mean'.*3 elements"):
+        fx2relax.from_module(module, (2, 3, 4))
+
+
+@st.composite
+def layer_norm_cases(draw):
+    """A LayerNorm over 1-3 trailing axes (affine with or without bias, or not) and an input shape."""
+    normalized_shape = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))
+    leading = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    module = nn.LayerNorm(
+        normalized_shape, eps=draw(epsilons), elementwise_affine=draw(st.booleans()), bias=draw(st.booleans())
+    )
+    return randomize(module, draw(st.integers(0, 2**16))), (*leading, *normalized_shape)
+
+
+@given(layer_norm_cases(), st.data())
+def test_layer_norm_matches_torch(case, data):
+    module, shape = case
+    check_against_torch(module, data.draw(tensors(shape)))
+
+
+@given(layer_norm_cases(), st.data())
+def test_layer_norm_propagates_nan_and_inf_like_torch(case, data):
+    module, shape = case
+    check_against_torch(module, data.draw(tensors(shape, special_values=True)))
+
+
+class FunctionalLayerNorm(nn.Module):
+    def __init__(self, normalized_shape, affine, eps):
+        super().__init__()
+        self.normalized_shape, self.eps = normalized_shape, eps
+        self.register_buffer("weight", torch.zeros(normalized_shape) if affine else None)
+        self.register_buffer("bias", torch.zeros(normalized_shape) if affine else None)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=2), st.booleans(), epsilons, st.integers(0, 2**16), st.data())
+def test_functional_layer_norm_matches_torch(normalized_shape, affine, eps, seed, data):
+    module = randomize(FunctionalLayerNorm(normalized_shape, affine, eps), seed)
+    check_against_torch(module, data.draw(tensors((2, *normalized_shape))))
+
+
+def test_functional_layer_norm_refuses_an_int_normalized_shape_as_torch():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'normalized_shape'.*tuple or list"):
+        fx2relax.from_module(FunctionalLayerNorm(4, affine=False, eps=1e-5), (2, 4))
+
+
+def test_layer_norm_accepts_a_symbolic_batch():
+    module = randomize(nn.LayerNorm(6), 2)
+    check_against_torch(module, torch.randn(3, 4, 6), input_shape=(None, 4, 6))
+
+
+def test_layer_norm_refuses_mismatched_trailing_dims_naming_normalized_shape():
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'normalized_shape'.*\[\*, 3, 4\], got shape \(2, 4, 3\)"):
+        fx2relax.from_module(nn.Sequential(nn.LayerNorm((3, 4))), (2, 4, 3))
+
+
+@st.composite
+def group_norm_cases(draw):
+    groups = draw(st.integers(1, 3))
+    channels = groups * draw(st.integers(1, 3))
+    module = nn.GroupNorm(groups, channels, eps=draw(epsilons), affine=draw(st.booleans()), bias=draw(st.booleans()))
+    shape = (draw(st.integers(1, 3)), channels, *draw(st.lists(st.integers(1, 5), max_size=2)))
+    if shape[0] * (channels // groups) * torch.Size(shape[2:]).numel() == 1:
+        shape = (2, *shape[1:])  # PyTorch refuses a single value per group
+    return randomize(module, draw(st.integers(0, 2**16))), shape
+
+
+@given(group_norm_cases(), st.data())
+def test_group_norm_matches_torch(case, data):
+    module, shape = case
+    check_against_torch(module, data.draw(tensors(shape)))
+
+
+@given(group_norm_cases(), st.data())
+def test_group_norm_propagates_nan_and_inf_like_torch(case, data):
+    module, shape = case
+    check_against_torch(module, data.draw(tensors(shape, special_values=True)))
+
+
+class FunctionalGroupNorm(nn.Module):
+    def __init__(self, groups, channels, affine, eps):
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.register_buffer("weight", torch.zeros(channels) if affine else None)
+        self.register_buffer("bias", torch.zeros(channels) if affine else None)
+
+    def forward(self, x):
+        return F.group_norm(x, self.groups, self.weight, self.bias, self.eps)
+
+
+@given(st.integers(1, 3), st.integers(1, 3), st.booleans(), epsilons, st.integers(0, 2**16), st.data())
+def test_functional_group_norm_matches_torch(groups, per_group, affine, eps, seed, data):
+    module = randomize(FunctionalGroupNorm(groups, groups * per_group, affine, eps), seed)
+    check_against_torch(module, data.draw(tensors((2, groups * per_group, 3, 2))), input_shape=(None, groups * per_group, 3, 2))
+
+
+def test_group_norm_refuses_channel_mismatch_naming_num_channels():
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'num_channels'.*num_channels=4"):
+        fx2relax.from_module(nn.Sequential(nn.GroupNorm(2, 4)), (2, 6, 3))
+
+
+def test_functional_group_norm_refuses_indivisible_channels_naming_num_groups():
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'num_groups'.*divisible by num_groups.*num_groups=2"):
+        fx2relax.from_module(FunctionalGroupNorm(2, 3, affine=False, eps=1e-5), (2, 3, 4))
+
+
+def test_group_norm_refuses_a_single_value_per_group():
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'num_groups'.*more than 1 value per group"):
+        fx2relax.from_module(nn.Sequential(nn.GroupNorm(2, 2)), (1, 2))

@@ -1,0 +1,197 @@
+"""The torch.compile backend: torch.compile(model, backend="fx2relax") against eager PyTorch."""
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import fx2relax
+from tests.helpers import assert_outputs_match
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    """Each test compiles from scratch: dynamo's caches would otherwise reuse earlier graphs."""
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def counting_backend(graphs: list, **options):
+    """dynamo_backend that also records each graph it is given."""
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return fx2relax.dynamo_backend(gm, example_inputs, **options)
+
+    return backend
+
+
+def assert_matches_eager(model: nn.Module, compiled, *inputs: torch.Tensor) -> None:
+    with torch.no_grad():
+        assert_outputs_match(compiled(*inputs).numpy(), model(*inputs))
+
+
+class Scaled(nn.Module):
+    """softmax(relu(x) * scale + x): elementwise ops, an activation, a parameter, a reduction."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(0.5, 2.0, 6))
+
+    def forward(self, x):
+        return torch.softmax(torch.relu(x) * self.scale + x, dim=-1)
+
+
+def test_backend_is_registered_by_name():
+    import fx2relax.dynamo  # noqa: F401  (without the installed entry point, importing registers it)
+
+    assert "fx2relax" in torch._dynamo.list_backends()
+
+
+def test_model_matches_eager_and_parameters_stay_inputs():
+    model = Scaled().eval()
+    compiled = torch.compile(model, backend="fx2relax")
+    x = torch.randn(4, 6)
+    assert_matches_eager(model, compiled, x)
+    with torch.no_grad():
+        model.scale.mul_(3)  # a parameter is an input of the compiled graph, not a frozen constant
+    assert_matches_eager(model, compiled, x)
+
+
+def test_dynamic_batch_runs_every_size_with_one_graph():
+    graphs = []
+    model = Scaled().eval()
+    compiled = torch.compile(model, backend=counting_backend(graphs), dynamic=True)
+    for batch in (2, 3, 7):
+        assert_matches_eager(model, compiled, torch.randn(batch, 6))
+    assert len(graphs) == 1
+
+
+class GraphBreak(nn.Module):
+    """A data-dependent Python branch (`.item()`) splits forward into graphs dynamo compiles separately."""
+
+    def forward(self, x):
+        y = torch.relu(x) * 2
+        if y.sum().item() > 10:
+            return torch.sigmoid(y)
+        return torch.tanh(y) - x
+
+
+def test_model_with_a_graph_break_runs_each_graph_with_fx2relax():
+    graphs = []
+    model = GraphBreak().eval()
+    compiled = torch.compile(model, backend=counting_backend(graphs))
+    assert_matches_eager(model, compiled, torch.full((3, 4), 2.0))  # sum 48: sigmoid branch
+    assert_matches_eager(model, compiled, torch.full((3, 4), -1.0))  # sum 0: tanh branch
+    assert len(graphs) >= 3  # before the break, and each branch after it
+
+
+class Cumulative(nn.Module):
+    def forward(self, x):
+        return torch.cumsum(torch.relu(x), dim=1).sub(1)
+
+
+def test_unsupported_op_is_refused_naming_it():
+    compiled = torch.compile(Cumulative(), backend="fx2relax")
+    with pytest.raises(Exception) as error:
+        compiled(torch.randn(2, 3))
+    assert isinstance(error.value.inner_exception, fx2relax.UnsupportedOpError)
+    assert "(function torch.cumsum)" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        functools.partial(fx2relax.dynamo_backend, fallback=True),
+        "options",
+    ],
+    ids=["partial", "options"],
+)
+def test_unsupported_op_with_fallback_runs_eager_with_a_warning(backend):
+    model = Cumulative()
+    if backend == "options":
+        compiled = torch.compile(model, backend="fx2relax", options={"fallback": True})
+    else:
+        compiled = torch.compile(model, backend=backend)
+    x = torch.randn(2, 3)
+    with pytest.warns(UserWarning, match=r"fx2relax left this graph to PyTorch eager: no converter for node 'cumsum' \(function torch.cumsum\)$"):
+        assert_matches_eager(model, compiled, x)
+
+
+def test_unknown_option_is_refused():
+    compiled = torch.compile(Scaled(), backend="fx2relax", options={"fallbak": True})
+    with pytest.raises(Exception, match=r"unknown fx2relax option\(s\) \['fallbak'\]"):
+        compiled(torch.randn(2, 6))
+
+
+def test_training_graph_is_refused_rather_than_losing_gradients():
+    compiled = torch.compile(Scaled(), backend="fx2relax")
+    with pytest.raises(Exception, match="requires grad, but fx2relax compiles inference only"):
+        compiled(torch.randn(2, 6))
+
+
+class MutatesInput(nn.Module):
+    def forward(self, x):
+        x.relu_()
+        return torch.sigmoid(x)
+
+
+def test_mutating_a_graph_input_in_place_is_refused():
+    compiled = torch.compile(MutatesInput(), backend="fx2relax")
+    with pytest.raises(Exception) as error, torch.no_grad():
+        compiled(torch.randn(2, 3))
+    assert isinstance(error.value.inner_exception, fx2relax.UnsupportedParameterError)
+    assert "works in place on the graph input 'l_x_'" in str(error.value)
+
+
+class MutatesIntermediate(nn.Module):
+    def forward(self, x):
+        return torch.sigmoid((x * 2).relu_())
+
+
+def test_in_place_op_on_an_intermediate_runs():
+    model = MutatesIntermediate()
+    assert_matches_eager(model, torch.compile(model, backend="fx2relax"), torch.randn(3, 4))
+
+
+def test_fashion_mnist_cnn_matches_eager():
+    torch.manual_seed(0)
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
+    ).eval()
+    compiled = torch.compile(cnn, backend="fx2relax")
+    for batch in (4, 4, 5):  # the second batch size recompiles with a symbolic batch
+        assert_matches_eager(cnn, compiled, torch.rand(batch, 1, 28, 28))
+
+
+ENTRY_POINT_USE = """
+import sys, torch
+assert "fx2relax.dynamo" not in sys.modules
+model = torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Softmax(dim=1))
+x = torch.randn(2, 5)
+with torch.no_grad():
+    torch.testing.assert_close(torch.compile(model, backend="fx2relax")(x), model(x))
+print("backend from", sys.modules["fx2relax.dynamo"].__file__)
+"""
+
+
+def test_backend_is_found_by_its_entry_point_without_importing_fx2relax(tmp_path):
+    """As installed from pyproject: torch reads the torch_dynamo_backends entry point and registers it once."""
+    dist_info = tmp_path / "fx2relax_entry_point-0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: fx2relax-entry-point\nVersion: 0\n")
+    (dist_info / "entry_points.txt").write_text("[torch_dynamo_backends]\nfx2relax = fx2relax.dynamo:dynamo_backend\n")
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINT_USE], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{repo}"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"backend from {repo / 'fx2relax' / 'dynamo.py'}" in result.stdout

@@ -1,0 +1,150 @@
+"""The compiled model's input checks, and export / load in a fresh process without torch."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import fx2relax
+from tests.helpers import ApplyBinary, assert_outputs_match
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def mlp() -> fx2relax.CompiledModel:
+    """A (4, 3) → (4, 2) model."""
+    return fx2relax.build(fx2relax.from_module(nn.Linear(3, 2), (4, 3)))
+
+
+@pytest.fixture(scope="module")
+def add_any_batch() -> fx2relax.CompiledModel:
+    """x + y for x, y of shape (N, 3): one symbolic N shared by both inputs."""
+    return fx2relax.build(fx2relax.from_module(ApplyBinary(torch.add), [("N", 3), ("N", 3)]))
+
+
+def test_right_inputs_run(mlp):
+    assert mlp(np.zeros((4, 3), np.float32)).shape == (4, 2)
+    assert mlp(torch.zeros(4, 3, requires_grad=True)).shape == (4, 2)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "match"),
+    [
+        ((np.zeros((4, 3, 1), np.float32),), r"input 'input_1' must have shape \(4, 3\) \(rank 2\), got shape \(4, 3, 1\) \(rank 3\)"),
+        ((np.zeros((4, 5), np.float32),), r"input 'input_1' must have shape \(4, 3\), got shape \(4, 5\)"),
+        ((np.zeros((2, 3), np.float32),), r"must have shape \(4, 3\), got shape \(2, 3\)"),
+        ((np.zeros((4, 3), np.float64),), "input 'input_1' must have dtype float32, got float64"),
+        ((torch.zeros(4, 3, dtype=torch.int64),), "must have dtype float32, got int64"),
+        ((), r"the model takes 1 input\(s\), got 0"),
+        ((np.zeros((4, 3), np.float32),) * 2, r"the model takes 1 input\(s\), got 2"),
+        (([[0.0] * 3] * 4,), "input 'input_1' must be a NumPy array or a torch tensor, got list"),
+        ((3.0,), "must be a NumPy array or a torch tensor, got float"),
+    ],
+)
+def test_wrong_inputs_are_refused_before_the_vm(mlp, inputs, match):
+    with pytest.raises(fx2relax.InputError, match=match):
+        mlp(*inputs)
+
+
+def test_symbolic_dimension_takes_any_size(add_any_batch):
+    for batch in (1, 7):
+        x, y = np.ones((batch, 3), np.float32), np.full((batch, 3), 2, np.float32)
+        np.testing.assert_array_equal(add_any_batch(x, y), np.full((batch, 3), 3, np.float32))
+
+
+def test_symbolic_dimension_is_bound_once_across_inputs(add_any_batch):
+    x, y = np.ones((2, 3), np.float32), np.ones((5, 3), np.float32)
+    with pytest.raises(fx2relax.InputError, match=r"input 'y' must have shape \(N, 3\), got shape \(5, 3\) \(with N=2\)"):
+        add_any_batch(x, y)
+
+
+def test_empty_symbolic_dimension_is_refused(add_any_batch):
+    empty = np.ones((0, 3), np.float32)
+    with pytest.raises(fx2relax.InputError, match=r"must have shape \(N, 3\), got shape \(0, 3\)"):
+        add_any_batch(empty, empty)
+
+
+def cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13, 10), nn.Softmax(dim=1)
+    ).eval()
+
+
+NO_TORCH = textwrap.dedent(
+    """
+    import sys
+
+    class NoTorch:  # stands for a machine where torch is not installed (tvm_ffi imports it when it can)
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "torch":
+                raise ImportError("torch is not installed here")
+
+    sys.meta_path.insert(0, NoTorch())
+    """
+)
+LOAD_WITHOUT_TORCH = NO_TORCH + textwrap.dedent(
+    """
+    import numpy as np
+    import fx2relax
+
+    model = fx2relax.load(sys.argv[1])
+    data = np.load(sys.argv[2])
+    np.testing.assert_allclose(model(data["x"]), data["expected"], rtol=1e-5, atol=1e-5)
+    assert "torch" not in sys.modules, "torch was imported"
+    print("ok", [s.shape for s in model.inputs])
+    """
+)
+
+
+@pytest.mark.parametrize("keep_params_as_input", [False, True])
+def test_exported_model_runs_in_a_fresh_process_without_torch(tmp_path, keep_params_as_input):
+    model = cnn()
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    imported = fx2relax.from_module(model, ("batch", 1, 28, 28), keep_params_as_input=keep_params_as_input)
+    mod, weights = imported if keep_params_as_input else (imported, None)
+    library = fx2relax.build(mod, weights=weights).export(tmp_path / "model.so")
+    np.savez(tmp_path / "check.npz", x=x.numpy(), expected=expected)
+
+    assert (tmp_path / "model.json").exists() and (tmp_path / "model.npz").exists() == keep_params_as_input
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_TORCH, str(library), str(tmp_path / "check.npz")],
+        capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ok [('batch', 1, 28, 28)]" in result.stdout
+
+
+def test_loaded_model_checks_its_inputs(tmp_path):
+    linear = nn.Linear(3, 2).eval()
+    library = fx2relax.build(fx2relax.from_module(linear, (None, 3))).export(tmp_path / "linear.so")
+    loaded = fx2relax.load(library)
+    assert_outputs_match(loaded(torch.ones(5, 3)), linear(torch.ones(5, 3)))
+    with pytest.raises(fx2relax.InputError, match=r"must have shape \(batch, 3\), got shape \(5, 4\)"):
+        loaded(np.ones((5, 4), np.float32))
+
+
+def test_load_refuses_an_unknown_format(tmp_path):
+    library = fx2relax.build(fx2relax.from_module(nn.ReLU(), (2,))).export(tmp_path / "relu.so")
+    library.with_suffix(".json").write_text('{"format": 99}')
+    with pytest.raises(ValueError, match="has format 99, expected 1"):
+        fx2relax.load(library)
+
+
+def test_importing_fx2relax_needs_no_torch():
+    code = NO_TORCH + (
+        "import fx2relax\n"
+        "fx2relax.load, fx2relax.CompiledModel, fx2relax.InputError\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('fx2relax', 'torch'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['fx2relax', 'fx2relax.errors', 'fx2relax.runtime']"
