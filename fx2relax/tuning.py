@@ -1,26 +1,24 @@
 """MetaSchedule tuning of an IRModule's PrimFuncs, with the tuning records kept in a folder for reuse.
 
-Needs the `tune` extra (psutil, cloudpickle). Each search round costs about 25 s here whatever
-the trial budget (the builder workers import tvm.s_tir.tensor_intrin), so records are worth
-keeping: a PrimFunc that already has a record in `work_dir` is not searched again.
+Needs the `tune` extra (psutil, cloudpickle). MetaSchedule's LocalBuilder starts new worker
+processes every search round, each importing TVM and tvm.s_tir.tensor_intrin: about 25 s a round
+here whatever the budget, minutes on a busy machine. We build candidates in this process instead
+(InProcessBuilder). Records are kept: a PrimFunc with a record in `work_dir` is not searched again.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import importlib.util
 import os
 
 import tvm
 from tvm import relax
+from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.builder import BuilderInput, BuilderResult, PyBuilder
+from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
 
 TRIALS_PER_ROUND = 64
-BUILD_TIMEOUT_SECONDS = 60.0  # per candidate; the 2-core machine here is often shared
-# Builder workers start by importing what every build imports, so its cost (~20 s) is not charged
-# to the first candidate's timeout. A partial of import_module pickles without importing fx2relax.
-_IMPORT_TENSOR_INTRINSICS = functools.partial(importlib.import_module, "tvm.s_tir.tensor_intrin")
 
 
 def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir: str | os.PathLike) -> tvm.IRModule:
@@ -52,12 +50,31 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
             work_dir=work_dir,
             max_trials_global=trials,
             num_trials_per_iter=trials_per_round,
-            builder=ms.builder.LocalBuilder(timeout_sec=BUILD_TIMEOUT_SECONDS, initializer=_IMPORT_TENSOR_INTRINSICS),
+            builder=InProcessBuilder(),
             database=database,
             cost_model=cost_model_kind(),
         )
     with target, database, tvm.transform.PassContext(opt_level=3):
         return relax.transform.MetaScheduleApplyDatabase()(mod)
+
+
+@derived_object
+class InProcessBuilder(PyBuilder):
+    """Builds each candidate with MetaSchedule's default build and export, here, one after another.
+
+    A failed build is that candidate's error, as with LocalBuilder; there is no timeout (LLVM
+    builds of one PrimFunc take well under a second).
+    """
+
+    def build(self, build_inputs: list[BuilderInput]) -> list[BuilderResult]:
+        results = []
+        for build_input in build_inputs:
+            try:
+                library = default_build(build_input.mod, build_input.target, None)
+                results.append(BuilderResult(default_export(library), None))
+            except Exception as error:  # noqa: BLE001  (a bad candidate is a result, not a failure)
+                results.append(BuilderResult(None, f"InProcessBuilder: {type(error).__name__}: {error}"))
+        return results
 
 
 def cost_model_kind() -> str:
