@@ -343,8 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# fx2relax benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"{THREADS} threads, target {host_target()}, MetaSchedule trials {'skipped' if args.skip_tuning else args.trials}, "
           f"{args.rounds} rounds, sgemm roof {roof:.0f} GFLOP/s (torch.matmul 2048², float32)")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs; above ~2 other work competes)")
     for name in args.models.split(","):
         benchmark_model(specs[name], args, roof)
+    print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
     return 0
 
 
