@@ -116,6 +116,8 @@ def _common_dtype(placeholders: list[torch.fx.Node], examples: list[Any]) -> str
 def _placeholder_shape(node: torch.fx.Node, example: Any, symbols: dict[str, tirx.Var]) -> Any:
     """A tensor placeholder's shape (SymInt sizes become tirx.Vars), or a SymInt placeholder's tirx.Var."""
     if isinstance(example, torch.Tensor):
+        if example.device.type != "cpu":
+            raise ConversionError(describe_node(node), f"is on {example.device}; fx2relax runs graphs on the CPU")
         if torch.is_grad_enabled() and example.requires_grad:
             raise ConversionError(
                 describe_node(node),

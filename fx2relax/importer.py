@@ -251,14 +251,29 @@ def trace(model: torch.nn.Module, registry: ConverterRegistry = REGISTRY) -> tor
     """
     if isinstance(model, torch.fx.GraphModule):
         return model
-    root = torch.nn.Sequential(model) if registry.lookup("call_module", model) is not None else model
+    if registry.lookup("call_module", model) is not None:
+        return _single_module_graph(model)
     try:
-        graph = RegistryTracer(registry).trace(root)
+        graph = RegistryTracer(registry).trace(model)
     except Exception as error:
         raise TraceError(
             f"torch.fx could not trace {type(model).__name__}: {type(error).__name__}: {error}"
         ) from error
-    return torch.fx.GraphModule(root, graph, type(model).__name__)
+    return torch.fx.GraphModule(model, graph, type(model).__name__)
+
+
+def _single_module_graph(model: torch.nn.Module) -> torch.fx.GraphModule:
+    """A graph calling `model` as submodule '0' with one placeholder per required positional argument
+    of its forward (a bare nn.Bilinear takes two)."""
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [
+        p.name for p in inspect.signature(model.forward).parameters.values()
+        if p.kind in positional and p.default is inspect.Parameter.empty
+    ]
+    graph = torch.fx.Graph()
+    inputs = tuple(graph.placeholder(name) for name in names)
+    graph.output(graph.call_module("0", inputs))
+    return torch.fx.GraphModule(torch.nn.Sequential(model), graph, type(model).__name__)
 
 
 def find_unsupported(graph_module: torch.fx.GraphModule, registry: ConverterRegistry = REGISTRY) -> None:

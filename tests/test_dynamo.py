@@ -136,6 +136,12 @@ def test_training_graph_is_refused_rather_than_losing_gradients():
         compiled(torch.randn(2, 6))
 
 
+def test_input_off_the_cpu_is_refused():
+    graph_module = torch.fx.symbolic_trace(nn.Tanh())
+    with pytest.raises(fx2relax.ConversionError, match=r"node 'input_1' \(placeholder input\): is on meta; fx2relax runs graphs on the CPU"):
+        fx2relax.dynamo_backend(graph_module, [torch.empty(2, 3, device="meta")])
+
+
 class MutatesInput(nn.Module):
     def forward(self, x):
         x.relu_()

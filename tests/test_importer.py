@@ -41,6 +41,11 @@ def test_bare_module_is_imported_as_one_node():
     check_against_torch(nn.Conv2d(2, 4, 3, padding=1), torch.rand(1, 2, 5, 5))
 
 
+def test_bare_module_with_two_inputs_takes_both():
+    torch.manual_seed(0)
+    check_against_torch(nn.Bilinear(3, 4, 5).eval(), (torch.randn(2, 3), torch.randn(2, 4)))
+
+
 def test_non_module_is_a_type_error():
     with pytest.raises(TypeError, match="expects a torch.nn.Module, got function"):
         fx2relax.from_module(lambda x: x, (1, 2))

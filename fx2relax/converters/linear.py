@@ -1,6 +1,7 @@
 """Converters for fully connected layers and matrix products: nn.Linear / F.linear, nn.Bilinear /
-F.bilinear, torch.matmul (`@`, Tensor.matmul), torch.mm and torch.bmm (and their methods)."""
+F.bilinear, torch.matmul (`@`, Tensor.matmul), torch.mm, torch.bmm and torch.addmm (and their methods)."""
 
+import numbers
 import operator
 
 import torch
@@ -67,9 +68,11 @@ def linear_function(ctx, input, weight, bias=None):
     return _linear(ctx, input, weight, bias)
 
 
-def _matmul(ctx: NodeContext, input, other, ranks: tuple[int, ...] | None = None, broadcast: bool = True):
-    """Check torch.matmul's shapes (restricted to `ranks` and to equal batches for mm/bmm) and emit it."""
-    shapes = _tensor(ctx, input, "input"), _tensor(ctx, other, "other")
+def _check_product(ctx: NodeContext, lhs, rhs, names: tuple[str, str], ranks: tuple[int, ...] | None = None,
+                   broadcast: bool = True) -> None:
+    """Check torch.matmul's shape rules for `lhs @ rhs`, restricted to `ranks` (mm, bmm, addmm) and,
+    with broadcast=False, to equal batch sizes (bmm); errors name the parameters `names`."""
+    shapes = _tensor(ctx, lhs, names[0]), _tensor(ctx, rhs, names[1])
     if ranks is not None and any(len(s) not in ranks for s in shapes):
         raise ctx.shape_error(f"expects {' or '.join(f'{r}-D' for r in ranks)} tensors, got shapes {shapes[0]} and {shapes[1]}")
     if any(len(s) == 0 for s in shapes):
@@ -77,31 +80,50 @@ def _matmul(ctx: NodeContext, input, other, ranks: tuple[int, ...] | None = None
     contracted = shapes[1][0] if len(shapes[1]) == 1 else shapes[1][-2]
     if not _same_size(shapes[0][-1], contracted):
         raise ctx.shape_error(
-            f"shapes {shapes[0]} and {shapes[1]} cannot be multiplied ({shapes[0][-1]} != {contracted})", "other"
+            f"shapes {shapes[0]} and {shapes[1]} cannot be multiplied ({shapes[0][-1]} != {contracted})", names[1]
         )
     batches = [s[:-2] for s in shapes]
     if not broadcast and not all(_same_size(a, b) for a, b in zip(*batches)):
-        raise ctx.shape_error(f"the batch sizes of {shapes[0]} and {shapes[1]} differ", "other")
+        raise ctx.shape_error(f"the batch sizes of {shapes[0]} and {shapes[1]} differ", names[1])
     try:
         elementwise.broadcast_shape(*batches)
     except ValueError as error:
-        raise ctx.shape_error(f"the batch axes of {shapes[0]} and {shapes[1]} do not broadcast: {error}", "other") from None
-    return ctx.emit_te(kernels.matmul, input, other)
+        raise ctx.shape_error(f"the batch axes of {shapes[0]} and {shapes[1]} do not broadcast: {error}", names[1]) from None
 
 
 @register_converter(torch.matmul, operator.matmul, "matmul")
 def matmul(ctx, input, other):
-    return _matmul(ctx, input, other)
+    _check_product(ctx, input, other, ("input", "other"))
+    return ctx.emit_te(kernels.matmul, input, other)
 
 
 @register_converter(torch.mm, "mm")
 def mm(ctx, input, mat2):
-    return _matmul(ctx, input, mat2, ranks=(2,))
+    _check_product(ctx, input, mat2, ("input", "mat2"), ranks=(2,))
+    return ctx.emit_te(kernels.matmul, input, mat2)
 
 
 @register_converter(torch.bmm, "bmm")
 def bmm(ctx, input, mat2):
-    return _matmul(ctx, input, mat2, ranks=(3,), broadcast=False)
+    _check_product(ctx, input, mat2, ("input", "mat2"), ranks=(3,), broadcast=False)
+    return ctx.emit_te(kernels.matmul, input, mat2)
+
+
+@register_converter(torch.addmm, "addmm")
+def addmm(ctx, input, mat1, mat2, beta=1, alpha=1):
+    for name, value in (("beta", beta), ("alpha", alpha)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ctx.unsupported(name, f"must be a real number, got {value!r}")
+    _check_product(ctx, mat1, mat2, ("mat1", "mat2"), ranks=(2,))
+    shape = _tensor(ctx, input, "input")
+    result = (ctx.shape(mat1)[0], ctx.shape(mat2)[1])
+    try:
+        broadcast = elementwise.broadcast_shape(shape, result)
+    except ValueError:
+        broadcast = None
+    if broadcast is None or len(broadcast) != 2 or not all(_same_size(a, b) for a, b in zip(broadcast, result)):
+        raise ctx.shape_error(f"the input of shape {shape} does not broadcast to the product's shape {result}", "input")
+    return ctx.emit_te(kernels.addmm, input, mat1, mat2, beta=float(beta), alpha=float(alpha))
 
 
 def _bilinear(ctx: NodeContext, input1, input2, weight, bias):

@@ -24,7 +24,8 @@ def _check_vector(ctx: NodeContext, value, length: int, parameter: str) -> None:
 
 
 def _batch_norm(ctx: NodeContext, input, running_mean, running_var, weight, bias, eps: float):
-    """Emit batch norm with running statistics, or with the batch's own when both are None."""
+    """Emit batch norm with running statistics, or with the batch's own when both are None
+    (callers refuse one without the other)."""
     shape = ctx.shape(input)
     if len(shape) < 2:
         raise ctx.shape_error(f"expects an input of shape (N, C, *), got shape {shape}")
@@ -38,9 +39,6 @@ def _batch_norm(ctx: NodeContext, input, running_mean, running_var, weight, bias
                 f"expected more than 1 value per channel to compute batch statistics, got input shape {shape}"
             )
         return ctx.emit_te(kernels.batch_norm_batch_stats, input, weight, bias, eps=float(eps))
-    if running_mean is None or running_var is None:
-        missing = "running_mean" if running_mean is None else "running_var"
-        raise ctx.unsupported(missing, "running_mean and running_var must both be given, or both be None")
     return ctx.emit_te(kernels.batch_norm, input, running_mean, running_var, weight, bias, eps=float(eps))
 
 
@@ -88,6 +86,8 @@ def _layer_norm(ctx: NodeContext, input, normalized_shape, weight, bias, eps: fl
     normalized_shape = tuple(normalized_shape)
     shape = ctx.shape(input)
     count = len(normalized_shape)
+    if 0 < count <= len(shape):
+        static_dims(ctx, shape, range(len(shape) - count, len(shape)), f"normalized_shape={list(normalized_shape)}")
     if count == 0 or count > len(shape) or tuple(shape[len(shape) - count :]) != normalized_shape:
         raise ctx.shape_error(
             f"given normalized_shape={list(normalized_shape)}, expected an input of shape "

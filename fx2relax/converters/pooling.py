@@ -1,5 +1,9 @@
-"""Converters for pooling layers: max, average and adaptive pooling over the last two axes,
-as modules and F. functions sharing one converter per op."""
+"""Converters for pooling layers: max, average and adaptive pooling over the last one or two
+axes, as modules and F. functions sharing one converter per op.
+
+1-D pools run the 2-D kernels on a height of 1 (as PyTorch computes them), so every window
+parameter is checked here as an (h, w) pair.
+"""
 
 from __future__ import annotations
 
@@ -13,73 +17,117 @@ from ..registry import register_converter
 from .common import pair, positive, static_dims
 
 
-def _spatial_size(ctx: NodeContext, input, what: str) -> list[int]:
-    """(H, W) of a 3-D (C, H, W) or 4-D (N, C, H, W) input; the leading axes may be symbolic."""
+def _spatial_size(ctx: NodeContext, input, dims: int) -> list[int]:
+    """The last `dims` sizes of a (C, *spatial) or (N, C, *spatial) input; leading axes may be symbolic."""
     shape = ctx.shape(input)
-    if len(shape) not in (3, 4):
-        raise ctx.shape_error(f"expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {shape}")
-    return static_dims(ctx, shape, range(len(shape) - 2, len(shape)), what)
+    names = "L" if dims == 1 else "H, W"
+    if len(shape) not in (dims + 1, dims + 2):
+        raise ctx.shape_error(
+            f"expects a {dims + 1}-D (C, {names}) or {dims + 2}-D (N, C, {names}) input, got shape {shape}"
+        )
+    return static_dims(ctx, shape, range(len(shape) - dims, len(shape)), f"{dims}-D pooling")
 
 
-def _windows(ctx: NodeContext, size, kernel_size, stride, padding, dilation, ceil_mode):
-    """Checked (kernel, stride, padding, dilation) pairs; stride None or empty means kernel_size.
+def _single(ctx: NodeContext, value, parameter: str) -> int:
+    """An int or a 1-sequence of ints (a 1-D pool's `_size_1_t`) as an int."""
+    if isinstance(value, int):
+        return value
+    values = tuple(value)
+    if len(values) != 1:
+        raise ctx.shape_error(f"a 1-D pool takes one value, got {value!r}", parameter)
+    return values[0]
+
+
+def _window_pairs(ctx: NodeContext, dims: int, kernel_size, stride, padding, dilation):
+    """(kernel, stride, padding, dilation) as (h, w) pairs; stride None or empty means kernel_size,
+    and a 1-D pool's window has height 1."""
+    if stride is None or (not isinstance(stride, int) and len(stride) == 0):
+        stride = kernel_size
+    if dims == 2:
+        return pair(kernel_size), pair(stride), pair(padding), pair(dilation)
+    names = ("kernel_size", "stride", "padding", "dilation")
+    kernel, step, pad, spacing = (_single(ctx, v, n) for v, n in zip((kernel_size, stride, padding, dilation), names))
+    return (1, kernel), (1, step), (0, pad), (1, spacing)
+
+
+def _windows(ctx: NodeContext, dims: int, size, kernel_size, stride, padding, dilation, ceil_mode):
+    """Checked (h, w) pairs of (kernel, stride, padding, dilation) for an input of `size`.
     Refuses what PyTorch refuses at run time: padding over half the kernel, outputs below 1."""
-    kernel = positive(ctx, pair(kernel_size), "kernel_size")
-    stride = positive(ctx, pair(stride if stride is not None and stride != [] else kernel_size), "stride")
-    dilation = positive(ctx, pair(dilation), "dilation")
-    padding = pair(padding)
-    for pad, k in zip(padding, kernel):
-        if pad < 0 or pad > k // 2:
-            raise ctx.shape_error(
-                f"pad should be at least zero and at most half of kernel size, got padding={padding}, "
-                f"kernel_size={kernel}",
-                "padding",
-            )
-    out = [kernels.pool_output_size(*args, ceil_mode) for args in zip(size, kernel, stride, padding, dilation)]
+    kernel, step, pad, spacing = _window_pairs(ctx, dims, kernel_size, stride, padding, dilation)
+    positive(ctx, kernel, "kernel_size")
+    positive(ctx, step, "stride")
+    positive(ctx, spacing, "dilation")
+    if any(p < 0 or p > k // 2 for p, k in zip(pad, kernel)):
+        raise ctx.shape_error(
+            f"pad should be at least zero and at most half of kernel size, got padding={padding}, "
+            f"kernel_size={kernel_size}",
+            "padding",
+        )
+    full_size = [1, *size] if dims == 1 else size
+    out = [kernels.pool_output_size(*args, ceil_mode) for args in zip(full_size, kernel, step, pad, spacing)]
     if min(out) < 1:
         raise ctx.shape_error(
-            f"input size {tuple(size)} gives output size {tuple(out)}, which is too small "
-            f"(kernel_size={kernel}, dilation={dilation}, padding={padding})",
+            f"input size {tuple(size)} gives output size {tuple(out[2 - dims:])}, which is too small "
+            f"(kernel_size={kernel_size}, dilation={dilation}, padding={padding})",
             "kernel_size",
         )
-    return kernel, stride, padding, dilation
+    return kernel, step, pad, spacing
 
 
-def _max_pool2d(ctx: NodeContext, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+def _refuse_indices(ctx: NodeContext, return_indices: bool) -> None:
     if return_indices:
         raise ctx.unsupported("return_indices", "return_indices=True is not supported (only the pooled values are)")
-    size = _spatial_size(ctx, input, "max_pool2d")
-    kernel, stride, padding, dilation = _windows(ctx, size, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _max_pool(ctx: NodeContext, input, dims, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    _refuse_indices(ctx, return_indices)
+    size = _spatial_size(ctx, input, dims)
+    kernel, stride, padding, dilation = _windows(ctx, dims, size, kernel_size, stride, padding, dilation, ceil_mode)
+    if dims == 1:
+        return ctx.emit_te(
+            kernels.max_pool1d, input, kernel_size=kernel[1], stride=stride[1], padding=padding[1],
+            dilation=dilation[1], ceil_mode=bool(ceil_mode),
+        )
     return ctx.emit_te(
         kernels.max_pool2d, input,
         kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=bool(ceil_mode),
     )
 
 
-@register_converter(nn.MaxPool2d)
-def max_pool2d(ctx, input):
+@register_converter(nn.MaxPool1d, nn.MaxPool2d)
+def max_pool(ctx, input):
     m = ctx.module
-    return _max_pool2d(ctx, input, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, m.return_indices)
+    dims = 1 if isinstance(m, nn.MaxPool1d) else 2
+    return _max_pool(ctx, input, dims, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, m.return_indices)
 
 
 @register_converter(F.max_pool2d)
 def max_pool2d_function(ctx, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    return _max_pool2d(ctx, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _max_pool(ctx, input, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-@register_converter(F.max_pool2d_with_indices)  # what F.max_pool2d(..., return_indices=True) traces to
-def max_pool2d_with_indices(ctx, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=True):
-    return _max_pool2d(ctx, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+@register_converter(F.max_pool1d)
+def max_pool1d_function(ctx, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(ctx, input, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def _avg_pool2d(ctx: NodeContext, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+@register_converter(F.max_pool1d_with_indices, F.max_pool2d_with_indices)  # F.max_pool*d(..., return_indices=True)
+def max_pool_with_indices(ctx, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=True):
+    _refuse_indices(ctx, True)
+
+
+def _avg_pool(ctx: NodeContext, input, dims, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
     if divisor_override is not None and divisor_override == 0:
         raise ctx.shape_error("divisor must be not zero", "divisor_override")
-    size = _spatial_size(ctx, input, "avg_pool2d")
-    kernel, stride, padding, _ = _windows(ctx, size, kernel_size, stride, padding, 1, ceil_mode)
+    size = _spatial_size(ctx, input, dims)
+    kernel, stride, padding, _ = _windows(ctx, dims, size, kernel_size, stride, padding, 1, ceil_mode)
+    options = dict(ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad))
+    if dims == 1:
+        return ctx.emit_te(
+            kernels.avg_pool1d, input, kernel_size=kernel[1], stride=stride[1], padding=padding[1], **options
+        )
     return ctx.emit_te(
-        kernels.avg_pool2d, input, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil_mode),
-        count_include_pad=bool(count_include_pad),
+        kernels.avg_pool2d, input, kernel_size=kernel, stride=stride, padding=padding, **options,
         divisor_override=None if divisor_override is None else int(divisor_override),
     )
 
@@ -87,59 +135,87 @@ def _avg_pool2d(ctx: NodeContext, input, kernel_size, stride, padding, ceil_mode
 @register_converter(nn.AvgPool2d)
 def avg_pool2d(ctx, input):
     m = ctx.module
-    return _avg_pool2d(ctx, input, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad, m.divisor_override)
+    return _avg_pool(ctx, input, 2, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad, m.divisor_override)
 
 
 @register_converter(F.avg_pool2d)
 def avg_pool2d_function(ctx, input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
-    return _avg_pool2d(ctx, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _avg_pool(ctx, input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
-def _adaptive_output_size(ctx: NodeContext, input, output_size, what: str) -> tuple[list[int], tuple[int, int]]:
-    """The input's (H, W) and the output (OH, OW); a None entry keeps the input's size."""
-    size = _spatial_size(ctx, input, what)
-    requested = (output_size, output_size) if output_size is None or isinstance(output_size, int) else tuple(output_size)
-    if len(requested) != 2:
-        raise ctx.shape_error(f"must be an int or a pair, got {output_size!r}", "output_size")
+@register_converter(nn.AvgPool1d)
+def avg_pool1d(ctx, input):
+    m = ctx.module
+    return _avg_pool(ctx, input, 1, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad)
+
+
+@register_converter(F.avg_pool1d)
+def avg_pool1d_function(ctx, input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    return _avg_pool(ctx, input, 1, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def _adaptive_output_size(ctx: NodeContext, input, dims: int, output_size) -> tuple[int, ...]:
+    """The output's last `dims` sizes; an int applies to every axis, a None entry (2-D) keeps the input's size."""
+    size = _spatial_size(ctx, input, dims)
+    requested = (output_size,) * dims if output_size is None or isinstance(output_size, int) else tuple(output_size)
+    if len(requested) != dims:
+        raise ctx.shape_error(f"must be an int or {dims} values, got {output_size!r}", "output_size")
+    if dims == 1 and requested[0] is None:
+        raise ctx.unsupported("output_size", "must be an int for 1-D adaptive pooling (PyTorch refuses None)")
     output = tuple(s if o is None else o for s, o in zip(size, requested))
-    return size, positive(ctx, output, "output_size")
+    return positive(ctx, output, "output_size")
 
 
-def _adaptive_avg_pool2d(ctx: NodeContext, input, output_size):
-    _, output = _adaptive_output_size(ctx, input, output_size, "adaptive_avg_pool2d")
-    if output == (1, 1):  # PyTorch takes the mean over H and W here, summed as a whole
+def _adaptive_avg_pool(ctx: NodeContext, input, dims: int, output_size):
+    output = _adaptive_output_size(ctx, input, dims, output_size)
+    if all(o == 1 for o in output):  # PyTorch takes the mean over the pooled axes here, summed as a whole
         rank = len(ctx.shape(input))
-        return ctx.emit_te(reduction.reduce_mean, input, axes=[rank - 2, rank - 1], keepdim=True)
+        return ctx.emit_te(reduction.reduce_mean, input, axes=list(range(rank - dims, rank)), keepdim=True)
+    if dims == 1:
+        return ctx.emit_te(kernels.adaptive_avg_pool1d, input, output_size=output[0])
     return ctx.emit_te(kernels.adaptive_avg_pool2d, input, output_size=output)
 
 
-@register_converter(nn.AdaptiveAvgPool2d)
-def adaptive_avg_pool2d(ctx, input):
-    return _adaptive_avg_pool2d(ctx, input, ctx.module.output_size)
+@register_converter(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
+def adaptive_avg_pool(ctx, input):
+    dims = 1 if isinstance(ctx.module, nn.AdaptiveAvgPool1d) else 2
+    return _adaptive_avg_pool(ctx, input, dims, ctx.module.output_size)
 
 
 @register_converter(F.adaptive_avg_pool2d)
 def adaptive_avg_pool2d_function(ctx, input, output_size):
-    return _adaptive_avg_pool2d(ctx, input, output_size)
+    return _adaptive_avg_pool(ctx, input, 2, output_size)
 
 
-def _adaptive_max_pool2d(ctx: NodeContext, input, output_size, return_indices):
-    if return_indices:
-        raise ctx.unsupported("return_indices", "return_indices=True is not supported (only the pooled values are)")
-    _, output = _adaptive_output_size(ctx, input, output_size, "adaptive_max_pool2d")
+@register_converter(F.adaptive_avg_pool1d)
+def adaptive_avg_pool1d_function(ctx, input, output_size):
+    return _adaptive_avg_pool(ctx, input, 1, output_size)
+
+
+def _adaptive_max_pool(ctx: NodeContext, input, dims: int, output_size, return_indices):
+    _refuse_indices(ctx, return_indices)
+    output = _adaptive_output_size(ctx, input, dims, output_size)
+    if dims == 1:
+        return ctx.emit_te(kernels.adaptive_max_pool1d, input, output_size=output[0])
     return ctx.emit_te(kernels.adaptive_max_pool2d, input, output_size=output)
 
 
-@register_converter(nn.AdaptiveMaxPool2d)
-def adaptive_max_pool2d(ctx, input):
-    return _adaptive_max_pool2d(ctx, input, ctx.module.output_size, ctx.module.return_indices)
+@register_converter(nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
+def adaptive_max_pool(ctx, input):
+    dims = 1 if isinstance(ctx.module, nn.AdaptiveMaxPool1d) else 2
+    return _adaptive_max_pool(ctx, input, dims, ctx.module.output_size, ctx.module.return_indices)
 
 
 @register_converter(F.adaptive_max_pool2d)
 def adaptive_max_pool2d_function(ctx, input, output_size, return_indices=False):
-    return _adaptive_max_pool2d(ctx, input, output_size, return_indices)
+    return _adaptive_max_pool(ctx, input, 2, output_size, return_indices)
 
 
-@register_converter(F.adaptive_max_pool2d_with_indices)
-def adaptive_max_pool2d_with_indices(ctx, input, output_size, return_indices=True):
-    return _adaptive_max_pool2d(ctx, input, output_size, return_indices=True)
+@register_converter(F.adaptive_max_pool1d)
+def adaptive_max_pool1d_function(ctx, input, output_size, return_indices=False):
+    return _adaptive_max_pool(ctx, input, 1, output_size, return_indices)
+
+
+@register_converter(F.adaptive_max_pool1d_with_indices, F.adaptive_max_pool2d_with_indices)
+def adaptive_max_pool_with_indices(ctx, input, output_size, return_indices=True):
+    _refuse_indices(ctx, True)

@@ -1,7 +1,8 @@
 """Normalization: batch norm (running or batch statistics), layer norm and group norm.
 
-Statistics are accumulated in float64, as PyTorch's CPU kernels accumulate them (batch norm) or
-close enough that the float32 results agree to a few ulps (layer and group norm).
+Each kernel follows the operation order of PyTorch's CPU kernel, fused multiply-adds included;
+statistics are accumulated in float64 (as PyTorch does for batch statistics; its layer and group
+norm moments differ from these by an ulp or so).
 """
 
 from __future__ import annotations
@@ -21,13 +22,20 @@ def _element_count(data: te.Tensor, axes: Sequence[int]) -> tirx.PrimExpr:
     return tirx.Cast("float64", count)
 
 
+def _fused_multiply_add(a: tirx.PrimExpr, b: tirx.PrimExpr, c: tirx.PrimExpr, dtype: str) -> tirx.PrimExpr:
+    """a * b + c rounded once to `dtype`, as the fused multiply-adds of PyTorch's CPU kernels
+    (float32 products are exact in float64; rounding the float64 sum to float32 differs from a
+    single rounding only in rare near-ties)."""
+    return (a.astype("float64") * b.astype("float64") + c.astype("float64")).astype(dtype)
+
+
 def _channel_affine(
     data: te.Tensor, mean: te.Tensor, invstd: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
 ) -> te.Tensor:
     """y = x * alpha + beta with alpha = weight * invstd, beta = bias - mean * alpha per channel (axis 1).
 
-    PyTorch's CPU kernel computes exactly this, its compiler fusing both multiply-adds; the float64
-    multiply-add then one rounding reproduces the fused result (mean, invstd, weight, bias: [C]).
+    PyTorch's CPU kernel computes exactly this, its compiler fusing both multiply-adds
+    (mean, invstd, weight, bias: [C]).
     """
     dtype = data.dtype
     if weight is None:
@@ -35,17 +43,14 @@ def _channel_affine(
     else:
         alpha = te.compute(invstd.shape, lambda c: weight[c] * invstd[c], name="bn_alpha")
 
-    def beta_value(c):
-        shift = -(mean[c].astype("float64") * alpha[c].astype("float64"))
-        if bias is not None:
-            shift = shift + bias[c].astype("float64")
-        return shift.astype(dtype)
-
-    beta = te.compute(invstd.shape, beta_value, name="bn_beta")
+    zero = tirx.const(0, dtype)
+    beta = te.compute(
+        invstd.shape,
+        lambda c: _fused_multiply_add(-mean[c], alpha[c], bias[c] if bias is not None else zero, dtype),
+        name="bn_beta",
+    )
     return te.compute(
-        data.shape,
-        lambda *i: (data(*i).astype("float64") * alpha[i[1]].astype("float64") + beta[i[1]].astype("float64")).astype(dtype),
-        name="batch_norm",
+        data.shape, lambda *i: _fused_multiply_add(data(*i), alpha[i[1]], beta[i[1]], dtype), name="batch_norm"
     )
 
 
@@ -90,12 +95,6 @@ def batch_norm_batch_stats(data: te.Tensor, weight: te.Tensor | None, bias: te.T
     return _channel_affine(data, mean, invstd, weight, bias)
 
 
-def _fused_multiply_add(a: tirx.PrimExpr, b: tirx.PrimExpr, c: tirx.PrimExpr, dtype: str) -> tirx.PrimExpr:
-    """a * b + c rounded once to `dtype`, as the fused multiply-adds of PyTorch's CPU kernels
-    (float32 products are exact in float64)."""
-    return (a.astype("float64") * b.astype("float64") + c.astype("float64")).astype(dtype)
-
-
 def _statistics(data: te.Tensor, axes: Sequence[int], eps: float, name: str) -> tuple[te.Tensor, te.Tensor]:
     """Mean and rstd = 1 / sqrt(biased variance + eps) over `axes`, kept as size-1 axes.
 
@@ -138,11 +137,10 @@ def layer_norm(
 
     def value(*i):
         row = tuple(0 if a in axes else index for a, index in enumerate(i))
-        normalized = (data(*i) - mean[row]) * rstd[row]
         trailing = i[rank - normalized_ndim :]
         scale = weight[trailing] if weight is not None else tirx.const(1, data.dtype)
         offset = bias[trailing] if bias is not None else tirx.const(0, data.dtype)
-        return _fused_multiply_add(normalized, scale, offset, data.dtype)
+        return _fused_multiply_add((data(*i) - mean[row]) * rstd[row], scale, offset, data.dtype)
 
     return te.compute(data.shape, value, name="layer_norm")
 
@@ -151,8 +149,9 @@ def group_norm(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
     """Group norm: channels (axis 1) split into `num_groups` groups, each normalized over its
     channels and every spatial axis, then a per-channel weight and bias.
 
-    As PyTorch's CPU kernel: y = (x - mean) * rstd * weight[c] + bias[c], the last multiply-add
-    fused. data: [N, C, *spatial] with C divisible by num_groups; weight, bias: [C] or None.
+    As PyTorch's CPU kernel: (x - mean) * rstd without weight and bias; with either,
+    scale = rstd * weight[c] and y = x * scale + (bias[c] - scale * mean), multiply-adds fused.
+    data: [N, C, *spatial] with C divisible by num_groups; weight, bias: [C] or None.
     Returns data's shape.
     """
     batch, channels, *spatial = data.shape
@@ -164,11 +163,29 @@ def group_norm(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
     )
     mean, rstd = _statistics(grouped, range(2, len(grouped.shape)), eps, "group_norm")
 
-    def value(n, c, *s):
-        group = (n, c // group_size, *(0 for _ in grouped.shape[2:]))
-        normalized = (data[(n, c, *s)] - mean[group]) * rstd[group]
-        scale = weight[c] if weight is not None else tirx.const(1, data.dtype)
-        offset = bias[c] if bias is not None else tirx.const(0, data.dtype)
-        return _fused_multiply_add(normalized, scale, offset, data.dtype)
+    def group(n, c):
+        return (n, c // group_size, *(0 for _ in grouped.shape[2:]))
 
-    return te.compute(data.shape, value, name="group_norm")
+    if weight is None and bias is None:
+        return te.compute(
+            data.shape,
+            lambda n, c, *s: (data[(n, c, *s)] - mean[group(n, c)]) * rstd[group(n, c)],
+            name="group_norm",
+        )
+    scale = te.compute(
+        (batch, channels),
+        lambda n, c: rstd[group(n, c)] * weight[c] if weight is not None else rstd[group(n, c)],
+        name="group_norm_scale",
+    )
+    offset = te.compute(
+        (batch, channels),
+        lambda n, c: _fused_multiply_add(
+            -scale[n, c], mean[group(n, c)], bias[c] if bias is not None else tirx.const(0, data.dtype), data.dtype
+        ),
+        name="group_norm_offset",
+    )
+    return te.compute(
+        data.shape,
+        lambda n, c, *s: _fused_multiply_add(data[(n, c, *s)], scale[n, c], offset[n, c], data.dtype),
+        name="group_norm",
+    )

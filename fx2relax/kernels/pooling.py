@@ -160,3 +160,53 @@ def adaptive_max_pool2d(data: te.Tensor, output_size: Sequence[int]) -> te.Tenso
         data, output_size, lambda value, inside, axes: nan_max(te.if_then_else(inside, value, lowest), axis=axes),
         "adaptive_max_pool2d",
     )
+
+
+def _pool_length(pool2d, data: te.Tensor, **params) -> te.Tensor:
+    """`pool2d` applied to [*batch, L] seen as [*batch, 1, L] (as PyTorch's 1-D pools do); returns [*batch, OL]."""
+    rows = te.compute(
+        (*data.shape[:-1], 1, data.shape[-1]), lambda *i: data[(*i[:-2], i[-1])], name="unsqueeze_height"
+    )
+    pooled = pool2d(rows, **params)
+    return te.compute(
+        (*pooled.shape[:-2], pooled.shape[-1]), lambda *i: pooled[(*i[:-1], 0, i[-1])], name="squeeze_height"
+    )
+
+
+def max_pool1d(
+    data: te.Tensor, kernel_size: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+) -> te.Tensor:
+    """Max over (dilated) windows of the last axis, as `max_pool2d` on a height of 1.
+
+    data: [*batch, L]; returns [*batch, OL] with OL from `pool_output_size`. NaN propagates.
+    """
+    return _pool_length(
+        max_pool2d, data, kernel_size=(1, kernel_size), stride=(1, stride), padding=(0, padding),
+        dilation=(1, dilation), ceil_mode=ceil_mode,
+    )
+
+
+def avg_pool1d(
+    data: te.Tensor, kernel_size: int, stride: int, padding: int, ceil_mode: bool, count_include_pad: bool
+) -> te.Tensor:
+    """Mean over windows of the last axis: PyTorch computes avg_pool1d as avg_pool2d on a height of 1.
+
+    data: [*batch, L]; returns [*batch, OL] with OL from `pool_output_size`.
+    """
+    return _pool_length(
+        avg_pool2d, data, kernel_size=(1, kernel_size), stride=(1, stride), padding=(0, padding),
+        ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=None,
+    )
+
+
+def adaptive_avg_pool1d(data: te.Tensor, output_size: int) -> te.Tensor:
+    """Adaptive mean over the last axis, as PyTorch's adaptive_avg_pool2d on a height of 1.
+
+    data: [*batch, L]; returns [*batch, output_size].
+    """
+    return _pool_length(adaptive_avg_pool2d, data, output_size=(1, output_size))
+
+
+def adaptive_max_pool1d(data: te.Tensor, output_size: int) -> te.Tensor:
+    """Adaptive max over the last axis (NaN propagates). data: [*batch, L]; returns [*batch, output_size]."""
+    return _pool_length(adaptive_max_pool2d, data, output_size=(1, output_size))

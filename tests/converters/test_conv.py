@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import check_against_torch, tensors
+from tests.helpers import Functional, FunctionalWeightInput, check_against_torch, tensors
 
 CONV_MODULES = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 TRANSPOSED_MODULES = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
@@ -28,32 +28,11 @@ def _per_axis(value, spatial):
     return (value,) * spatial if isinstance(value, int) else tuple(value)
 
 
-class Functional(nn.Module):
-    """forward(x) = function(x, weight, bias, **params), the weight and bias read as get_attr tensors."""
-
-    def __init__(self, function, weight, bias, **params):
-        super().__init__()
-        self.function = function
-        self.weight = nn.Parameter(weight.detach().clone())
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
-        self.params = params
-
-    def forward(self, x):
-        return self.function(x, self.weight, self.bias, **self.params)
-
-
 class FunctionalComputedWeight(Functional):
     """forward(x) = function(x, weight * 0.5, bias, **params): the weight is computed in the graph."""
 
     def forward(self, x):
         return self.function(x, self.weight * 0.5, self.bias, **self.params)
-
-
-class FunctionalWeightInput(Functional):
-    """forward(x, weight) = function(x, weight, bias, **params): the weight is a model input."""
-
-    def forward(self, x, weight):
-        return self.function(x, weight, self.bias, **self.params)
 
 
 @st.composite

@@ -1,5 +1,5 @@
 """Linear and matrix products against PyTorch: nn.Linear / F.linear (weights as tensors, 1-D weight),
-torch.matmul with PyTorch's 1-D / 2-D / N-D broadcasting rules in every spelling, mm, bmm,
+torch.matmul with PyTorch's 1-D / 2-D / N-D broadcasting rules in every spelling, mm, bmm, addmm,
 nn.Bilinear / F.bilinear, a symbolic batch, NaN/±inf, and refusals.
 
 Reductions here are at most 64 terms of values in [-3, 3] summed in float32 (as PyTorch does, in
@@ -15,31 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import ApplyBinary, check_against_torch, tensors
-
-
-class Functional(nn.Module):
-    """forward(*inputs) = function(*inputs, weight, bias), the weight and bias read as get_attr tensors."""
-
-    def __init__(self, function, weight, bias):
-        super().__init__()
-        self.function = function
-        self.weight = nn.Parameter(weight.detach().clone())
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
-
-    def forward(self, x):
-        return self.function(x, self.weight, self.bias)
-
-
-class FunctionalWeightInput(nn.Module):
-    """forward(x, weight) = F.linear(x, weight, bias): the weight is a model input."""
-
-    def __init__(self, bias):
-        super().__init__()
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
-
-    def forward(self, x, weight):
-        return F.linear(x, weight, self.bias)
+from tests.helpers import ApplyBinary, Functional, FunctionalWeightInput, check_against_torch, tensors
 
 
 @st.composite
@@ -65,7 +41,7 @@ def test_linear_function_matches_torch(case, data, weight_source):
     if weight_source == "get_attr":
         check_against_torch(Functional(F.linear, linear.weight, linear.bias), x)
     elif weight_source == "input":
-        check_against_torch(FunctionalWeightInput(linear.bias), [x, linear.weight.detach()])
+        check_against_torch(FunctionalWeightInput(F.linear, linear.weight, linear.bias), [x, linear.weight.detach()])
     else:
         check_against_torch(Functional(F.linear, linear.weight[0], None), x)
 
@@ -116,6 +92,32 @@ def test_mm_and_bmm_match_torch(data, form, special_values):
     check_against_torch(ApplyBinary(MATMUL_FORMS[form]), inputs)
 
 
+class Addmm(nn.Module):
+    """forward(x, a, b) = torch.addmm(x, a, b, beta=beta, alpha=alpha), or the Tensor.addmm method."""
+
+    def __init__(self, method, beta, alpha):
+        super().__init__()
+        self.method, self.beta, self.alpha = method, beta, alpha
+
+    def forward(self, x, a, b):
+        if self.method:
+            return x.addmm(a, b, beta=self.beta, alpha=self.alpha)
+        return torch.addmm(x, a, b, beta=self.beta, alpha=self.alpha)
+
+
+SCALES = st.one_of(st.sampled_from([1, 0, 0.5, -2]), st.floats(-3, 3, width=32))
+
+
+@given(st.data(), st.booleans(), SCALES, SCALES, st.booleans())
+def test_addmm_matches_torch(data, method, beta, alpha, special_values):
+    """beta * x + alpha * (a @ b), x broadcast; beta = 0 or alpha = 0 drop their term's NaN as PyTorch does."""
+    n, k, m = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 32)), data.draw(st.integers(1, 6))
+    added = data.draw(st.sampled_from([(n, m), (m,), (1, m), (n, 1), (1,)]))
+    inputs = [data.draw(tensors(added, special_values=special_values)),
+              data.draw(tensors((n, k), special_values=special_values)), data.draw(tensors((k, m)))]
+    check_against_torch(Addmm(method, beta, alpha), inputs)
+
+
 class TwoInputs(nn.Module):
     """forward(x, y) = bilinear(x, y), or with `as_function` F.bilinear(x, y, weight, bias) on get_attr
     tensors. (A bare module is traced through a one-input nn.Sequential.)"""
@@ -162,8 +164,17 @@ def test_matmul_refuses_mismatched_shapes():
 def test_mm_and_bmm_refuse_wrong_ranks_and_batches():
     with pytest.raises(fx2relax.ShapeError, match=r"expects 2-D tensors, got shapes \(2, 2, 3\)"):
         fx2relax.from_module(ApplyBinary(torch.mm), [(2, 2, 3), (3, 5)])
-    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'other'.*batch sizes of \(2, 2, 3\) and \(1, 3, 5\) differ"):
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'mat2'.*batch sizes of \(2, 2, 3\) and \(1, 3, 5\) differ"):
         fx2relax.from_module(ApplyBinary(torch.bmm), [(2, 2, 3), (1, 3, 5)])
+
+
+def test_addmm_refuses_input_that_does_not_broadcast_and_non_real_scales():
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'input'.*shape \(3,\) does not broadcast to .*\(2, 5\)"):
+        fx2relax.from_module(Addmm(False, 1, 1), [(3,), (2, 4), (4, 5)])
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'mat2'.*\(2, 4\) and \(3, 5\) cannot be multiplied"):
+        fx2relax.from_module(Addmm(False, 1, 1), [(5,), (2, 4), (3, 5)])
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'beta': must be a real number"):
+        fx2relax.from_module(Addmm(False, True, 1), [(5,), (2, 4), (4, 5)])
 
 
 def test_bilinear_refuses_mismatches():

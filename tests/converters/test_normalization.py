@@ -169,6 +169,11 @@ def test_layer_norm_accepts_a_symbolic_batch():
     check_against_torch(module, torch.randn(3, 4, 6), input_shape=(None, 4, 6))
 
 
+def test_layer_norm_refuses_symbolic_normalized_dims():
+    with pytest.raises(fx2relax.ShapeError, match=r"normalized_shape=\[6\] needs static sizes"):
+        fx2relax.from_module(nn.Sequential(nn.LayerNorm(6)), (4, None))
+
+
 def test_layer_norm_refuses_mismatched_trailing_dims_naming_normalized_shape():
     with pytest.raises(fx2relax.ShapeError, match=r"parameter 'normalized_shape'.*\[\*, 3, 4\], got shape \(2, 4, 3\)"):
         fx2relax.from_module(nn.Sequential(nn.LayerNorm((3, 4))), (2, 4, 3))
@@ -185,16 +190,25 @@ def group_norm_cases(draw):
     return randomize(module, draw(st.integers(0, 2**16))), shape
 
 
-@given(group_norm_cases(), st.data())
-def test_group_norm_matches_torch(case, data):
-    module, shape = case
-    check_against_torch(module, data.draw(tensors(shape)))
+def group_norm_atol(x: torch.Tensor, groups: int, weight: torch.Tensor | None, eps: float) -> float:
+    """1e-5 plus PyTorch's own float32 rounding error: it computes x * scale + (-scale * mean) with
+    scale = rstd * weight, whose terms cancel, so its error is a few ulps of |x| * rstd * |weight|.
+    That is far below 1e-5 unless a group's spread is below sqrt(eps) (rstd near 1/sqrt(eps))."""
+    finite = torch.nan_to_num(x.double(), nan=0.0, posinf=0.0, neginf=0.0)
+    grouped = finite.reshape(x.shape[0], groups, -1)
+    rstd = 1 / torch.sqrt(grouped.var(-1, unbiased=False) + eps)
+    scale = rstd.repeat_interleave(x.shape[1] // groups, dim=1)
+    if weight is not None:
+        scale = scale * weight.detach().double().abs()
+    magnitude = finite.abs().reshape(*x.shape[:2], -1).amax(-1) * scale
+    return 1e-5 + 8 * 2.0**-24 * float(magnitude.max())
 
 
-@given(group_norm_cases(), st.data())
-def test_group_norm_propagates_nan_and_inf_like_torch(case, data):
+@given(group_norm_cases(), st.booleans(), st.data())
+def test_group_norm_matches_torch(case, special_values, data):
     module, shape = case
-    check_against_torch(module, data.draw(tensors(shape, special_values=True)))
+    x = data.draw(tensors(shape, special_values=special_values))
+    check_against_torch(module, x, atol=group_norm_atol(x, module.num_groups, module.weight, module.eps))
 
 
 class FunctionalGroupNorm(nn.Module):
@@ -211,7 +225,9 @@ class FunctionalGroupNorm(nn.Module):
 @given(st.integers(1, 3), st.integers(1, 3), st.booleans(), epsilons, st.integers(0, 2**16), st.data())
 def test_functional_group_norm_matches_torch(groups, per_group, affine, eps, seed, data):
     module = randomize(FunctionalGroupNorm(groups, groups * per_group, affine, eps), seed)
-    check_against_torch(module, data.draw(tensors((2, groups * per_group, 3, 2))), input_shape=(None, groups * per_group, 3, 2))
+    x = data.draw(tensors((2, groups * per_group, 3, 2)))
+    atol = group_norm_atol(x, groups, module.weight, eps)
+    check_against_torch(module, x, atol=atol, input_shape=(None, groups * per_group, 3, 2))
 
 
 def test_group_norm_refuses_channel_mismatch_naming_num_channels():

@@ -214,3 +214,60 @@ def test_adaptive_max_pool2d_refuses_return_indices():
 def test_adaptive_avg_pool2d_refuses_a_zero_output_size():
     with pytest.raises(fx2relax.ShapeError, match="parameter 'output_size'.*greater than zero"):
         fx2relax.from_module(nn.Sequential(nn.AdaptiveAvgPool2d((0, 2))), (1, 1, 4, 4))
+
+
+@st.composite
+def pool1d_cases(draw):
+    """A 1-D max, average or adaptive pool (module or F. function) with drawn parameters, and a shape."""
+    kernel = draw(st.integers(1, 4))
+    stride = draw(st.one_of(st.none(), st.integers(1, 3)))
+    padding = draw(st.integers(0, kernel // 2))
+    dilation = draw(st.integers(1, 3))
+    ceil_mode = draw(st.booleans())
+    count_include_pad = draw(st.booleans())
+    output_size = draw(st.integers(1, 6))
+    module = draw(st.booleans())
+    kind = draw(st.sampled_from(["max", "avg", "adaptive_avg", "adaptive_max"]))
+    if kind == "max":
+        pool = (nn.MaxPool1d(kernel, stride, padding, dilation, ceil_mode=ceil_mode) if module
+                else Apply(lambda x: F.max_pool1d(x, kernel, stride, padding, dilation, ceil_mode)))
+    elif kind == "avg":
+        dilation = 1
+        pool = (nn.AvgPool1d(kernel, stride, padding, ceil_mode, count_include_pad) if module
+                else Apply(lambda x: F.avg_pool1d(x, kernel, stride, padding, ceil_mode, count_include_pad)))
+    elif kind == "adaptive_avg":
+        pool = nn.AdaptiveAvgPool1d(output_size) if module else Apply(lambda x: F.adaptive_avg_pool1d(x, output_size))
+    else:
+        pool = nn.AdaptiveMaxPool1d(output_size) if module else Apply(lambda x: F.adaptive_max_pool1d(x, output_size))
+    batch = draw(st.sampled_from([(), (1,), (2,)]))
+    shape = (*batch, draw(st.integers(1, 3)), draw(st.integers(1, 12)))
+    if kind in ("max", "avg"):
+        assume(pool_output_size(shape[-1], kernel, stride or kernel, padding, dilation, ceil_mode) >= 1)
+    return pool, shape
+
+
+@given(pool1d_cases(), st.data())
+def test_pool1d_matches_torch(case, data):
+    pool, shape = case
+    check_against_torch(pool, data.draw(tensors(shape, special_values=data.draw(st.booleans()))))
+
+
+def test_pool1d_accepts_a_symbolic_batch():
+    check_against_torch(nn.MaxPool1d(3, 2, 1), torch.randn(3, 2, 9), input_shape=(None, 2, 9))
+
+
+def test_max_pool1d_refuses_a_kernel_pair():
+    pool = nn.MaxPool1d(2)
+    pool.kernel_size = (2, 2)  # PyTorch's constructor keeps what it is given; its forward refuses it
+    with pytest.raises(fx2relax.ShapeError, match=r"parameter 'kernel_size'.*one value"):
+        fx2relax.from_module(nn.Sequential(pool), (1, 2, 8))
+
+
+def test_adaptive_avg_pool1d_refuses_none_like_torch():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'output_size'.*None"):
+        fx2relax.from_module(nn.Sequential(nn.AdaptiveAvgPool1d(None)), (1, 2, 8))
+
+
+def test_pool1d_refuses_a_4d_input():
+    with pytest.raises(fx2relax.ShapeError, match=r"2-D \(C, L\) or 3-D \(N, C, L\)"):
+        fx2relax.from_module(nn.Sequential(nn.AvgPool1d(2)), (1, 2, 8, 8))
