@@ -1,0 +1,125 @@
+"""Converters for attention: nn.MultiheadAttention (eval) and F.scaled_dot_product_attention.
+
+Composed of TE kernels: the projections of kernels/linear.py, heads split, scaled scores and masks
+of kernels/attention.py, the softmax of kernels/softmax.py. Masks are additive float tensors: a
+graph input or float buffer is added as is; a bool buffer (True = not allowed) becomes 0 / -inf at
+import time, as PyTorch's `_canonical_mask` does. nn.MultiheadAttention returns a Python tuple
+(attn_output, attn_weights or None), so `x, _ = attention(x, x, x)` picks from it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+import torch.fx
+import torch.nn.functional as F
+from torch import nn
+
+from ..importer import NodeContext, is_tensor
+from ..kernels import attention as kernels
+from ..kernels import linear, softmax
+from ..registry import register_converter
+
+
+def _bool_buffer_as_float(ctx: NodeContext, value: object, parameter: str) -> object:
+    """A mask read from a bool buffer (get_attr) as its additive float form; other values unchanged."""
+    node = inspect.signature(_forward_signature(ctx)).bind(*ctx.node.args, **ctx.node.kwargs).arguments.get(parameter)
+    if isinstance(node, torch.fx.Node) and node.op == "get_attr":
+        tensor = ctx.node.graph.owning_module
+        for atom in str(node.target).split("."):
+            tensor = getattr(tensor, atom)
+        if tensor.dtype == torch.bool:
+            additive = torch.zeros(tensor.shape).masked_fill(tensor, float("-inf"))
+            return ctx.param(additive, f"{node.target}.additive")
+    return value
+
+
+def _forward_signature(ctx: NodeContext):
+    return ctx.module.forward if ctx.module is not None else F.scaled_dot_product_attention
+
+
+def _mask(ctx: NodeContext, value: object, parameter: str, shapes: list[tuple]) -> object:
+    """A mask argument as an additive float tensor or None; its shape must be one of `shapes`."""
+    if value is None:
+        return None
+    if not is_tensor(value):
+        raise ctx.unsupported(parameter, f"expected a tensor or None, got {type(value).__name__} {value!r}")
+    if ctx.shape(value) not in shapes:
+        raise ctx.shape_error(f"expected a mask of shape {' or '.join(map(str, shapes))}, got {ctx.shape(value)}", parameter)
+    return _bool_buffer_as_float(ctx, value, parameter)
+
+
+def _flag(ctx: NodeContext, value: object, parameter: str) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.unsupported(parameter, f"must be a Python bool, got {value!r}")
+    return value
+
+
+@register_converter(nn.MultiheadAttention)
+def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                        average_attn_weights=True, is_causal=False):
+    module = ctx.module
+    if module.training and module.dropout > 0:
+        raise ctx.unsupported("dropout", "attention dropout in training mode is random; call model.eval() before importing")
+    need_weights = _flag(ctx, need_weights, "need_weights")
+    average_attn_weights = _flag(ctx, average_attn_weights, "average_attn_weights")
+    is_causal = _flag(ctx, is_causal, "is_causal")
+    embed, heads = module.embed_dim, module.num_heads
+    shapes = [ctx.shape(v) if is_tensor(v) else None for v in (query, key, value)]
+    for name, shape, features in zip(("query", "key", "value"), shapes, (embed, module.kdim, module.vdim)):
+        if shape is None or len(shape) not in (2, 3) or len(shape) != len(shapes[0]) or shape[-1] != features:
+            raise ctx.shape_error(
+                f"expected a 2-D (length, {features}) or 3-D tensor of {features} features like the query, got "
+                + (f"shape {shape}" if shape is not None else type((query, key, value)[0]).__name__), name)
+    batched = len(shapes[0]) == 3
+    batch_axis = (0 if module.batch_first else 1) if batched else None
+    length_axis = 1 if batch_axis == 0 else 0
+    batch = shapes[0][batch_axis] if batched else 1
+    if batched and not (shapes[1][batch_axis] == batch == shapes[2][batch_axis]):
+        raise ctx.shape_error(f"query, key and value must have the same batch size, got shapes {shapes}", "key")
+    if shapes[1][length_axis] != shapes[2][length_axis]:
+        raise ctx.shape_error(f"key and value must have the same length, got shapes {shapes[1]} and {shapes[2]}", "value")
+    length, source = shapes[0][length_axis], shapes[1][length_axis]
+    if is_causal and attn_mask is None:
+        raise ctx.unsupported("is_causal", "needs attn_mask too (PyTorch takes is_causal as a hint about attn_mask)")
+    extra = (module.bias_k is not None) + module.add_zero_attn
+    attn_mask = _mask(ctx, attn_mask, "attn_mask", [(length, source), (batch * heads, length, source)])
+    key_padding_mask = _mask(ctx, key_padding_mask, "key_padding_mask", [(batch, source)] if batched else [(source,)])
+    causal = is_causal and key_padding_mask is None and not need_weights  # PyTorch then ignores attn_mask
+    if causal:
+        attn_mask = None
+
+    def projection(input, name: str, index: int):
+        if module._qkv_same_embed_dim:
+            weight = ctx.param(module.in_proj_weight[index * embed:(index + 1) * embed], f"{ctx.node.target}.{name}_proj_weight")
+        else:
+            weight = ctx.module_param(f"{name}_proj_weight")
+        bias = None
+        if module.in_proj_bias is not None:
+            bias = ctx.param(module.in_proj_bias[index * embed:(index + 1) * embed], f"{ctx.node.target}.{name}_proj_bias")
+        return ctx.emit_te(linear.linear, input, weight, bias)
+
+    bias_k = ctx.param(module.bias_k.reshape(embed), f"{ctx.node.target}.bias_k") if module.bias_k is not None else None
+    bias_v = ctx.param(module.bias_v.reshape(embed), f"{ctx.node.target}.bias_v") if module.bias_v is not None else None
+    q = ctx.emit_te(kernels.split_heads, projection(query, "q", 0), num_heads=heads, batch_axis=batch_axis)
+    k = ctx.emit_te(kernels.split_heads, projection(key, "k", 1), bias=bias_k, num_heads=heads, batch_axis=batch_axis,
+                    zero_attn=module.add_zero_attn)
+    v = ctx.emit_te(kernels.split_heads, projection(value, "v", 2), bias=bias_v, num_heads=heads, batch_axis=batch_axis,
+                    zero_attn=module.add_zero_attn)
+    mask = None
+    if attn_mask is not None or key_padding_mask is not None:
+        mask = ctx.emit_te(kernels.multi_head_mask, attn_mask=attn_mask, key_padding_mask=key_padding_mask, batch=batch, num_heads=heads,
+                           length=length, source=source + extra)
+    scores = ctx.emit_te(kernels.attention_scores, q, k, mask=mask, scale=math.sqrt(1.0 / module.head_dim), causal=causal)
+    weights = ctx.emit_te(softmax.softmax, scores, axis=3)
+    heads_out = ctx.emit_te(kernels.attend, weights, v)
+    output = ctx.emit_te(kernels.merge_heads, heads_out, batch_axis=batch_axis)
+    out_bias = ctx.param(module.out_proj.bias, f"{ctx.node.target}.out_proj.bias") if module.out_proj.bias is not None else None
+    output = ctx.emit_te(linear.linear, output, ctx.param(module.out_proj.weight, f"{ctx.node.target}.out_proj.weight"), out_bias)
+    if not need_weights:
+        return output, None
+    if batched and not average_attn_weights:
+        return output, weights
+    return output, ctx.emit_te(kernels.head_weights, weights, average=average_attn_weights, batched=batched)
