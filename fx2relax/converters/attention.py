@@ -9,7 +9,6 @@ import time, as PyTorch's `_canonical_mask` does. nn.MultiheadAttention returns 
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -19,36 +18,34 @@ from torch import nn
 
 from ..importer import NodeContext, is_tensor
 from ..kernels import attention as kernels
-from ..kernels import linear, softmax
+from ..kernels import elementwise, linear, softmax
 from ..registry import register_converter
 
 
-def _bool_buffer_as_float(ctx: NodeContext, value: object, parameter: str) -> object:
-    """A mask read from a bool buffer (get_attr) as its additive float form; other values unchanged."""
-    node = inspect.signature(_forward_signature(ctx)).bind(*ctx.node.args, **ctx.node.kwargs).arguments.get(parameter)
+def _bool_buffer_as_float(ctx: NodeContext, value: object, position: int, parameter: str, true_masks: bool) -> object:
+    """A mask read from a bool buffer (get_attr) as its additive float form (0 / -inf); other values
+    unchanged. `true_masks`: True marks the positions not attended (MHA), else those attended (SDPA)."""
+    node = ctx.node.kwargs.get(parameter, ctx.node.args[position] if len(ctx.node.args) > position else None)
     if isinstance(node, torch.fx.Node) and node.op == "get_attr":
         tensor = ctx.node.graph.owning_module
         for atom in str(node.target).split("."):
             tensor = getattr(tensor, atom)
         if tensor.dtype == torch.bool:
-            additive = torch.zeros(tensor.shape).masked_fill(tensor, float("-inf"))
+            additive = torch.zeros(tensor.shape).masked_fill(tensor if true_masks else ~tensor, float("-inf"))
             return ctx.param(additive, f"{node.target}.additive")
     return value
 
 
-def _forward_signature(ctx: NodeContext):
-    return ctx.module.forward if ctx.module is not None else F.scaled_dot_product_attention
-
-
-def _mask(ctx: NodeContext, value: object, parameter: str, shapes: list[tuple]) -> object:
-    """A mask argument as an additive float tensor or None; its shape must be one of `shapes`."""
+def _mask(ctx: NodeContext, value: object, position: int, parameter: str, shapes: list[tuple]) -> object:
+    """An nn.MultiheadAttention mask argument (at `position` of forward) as an additive float tensor
+    or None; its shape must be one of `shapes`."""
     if value is None:
         return None
     if not is_tensor(value):
         raise ctx.unsupported(parameter, f"expected a tensor or None, got {type(value).__name__} {value!r}")
     if ctx.shape(value) not in shapes:
         raise ctx.shape_error(f"expected a mask of shape {' or '.join(map(str, shapes))}, got {ctx.shape(value)}", parameter)
-    return _bool_buffer_as_float(ctx, value, parameter)
+    return _bool_buffer_as_float(ctx, value, position, parameter, true_masks=True)
 
 
 def _flag(ctx: NodeContext, value: object, parameter: str) -> bool:
@@ -85,8 +82,8 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
     if is_causal and attn_mask is None:
         raise ctx.unsupported("is_causal", "needs attn_mask too (PyTorch takes is_causal as a hint about attn_mask)")
     extra = (module.bias_k is not None) + module.add_zero_attn
-    attn_mask = _mask(ctx, attn_mask, "attn_mask", [(length, source), (batch * heads, length, source)])
-    key_padding_mask = _mask(ctx, key_padding_mask, "key_padding_mask", [(batch, source)] if batched else [(source,)])
+    attn_mask = _mask(ctx, attn_mask, 5, "attn_mask", [(length, source), (batch * heads, length, source)])
+    key_padding_mask = _mask(ctx, key_padding_mask, 3, "key_padding_mask", [(batch, source)] if batched else [(source,)])
     causal = is_causal and key_padding_mask is None and not need_weights  # PyTorch then ignores attn_mask
     if causal:
         attn_mask = None
@@ -113,7 +110,8 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
         mask = ctx.emit_te(kernels.multi_head_mask, attn_mask=attn_mask, key_padding_mask=key_padding_mask, batch=batch, num_heads=heads,
                            length=length, source=source + extra)
     scores = ctx.emit_te(kernels.attention_scores, q, k, mask=mask, scale=math.sqrt(1.0 / module.head_dim), causal=causal)
-    weights = ctx.emit_te(softmax.softmax, scores, axis=3)
+    # need_weights=False runs PyTorch's scaled_dot_product_attention, whose softmax zeroes fully masked rows
+    weights = ctx.emit_te(softmax.softmax, scores, axis=3, zero_masked_slices=not need_weights)
     heads_out = ctx.emit_te(kernels.attend, weights, v)
     output = ctx.emit_te(kernels.merge_heads, heads_out, batch_axis=batch_axis)
     out_bias = ctx.param(module.out_proj.bias, f"{ctx.node.target}.out_proj.bias") if module.out_proj.bias is not None else None
@@ -123,3 +121,36 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
     if batched and not average_attn_weights:
         return output, weights
     return output, ctx.emit_te(kernels.head_weights, weights, average=average_attn_weights, batched=batched)
+
+
+@register_converter(F.scaled_dot_product_attention)
+def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """softmax(q k^T * scale + mask) v over the last two axes; a fully masked row gives 0, as in PyTorch."""
+    if dropout_p != 0:
+        raise ctx.unsupported("dropout_p", f"attention dropout is random; only dropout_p=0 is supported, got {dropout_p!r}")
+    if enable_gqa is not False:
+        raise ctx.unsupported("enable_gqa", "grouped-query attention is not supported; repeat the key and value heads")
+    is_causal = _flag(ctx, is_causal, "is_causal")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise ctx.unsupported("scale", f"must be a Python number or None, got {scale!r}")
+    shapes = [ctx.shape(v) if is_tensor(v) else None for v in (query, key, value)]
+    for name, shape in zip(("query", "key", "value"), shapes):
+        if shape is None or len(shape) < 2 or len(shape) != len(shapes[0]) or shape[:-2] != shapes[0][:-2]:
+            raise ctx.shape_error(f"query, key and value must be tensors of rank >= 2 with equal batch axes, got {shapes}", name)
+    if shapes[0][-1] != shapes[1][-1] or shapes[1][-2] != shapes[2][-2]:
+        raise ctx.shape_error(f"query and key need equal features, key and value equal lengths, got {shapes}", "key")
+    if attn_mask is not None:
+        if is_causal:
+            raise ctx.shape_error("an explicit attn_mask should not be set when is_causal=True", "attn_mask")
+        if not is_tensor(attn_mask):
+            raise ctx.unsupported("attn_mask", f"expected a tensor or None, got {type(attn_mask).__name__} {attn_mask!r}")
+        try:
+            elementwise.broadcast_shape(ctx.shape(attn_mask), (*shapes[0][:-1], shapes[1][-2]))
+        except ValueError as error:
+            raise ctx.shape_error(f"does not broadcast to the scores' shape: {error}", "attn_mask") from None
+        attn_mask = _bool_buffer_as_float(ctx, attn_mask, 3, "attn_mask", true_masks=False)
+    scale = 1 / math.sqrt(shapes[0][-1]) if scale is None else float(scale)
+    scores = ctx.emit_te(kernels.attention_scores, query, key, mask=attn_mask, scale=scale, causal=is_causal)
+    weights = ctx.emit_te(softmax.softmax, scores, axis=len(shapes[0]) - 1, zero_masked_slices=True)
+    return ctx.emit_te(kernels.attend, weights, value)

@@ -1,13 +1,15 @@
 """nn.MultiheadAttention (eval) against PyTorch, drawing every parameter: embed_dim and num_heads,
 bias, add_bias_kv, add_zero_attn, kdim/vdim, batch_first, batched or not, self-attention or not,
 need_weights and average_attn_weights, float attn_mask (2-D / 3-D) and key_padding_mask as model
-inputs, bool masks as buffers, is_causal; then the refusals.
+inputs, bool masks as buffers, is_causal; F.scaled_dot_product_attention with float and bool masks,
+is_causal, scale and fully masked rows (0 as in PyTorch); then the refusals.
 
 Scores sum at most 8 products, the output projection at most 16; values in [-3, 3], well inside
 rtol=atol=1e-5 for float32 rounding in another order."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
@@ -121,3 +123,44 @@ def test_multihead_attention_refuses_is_causal_without_a_mask():
     model = Attention(nn.MultiheadAttention(8, 2), True, set(), is_causal=True)
     with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'is_causal': needs attn_mask"):
         fx2relax.from_module(model, [(5, 2, 8)] * 3 + [(5, 5), (2, 5)])
+
+
+class ScaledDotProduct(nn.Module):
+    """forward(query, key, value, mask) = F.scaled_dot_product_attention with the float `mask` input
+    (mask="input"), the bool buffer (mask="bool") or none, and `params`."""
+
+    def __init__(self, mask: str, bool_mask=None, **params):
+        super().__init__()
+        self.mask, self.params = mask, params
+        self.register_buffer("bool_mask", bool_mask)
+
+    def forward(self, query, key, value, mask):
+        if self.mask == "input":
+            return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, **self.params)
+        if self.mask == "bool":
+            return F.scaled_dot_product_attention(query, key, value, self.bool_mask, **self.params)
+        return F.scaled_dot_product_attention(query, key, value, **self.params)
+
+
+@given(st.data(), st.sampled_from(["none", "input", "bool", "causal"]), st.sampled_from([None, 0.5, 2]))
+def test_scaled_dot_product_attention_matches_torch(data, mask, scale):
+    batch = tuple(data.draw(st.lists(st.integers(1, 3), max_size=2)))
+    length, source = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    features, value_features = data.draw(st.integers(1, 8)), data.draw(st.integers(1, 5))
+    mask_shape = data.draw(st.sampled_from([(length, source), (*batch, length, source), (1, source)]))
+    bool_mask = torch.rand(mask_shape) < 0.3  # True = attends; a row with none gives 0, as in PyTorch
+    model = ScaledDotProduct("none" if mask == "causal" else mask, bool_mask, scale=scale, is_causal=mask == "causal")
+    shapes = [(*batch, length, features), (*batch, source, features), (*batch, source, value_features), mask_shape]
+    check_against_torch(model, [data.draw(tensors(shape)) for shape in shapes])
+
+
+def test_scaled_dot_product_attention_refusals():
+    shapes = [(2, 3, 4)] * 3 + [(3, 3)]
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'dropout_p': attention dropout is random"):
+        fx2relax.from_module(ScaledDotProduct("none", dropout_p=0.1), shapes)
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'enable_gqa': grouped-query attention"):
+        fx2relax.from_module(ScaledDotProduct("none", enable_gqa=True), shapes)
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'attn_mask': an explicit attn_mask should not be set"):
+        fx2relax.from_module(ScaledDotProduct("input", is_causal=True), shapes)
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'attn_mask': does not broadcast"):
+        fx2relax.from_module(ScaledDotProduct("input"), [(2, 3, 4)] * 3 + [(2, 2)])
