@@ -126,17 +126,24 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
 @register_converter(F.scaled_dot_product_attention)
 def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
-    """softmax(q k^T * scale + mask) v over the last two axes; a fully masked row gives 0, as in PyTorch."""
+    """softmax(q k^T * scale + mask) v over the last two axes; a fully masked row gives 0, as in PyTorch.
+    With enable_gqa, each key/value head (axis -3) serves heads(query) / heads(key) query heads."""
     if dropout_p != 0:
         raise ctx.unsupported("dropout_p", f"attention dropout is random; only dropout_p=0 is supported, got {dropout_p!r}")
-    if enable_gqa is not False:
-        raise ctx.unsupported("enable_gqa", "grouped-query attention is not supported; repeat the key and value heads")
     is_causal = _flag(ctx, is_causal, "is_causal")
+    enable_gqa = _flag(ctx, enable_gqa, "enable_gqa")
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
         raise ctx.unsupported("scale", f"must be a Python number or None, got {scale!r}")
     shapes = [ctx.shape(v) if is_tensor(v) else None for v in (query, key, value)]
-    for name, shape in zip(("query", "key", "value"), shapes):
-        if shape is None or len(shape) < 2 or len(shape) != len(shapes[0]) or shape[:-2] != shapes[0][:-2]:
+    groups = 1
+    if enable_gqa and shapes[0] is not None and len(shapes[0]) >= 3:  # query heads share key/value heads
+        heads = [shape[-3] if shape is not None and len(shape) >= 3 else None for shape in shapes]
+        if heads[1] != heads[2] or not isinstance(heads[0], int) or not isinstance(heads[1], int) or heads[0] % heads[1]:
+            raise ctx.shape_error(f"enable_gqa needs key and value heads that divide the query heads, got shapes {shapes}",
+                                  "enable_gqa")
+        groups = heads[0] // heads[1]
+    for name, shape, shared in zip(("query", "key", "value"), shapes, (1, groups, groups)):
+        if shape is None or len(shape) < 2 or len(shape) != len(shapes[0]) or not _same_batch(shape, shapes[0], shared):
             raise ctx.shape_error(f"query, key and value must be tensors of rank >= 2 with equal batch axes, got {shapes}", name)
     if shapes[0][-1] != shapes[1][-1] or shapes[1][-2] != shapes[2][-2]:
         raise ctx.shape_error(f"query and key need equal features, key and value equal lengths, got {shapes}", "key")
@@ -151,6 +158,14 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
             raise ctx.shape_error(f"does not broadcast to the scores' shape: {error}", "attn_mask") from None
         attn_mask = _bool_buffer_as_float(ctx, attn_mask, 3, "attn_mask", true_masks=False)
     scale = 1 / math.sqrt(shapes[0][-1]) if scale is None else float(scale)
-    scores = ctx.emit_te(kernels.attention_scores, query, key, mask=attn_mask, scale=scale, causal=is_causal)
+    scores = ctx.emit_te(kernels.attention_scores, query, key, mask=attn_mask, scale=scale, causal=is_causal,
+                         groups=groups)
     weights = ctx.emit_te(softmax.softmax, scores, axis=len(shapes[0]) - 1, zero_masked_slices=True)
-    return ctx.emit_te(kernels.attend, weights, value)
+    return ctx.emit_te(kernels.attend, weights, value, groups=groups)
+
+
+def _same_batch(shape: tuple, query_shape: tuple, groups: int) -> bool:
+    """Whether `shape` has the query's batch axes (with query heads / groups heads for grouped-query attention)."""
+    if groups == 1:
+        return shape[:-2] == query_shape[:-2]
+    return shape[:-3] == query_shape[:-3] and shape[-3] * groups == query_shape[-3]

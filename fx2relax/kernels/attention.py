@@ -55,19 +55,28 @@ def merge_heads(data: te.Tensor, batch_axis: int | None) -> te.Tensor:
     return te.compute(shape, read, name="merge_heads")
 
 
+def _shared_head(batch_index: tuple, groups: int) -> tuple:
+    """The key/value batch index a query's batch index reads when `groups` query heads (axis -3 of
+    the full index, the last batch axis here) share one key/value head (grouped-query attention)."""
+    if groups == 1:
+        return batch_index
+    return (*batch_index[:-1], batch_index[-1] // groups)
+
+
 def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Tensor | None = None,
-                     causal: bool = False) -> te.Tensor:
+                     causal: bool = False, groups: int = 1) -> te.Tensor:
     """(query * scale) · key^T + mask, scaling the query before the product as PyTorch does; with
     `causal`, -inf where the key comes after the query (key index > query index).
 
-    query: [*batch, length, head_dim]; key: [*batch, source, head_dim] with the same batch axes;
-    mask: additive, broadcastable to [*batch, length, source], or None. Returns [*batch, length, source].
+    query: [*batch, length, head_dim]; key: [*batch, source, head_dim] with the same batch axes, except
+    heads / groups key heads (axis -3) with `groups` > 1; mask: additive, broadcastable to
+    [*batch, length, source], or None. Returns [*batch, length, source].
     """
     d = te.reduce_axis((0, query.shape[-1]), name="d")
     factor = tirx.const(scale, query.dtype)
     scores = te.compute(
         (*query.shape[:-1], key.shape[-2]),
-        lambda *i: te.sum(query[(*i[:-1], d)] * factor * key[(*i[:-2], i[-1], d)], axis=d),
+        lambda *i: te.sum(query[(*i[:-1], d)] * factor * key[(*_shared_head(i[:-2], groups), i[-1], d)], axis=d),
         name="attention_scores",
     )
     if mask is None and not causal:
@@ -110,13 +119,13 @@ def multi_head_mask(attn_mask: te.Tensor | None, key_padding_mask: te.Tensor | N
     return te.compute((batch, num_heads, length, source), total, name="multi_head_mask")
 
 
-def attend(weights: te.Tensor, value: te.Tensor) -> te.Tensor:
-    """weights · value. weights: [*batch, length, source]; value: [*batch, source, head_dim].
-    Returns [*batch, length, head_dim]."""
+def attend(weights: te.Tensor, value: te.Tensor, groups: int = 1) -> te.Tensor:
+    """weights · value. weights: [*batch, length, source]; value: [*batch, source, head_dim], with
+    heads / groups heads (axis -3) when `groups` query heads share one. Returns [*batch, length, head_dim]."""
     s = te.reduce_axis((0, value.shape[-2]), name="s")
     return te.compute(
         (*weights.shape[:-1], value.shape[-1]),
-        lambda *i: te.sum(weights[(*i[:-1], s)] * value[(*i[:-2], s, i[-1])], axis=s),
+        lambda *i: te.sum(weights[(*i[:-1], s)] * value[(*_shared_head(i[:-2], groups), s, i[-1])], axis=s),
         name="attend",
     )
 

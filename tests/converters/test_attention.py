@@ -2,7 +2,7 @@
 bias, add_bias_kv, add_zero_attn, kdim/vdim, batch_first, batched or not, self-attention or not,
 need_weights and average_attn_weights, float attn_mask (2-D / 3-D) and key_padding_mask as model
 inputs, bool masks as buffers, is_causal; F.scaled_dot_product_attention with float and bool masks,
-is_causal, scale and fully masked rows (0 as in PyTorch); then the refusals.
+is_causal, scale, enable_gqa and fully masked rows (0 as in PyTorch); then the refusals.
 
 Scores sum at most 8 products, the output projection at most 16; values in [-3, 3], well inside
 rtol=atol=1e-5 for float32 rounding in another order."""
@@ -142,15 +142,20 @@ class ScaledDotProduct(nn.Module):
         return F.scaled_dot_product_attention(query, key, value, **self.params)
 
 
-@given(st.data(), st.sampled_from(["none", "input", "bool", "causal"]), st.sampled_from([None, 0.5, 2]))
-def test_scaled_dot_product_attention_matches_torch(data, mask, scale):
-    batch = tuple(data.draw(st.lists(st.integers(1, 3), max_size=2)))
+@given(st.data(), st.sampled_from(["none", "input", "bool", "causal"]), st.sampled_from([None, 0.5, 2]), st.booleans())
+def test_scaled_dot_product_attention_matches_torch(data, mask, scale, enable_gqa):
+    """Batch axes (the last one the heads), masks broadcast, and with enable_gqa key/value heads
+    shared by 1-3 query heads each."""
+    batch = tuple(data.draw(st.lists(st.integers(1, 3), min_size=int(enable_gqa), max_size=2)))
+    groups = data.draw(st.integers(1, 3)) if enable_gqa else 1
+    query_batch = (*batch[:-1], batch[-1] * groups) if batch else batch
     length, source = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
     features, value_features = data.draw(st.integers(1, 8)), data.draw(st.integers(1, 5))
-    mask_shape = data.draw(st.sampled_from([(length, source), (*batch, length, source), (1, source)]))
+    mask_shape = data.draw(st.sampled_from([(length, source), (*query_batch, length, source), (1, source)]))
     bool_mask = torch.rand(mask_shape) < 0.3  # True = attends; a row with none gives 0, as in PyTorch
-    model = ScaledDotProduct("none" if mask == "causal" else mask, bool_mask, scale=scale, is_causal=mask == "causal")
-    shapes = [(*batch, length, features), (*batch, source, features), (*batch, source, value_features), mask_shape]
+    model = ScaledDotProduct("none" if mask == "causal" else mask, bool_mask, scale=scale, is_causal=mask == "causal",
+                             enable_gqa=enable_gqa)
+    shapes = [(*query_batch, length, features), (*batch, source, features), (*batch, source, value_features), mask_shape]
     check_against_torch(model, [data.draw(tensors(shape)) for shape in shapes])
 
 
@@ -158,8 +163,8 @@ def test_scaled_dot_product_attention_refusals():
     shapes = [(2, 3, 4)] * 3 + [(3, 3)]
     with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'dropout_p': attention dropout is random"):
         fx2relax.from_module(ScaledDotProduct("none", dropout_p=0.1), shapes)
-    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'enable_gqa': grouped-query attention"):
-        fx2relax.from_module(ScaledDotProduct("none", enable_gqa=True), shapes)
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'enable_gqa': enable_gqa needs key and value heads that divide"):
+        fx2relax.from_module(ScaledDotProduct("none", enable_gqa=True), [(3, 3, 4), (2, 3, 4), (2, 3, 4), (3, 3)])
     with pytest.raises(fx2relax.ShapeError, match="parameter 'attn_mask': an explicit attn_mask should not be set"):
         fx2relax.from_module(ScaledDotProduct("input", is_causal=True), shapes)
     with pytest.raises(fx2relax.ShapeError, match="parameter 'attn_mask': does not broadcast"):
