@@ -59,7 +59,7 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
                         average_attn_weights=True, is_causal=False):
     module = ctx.module
     if module.training and module.dropout > 0:
-        raise ctx.unsupported("dropout", "attention dropout in training mode is random; call model.eval() before importing")
+        raise ctx.unsupported("dropout", "attention dropout in training mode is random; call model.eval() first")
     need_weights = _flag(ctx, need_weights, "need_weights")
     average_attn_weights = _flag(ctx, average_attn_weights, "average_attn_weights")
     is_causal = _flag(ctx, is_causal, "is_causal")
@@ -83,39 +83,42 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
         raise ctx.unsupported("is_causal", "needs attn_mask too (PyTorch takes is_causal as a hint about attn_mask)")
     extra = (module.bias_k is not None) + module.add_zero_attn
     attn_mask = _mask(ctx, attn_mask, 5, "attn_mask", [(length, source), (batch * heads, length, source)])
-    key_padding_mask = _mask(ctx, key_padding_mask, 3, "key_padding_mask", [(batch, source)] if batched else [(source,)])
+    padding_shape = (batch, source) if batched else (source,)
+    key_padding_mask = _mask(ctx, key_padding_mask, 3, "key_padding_mask", [padding_shape])
     causal = is_causal and key_padding_mask is None and not need_weights  # PyTorch then ignores attn_mask
     if causal:
         attn_mask = None
 
-    def projection(input, name: str, index: int):
-        if module._qkv_same_embed_dim:
-            weight = ctx.param(module.in_proj_weight[index * embed:(index + 1) * embed], f"{ctx.node.target}.{name}_proj_weight")
-        else:
-            weight = ctx.module_param(f"{name}_proj_weight")
-        bias = None
-        if module.in_proj_bias is not None:
-            bias = ctx.param(module.in_proj_bias[index * embed:(index + 1) * embed], f"{ctx.node.target}.{name}_proj_bias")
-        return ctx.emit_te(linear.linear, input, weight, bias)
+    def weight(tensor: torch.Tensor | None, name: str) -> object:
+        return None if tensor is None else ctx.param(tensor, f"{ctx.node.target}.{name}")
 
-    bias_k = ctx.param(module.bias_k.reshape(embed), f"{ctx.node.target}.bias_k") if module.bias_k is not None else None
-    bias_v = ctx.param(module.bias_v.reshape(embed), f"{ctx.node.target}.bias_v") if module.bias_v is not None else None
-    q = ctx.emit_te(kernels.split_heads, projection(query, "q", 0), num_heads=heads, batch_axis=batch_axis)
-    k = ctx.emit_te(kernels.split_heads, projection(key, "k", 1), bias=bias_k, num_heads=heads, batch_axis=batch_axis,
-                    zero_attn=module.add_zero_attn)
-    v = ctx.emit_te(kernels.split_heads, projection(value, "v", 2), bias=bias_v, num_heads=heads, batch_axis=batch_axis,
-                    zero_attn=module.add_zero_attn)
+    def projection(input, name: str, index: int):
+        rows = slice(index * embed, (index + 1) * embed)
+        if module._qkv_same_embed_dim:
+            matrix = weight(module.in_proj_weight[rows], f"{name}_proj_weight")
+        else:
+            matrix = ctx.module_param(f"{name}_proj_weight")
+        bias = weight(None if module.in_proj_bias is None else module.in_proj_bias[rows], f"{name}_proj_bias")
+        return ctx.emit_te(linear.linear, input, matrix, bias)
+
+    bias_k = weight(None if module.bias_k is None else module.bias_k.reshape(embed), "bias_k")
+    bias_v = weight(None if module.bias_v is None else module.bias_v.reshape(embed), "bias_v")
+    split = {"num_heads": heads, "batch_axis": batch_axis}
+    q = ctx.emit_te(kernels.split_heads, projection(query, "q", 0), **split)
+    k = ctx.emit_te(kernels.split_heads, projection(key, "k", 1), bias=bias_k, zero_attn=module.add_zero_attn, **split)
+    v = ctx.emit_te(kernels.split_heads, projection(value, "v", 2), bias=bias_v, zero_attn=module.add_zero_attn, **split)
     mask = None
     if attn_mask is not None or key_padding_mask is not None:
-        mask = ctx.emit_te(kernels.multi_head_mask, attn_mask=attn_mask, key_padding_mask=key_padding_mask, batch=batch, num_heads=heads,
-                           length=length, source=source + extra)
-    scores = ctx.emit_te(kernels.attention_scores, q, k, mask=mask, scale=math.sqrt(1.0 / module.head_dim), causal=causal)
+        mask = ctx.emit_te(kernels.multi_head_mask, attn_mask=attn_mask, key_padding_mask=key_padding_mask, batch=batch,
+                           num_heads=heads, length=length, source=source + extra)
+    scale = math.sqrt(1.0 / module.head_dim)
+    scores = ctx.emit_te(kernels.attention_scores, q, k, mask=mask, scale=scale, causal=causal)
     # need_weights=False runs PyTorch's scaled_dot_product_attention, whose softmax zeroes fully masked rows
     weights = ctx.emit_te(softmax.softmax, scores, axis=3, zero_masked_slices=not need_weights)
     heads_out = ctx.emit_te(kernels.attend, weights, v)
-    output = ctx.emit_te(kernels.merge_heads, heads_out, batch_axis=batch_axis)
-    out_bias = ctx.param(module.out_proj.bias, f"{ctx.node.target}.out_proj.bias") if module.out_proj.bias is not None else None
-    output = ctx.emit_te(linear.linear, output, ctx.param(module.out_proj.weight, f"{ctx.node.target}.out_proj.weight"), out_bias)
+    merged = ctx.emit_te(kernels.merge_heads, heads_out, batch_axis=batch_axis)
+    out_weight, out_bias = weight(module.out_proj.weight, "out_proj.weight"), weight(module.out_proj.bias, "out_proj.bias")
+    output = ctx.emit_te(linear.linear, merged, out_weight, out_bias)
     if not need_weights:
         return output, None
     if batched and not average_attn_weights:
@@ -144,7 +147,8 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
         groups = heads[0] // heads[1]
     for name, shape, shared in zip(("query", "key", "value"), shapes, (1, groups, groups)):
         if shape is None or len(shape) < 2 or len(shape) != len(shapes[0]) or not _same_batch(shape, shapes[0], shared):
-            raise ctx.shape_error(f"query, key and value must be tensors of rank >= 2 with equal batch axes, got {shapes}", name)
+            raise ctx.shape_error(
+                f"query, key and value must be tensors of rank >= 2 with equal batch axes, got {shapes}", name)
     if shapes[0][-1] != shapes[1][-1] or shapes[1][-2] != shapes[2][-2]:
         raise ctx.shape_error(f"query and key need equal features, key and value equal lengths, got {shapes}", "key")
     if attn_mask is not None:
