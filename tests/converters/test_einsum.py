@@ -109,3 +109,11 @@ def test_einsum_refuses_the_sublist_form():
 
     with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'equation': the sublist form"):
         fx2relax.from_module(Sublist(), [(2, 3), (3, 4)])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_einsum_with_a_symbolic_batch(batch):
+    """A symbolic size as a kept label (b) and as a contracted one (the ellipsis of 'b...->...')."""
+    x, y = torch.rand(batch, 2, 4), torch.rand(batch, 4, 5)
+    check_against_torch(TwoOperands("bij,bjk->bik", False), [x, y], input_shape=[(None, 2, 4), (None, 4, 5)])
+    check_against_torch(OneOperand("...ij->ij", False), [x], input_shape=[(None, 2, 4)])
