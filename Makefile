@@ -18,6 +18,7 @@ example: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+	$(PY) -m pytest tests/converters --compiled -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -26,6 +26,7 @@ from .errors import (
 _LAZY = {
     "CompiledModel": "runtime",
     "build": "runtime",
+    "compile": "compiler",
     "load": "runtime",
     "NodeContext": "importer",
     "from_module": "importer",
@@ -61,6 +62,7 @@ __all__ = [
     "UnsupportedOpError",
     "UnsupportedParameterError",
     "build",
+    "compile",
     "dynamo_backend",
     "from_module",
     "load",

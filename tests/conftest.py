@@ -1,9 +1,16 @@
 """Hypothesis profiles: `ci` (the default) bounds examples so the whole suite stays under 15 minutes;
-`thorough` (HYPOTHESIS_PROFILE=thorough) explores more."""
+`thorough` (HYPOTHESIS_PROFILE=thorough) explores more.
+
+`pytest --compiled` runs every check_against_torch through fx2relax.compile (our fused, scheduled
+kernels) instead of build, with the `compiled` profile's fewer examples: `make test` runs the op
+property tests both ways.
+"""
 
 import os
 
 from hypothesis import HealthCheck, settings
+
+from tests import helpers
 
 settings.register_profile(
     "ci",
@@ -14,4 +21,18 @@ settings.register_profile(
     print_blob=True,
 )
 settings.register_profile("thorough", parent=settings.get_profile("ci"), max_examples=300)
+settings.register_profile("compiled", parent=settings.get_profile("ci"), max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--compiled", action="store_true", help="compare fx2relax.compile (scheduled) instead of build with PyTorch"
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("--compiled"):
+        helpers.COMPILE_ALL = True
+        if "HYPOTHESIS_PROFILE" not in os.environ:
+            settings.load_profile("compiled")

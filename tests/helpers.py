@@ -12,6 +12,8 @@ import fx2relax
 
 RTOL = 1e-5
 ATOL = 1e-5
+COMPILE_ALL = False
+"""Set by `pytest --compiled` (tests/conftest.py): every check_against_torch then compiles."""
 
 
 def check_against_torch(
@@ -21,8 +23,10 @@ def check_against_torch(
     rtol: float = RTOL,
     atol: float = ATOL,
     input_shape: object = None,
+    compiled: bool = False,
 ) -> np.ndarray | tuple:
-    """Import `model`, build it, run `inputs` through both and assert the outputs match.
+    """Import `model`, build it (with `compiled`, or under `pytest --compiled`: fx2relax.compile
+    it, scheduled for this CPU), run `inputs` through both and assert the outputs match.
 
     NaN must sit where PyTorch has NaN and ±inf where PyTorch has ±inf (assert_allclose checks
     both). `input_shape` overrides the shapes passed to from_module (e.g. a symbolic batch).
@@ -34,8 +38,9 @@ def check_against_torch(
         input_shape = tuple(inputs[0].shape) if len(inputs) == 1 else [tuple(x.shape) for x in inputs]
     with torch.no_grad():  # clones: an in-place op in the model must not change what fx2relax gets
         expected = model(*[x.clone() for x in inputs])
-    compiled = fx2relax.build(fx2relax.from_module(model, input_shape))
-    actual = compiled(*inputs)
+    mod = fx2relax.from_module(model, input_shape)
+    run = fx2relax.compile(mod) if compiled or COMPILE_ALL else fx2relax.build(mod)
+    actual = run(*inputs)
     assert_outputs_match(actual, expected, rtol=rtol, atol=atol)
     return actual
 

@@ -5,10 +5,12 @@ eval, batch 1, its natural input size): import it, and when every op is supporte
 it and compare with PyTorch (relative error max|diff| / max|out|). Each full run happens in a
 subprocess with a time limit, so one slow model cannot stall the survey.
 
-    python tools/torchvision_survey.py [--timeout 300] [--max-params 100] [models ...]
+    python tools/torchvision_survey.py [--timeout 300] [--budget 1200] [--max-params 100] [models ...]
 
-Prints a markdown table: model, parameters, status (ok / mismatch / unsupported / error /
-timeout / skipped) and the detail (unsupported targets, relative error or the error).
+First every model is traced (unsupported ops are listed), then the fully supported ones run,
+smallest first, until the time budget is used up. Prints a markdown table: model, parameters,
+status (ok / mismatch / unsupported / error / timeout / skipped) and the detail (unsupported
+targets, relative error and times, or the error).
 """
 
 from __future__ import annotations
@@ -32,8 +34,20 @@ def load(name: str):
     torch.manual_seed(0)
     kwargs = {"aux_logits": False, "init_weights": False} if name in ("inception_v3", "googlenet") else {}
     model = torchvision.models.get_model(name, weights=None, **kwargs).eval()
+    _keep_activations_alive(model)
     size = INPUT_SIZES.get(name, 224)
     return model, (1, 3, size, size)
+
+
+def _keep_activations_alive(model) -> None:
+    """Re-draw conv and linear weights He-normal (fan in). PyTorch's default init shrinks
+    activations layer after layer: Inception v3's logits would be its last bias alone, and a
+    comparison of them would check nothing else."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
 
 
 def check_ops(name: str) -> dict:
@@ -85,8 +99,8 @@ def run_one(name: str) -> dict:
     }
 
 
-def survey_one(name: str, timeout: float, max_params: float) -> dict:
-    started = time.perf_counter()
+def survey_ops(name: str) -> dict:
+    """Phase 1 for one model: trace it and list its unsupported targets (fast, in this process)."""
     try:
         info = check_ops(name)
     except Exception as error:  # a model torchvision itself cannot build this way
@@ -97,11 +111,15 @@ def survey_one(name: str, timeout: float, max_params: float) -> dict:
     if info["unsupported"]:
         counts = Counter(info["unsupported"])
         return {**row, "status": "unsupported", "detail": ", ".join(f"{t} ×{n}" for t, n in sorted(counts.items()))}
-    if info["params"] > max_params:
-        return {**row, "status": "skipped", "detail": f"all ops supported; over {max_params:g}M parameters"}
+    return {**row, "status": "supported", "detail": ""}
+
+
+def survey_run(row: dict, timeout: float) -> dict:
+    """Phase 2 for one fully supported model: build, run and compare it in a subprocess."""
+    started = time.perf_counter()
     try:
         process = subprocess.run(
-            [sys.executable, __file__, "--run-one", name], capture_output=True, text=True, timeout=timeout
+            [sys.executable, __file__, "--run-one", row["model"]], capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         return {**row, "status": "timeout", "detail": f"all ops supported; no result within {timeout:g} s"}
@@ -121,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", help="model names (default: every classification model)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds allowed for one model's build and run")
+    parser.add_argument("--budget", type=float, default=1200, help="seconds for all runs; smaller models run first")
     parser.add_argument("--max-params", type=float, default=100, help="skip running models over this many million parameters")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -129,15 +148,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torchvision
 
+    started = time.perf_counter()
     names = args.models or torchvision.models.list_models(module=torchvision.models)
-    print(f"| model | params (M) | status | detail |\n|---|---|---|---|", flush=True)
-    statuses = Counter()
+    rows = {}
     for name in names:
-        row = survey_one(name, args.timeout, args.max_params)
-        statuses[row["status"]] += 1
+        rows[name] = survey_ops(name)
+        print(f"{name}: {rows[name]['status']}", file=sys.stderr, flush=True)
+    for row in sorted((r for r in rows.values() if r["status"] == "supported"), key=lambda r: r["params"]):
+        left = args.budget - (time.perf_counter() - started)
+        if row["params"] > args.max_params:
+            rows[row["model"]] = {**row, "status": "skipped", "detail": f"all ops supported; over {args.max_params:g}M parameters"}
+        elif left < 30:
+            rows[row["model"]] = {**row, "status": "skipped", "detail": "all ops supported; survey time budget used up"}
+        else:
+            rows[row["model"]] = survey_run(row, min(args.timeout, left))
+        print(f"{row['model']}: {rows[row['model']]['status']}", file=sys.stderr, flush=True)
+    print("| model | params (M) | status | detail |\n|---|---|---|---|")
+    for name in names:
+        row = rows[name]
         params = f"{row['params']:.1f}" if "params" in row else "?"
-        print(f"| {name} | {params} | {row['status']} | {row['detail']} |", flush=True)
+        print(f"| {name} | {params} | {row['status']} | {row['detail']} |")
+    statuses = Counter(row["status"] for row in rows.values())
     print("\n" + ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items())))
+    print(f"survey took {time.perf_counter() - started:.0f} s")
     return 0
 
 

@@ -49,3 +49,24 @@ def dropout1d(ctx, input, p=0.5, training=True, inplace=False):
 def alpha_dropout(ctx, input, p=0.5, training=False, inplace=False):
     _check_eval(ctx, p, training)
     return input
+
+
+try:  # torchvision is optional; its residual models (EfficientNet, ConvNeXt, Swin) call this function
+    from torchvision.ops import stochastic_depth as _torchvision_stochastic_depth
+except ImportError:
+    _torchvision_stochastic_depth = None
+
+if _torchvision_stochastic_depth is not None:
+
+    @register_converter(_torchvision_stochastic_depth)
+    def stochastic_depth(ctx, input, p, mode, training=True):
+        """torchvision's StochasticDepth: the identity in eval mode (or with p=0), refused in training."""
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+            raise ctx.unsupported("p", f"drop probability has to be between 0 and 1, but got {p!r}")
+        if mode not in ("batch", "row"):
+            raise ctx.unsupported("mode", f"mode has to be either 'batch' or 'row', but got {mode!r}")
+        if training and p != 0:
+            raise ctx.unsupported(
+                "training", "stochastic depth in training mode drops random rows; call model.eval() before importing"
+            )
+        return input

@@ -21,7 +21,7 @@ def linear(data: te.Tensor, weight: te.Tensor, bias: te.Tensor | None = None) ->
     matmul = te.compute(
         (*data.shape[:-1], out_features),
         lambda *i: te.sum(data[(*i[:-1], k)] * weight[i[-1], k], axis=k),
-        name="matmul",
+        name="linear",
     )
     if bias is None:
         return matmul
@@ -192,3 +192,48 @@ def einsum(*operands: te.Tensor, equation: str) -> te.Tensor:
         return te.sum(value, axis=list(reduce_axes.values())) if reduce_axes else value
 
     return te.compute([sizes[label] for label in output], product, name="einsum")
+
+
+PACK_WIDTH = 16
+"""Output features per packed panel: one AVX-512 vector of float32 (two AVX2 ones)."""
+
+
+def linear_packed(data: te.Tensor, packed_weight: te.Tensor, bias: te.Tensor | None, out_features: int) -> te.Tensor:
+    """y = x W^T + b with W pre-packed in panels of PACK_WIDTH output features, so the inner loop
+    reads PACK_WIDTH contiguous weights (one vector) per input feature.
+
+    data: [*batch, K]; packed_weight: [ceil(N / PACK_WIDTH), K, PACK_WIDTH] with
+    packed_weight[p, k, j] = W[p * PACK_WIDTH + j, k] (zero past N); bias: [N] or None.
+    The stage "matmul_packed" computes all panels for the batch axes flattened into rows
+    ([rows, panels * PACK_WIDTH]: one row axis, which a schedule tiles); the last stage keeps the
+    first N outputs. Returns [*batch, N]. Sums run over k in order, as `linear`.
+    """
+    panels, in_features, width = packed_weight.shape
+    batch = list(data.shape[:-1])
+    rows = 1
+    for size in batch:
+        rows = rows * size
+
+    def batch_index(row):
+        index = []
+        for size in reversed(batch):
+            index.append(tirx.floormod(row, size))
+            row = tirx.floordiv(row, size)
+        return tuple(reversed(index))
+
+    def row_of(index):
+        row = 0
+        for position, size in zip(index, batch):
+            row = row * size + position
+        return row
+
+    k = te.reduce_axis((0, in_features), name="k")
+    matmul = te.compute(
+        (rows, panels * width),
+        lambda row, n: te.sum(data[(*batch_index(row), k)] * packed_weight[n // width, k, n % width], axis=k),
+        name="matmul_packed",
+    )
+    shape = (*batch, out_features)
+    if bias is None:
+        return te.compute(shape, lambda *i: matmul[row_of(i[:-1]), i[-1]], name="unpack")
+    return te.compute(shape, lambda *i: matmul[row_of(i[:-1]), i[-1]] + bias[i[-1]], name="bias_add")

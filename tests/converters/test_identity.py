@@ -64,3 +64,30 @@ def test_training_mode_is_refused(model):
 def test_invalid_probability_is_refused():
     with pytest.raises(fx2relax.UnsupportedParameterError, match="'p'"):
         fx2relax.from_module(Apply(lambda x: F.dropout(x, 1.5, training=False)), (2, 3))
+
+
+@given(data=st.data(), p=PROBABILITIES, mode=st.sampled_from(["batch", "row"]))
+def test_torchvision_stochastic_depth_in_eval_is_the_identity(data, p, mode):
+    from torchvision.ops import StochasticDepth  # calls stochastic_depth, which torchvision wraps for FX
+
+    check_against_torch(nn.Sequential(StochasticDepth(p, mode), nn.ReLU()), data.draw(tensors((2, 3, 4))))
+
+
+def test_torchvision_stochastic_depth_with_p_zero_is_the_identity_in_training_too():
+    from torchvision.ops import StochasticDepth
+
+    mod = fx2relax.from_module(nn.Sequential(StochasticDepth(0.0, "row")).train(), (2, 3))
+    assert "call_tir" not in mod.script()
+
+
+@pytest.mark.parametrize(
+    "p, mode, training, match",
+    [(0.5, "row", True, "parameter 'training'.*model.eval"), (1.5, "row", False, "parameter 'p'.*between 0 and 1"),
+     (0.5, "col", False, "parameter 'mode'.*'col'")],
+)
+def test_torchvision_stochastic_depth_refusals(p, mode, training, match):
+    from torchvision.ops import StochasticDepth
+
+    model = nn.Sequential(StochasticDepth(p, mode)).train(training)
+    with pytest.raises(fx2relax.UnsupportedParameterError, match=match):
+        fx2relax.from_module(model, (2, 3))

@@ -1,0 +1,126 @@
+"""`compile`: the fast path. Our kernels fused, scheduled for the host CPU, weights packed once.
+
+Pipeline: pack the weights of linear layers (fx2relax.packing), annotate op patterns and fuse
+(conv + bias + ReLU, linear + bias + ReLU), optionally MetaSchedule-tune (fx2relax.tuning), then
+give every PrimFunc without a tuned schedule one of ours (fx2relax.schedules), and build with
+TVM's Relax lowering passes (without its legalize/fuse passes, which would undo nothing but cost time).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import tvm
+from tvm import relax, tirx
+from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
+
+from .packing import PackLinearWeights
+from .runtime import CompiledModel, TargetLike, make_target
+from .schedules import block_names, schedule_primfunc
+
+DEFAULT_TUNING_DIR = "fx2relax_tuning"
+OP_PATTERN_ELEMWISE = 0  # relax.transform's OpPatternKind kElemWise
+
+
+def host_target() -> tvm.target.Target:
+    """LLVM for this machine's CPU (its -mcpu detected, which our vectorised schedules need) and
+    its core count (which MetaSchedule needs)."""
+    return tvm.target.Target(
+        {"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu(), "num-cores": os.cpu_count() or 1}
+    )
+
+
+def with_num_cores(target: tvm.target.Target) -> tvm.target.Target:
+    """`target` with this machine's core count when it has none: MetaSchedule refuses a target without."""
+    if "num-cores" in target.attrs:
+        return target
+    return tvm.target.Target({**target.export(), "num-cores": os.cpu_count() or 1})
+
+
+def fuse(mod: tvm.IRModule) -> tvm.IRModule:
+    """Pack linear weights, annotate op patterns and fuse our PrimFuncs."""
+    return tvm.transform.Sequential(
+        [
+            PackLinearWeights(),
+            relax.transform.AnnotateTIROpPattern(),
+            FusePoolingAsElementwise(),
+            relax.transform.FuseOps(),
+            relax.transform.FuseTIR(),
+            relax.transform.DeadCodeElimination(["main"]),
+        ]
+    )(mod)
+
+
+@tvm.transform.module_pass(opt_level=0, name="FusePoolingAsElementwise")
+class FusePoolingAsElementwise:
+    """Let FuseOps fuse our max-pooling after conv + bias + ReLU, as it fuses element-wise ops.
+
+    AnnotateTIROpPattern calls a pooling window reduction out-element-wise-fusable, which FuseOps
+    never appends to a convolution's group; the conv schedule then computes each conv plane inside
+    the pooling loop, so the plane never leaves L1. Fusion itself (FuseTIR) keeps the results.
+    """
+
+    def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+        for global_var, func in list(mod.functions_items()):
+            if isinstance(func, tirx.PrimFunc) and block_names(func) == ["max_pool2d"]:
+                mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_ELEMWISE)
+        return mod
+
+
+def apply_schedules(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
+    """Every PrimFunc not yet scheduled (by tuning) gets our schedule for its op family."""
+    scheduled = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+    for global_var, func in mod.functions_items():
+        if isinstance(func, tirx.PrimFunc) and not _is_scheduled(func):
+            scheduled[global_var] = schedule_primfunc(func, target).with_attr("tirx.is_scheduled", True)
+    return scheduled
+
+
+def _is_scheduled(func: tirx.PrimFunc) -> bool:
+    return bool(func.attrs and func.attrs.get("tirx.is_scheduled", False))
+
+
+def lower(mod: tvm.IRModule, target: tvm.target.Target, tune: int | None, tuning_dir: str | os.PathLike | None) -> tvm.IRModule:
+    """The scheduled module compile() builds: fused, tuned if asked, then scheduled."""
+    mod = fuse(mod)
+    if tune is not None:
+        from .tuning import tune as tune_module
+
+        mod = tune_module(mod, target, trials=tune, work_dir=tuning_dir or DEFAULT_TUNING_DIR)
+    return apply_schedules(mod, target)
+
+
+def compile(  # noqa: A001  (the name users expect, as tvm.compile and torch.compile)
+    mod: tvm.IRModule,
+    target: TargetLike | None = None,
+    *,
+    tune: int | None = None,
+    tuning_dir: str | os.PathLike | None = None,
+    weights: Mapping[str, np.ndarray] | None = None,
+) -> CompiledModel:
+    """Compile an imported module for speed: fused, with our CPU schedules, weights packed once.
+
+    target: None for this machine's CPU (LLVM with its -mcpu), or as `build` takes it (CPU only).
+    tune: a MetaSchedule trial budget; records are kept in `tuning_dir` (default
+    ./fx2relax_tuning) and reused next time. weights: as for `build` (keep_params_as_input=True;
+    such weights are not packed, so constants compile faster).
+    """
+    target = host_target() if target is None else make_target(target)
+    if target.kind.name != "llvm":
+        raise ValueError(f"compile() schedules for CPUs (target kind 'llvm'); got target kind {target.kind.name!r}")
+    if tune is not None and (isinstance(tune, bool) or not isinstance(tune, int) or tune <= 0):
+        raise ValueError(f"tune must be a positive number of MetaSchedule trials or None, got {tune!r}")
+    if tune is not None:
+        target = with_num_cores(target)
+    scheduled = lower(mod, target, tune, tuning_dir)
+    executable = tvm.compile(scheduled, target=target, relax_pipeline=_lowering_pipeline(target))
+    return CompiledModel(executable, mod, tvm.cpu(), weights)
+
+
+def _lowering_pipeline(target: tvm.target.Target) -> tvm.transform.Pass:
+    """TVM's CPU Relax pipeline after legalisation and fusion, which compile() has already done."""
+    passes = cpu_pipeline.dataflow_lower_passes(target) + cpu_pipeline.finalize_passes(target)
+    return tvm.transform.Sequential(passes)

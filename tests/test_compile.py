@@ -1,0 +1,128 @@
+"""fx2relax.compile: the fused, scheduled model gives PyTorch's results; targets, tuning, errors."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import fx2relax
+from fx2relax.compiler import host_target
+from tests.helpers import assert_outputs_match, check_against_torch
+
+
+def course_cnn() -> nn.Module:
+    """The FashionMNIST CNN of examples/fashion_mnist.py, with random weights."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(kernel_size=2), nn.Flatten(),
+        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
+    ).eval()
+
+
+class EveryFamily(nn.Module):
+    """One model with each op family: padded grouped conv, pooling, activations, element-wise
+    arithmetic, reductions, flatten, linear with and without bias, softmax and log-softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 6, 3, padding=1, groups=2, padding_mode="reflect")
+        self.pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.flatten = nn.Flatten()
+        self.hidden = nn.Linear(6 * 4 * 4, 20, bias=False)
+        self.out = nn.Linear(20, 5)
+
+    def forward(self, x):
+        y = self.pool(F.relu6(self.conv(x)))
+        y = y * torch.sigmoid(y) - y.mean(dim=(2, 3), keepdim=True) / 2
+        z = F.gelu(self.hidden(self.flatten(y)))
+        logits = self.out(torch.tanh(z) + z.sum(dim=1, keepdim=True))
+        return torch.softmax(logits, dim=1), F.log_softmax(logits, dim=-1)
+
+
+@pytest.mark.parametrize("batch", [1, 4, 64])
+def test_course_cnn_compiled_matches_torch(batch):
+    check_against_torch(course_cnn(), torch.rand(batch, 1, 28, 28), compiled=True)
+
+
+def test_course_cnn_compiled_with_symbolic_batch_runs_any_batch():
+    model = course_cnn()
+    run = fx2relax.compile(fx2relax.from_module(model, (None, 1, 28, 28)))
+    for batch in (1, 3, 8):
+        x = torch.rand(batch, 1, 28, 28)
+        with torch.no_grad():
+            assert_outputs_match(run(x), model(x))
+
+
+def test_model_with_every_op_family_compiled_matches_torch():
+    check_against_torch(EveryFamily(), torch.randn(2, 4, 9, 9), compiled=True)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 5, 4), (3, 7, 4), (4,)])
+def test_linear_on_several_batch_axes_compiled_matches_torch(shape):
+    # Row tiles of the GEMM span batch axes (2 rows of a 2 x 5 batch): each row must land once.
+    check_against_torch(nn.Sequential(nn.Linear(4, 19, bias=False), nn.ReLU()), torch.randn(shape), compiled=True)
+
+
+def test_special_values_survive_the_schedules():
+    x = torch.randn(2, 4, 9, 9)
+    x[0, 1, 2, 3], x[1, 0, 0, 0], x[1, 3, 5, 5] = float("nan"), float("inf"), float("-inf")
+    check_against_torch(EveryFamily(), x, compiled=True)
+
+
+def test_weights_kept_as_inputs_compile_unpacked():
+    model = course_cnn()
+    mod, weights = fx2relax.from_module(model, (2, 1, 28, 28), keep_params_as_input=True)
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        assert_outputs_match(fx2relax.compile(mod, weights=weights)(x), model(x))
+
+
+@pytest.mark.parametrize("target", ["llvm", {"kind": "llvm"}, host_target()])
+def test_explicit_targets_are_accepted(target):
+    model = nn.Sequential(nn.Linear(8, 3), nn.ReLU())
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        assert_outputs_match(fx2relax.compile(fx2relax.from_module(model, (5, 8)), target)(x), model(x))
+
+
+def test_default_target_is_the_host_cpu_with_its_mcpu():
+    target = host_target()
+    assert target.kind.name == "llvm" and target.attrs["mcpu"]
+
+
+def test_non_cpu_target_is_refused():
+    mod = fx2relax.from_module(nn.Sequential(nn.ReLU()), (2, 3))
+    with pytest.raises(ValueError, match="target kind 'cuda'"):
+        fx2relax.compile(mod, {"kind": "cuda"})
+
+
+@pytest.mark.parametrize("tune", [0, -3, 2.5, True, "64"])
+def test_bad_trial_budget_is_refused(tune):
+    mod = fx2relax.from_module(nn.Sequential(nn.ReLU()), (2, 3))
+    with pytest.raises(ValueError, match="tune must be a positive number of MetaSchedule trials"):
+        fx2relax.compile(mod, tune=tune)
+
+
+def test_compiled_model_refuses_a_wrong_input_shape():
+    run = fx2relax.compile(fx2relax.from_module(course_cnn(), (4, 1, 28, 28)))
+    with pytest.raises(fx2relax.InputError, match=r"must have shape \(4, 1, 28, 28\), got shape \(2, 1, 28, 28\)"):
+        run(np.zeros((2, 1, 28, 28), dtype=np.float32))
+
+
+@pytest.mark.slow  # a MetaSchedule search round: about two minutes on a busy machine
+@pytest.mark.skipif(
+    importlib.util.find_spec("fx2relax.tuning") is None,
+    reason="fx2relax/tuning.py (MetaSchedule tuning, branch bench) has not landed yet",
+)
+def test_tuned_model_matches_torch_and_reuses_its_records(tmp_path):
+    model = nn.Sequential(nn.Linear(16, 8), nn.ReLU())  # one fused PrimFunc: one search task
+    x = torch.randn(3, 16)
+    mod = fx2relax.from_module(model, (3, 16))
+    with torch.no_grad():
+        expected = model(x)
+    assert_outputs_match(fx2relax.compile(mod, tune=2, tuning_dir=tmp_path)(x), expected)
+    assert any(tmp_path.iterdir()), "tuning records are written to tuning_dir"
+    assert_outputs_match(fx2relax.compile(mod, tune=2, tuning_dir=tmp_path)(x), expected)
