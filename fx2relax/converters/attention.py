@@ -57,6 +57,9 @@ def _flag(ctx: NodeContext, value: object, parameter: str) -> bool:
 @register_converter(nn.MultiheadAttention)
 def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                         average_attn_weights=True, is_causal=False):
+    """PyTorch's F.multi_head_attention_forward. A fully masked query row gives NaN with need_weights and
+    0 without (its scaled_dot_product_attention path); PyTorch's fused fast path (batch_first
+    self-attention under no_grad with a bool mask) gives NaN there too: that one case differs."""
     module = ctx.module
     if module.training and module.dropout > 0:
         raise ctx.unsupported("dropout", "attention dropout in training mode is random; call model.eval() first")
