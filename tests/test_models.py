@@ -166,3 +166,23 @@ def test_user_registered_converter_for_a_user_module(user_converter):
 def test_user_module_without_converter_is_refused():
     with pytest.raises(fx2relax.UnsupportedOpError, match=r"node 'special_expm1' \(function torch._C._special.special_expm1\)"):
         fx2relax.from_module(nn.Sequential(Scale(3)), (1, 3, 2, 2))
+
+
+def test_torchvision_vision_transformer_matches_torch():
+    """A small torchvision ViT (patch conv, class token, 2 encoder layers of nn.MultiheadAttention and
+    MLP, LayerNorm) in eval with random weights and a symbolic batch; its zero-initialised head and class token are drawn
+    too, so the logits are not all 0. Relative error bound 1e-4, as the torchvision survey uses."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10
+    ).eval()
+    for parameter in model.parameters():
+        if not parameter.any():
+            nn.init.normal_(parameter, std=0.1)
+    compiled = fx2relax.build(fx2relax.from_module(model, (None, 3, 32, 32)))
+    for batch in (1, 3):
+        x = torch.rand(batch, 3, 32, 32)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        assert abs(compiled(x) - expected).max() / abs(expected).max() < 1e-4

@@ -1,5 +1,6 @@
 """Converters for fully connected layers and matrix products: nn.Linear / F.linear, nn.Bilinear /
-F.bilinear, torch.matmul (`@`, Tensor.matmul), torch.mm, torch.bmm and torch.addmm (and their methods)."""
+F.bilinear, torch.matmul (`@`, Tensor.matmul), torch.mm, torch.bmm and torch.addmm (and their methods),
+torch.einsum."""
 
 import numbers
 import operator
@@ -156,3 +157,20 @@ def bilinear(ctx, input1, input2):
 @register_converter(F.bilinear)
 def bilinear_function(ctx, input1, input2, weight, bias=None):
     return _bilinear(ctx, input1, input2, weight, bias)
+
+
+@register_converter(torch.einsum)
+def einsum(ctx, equation, *operands):
+    """torch.einsum("bij,bjk->bik", a, b) or with the operands in one list; the sublist form
+    (einsum(a, [0, 1], b, [1, 2])) is refused."""
+    if not isinstance(equation, str):
+        raise ctx.unsupported("equation", "the sublist form einsum(op, [dims], ...) is not supported; write the equation string")
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    shapes = [_tensor(ctx, operand, f"operands[{i}]") for i, operand in enumerate(operands)]
+    try:
+        labels, _ = kernels.parse_einsum(equation, [len(shape) for shape in shapes])
+        kernels.einsum_sizes(labels, shapes)
+    except ValueError as error:
+        raise ctx.shape_error(f"equation {equation!r}: {error}", "equation") from None
+    return ctx.emit_te(kernels.einsum, *operands, equation=equation)

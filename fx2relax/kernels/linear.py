@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from tvm import te, tirx
+from collections.abc import Sequence
 
-from .elementwise import broadcast_index, broadcast_shape
+from tvm import sym, te, tirx
+
+from .elementwise import _is_one, broadcast_index, broadcast_shape
 
 
 def linear(data: te.Tensor, weight: te.Tensor, bias: te.Tensor | None = None) -> te.Tensor:
@@ -89,6 +91,107 @@ def bilinear(lhs: te.Tensor, rhs: te.Tensor, weight: te.Tensor, bias: te.Tensor 
     if bias is None:
         return product
     return te.compute(product.shape, lambda *n: product(*n) + bias[n[-1]], name="bias_add")
+
+
+ELLIPSIS = "..."
+
+
+def parse_einsum(equation: str, ranks: Sequence[int]) -> tuple[list[list[str]], list[str]]:
+    """The labels of each operand's axes and of the output's, as `torch.einsum` reads `equation`.
+
+    Spaces are ignored; "..." stands for the axes no letter names, which broadcast across operands
+    aligned on the right and are labelled "...0", "...1", ... from the leftmost broadcast axis.
+    Without "->" the output is the ellipsis axes, then the letters used exactly once, sorted
+    (upper case first). Raises ValueError, with PyTorch's wording, for an equation that does not fit.
+    """
+    equation = equation.replace(" ", "")
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(ranks):
+        raise ValueError(f"{len(terms)} operand(s) in the equation but {len(ranks)} tensor(s) given")
+    for term in [*terms, output]:
+        letters = term.replace(ELLIPSIS, "", 1)
+        bad = [c for c in letters if not (c.isascii() and c.isalpha())]
+        if bad:
+            raise ValueError(f"invalid subscript {bad[0]!r} in {term!r}: subscripts are letters a-z, A-Z and one '...'")
+    widths = [rank - len(term.replace(ELLIPSIS, "")) for term, rank in zip(terms, ranks)]
+    for position, (term, width) in enumerate(zip(terms, widths)):
+        if width < 0 or (width > 0 and ELLIPSIS not in term):
+            raise ValueError(
+                f"the number of subscripts in {term!r} ({len(term.replace(ELLIPSIS, ''))}) does not match the "
+                f"number of dimensions ({ranks[position]}) for operand {position}"
+                + ("" if ELLIPSIS in term else " and no ellipsis was given")
+            )
+    ellipsis_width = max([w for term, w in zip(terms, widths) if ELLIPSIS in term], default=0)
+
+    def expand(term: str, width: int) -> list[str]:
+        before, _, after = term.partition(ELLIPSIS)
+        broadcast = [f"{ELLIPSIS}{ellipsis_width - width + j}" for j in range(width)] if ELLIPSIS in term else []
+        return [*before, *broadcast, *after]
+
+    labels = [expand(term, width) for term, width in zip(terms, widths)]
+    letters = [c for term in terms for c in term.replace(ELLIPSIS, "")]
+    if not arrow:
+        once = sorted(c for c in set(letters) if letters.count(c) == 1)
+        return labels, [f"{ELLIPSIS}{j}" for j in range(ellipsis_width)] + once
+    output_letters = output.replace(ELLIPSIS, "", 1)
+    for c in output_letters:
+        if output_letters.count(c) > 1:
+            raise ValueError(f"output subscript {c} appears more than once in the output")
+        if c not in letters:
+            raise ValueError(f"output subscript {c} does not appear in the equation for any input operand")
+    return labels, expand(output, ellipsis_width)
+
+
+def einsum_sizes(labels: Sequence[Sequence[str]], shapes: Sequence[Sequence]) -> dict[str, object]:
+    """Each label's size: its operands' sizes broadcast (equal, or 1). A label repeated within one
+    operand (a diagonal) needs equal sizes there. Raises ValueError naming the label otherwise."""
+    sizes: dict[str, object] = {}
+    for position, (operand_labels, shape) in enumerate(zip(labels, shapes)):
+        own: dict[str, object] = {}
+        for label, size in zip(operand_labels, shape):
+            if label in own and not _same(own[label], size):
+                raise ValueError(
+                    f"subscript {label} is repeated for operand {position} but the sizes don't match, {own[label]} != {size}"
+                )
+            own[label] = size
+        for label, size in own.items():
+            try:
+                sizes[label] = broadcast_shape((sizes[label],), (size,))[0] if label in sizes else size
+            except ValueError:
+                raise ValueError(
+                    f"operands do not broadcast: subscript {label} has size {sizes[label]} and {size} (operand {position})"
+                ) from None
+    return sizes
+
+
+def _same(a: object, b: object) -> bool:
+    """Whether two sizes (ints or PrimExprs) are provably equal."""
+    as_expr = [tirx.const(d, "int64") if isinstance(d, int) else d for d in (a, b)]
+    return sym.Analyzer().can_prove_equal(*as_expr)
+
+
+def einsum(*operands: te.Tensor, equation: str) -> te.Tensor:
+    """`torch.einsum(equation, *operands)`: the product of the operands summed over the labels absent
+    from the output, in one te.compute whose reduce axes are those labels.
+
+    operands: tensors whose ranks fit `equation` (see parse_einsum); a label's axes have equal sizes
+    or size 1 (broadcast). Returns the output labels' sizes (a 0-d tensor when there are none).
+    """
+    labels, output = parse_einsum(equation, [len(t.shape) for t in operands])
+    sizes = einsum_sizes(labels, [t.shape for t in operands])
+    contracted = [label for label in sizes if label not in output]
+    reduce_axes = {label: te.reduce_axis((0, sizes[label]), name=label.replace(ELLIPSIS, "e")) for label in contracted}
+
+    def product(*index):
+        axis_of = {**dict(zip(output, index)), **reduce_axes}
+        value = None
+        for operand, operand_labels in zip(operands, labels):
+            term = operand[tuple(0 if _is_one(d) else axis_of[label] for label, d in zip(operand_labels, operand.shape))]
+            value = term if value is None else value * term
+        return te.sum(value, axis=list(reduce_axes.values())) if reduce_axes else value
+
+    return te.compute([sizes[label] for label in output], product, name="einsum")
 
 
 PACK_WIDTH = 16

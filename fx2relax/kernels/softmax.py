@@ -1,6 +1,6 @@
 """Softmax and log-softmax along one axis."""
 
-from tvm import te
+from tvm import te, tirx
 
 from .reduction import nan_max
 
@@ -37,11 +37,12 @@ def log_softmax(data: te.Tensor, axis: int) -> te.Tensor:
     )
 
 
-def softmax(data: te.Tensor, axis: int) -> te.Tensor:
+def softmax(data: te.Tensor, axis: int, zero_masked_slices: bool = False) -> te.Tensor:
     """exp(x - max) / sum(exp(x - max)) along `axis` (0 <= axis < rank), for a tensor of any shape.
 
     Subtracting the max keeps large logits finite; the NaN-propagating max makes a NaN (or an
-    inf - inf) anywhere in a slice give a NaN slice, as PyTorch does.
+    inf - inf) anywhere in a slice give a NaN slice, as PyTorch does. A slice of only -inf is NaN,
+    or with `zero_masked_slices` all 0, as PyTorch's `_safe_softmax` in scaled_dot_product_attention.
     """
     shape = data.shape
     reduced_shape = [d for a, d in enumerate(shape) if a != axis]
@@ -54,4 +55,11 @@ def softmax(data: te.Tensor, axis: int) -> te.Tensor:
     exp_sum = te.compute(
         reduced_shape, lambda *i: te.sum(exp[_with_axis(i, k_sum, axis)], axis=k_sum), name="T_softmax_expsum"
     )
-    return te.compute(shape, lambda *i: exp(*i) / exp_sum[_drop_axis(i, axis)], name="T_softmax_norm")
+    def norm(*i):
+        value = exp(*i) / exp_sum[_drop_axis(i, axis)]
+        if not zero_masked_slices:
+            return value
+        masked = max_elem[_drop_axis(i, axis)] == tirx.const(float("-inf"), data.dtype)
+        return tirx.Select(masked, tirx.const(0, data.dtype), value)
+
+    return te.compute(shape, norm, name="T_softmax_norm")

@@ -1,0 +1,148 @@
+"""Attention: the stages of nn.MultiheadAttention and F.scaled_dot_product_attention between the
+projections (kernels/linear.py) and the softmax (kernels/softmax.py).
+
+Heads live in a [batch, heads, length, head_dim] layout. A sequence tensor's `batch_axis` says where
+its batch axis is: 0 for [batch, length, embed] (batch_first), 1 for [length, batch, embed], None for
+an unbatched [length, embed] (treated as batch 1).
+"""
+
+from __future__ import annotations
+
+from tvm import te, tirx
+
+from .elementwise import broadcast_index
+
+
+def split_heads(data: te.Tensor, num_heads: int, batch_axis: int | None, bias: te.Tensor | None = None,
+                zero_attn: bool = False) -> te.Tensor:
+    """The projected sequence cut into heads, optionally with one more position `bias` (add_bias_kv)
+    and then one of zeros (add_zero_attn) appended, as nn.MultiheadAttention does to keys and values.
+
+    data: [batch, length, embed], [length, batch, embed] or [length, embed] (see `batch_axis`);
+    bias: [embed] or None. Returns [batch, num_heads, length + extra, embed // num_heads].
+    """
+    length = data.shape[0 if batch_axis in (None, 1) else 1]
+    batch = 1 if batch_axis is None else data.shape[batch_axis]
+    head_dim = data.shape[-1] // num_heads
+    extra = (bias is not None) + zero_attn
+
+    def read(n, h, s, d):
+        channel = h * head_dim + d
+        index = (s, channel) if batch_axis is None else (n, s, channel) if batch_axis == 0 else (s, n, channel)
+        value = data[index] if not extra else tirx.if_then_else(s < length, data[index], tirx.const(0, data.dtype))
+        if bias is not None:
+            value = tirx.if_then_else(s == length, bias[channel], value)
+        return value
+
+    return te.compute((batch, num_heads, length + extra, head_dim), read, name="split_heads")
+
+
+def merge_heads(data: te.Tensor, batch_axis: int | None) -> te.Tensor:
+    """The inverse of split_heads without extra positions: heads side by side again.
+
+    data: [batch, heads, length, head_dim]. Returns [batch, length, embed], [length, batch, embed] or
+    [length, embed] (see `batch_axis`), embed = heads * head_dim.
+    """
+    batch, heads, length, head_dim = data.shape
+
+    def read(*index):
+        n = 0 if batch_axis is None else index[batch_axis]
+        s = index[0 if batch_axis in (None, 1) else 1]
+        return data[n, index[-1] // head_dim, s, index[-1] % head_dim]
+
+    shape = (length, heads * head_dim) if batch_axis is None else (
+        (batch, length, heads * head_dim) if batch_axis == 0 else (length, batch, heads * head_dim))
+    return te.compute(shape, read, name="merge_heads")
+
+
+def _shared_head(batch_index: tuple, groups: int) -> tuple:
+    """The key/value batch index a query's batch index reads when `groups` query heads (axis -3 of
+    the full index, the last batch axis here) share one key/value head (grouped-query attention)."""
+    if groups == 1:
+        return batch_index
+    return (*batch_index[:-1], batch_index[-1] // groups)
+
+
+def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Tensor | None = None,
+                     causal: bool = False, groups: int = 1) -> te.Tensor:
+    """(query * scale) · key^T + mask, scaling the query before the product as PyTorch does; with
+    `causal`, -inf where the key comes after the query (key index > query index).
+
+    query: [*batch, length, head_dim]; key: [*batch, source, head_dim] with the same batch axes, except
+    heads / groups key heads (axis -3) with `groups` > 1; mask: additive, broadcastable to
+    [*batch, length, source], or None. Returns [*batch, length, source].
+    """
+    d = te.reduce_axis((0, query.shape[-1]), name="d")
+    factor = tirx.const(scale, query.dtype)
+    scores = te.compute(
+        (*query.shape[:-1], key.shape[-2]),
+        lambda *i: te.sum(query[(*i[:-1], d)] * factor * key[(*_shared_head(i[:-2], groups), i[-1], d)], axis=d),
+        name="attention_scores",
+    )
+    if mask is None and not causal:
+        return scores
+
+    def masked(*i):
+        value = scores(*i)
+        if mask is not None:
+            value = value + mask[broadcast_index(mask.shape, i)]
+        if causal:
+            value = tirx.Select(i[-1] > i[-2], tirx.const(float("-inf"), scores.dtype), value)
+        return value
+
+    return te.compute(scores.shape, masked, name="masked_scores")
+
+
+def multi_head_mask(attn_mask: te.Tensor | None, key_padding_mask: te.Tensor | None, batch, num_heads: int,
+                    length, source) -> te.Tensor:
+    """The additive mask nn.MultiheadAttention adds to every head's scores: attn_mask plus
+    key_padding_mask, both padded with 0 for the positions add_bias_kv / add_zero_attn appended.
+
+    attn_mask: [length, source'] or [batch * num_heads, length, source'] or None; key_padding_mask:
+    [batch, source'] or [source'] or None (source' <= source). Returns [batch, num_heads, length, source].
+    """
+    dtype = (attn_mask if attn_mask is not None else key_padding_mask).dtype
+    zero = tirx.const(0, dtype)
+
+    def total(n, h, l, s):
+        value = zero
+        if attn_mask is not None:
+            width = attn_mask.shape[-1]
+            index = (l, s) if len(attn_mask.shape) == 2 else (n * num_heads + h, l, s)
+            value = value + tirx.if_then_else(s < width, attn_mask[index], zero)
+        if key_padding_mask is not None:
+            width = key_padding_mask.shape[-1]
+            index = (s,) if len(key_padding_mask.shape) == 1 else (n, s)
+            value = value + tirx.if_then_else(s < width, key_padding_mask[index], zero)
+        return value
+
+    return te.compute((batch, num_heads, length, source), total, name="multi_head_mask")
+
+
+def attend(weights: te.Tensor, value: te.Tensor, groups: int = 1) -> te.Tensor:
+    """weights · value. weights: [*batch, length, source]; value: [*batch, source, head_dim], with
+    heads / groups heads (axis -3) when `groups` query heads share one. Returns [*batch, length, head_dim]."""
+    s = te.reduce_axis((0, value.shape[-2]), name="s")
+    return te.compute(
+        (*weights.shape[:-1], value.shape[-1]),
+        lambda *i: te.sum(weights[(*i[:-1], s)] * value[(*_shared_head(i[:-2], groups), s, i[-1])], axis=s),
+        name="attend",
+    )
+
+
+def head_weights(weights: te.Tensor, average: bool, batched: bool) -> te.Tensor:
+    """The attention weights nn.MultiheadAttention returns: averaged over heads, or per head without
+    the batch axis of an unbatched input (batched per-head weights are `weights` itself).
+
+    weights: [batch, heads, length, source]. Returns [batch?, length, source] when `average`, else
+    [heads, length, source] (not batched).
+    """
+    batch, heads, length, source = weights.shape
+    if not average:
+        return te.compute((heads, length, source), lambda h, l, s: weights[0, h, l, s], name="head_weights")
+    h = te.reduce_axis((0, heads), name="h")
+    total = te.compute((batch, length, source), lambda n, l, s: te.sum(weights[n, h, l, s], axis=h), name="head_sum")
+    count = tirx.Cast(weights.dtype, heads)
+    if batched:
+        return te.compute(total.shape, lambda *i: total(*i) / count, name="head_mean")
+    return te.compute((length, source), lambda l, s: total[0, l, s] / count, name="head_mean")
