@@ -8,8 +8,11 @@ here whatever the budget, minutes on a busy machine. We build candidates in this
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import os
+from collections.abc import Iterator
 
 import tvm
 from tvm import relax
@@ -40,7 +43,8 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
         and database.query_tuning_record(task.dispatched[0], target, "main") is None
     ]
     if untuned:
-        contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(untuned, work_dir)
+        with _unnamed_handlers_detached(logging.getLogger("tvm.s_tir.meta_schedule")):
+            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(untuned, work_dir)
         # Every PrimFunc gets at least one round: a 64-trial round per task would spend a small
         # budget on the first few PrimFuncs and leave the others unscheduled.
         trials_per_round = max(1, min(TRIALS_PER_ROUND, trials // len(untuned)))
@@ -56,6 +60,21 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
         )
     with target, database, tvm.transform.PassContext(opt_level=3):
         return relax.transform.MetaScheduleApplyDatabase()(mod)
+
+
+@contextlib.contextmanager
+def _unnamed_handlers_detached(logger: logging.Logger) -> Iterator[None]:
+    """MetaSchedule re-configures its logger by handler name (logging.config.dictConfig) and fails
+    on a handler without one, such as pytest's log capture, which it copies from the root logger
+    on a first tuning: such handlers are taken off for the call and put back after."""
+    unnamed = [handler for handler in logger.handlers if handler.get_name() is None]
+    for handler in unnamed:
+        logger.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in unnamed:
+            logger.addHandler(handler)
 
 
 @derived_object
