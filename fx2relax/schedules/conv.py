@@ -1,8 +1,8 @@
 """Direct 2-D convolution schedules for kernels.conv.conv2d, each output plane computed in cache.
 
 Channel-vector schedule (2-D conv, output channels a multiple of CHANNEL_LANES, one fused
-consumer): for each (image, block of CHANNEL_LANES output channels), in parallel, the block's
-output planes are accumulated in a local buffer laid out [rows, columns, lanes], so each tap is
+consumer): for each (image, block of CHANNEL_LANES output channels), in parallel (unless the
+conv has at most generic.SERIAL_MAX_MACS multiply-adds), the block's output planes are accumulated in a local buffer laid out [rows, columns, lanes], so each tap is
 one broadcast input value times one vector of weights (repacked per block [C, kh, kw, lanes]);
 COLUMN_TILE columns of a row stay in registers across the taps. The fused consumer (bias and
 activation inlined, and max-pooling) then reads channel vectors while they are in L1 and keeps
@@ -19,7 +19,7 @@ from __future__ import annotations
 import tvm
 from tvm import s_tir, tirx
 
-from .generic import inline_injective, leading_spatial_loops, static_extent
+from .generic import SERIAL_MAX_MACS, inline_injective, leading_spatial_loops, loop_work, static_extent
 
 CHANNEL_LANES = 16
 """Output channels per vector: one AVX-512 vector of float32."""
@@ -39,6 +39,7 @@ def schedule_conv2d_channel_vectors(sch: s_tir.Schedule, block_name: str, target
     *batch, channel, row, column = loops[:spatial_count]
     taps = loops[spatial_count:]  # (input channel, kernel row, kernel column)
     consumer = sch.get_consumers(conv)[0]
+    work = loop_work(sch, loops)
     channel_block, lane = sch.split(channel, factors=[None, CHANNEL_LANES])
     width = static_extent(sch.get(column).extent)
     column_block, column_in_tile = sch.split(column, factors=[None, _column_tile(width)])
@@ -51,7 +52,8 @@ def schedule_conv2d_channel_vectors(sch: s_tir.Schedule, block_name: str, target
     packed_weight = sch.cache_read(conv, weight, "local")
     sch.compute_at(packed_weight, block_loop)
     sch.transform_layout(packed_weight, ("write", 0), lambda o, c, kh, kw: (c, kh, kw, o))
-    sch.parallel(block_loop)
+    if work is None or work > SERIAL_MAX_MACS:
+        sch.parallel(block_loop)
     sch.vectorize(lane)
     sch.unroll(column_in_tile)
     for tap in taps[1:]:

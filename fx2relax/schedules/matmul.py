@@ -15,7 +15,7 @@ import tvm
 from tvm import s_tir
 
 from ..kernels.linear import PACK_WIDTH
-from .generic import inline_injective, parallelize_outer, static_extent
+from .generic import SERIAL_MAX_MACS, inline_injective, parallelize_outer, static_extent
 
 ROW_TILES = (8, 6, 4, 3, 2)
 """Rows per register tile, largest first: the first that divides the batch is used."""
@@ -23,10 +23,6 @@ ROW_TILES = (8, 6, 4, 3, 2)
 
 TILE_ACCUMULATORS = 24
 """Vector accumulators one tile may hold (AVX-512 has 32 registers; the rest load and broadcast)."""
-
-SERIAL_MAX_MACS = 1 << 20
-"""Products up to this many multiply-adds that fit one tile run as one tile on one core."""
-
 
 def row_tile(rows: int | None) -> int:
     """Rows per register tile for `rows` input rows (None: symbolic, the largest tile, its rows
