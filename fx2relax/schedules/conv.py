@@ -24,6 +24,10 @@ from .generic import SERIAL_MAX_MACS, inline_injective, leading_spatial_loops, l
 CHANNEL_LANES = 16
 """Output channels per vector: one AVX-512 vector of float32."""
 
+PLANE_BLOCK_MAX_BYTES = 512 * 1024
+"""Largest block of CHANNEL_LANES output planes the channel-vector schedule keeps: it must stay in
+L2 (1 MiB per core on znver4) while the consumer reads it; larger planes go one at a time."""
+
 COLUMN_TILE = 14
 """At most this many output columns of a row accumulate in registers (one vector each)."""
 
@@ -64,8 +68,8 @@ def schedule_conv2d_channel_vectors(sch: s_tir.Schedule, block_name: str, target
 
 def _check_fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> None:
     """ValueError unless the conv is 2-D ((*batch, channel, row, column) outputs and (channel, row,
-    column) taps), its output channels fill whole vectors and it has one consumer over the same
-    outputs (element-wise, or reducing trailing window axes)."""
+    column) taps), its output channels fill whole vectors, a block of its planes fits in L2 and it
+    has one consumer over the same outputs (element-wise, or reducing trailing window axes)."""
     loops = sch.get_loops(conv)
     spatial_count = len(leading_spatial_loops(sch, conv))
     if spatial_count < 4 or len(loops) - spatial_count != 3:
@@ -73,6 +77,9 @@ def _check_fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlock
     channels = static_extent(sch.get(loops[spatial_count - 3]).extent)
     if channels is None or channels % CHANNEL_LANES:
         raise ValueError(f"output channels are not a multiple of {CHANNEL_LANES}")
+    plane = loop_work(sch, loops[spatial_count - 2:spatial_count])
+    if plane is None or plane * CHANNEL_LANES * 4 > PLANE_BLOCK_MAX_BYTES:  # float32 outputs
+        raise ValueError("a block of output planes does not fit in L2")
     consumers = sch.get_consumers(conv)
     if len(consumers) != 1 or len(leading_spatial_loops(sch, consumers[0])) != spatial_count:
         raise ValueError("the conv has no single consumer over its outputs")
