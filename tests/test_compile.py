@@ -8,8 +8,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tvm import s_tir, tirx
+
 import fx2relax
-from fx2relax.compiler import host_target
+from fx2relax.compiler import fuse, host_target
+from fx2relax.schedules import block_names
+from fx2relax.schedules.conv import schedule_conv2d_channel_vectors
 from tests.helpers import assert_outputs_match, check_against_torch
 
 
@@ -78,6 +82,58 @@ def test_weights_kept_as_inputs_compile_unpacked():
     x = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
         assert_outputs_match(fx2relax.compile(mod, weights=weights)(x), model(x))
+
+
+CHANNEL_VECTOR_CONVS = {
+    # Output channels in whole vectors of 16, consumer windows tiling the conv output:
+    # conv.schedule_conv2d_channel_vectors takes these (inputs [3, C, 12, 16]).
+    "strided padded, relu, max-pool": nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
+    "grouped dilated reflect-padded, bias only": nn.Sequential(
+        nn.Conv2d(4, 32, (2, 3), dilation=2, groups=2, padding=2, padding_mode="reflect")
+    ),
+    "no bias, tanh, average pool": nn.Sequential(nn.Conv2d(2, 16, 3, bias=False), nn.Tanh(), nn.AvgPool2d(2)),
+    "prime output width, relu": nn.Sequential(nn.Conv2d(1, 16, (3, 4)), nn.ReLU()),
+}
+FALLBACK_CONVS = {
+    # Windows that pad or leave conv outputs unread: the plane or generic schedule takes these.
+    "padded ceil-mode max-pool": nn.Sequential(
+        nn.Conv2d(3, 16, 3), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
+    ),
+    "max-pool leaving a row and column": nn.Sequential(nn.Conv2d(1, 16, 2), nn.ReLU(), nn.MaxPool2d(2)),
+}
+
+
+def _conv_primfunc(model: nn.Module, shape: tuple) -> tirx.PrimFunc:
+    """The PrimFunc of the fused, imported `model` that holds its conv2d block."""
+    fused = fuse(fx2relax.from_module(model, shape))
+    return next(
+        func for _, func in fused.functions_items() if isinstance(func, tirx.PrimFunc) and "conv2d" in block_names(func)
+    )
+
+
+@pytest.mark.parametrize("name", CHANNEL_VECTOR_CONVS)
+def test_convs_take_the_channel_vector_schedule(name):
+    model = CHANNEL_VECTOR_CONVS[name].eval()
+    func = _conv_primfunc(model, (3, model[0].in_channels, 12, 16))
+    schedule_conv2d_channel_vectors(s_tir.Schedule(func), "conv2d", host_target())
+
+
+@pytest.mark.parametrize("name", [*CHANNEL_VECTOR_CONVS, *FALLBACK_CONVS])
+def test_convs_with_16_channel_multiples_compiled_match_torch(name):
+    model = {**CHANNEL_VECTOR_CONVS, **FALLBACK_CONVS}[name].eval()
+    torch.manual_seed(0)
+    x = torch.randn(3, model[0].in_channels, 12, 16)
+    x[0, 0, 2, 3], x[1, -1, 5, 5], x[2, 0, 0, 0] = float("nan"), float("inf"), float("-inf")
+    check_against_torch(model, x, compiled=True)
+
+
+def test_channel_vector_conv_with_symbolic_batch_runs_any_batch():
+    model = CHANNEL_VECTOR_CONVS["strided padded, relu, max-pool"].eval()
+    run = fx2relax.compile(fx2relax.from_module(model, (None, 3, 12, 16)))
+    for batch in (1, 5):
+        x = torch.randn(batch, 3, 12, 16)
+        with torch.no_grad():
+            assert_outputs_match(run(x), model(x))
 
 
 @pytest.mark.parametrize("target", ["llvm", {"kind": "llvm"}, host_target()])

@@ -9,6 +9,10 @@ from tvm import s_tir, tirx
 PARALLEL_MIN_ELEMENTS = 16384
 """Below this many outputs a parallel launch costs more than it saves."""
 
+SERIAL_MAX_MACS = 1 << 20
+"""A product or convolution of up to this many multiply-adds runs on one core: waking the thread
+pool (several microseconds) costs more than the second core saves."""
+
 
 def static_extent(extent: tirx.PrimExpr) -> int | None:
     """The loop extent as an int, or None when it is symbolic."""
@@ -52,6 +56,12 @@ def parallelize_outer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> No
         return
     outer = spatial[:-1] if len(spatial) > 1 else spatial
     sch.parallel(sch.fuse(*outer) if len(outer) > 1 else outer[0])
+
+
+def loop_work(sch: s_tir.Schedule, loops: list) -> int | None:
+    """The number of iterations of the nested `loops` (None when one is symbolic)."""
+    extents = [static_extent(sch.get(loop).extent) for loop in loops]
+    return None if None in extents else _product(extents)
 
 
 def schedule_generic(sch: s_tir.Schedule, target: tvm.target.Target) -> None:
