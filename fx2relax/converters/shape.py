@@ -299,7 +299,7 @@ def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[i
             "index", "advanced indexing is supported with one index tensor combined only with slices, None and ..."
         )
     at = tensor_items[0]
-    name, indices = _constant_index(ctx, at if len(items) > 1 else None)
+    name, indices = _constant_index(ctx, at)
     rank = len(ctx.shape(input))
     consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
     if consumed > rank:
@@ -313,11 +313,11 @@ def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[i
     return ctx.emit_te(kernels.take, sliced, relax.const(indices, "int64"), axis=axis)
 
 
-def _constant_index(ctx: NodeContext, position: int | None) -> tuple[str, np.ndarray]:
+def _constant_index(ctx: NodeContext, position: int) -> tuple[str, np.ndarray]:
     """The index tensor's values, read from the buffer its get_attr node names (the importer keeps
     buffers in the model dtype, so the integer values come from the torch tensor itself)."""
     node = ctx.node.args[1] if len(ctx.node.args) > 1 else ctx.node.kwargs.get("index")
-    if position is not None:
+    if isinstance(node, (tuple, list)):
         node = node[position]
     if not (isinstance(node, torch.fx.Node) and node.op == "get_attr"):
         raise ctx.unsupported(
