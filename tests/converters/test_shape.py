@@ -388,7 +388,7 @@ def take_cases(draw):
         before.insert(draw(st.integers(0, len(before))), None)
     if draw(st.booleans()):  # "..." standing for the leading axes
         before = [Ellipsis] + [item for item in before if item is None]
-        after = [slice(None)] * (len(shape) - axis - 1) if draw(st.booleans()) else []
+        after = [slice(None)] * (len(shape) - axis - 1)
     else:
         after = [] if draw(st.booleans()) else [Ellipsis]
     return shape, tuple(before + ["buffer"] + after), buffer
@@ -407,6 +407,13 @@ def test_indexing_with_a_constant_index_tensor(case, on_parameter, data):
 def test_indexing_with_a_constant_index_keeps_a_symbolic_batch():
     model = IndexByBuffer((slice(None), "buffer"), torch.tensor([[2, -1], [0, 0]]))
     check_against_torch(model, torch.randn(3, 4, 5), input_shape=(None, 4, 5))
+
+
+def test_an_index_buffer_is_not_a_weight_to_swap():
+    model = IndexByBuffer((slice(None), "buffer"), torch.tensor([2, 0]), torch.randn(3, 4))
+    mod, weights = fx2relax.from_module(model, (2, 3), keep_params_as_input=True)
+    assert list(weights) == ["table"]
+    assert [param.name for param in mod["main"].params] == ["x", "table"]
 
 
 @pytest.mark.parametrize(
