@@ -304,11 +304,12 @@ def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[i
     consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
     if consumed > rank:
         raise ctx.shape_error(f"too many indices for a tensor of dimension {rank}", "index")
-    axis = sum(rank - consumed if item is Ellipsis else 1 for item in items[:at])
-    size = ctx.shape(input)[axis - sum(1 for item in items[:at] if item is None)]
+    axis = sum(rank - consumed if item is Ellipsis else 1 for item in items[:at])  # in the sliced result
+    input_axis = axis - sum(1 for item in items[:at] if item is None)
+    size = ctx.shape(input)[input_axis]
     if not isinstance(size, int):
         raise ctx.unsupported("index", f"index tensor '{name}' on an axis of symbolic size {size} is not supported")
-    indices = _checked_indices(ctx, name, indices, size, axis)
+    indices = _checked_indices(ctx, name, indices, size, input_axis)
     sliced = _index_tensor(ctx, input, tuple(slice(None) if i == at else item for i, item in enumerate(items)))
     return ctx.emit_te(kernels.take, sliced, relax.const(indices, "int64"), axis=axis)
 
@@ -335,8 +336,10 @@ def _checked_indices(ctx: NodeContext, name: str, indices: np.ndarray, size: int
     """Index values in [0, size) as int64: a 1-D boolean mask becomes its True positions, negative
     indices count from the end; an out-of-range index is PyTorch's run-time error, raised now."""
     if indices.dtype == bool:
-        if indices.shape != (size,):
-            raise ctx.unsupported("index", f"boolean index '{name}' of shape {list(indices.shape)} is not supported (only 1-D, of the indexed axis' size {size})")
+        if indices.ndim != 1:
+            raise ctx.unsupported("index", f"boolean index '{name}' of shape {list(indices.shape)} is not supported (only 1-D)")
+        if len(indices) != size:
+            raise ctx.shape_error(f"the shape of the mask '{name}' [{len(indices)}] does not match dimension {axis} of size {size}", "index")
         indices = indices.nonzero()[0]
         if indices.size == 0:
             raise ctx.shape_error(f"boolean index '{name}' selects nothing (empty tensors are not supported)", "index")
@@ -345,12 +348,10 @@ def _checked_indices(ctx: NodeContext, name: str, indices: np.ndarray, size: int
         raise ctx.shape_error(f"index {int(bad.flat[0])} in '{name}' is out of bounds for dimension {axis} with size {size}", "index")
     if indices.size == 0:
         raise ctx.shape_error(f"index tensor '{name}' is empty (empty tensors are not supported)", "index")
-    return (indices.astype("int64") % size).astype("int64")
+    return indices.astype("int64") % size
 
 
 def _kind(item: object) -> str:
-    if is_tensor(item):
-        return "a tensor"
     if isinstance(item, (list, tuple)):
         return f"a list {list(item)!r}"
     return f"{type(item).__name__} {item!r}"

@@ -423,6 +423,8 @@ def test_an_index_buffer_is_not_a_weight_to_swap():
         ((slice(None), "buffer"), torch.tensor([-5]), fx2relax.ShapeError, r"index -5 in 'positions' is out of bounds for dimension 1 with size 4"),
         (("buffer",), torch.tensor([False, False, False]), fx2relax.ShapeError, "boolean index 'positions' selects nothing"),
         (("buffer",), torch.ones(3, 4, dtype=torch.bool), fx2relax.UnsupportedParameterError, r"boolean index 'positions' of shape \[3, 4\]"),
+        ((slice(None), None, "buffer"), torch.tensor([True, False]), fx2relax.ShapeError, r"mask 'positions' \[2\] does not match dimension 1 of size 4"),
+        ((None, slice(None), "buffer"), torch.tensor([4]), fx2relax.ShapeError, "index 4 in 'positions' is out of bounds for dimension 1 with size 4"),
         (("buffer",), torch.tensor([0.0]), fx2relax.UnsupportedParameterError, "index tensor 'positions' has dtype torch.float32"),
         ((0, "buffer"), torch.tensor([0]), fx2relax.UnsupportedParameterError, "one index tensor combined only with slices"),
         (("buffer", "buffer"), torch.tensor([0]), fx2relax.UnsupportedParameterError, "one index tensor combined only with slices"),
