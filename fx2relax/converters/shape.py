@@ -230,7 +230,8 @@ def getattr_(ctx, obj, name):
 
 @register_converter(operator.getitem)
 def getitem(ctx, obj, index):
-    """`shape[0]`, `pieces[1]` on Python tuples; basic indexing (ints, slices, None, ...) on tensors."""
+    """`shape[0]`, `pieces[1]` on Python tuples; basic indexing (ints, slices, None, ...) on tensors,
+    and one integer or boolean buffer as an index tensor (`table[self.index]`)."""
     if isinstance(obj, (tuple, list)):
         if not isinstance(index, (numbers.Integral, slice)) or isinstance(index, bool):
             raise ctx.unsupported("index", f"a tuple is indexed by an int or a slice, got {index!r}")
