@@ -216,11 +216,14 @@ class GraphImporter:
         return entry.converter(ctx, *args, **kwargs)
 
     def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
-        """A weight: a Relax constant, or with keep_params_as_input a new parameter of `main`."""
+        """A weight: a Relax constant, or with keep_params_as_input a new parameter of `main`.
+
+        Integer and boolean buffers (index tables such as MaxViT's) always stay constants: they are
+        not weights to swap, and getitem reads their values at import."""
         if tensor in self._params:
             return self._params[tensor]
         array = tensor.detach().cpu().numpy().astype(self.dtype)
-        if self.keep_params_as_input:
+        if self.keep_params_as_input and tensor.is_floating_point():
             value = relax.Var(name.replace(".", "_"), relax.TensorType(array.shape, self.dtype))
             self._weight_vars.append(value)
             self.weights[value.name] = array

@@ -1,11 +1,13 @@
 """torchvision classifiers, random weights, eval, 1x3x224x224: fx2relax matches PyTorch to a relative
-error (max |diff| / max |output|) under 1e-4. Slow (a whole model each), still run by `make test`."""
+error (max |diff| / max |output|) under 1e-4. Slow (a whole model each), still run by `make test`;
+MaxViT's attention block (its bias table indexed by an int64 buffer) is tested alone, fast."""
 
 import numpy as np
 import pytest
 import torch
 
 import fx2relax
+from tests.helpers import check_against_torch
 
 torchvision = pytest.importorskip("torchvision")
 
@@ -22,3 +24,9 @@ def test_torchvision_classifier_matches_torch(name):
     assert actual.shape == expected.shape == (1, 1000)
     relative_error = np.max(np.abs(actual - expected)) / np.max(np.abs(expected))
     assert relative_error < 1e-4, f"{name}: relative error {relative_error:.2e}"
+
+
+def test_maxvit_relative_position_attention_matches_torch():
+    torch.manual_seed(0)
+    attention = torchvision.models.maxvit.RelativePositionalMultiHeadAttention(feat_dim=16, head_dim=8, max_seq_len=16)
+    check_against_torch(attention, torch.randn(2, 3, 16, 16))

@@ -13,6 +13,7 @@ import numbers
 import operator
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from tvm import relax, sym, tirx
@@ -229,7 +230,8 @@ def getattr_(ctx, obj, name):
 
 @register_converter(operator.getitem)
 def getitem(ctx, obj, index):
-    """`shape[0]`, `pieces[1]` on Python tuples; basic indexing (ints, slices, None, ...) on tensors."""
+    """`shape[0]`, `pieces[1]` on Python tuples; basic indexing (ints, slices, None, ...) on tensors,
+    and one integer or boolean buffer as an index tensor (`table[self.index]`)."""
     if isinstance(obj, (tuple, list)):
         if not isinstance(index, (numbers.Integral, slice)) or isinstance(index, bool):
             raise ctx.unsupported("index", f"a tuple is indexed by an int or a slice, got {index!r}")
@@ -243,9 +245,13 @@ def getitem(ctx, obj, index):
 
 
 def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.Expr:
-    """Basic indexing as `strided_slice`; advanced indexing (tensors, lists, bools) is refused."""
+    """Basic indexing as `strided_slice`; one constant index tensor (a buffer) as a `take` after it;
+    other advanced indexing (computed tensors, lists, bools) is refused."""
     shape = ctx.shape(input)
     items = list(index) if isinstance(index, tuple) else [index]
+    tensor_items = [position for position, item in enumerate(items) if is_tensor(item)]
+    if tensor_items:
+        return _take(ctx, input, items, tensor_items)
     for item in items:
         if not (item is None or item is Ellipsis or isinstance(item, slice) or _is_size(item)):
             raise ctx.unsupported(
@@ -286,9 +292,67 @@ def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.E
     return ctx.emit_te(kernels.strided_slice, input, begin=begin, step=step, out_axes=out_axes, out_shape=out_shape)
 
 
+def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[int]) -> relax.Expr:
+    """`x[..., idx, :]` with one constant integer (or 1-D boolean) index tensor: basic indexing of the
+    other items, then a gather along the indexed axis, as PyTorch does with a single index tensor."""
+    if len(tensor_items) > 1 or any(_is_size(item) or isinstance(item, (list, tuple)) for item in items):
+        raise ctx.unsupported(
+            "index", "advanced indexing is supported with one index tensor combined only with slices, None and ..."
+        )
+    at = tensor_items[0]
+    name, indices = _constant_index(ctx, at)
+    rank = len(ctx.shape(input))
+    consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
+    if consumed > rank:
+        raise ctx.shape_error(f"too many indices for a tensor of dimension {rank}", "index")
+    axis = sum(rank - consumed if item is Ellipsis else 1 for item in items[:at])  # in the sliced result
+    input_axis = axis - sum(1 for item in items[:at] if item is None)
+    size = ctx.shape(input)[input_axis]
+    if not isinstance(size, int):
+        raise ctx.unsupported("index", f"index tensor '{name}' on an axis of symbolic size {size} is not supported")
+    indices = _checked_indices(ctx, name, indices, size, input_axis)
+    sliced = _index_tensor(ctx, input, tuple(slice(None) if i == at else item for i, item in enumerate(items)))
+    return ctx.emit_te(kernels.take, sliced, relax.const(indices, "int64"), axis=axis)
+
+
+def _constant_index(ctx: NodeContext, position: int) -> tuple[str, np.ndarray]:
+    """The index tensor's values, read from the buffer its get_attr node names (the importer keeps
+    buffers in the model dtype, so the integer values come from the torch tensor itself)."""
+    node = ctx.node.args[1] if len(ctx.node.args) > 1 else ctx.node.kwargs.get("index")
+    if isinstance(node, (tuple, list)):
+        node = node[position]
+    if not (isinstance(node, torch.fx.Node) and node.op == "get_attr"):
+        raise ctx.unsupported(
+            "index", "advanced indexing with a computed tensor is not supported (only with an integer or boolean buffer)"
+        )
+    value = node.graph.owning_module
+    for atom in str(node.target).split("."):
+        value = builtins.getattr(value, atom)
+    if value.dtype.is_floating_point or value.dtype.is_complex:
+        raise ctx.unsupported("index", f"index tensor '{node.target}' has dtype {value.dtype}; tensors used as indices must be long, int or bool")
+    return str(node.target), value.detach().cpu().numpy()
+
+
+def _checked_indices(ctx: NodeContext, name: str, indices: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Index values in [0, size) as int64: a 1-D boolean mask becomes its True positions, negative
+    indices count from the end; an out-of-range index is PyTorch's run-time error, raised now."""
+    if indices.dtype == bool:
+        if indices.ndim != 1:
+            raise ctx.unsupported("index", f"boolean index '{name}' of shape {list(indices.shape)} is not supported (only 1-D)")
+        if len(indices) != size:
+            raise ctx.shape_error(f"the shape of the mask '{name}' [{len(indices)}] does not match dimension {axis} of size {size}", "index")
+        indices = indices.nonzero()[0]
+        if indices.size == 0:
+            raise ctx.shape_error(f"boolean index '{name}' selects nothing (empty tensors are not supported)", "index")
+    bad = indices[(indices < -size) | (indices >= size)]
+    if bad.size:
+        raise ctx.shape_error(f"index {int(bad.flat[0])} in '{name}' is out of bounds for dimension {axis} with size {size}", "index")
+    if indices.size == 0:
+        raise ctx.shape_error(f"index tensor '{name}' is empty (empty tensors are not supported)", "index")
+    return indices.astype("int64") % size
+
+
 def _kind(item: object) -> str:
-    if is_tensor(item):
-        return "a tensor"
     if isinstance(item, (list, tuple)):
         return f"a list {list(item)!r}"
     return f"{type(item).__name__} {item!r}"

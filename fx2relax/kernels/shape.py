@@ -166,3 +166,20 @@ def broadcast_to(data: te.Tensor, shape: Sequence) -> te.Tensor:
 
 def _is_one(dim) -> bool:
     return isinstance(dim, tirx.IntImm) and dim.value == 1
+
+
+def take(data: te.Tensor, indices: te.Tensor, axis: int) -> te.Tensor:
+    """Gather along `axis` (`x[:, idx]` with an integer index tensor): out[*head, *i, *tail] reads
+    data[*head, indices[*i], *tail].
+
+    data: [*head, n, *tail], indices: any shape with values in [0, n) (the converter checks and
+    wraps them) → [*head, *indices.shape, *tail].
+    """
+    rank = len(indices.shape)
+
+    def source(*out):
+        position = indices[out[axis : axis + rank]]
+        return data[(*out[:axis], position, *out[axis + rank :])]
+
+    shape = (*data.shape[:axis], *indices.shape, *data.shape[axis + 1 :])
+    return te.compute(shape, source, name="take")

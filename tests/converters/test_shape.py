@@ -355,8 +355,88 @@ def test_getitem_target_name():
     assert fx2relax.REGISTRY.lookup("call_function", operator.getitem).name == "operator.getitem"
 
 
-def test_indexing_with_a_tensor_is_refused():
-    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'index': advanced indexing with a tensor"):
+class IndexByBuffer(nn.Module):
+    """`x[index]` with `index` a tuple in which the string "buffer" stands for the registered index
+    buffer; with `table`, the indexed tensor is a parameter (MaxViT's bias table lookup)."""
+
+    def __init__(self, index: tuple, buffer: torch.Tensor, table: torch.Tensor | None = None):
+        super().__init__()
+        self.index = index
+        self.register_buffer("positions", buffer)
+        self.table = None if table is None else nn.Parameter(table)
+
+    def forward(self, x):
+        data = x if self.table is None else self.table + x.mean()
+        return data[tuple(self.positions if item == "buffer" else item for item in self.index)] * 1
+
+
+@st.composite
+def take_cases(draw):
+    """(shape, index, buffer): one index buffer (long, int or a 1-D bool mask; negative values too)
+    among slices, None and ..., as torch accepts it."""
+    shape = draw(SHAPES)
+    axis = draw(st.integers(0, len(shape) - 1))
+    size = shape[axis]
+    if draw(st.booleans()):
+        buffer = torch.tensor(draw(st.lists(st.booleans(), min_size=size, max_size=size).filter(any)))
+    else:
+        index_shape = draw(st.lists(st.integers(1, 3), max_size=3))
+        values = draw(st.lists(st.integers(-size, size - 1), min_size=math.prod(index_shape), max_size=math.prod(index_shape)))
+        buffer = torch.tensor(values, dtype=draw(st.sampled_from([torch.int64, torch.int32]))).reshape(index_shape)
+    before = [draw(st.sampled_from([slice(None), slice(None, None, 2)])) for _ in range(axis)]
+    for _ in range(draw(st.integers(0, 1))):
+        before.insert(draw(st.integers(0, len(before))), None)
+    if draw(st.booleans()):  # "..." standing for the leading axes
+        before = [Ellipsis] + [item for item in before if item is None]
+        after = [slice(None)] * (len(shape) - axis - 1)
+    else:
+        after = [] if draw(st.booleans()) else [Ellipsis]
+    return shape, tuple(before + ["buffer"] + after), buffer
+
+
+@given(case=take_cases(), on_parameter=st.booleans(), data=st.data())
+def test_indexing_with_a_constant_index_tensor(case, on_parameter, data):
+    shape, index, buffer = case
+    if on_parameter:
+        model = IndexByBuffer(index, buffer, data.draw(tensors(shape)))
+        check_against_torch(model, data.draw(tensors((2, 3))))
+    else:
+        check_against_torch(IndexByBuffer(index, buffer), data.draw(tensors(shape)))
+
+
+def test_indexing_with_a_constant_index_keeps_a_symbolic_batch():
+    model = IndexByBuffer((slice(None), "buffer"), torch.tensor([[2, -1], [0, 0]]))
+    check_against_torch(model, torch.randn(3, 4, 5), input_shape=(None, 4, 5))
+
+
+def test_an_index_buffer_is_not_a_weight_to_swap():
+    model = IndexByBuffer((slice(None), "buffer"), torch.tensor([2, 0]), torch.randn(3, 4))
+    mod, weights = fx2relax.from_module(model, (2, 3), keep_params_as_input=True)
+    assert list(weights) == ["table"]
+    assert [param.name for param in mod["main"].params] == ["x", "table"]
+
+
+@pytest.mark.parametrize(
+    "index, buffer, error, match",
+    [
+        (("buffer",), torch.tensor([0, 3]), fx2relax.ShapeError, r"parameter 'index': index 3 in 'positions' is out of bounds for dimension 0 with size 3"),
+        ((slice(None), "buffer"), torch.tensor([-5]), fx2relax.ShapeError, r"index -5 in 'positions' is out of bounds for dimension 1 with size 4"),
+        (("buffer",), torch.tensor([False, False, False]), fx2relax.ShapeError, "boolean index 'positions' selects nothing"),
+        (("buffer",), torch.ones(3, 4, dtype=torch.bool), fx2relax.UnsupportedParameterError, r"boolean index 'positions' of shape \[3, 4\]"),
+        ((slice(None), None, "buffer"), torch.tensor([True, False]), fx2relax.ShapeError, r"mask 'positions' \[2\] does not match dimension 1 of size 4"),
+        ((None, slice(None), "buffer"), torch.tensor([4]), fx2relax.ShapeError, "index 4 in 'positions' is out of bounds for dimension 1 with size 4"),
+        (("buffer",), torch.tensor([0.0]), fx2relax.UnsupportedParameterError, "index tensor 'positions' has dtype torch.float32"),
+        ((0, "buffer"), torch.tensor([0]), fx2relax.UnsupportedParameterError, "one index tensor combined only with slices"),
+        (("buffer", "buffer"), torch.tensor([0]), fx2relax.UnsupportedParameterError, "one index tensor combined only with slices"),
+    ],
+)
+def test_constant_index_refusals(index, buffer, error, match):
+    with pytest.raises(error, match=match):
+        fx2relax.from_module(IndexByBuffer(index, buffer), (3, 4))
+
+
+def test_indexing_with_a_computed_tensor_is_refused():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'index': advanced indexing with a computed tensor"):
         fx2relax.from_module(ApplyBinary(lambda x, y: x[:, y]), [(2, 3), (2,)])
 
 
