@@ -74,12 +74,13 @@ def apply_schedules(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModul
     """Every PrimFunc not yet scheduled (by tuning) gets our schedule for its op family."""
     scheduled = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
     for global_var, func in mod.functions_items():
-        if isinstance(func, tirx.PrimFunc) and not _is_scheduled(func):
+        if isinstance(func, tirx.PrimFunc) and not is_scheduled(func):
             scheduled[global_var] = schedule_primfunc(func, target).with_attr("tirx.is_scheduled", True)
     return scheduled
 
 
-def _is_scheduled(func: tirx.PrimFunc) -> bool:
+def is_scheduled(func: tirx.PrimFunc) -> bool:
+    """Whether `func` already has a schedule (ours or MetaSchedule's), which nothing should redo."""
     return bool(func.attrs and func.attrs.get("tirx.is_scheduled", False))
 
 

@@ -4,28 +4,41 @@ Needs the `tune` extra (psutil, cloudpickle). MetaSchedule's LocalBuilder starts
 processes every search round, each importing TVM and tvm.s_tir.tensor_intrin: about 25 s a round
 here whatever the budget, minutes on a busy machine. We build candidates in this process instead
 (InProcessBuilder). Records are kept: a PrimFunc with a record in `work_dir` is not searched again.
+
+MetaSchedule's best is not always better than our own schedule (fx2relax.schedules), mostly with a
+small budget: each PrimFunc keeps whichever of the two runs faster, both timed here the same way.
+The timings are kept in `work_dir` too (CHOICES_FILE), so a second tune() measures nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
+import statistics
 from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import tvm
-from tvm import relax
+import tvm_ffi
+from tvm import relax, tirx
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import BuilderInput, BuilderResult, PyBuilder
 from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
 
+from .compiler import is_scheduled
+from .schedules import schedule_primfunc
+
 TRIALS_PER_ROUND = 64
+CHOICES_FILE = "fx2relax_schedule_times.json"
 
 
 def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir: str | os.PathLike) -> tvm.IRModule:
-    """`mod` with each unscheduled PrimFunc replaced by the best schedule MetaSchedule found.
+    """`mod` with each unscheduled PrimFunc given the faster of MetaSchedule's best schedule and ours.
 
     `trials` is the measurement budget shared by all PrimFuncs that have no record in `work_dir`
     yet; records (JSON) are written there and reused on the next call, so a second call on the same
@@ -59,7 +72,62 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
             cost_model=cost_model_kind(),
         )
     with target, database, tvm.transform.PassContext(opt_level=3):
-        return relax.transform.MetaScheduleApplyDatabase()(mod)
+        tuned = relax.transform.MetaScheduleApplyDatabase()(mod)
+    return keep_faster_schedules(mod, tuned, target, work_dir)
+
+
+def keep_faster_schedules(
+    untuned: tvm.IRModule, tuned: tvm.IRModule, target: tvm.target.Target, work_dir: str | os.PathLike
+) -> tvm.IRModule:
+    """`tuned` with each PrimFunc MetaSchedule scheduled given our schedule instead where ours runs faster.
+
+    `untuned` is the module before MetaScheduleApplyDatabase, `tuned` after. Both versions are
+    built and timed alone on random inputs; the times are kept in `work_dir`/CHOICES_FILE, keyed
+    by the unscheduled PrimFunc and the target, and not measured again. A PrimFunc with symbolic
+    shapes cannot be timed alone: it keeps ours, which handles every shape.
+    """
+    times_path = Path(work_dir) / CHOICES_FILE
+    times = json.loads(times_path.read_text()) if times_path.exists() else {}
+    chosen = tvm.IRModule(dict(tuned.functions_items()), attrs=tuned.attrs)
+    for global_var, func in untuned.functions_items():
+        tuned_func = tuned[global_var]
+        if not isinstance(func, tirx.PrimFunc) or is_scheduled(func) or not is_scheduled(tuned_func):
+            continue  # a Relax function, scheduled before tuning, or left to compile()'s schedules
+        ours = schedule_primfunc(func, target).with_attr("tirx.is_scheduled", True)
+        key = f"{tvm_ffi.structural_hash(func):x} {target}"
+        arguments = argument_infos(func)
+        if key not in times and arguments is not None:
+            times[key] = {
+                "ours": seconds_per_call(ours, arguments, target),
+                "metaschedule": seconds_per_call(tuned_func, arguments, target),
+            }
+        if key not in times or times[key]["ours"] <= times[key]["metaschedule"]:
+            chosen[global_var] = ours
+    times_path.parent.mkdir(parents=True, exist_ok=True)
+    times_path.write_text(json.dumps(times, indent=1, sort_keys=True))
+    return chosen
+
+
+def seconds_per_call(func: tirx.PrimFunc, arguments: list[ms.arg_info.TensorInfo], target: tvm.target.Target) -> float:
+    """Median time of one call of `func` built alone for `target`, on random tensors as `arguments` describes."""
+    library = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=target)
+    device = tvm.cpu()
+    rng = np.random.default_rng(0)
+    tensors = []
+    for argument in arguments:
+        shape, dtype = list(argument.shape), str(argument.dtype)
+        values = rng.standard_normal(shape) if dtype.startswith("float") else np.zeros(shape)
+        tensors.append(tvm.runtime.tensor(values.astype(dtype), device))
+    timer = library.jit().time_evaluator("main", device, number=1, repeat=5, min_repeat_ms=50)
+    return statistics.median(timer(*tensors).results)
+
+
+def argument_infos(func: tirx.PrimFunc) -> list[ms.arg_info.TensorInfo] | None:
+    """Shape and dtype of each argument of `func` (as MetaSchedule's runner sees them); None if a shape is symbolic."""
+    try:
+        return list(ms.arg_info.ArgInfo.from_prim_func(func))
+    except TypeError:  # a symbolic extent does not convert to the integer shape TensorInfo holds
+        return None
 
 
 @contextlib.contextmanager

@@ -1,4 +1,7 @@
-"""MetaSchedule tuning: the tuned module still computes what PyTorch computes, and its records are reused."""
+"""MetaSchedule tuning: the tuned module still computes what PyTorch computes, its records are reused, and
+each PrimFunc keeps the faster of MetaSchedule's schedule and ours."""
+
+import json
 
 import pytest
 import torch
@@ -8,10 +11,11 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.target.codegen import llvm_get_system_cpu
 
 import fx2relax
-from fx2relax.tuning import tune
+from fx2relax.compiler import fuse
+from fx2relax.schedules import schedule_primfunc
+from fx2relax.tuning import CHOICES_FILE, keep_faster_schedules, tune
 from tests.helpers import assert_outputs_match
 
-pytestmark = pytest.mark.slow  # two MetaSchedule rounds, about 25 s each here
 
 TARGET = tvm.target.Target({"kind": "llvm", "mcpu": llvm_get_system_cpu(), "num-cores": 2})
 
@@ -24,6 +28,7 @@ def tuned_primfuncs(mod: tvm.IRModule) -> list[str]:
     )
 
 
+@pytest.mark.slow  # two MetaSchedule rounds, about 25 s each here
 def test_tuned_module_matches_pytorch_and_a_second_tune_reuses_the_records(tmp_path):
     model = nn.Sequential(nn.Linear(16, 8), nn.ReLU()).eval()
     inputs = torch.randn(4, 16)
@@ -44,3 +49,48 @@ def test_a_budget_below_one_trial_is_refused(tmp_path):
     mod = fx2relax.from_module(nn.ReLU(), (2, 3))
     with pytest.raises(ValueError, match="trials must be a positive number of measurements, got 0"):
         tune(mod, TARGET, trials=0, work_dir=tmp_path)
+
+
+def fused_linear_relu(batch: int) -> tvm.IRModule:
+    return fuse(fx2relax.from_module(nn.Sequential(nn.Linear(64, 32), nn.ReLU()).eval(), (batch, 64)))
+
+
+def only_primfunc(mod: tvm.IRModule) -> tvm.tirx.PrimFunc:
+    (func,) = [func for _, func in mod.functions_items() if isinstance(func, tvm.tirx.PrimFunc)]
+    return func
+
+
+def as_if_tuned(mod: tvm.IRModule) -> tvm.IRModule:
+    """`mod` with its PrimFunc marked scheduled as it is, unscheduled: a MetaSchedule result slower than ours."""
+    tuned = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+    for global_var, func in mod.functions_items():
+        if isinstance(func, tvm.tirx.PrimFunc):
+            tuned[global_var] = func.with_attr("tirx.is_scheduled", True)
+    return tuned
+
+
+def test_our_schedule_is_kept_where_it_runs_faster_than_the_tuned_one(tmp_path):
+    mod = fused_linear_relu(64)
+    chosen = only_primfunc(keep_faster_schedules(mod, as_if_tuned(mod), TARGET, tmp_path))
+    tvm.ir.assert_structural_equal(chosen, schedule_primfunc(only_primfunc(mod), TARGET).with_attr("tirx.is_scheduled", True))
+    (times,) = json.loads((tmp_path / CHOICES_FILE).read_text()).values()
+    assert times["ours"] < times["metaschedule"]
+
+
+def test_kept_times_decide_without_measuring_again(tmp_path):
+    mod = fused_linear_relu(64)
+    tuned = as_if_tuned(mod)
+    keep_faster_schedules(mod, tuned, TARGET, tmp_path)
+    times_path = tmp_path / CHOICES_FILE
+    times = {key: {"ours": 1.0, "metaschedule": 0.5} for key in json.loads(times_path.read_text())}
+    times_path.write_text(json.dumps(times))  # as if MetaSchedule's had been measured faster
+    tvm.ir.assert_structural_equal(keep_faster_schedules(mod, tuned, TARGET, tmp_path), tuned)
+    assert json.loads(times_path.read_text()) == times
+
+
+def test_a_primfunc_with_symbolic_shapes_keeps_our_schedule(tmp_path):
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU()).eval()
+    mod = fuse(fx2relax.from_module(model, (None, 64)))
+    chosen = only_primfunc(keep_faster_schedules(mod, as_if_tuned(mod), TARGET, tmp_path))
+    tvm.ir.assert_structural_equal(chosen, schedule_primfunc(only_primfunc(mod), TARGET).with_attr("tirx.is_scheduled", True))
+    assert json.loads((tmp_path / CHOICES_FILE).read_text()) == {}
