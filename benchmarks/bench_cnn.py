@@ -293,7 +293,7 @@ def print_ratio_table(by_batch: dict[int, list[Variant]], flops: int, roof: floa
                 cells.append("n/a")
                 notes.append(variant.note)
             else:
-                cells.append(f"{statistics.median(variant.times) / statistics.median(eager.times):.2f}")
+                cells.append(f"{statistics.median(variant.times) / statistics.median(eager.times):.3g}")
         variant = next((v for v in by_batch[largest] if v.name == name), None)
         if variant is not None and variant.times:
             gflops = flops * largest / statistics.median(variant.times) / 1e9
