@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -111,3 +113,12 @@ def tensors(draw, shape: Sequence[int], special_values: bool = False, low: float
         mask = rng.random(array.shape) < draw(st.sampled_from([0.01, 0.05, 0.2]))
         array[mask] = rng.choice(specials, size=int(mask.sum()))
     return torch.from_numpy(array)
+
+
+def load_example() -> object:
+    """examples/fashion_mnist.py as a module (the examples folder is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "fashion_mnist.py"
+    spec = importlib.util.spec_from_file_location("fashion_mnist_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,19 +1,9 @@
 """The example's --plot picture, drawn from made-up predictions (no data set needed)."""
 
-import importlib.util
-from pathlib import Path
-
 import matplotlib.image
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("fashion_mnist_example", REPO / "examples" / "fashion_mnist.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_example
 
 
 def test_titles_name_predicted_and_true_class_and_wrong_ones_are_red(tmp_path):

@@ -1,9 +1,10 @@
 """End to end: the MLC course CNN on the real Fashion-MNIST test set, through the example script."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import load_example
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -13,13 +14,6 @@ pytestmark = pytest.mark.skipif(
     not (WEIGHTS.exists() and (DATA / "FashionMNIST" / "raw").exists()),
     reason=f"needs the shared data (course weights and Fashion-MNIST) at {DATA}",
 )
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("fashion_mnist_example", REPO / "examples" / "fashion_mnist.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_example_classifies_8388_of_10000_like_pytorch(capsys):
