@@ -85,9 +85,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", type=Path, default=None, help="course CNN weights (.npz); default: DATA_ROOT/mlc/fashionmnist_cnn_params.npz")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None, help="classify only the first N test images")
-    parser.add_argument("--target", default="llvm", help="TVM target kind")
+    parser.add_argument("--target", default=None, help="TVM target kind (default: this machine's CPU)")
+    parser.add_argument(
+        "--unscheduled", action="store_true", help="run our kernels as plain loop nests (fx2relax.build) instead of fx2relax.compile"
+    )
     parser.add_argument("--plot", type=Path, default=None, metavar="PATH", help="write a PNG of 16 test images with true and predicted classes")
     return parser.parse_args(argv)
+
+
+def compile_model(mod: Any, args: argparse.Namespace) -> fx2relax.CompiledModel:
+    """fx2relax.compile (fused, scheduled for the CPU), or with --unscheduled fx2relax.build."""
+    if args.unscheduled:
+        return fx2relax.build(mod, target=args.target or "llvm")
+    return fx2relax.compile(mod, target=args.target)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     mod = fx2relax.from_module(model, (args.batch_size, 1, 28, 28))
     imported = time.perf_counter()
-    compiled = {args.batch_size: fx2relax.build(mod, target=args.target)}
+    compiled = {args.batch_size: compile_model(mod, args)}
     built = time.perf_counter()
     print(f"imported in {imported - start:.2f} s, compiled in {built - imported:.2f} s")
 
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     for first in tqdm(range(0, len(images), args.batch_size), desc="classifying", unit="batch"):
         batch, batch_labels = images[first : first + args.batch_size], labels[first : first + args.batch_size]
         if len(batch) not in compiled:  # a short last batch gets its own build
-            compiled[len(batch)] = fx2relax.build(fx2relax.from_module(model, tuple(batch.shape)), target=args.target)
+            compiled[len(batch)] = compile_model(fx2relax.from_module(model, tuple(batch.shape)), args)
         tick = time.perf_counter()
         ours = compiled[len(batch)](batch)
         tock = time.perf_counter()
