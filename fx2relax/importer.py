@@ -60,9 +60,11 @@ class NodeContext:
         """A module parameter or buffer as a Relax value: a constant, or a function parameter."""
         return self._importer.param(tensor, name)
 
-    def module_param(self, attribute: str) -> relax.Expr:
-        """The module's parameter or buffer `attribute` (e.g. "weight") via `param`, named by its path."""
-        return self.param(getattr(self.module, attribute), f"{self.node.target}.{attribute}")
+    def module_param(self, attribute: str) -> relax.Expr | None:
+        """The module's parameter or buffer `attribute` (e.g. "weight") via `param`, named by its path;
+        None where the module has none (a `bias=False` layer, BatchNorm without running stats)."""
+        tensor = getattr(self.module, attribute)
+        return None if tensor is None else self.param(tensor, f"{self.node.target}.{attribute}")
 
     def shape(self, value: relax.Expr) -> tuple[Dim, ...]:
         """The static shape of a tensor value; symbolic dimensions stay PrimExprs."""

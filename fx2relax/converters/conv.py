@@ -128,7 +128,7 @@ def _convolve(ctx: NodeContext, spatial: int, input, weight, bias, stride, paddi
 @register_converter(nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def conv(ctx, input):
     module = ctx.module
-    bias = ctx.module_param("bias") if module.bias is not None else None
+    bias = ctx.module_param("bias")
     return _convolve(
         ctx, len(module.kernel_size), input, ctx.module_param("weight"), bias,
         module.stride, module.padding, module.dilation, module.groups, module.padding_mode,
@@ -216,7 +216,7 @@ def conv_transpose(ctx, input, output_size=None):
     module = ctx.module
     if module.padding_mode != "zeros":
         raise ctx.unsupported("padding_mode", f"{module.padding_mode!r}: PyTorch's transposed convolutions only pad with 'zeros'")
-    bias = ctx.module_param("bias") if module.bias is not None else None
+    bias = ctx.module_param("bias")
     return _convolve_transposed(
         ctx, len(module.kernel_size), input, ctx.module_param("weight"), bias, module.stride, module.padding,
         module.output_padding, module.groups, module.dilation, output_size,

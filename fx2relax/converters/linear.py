@@ -60,7 +60,7 @@ def _linear(ctx: NodeContext, input, weight, bias):
 
 @register_converter(nn.Linear)
 def linear(ctx, input):
-    bias = ctx.module_param("bias") if ctx.module.bias is not None else None
+    bias = ctx.module_param("bias")
     return _linear(ctx, input, ctx.module_param("weight"), bias)
 
 
@@ -150,7 +150,7 @@ def _bilinear(ctx: NodeContext, input1, input2, weight, bias):
 
 @register_converter(nn.Bilinear)
 def bilinear(ctx, input1, input2):
-    bias = ctx.module_param("bias") if ctx.module.bias is not None else None
+    bias = ctx.module_param("bias")
     return _bilinear(ctx, input1, input2, ctx.module_param("weight"), bias)
 
 

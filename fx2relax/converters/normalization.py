@@ -60,10 +60,7 @@ def batch_norm_module(ctx, input):
             f"input has {shape[1]} channels (shape {shape}) but the module has num_features={module.num_features}",
             "num_features",
         )
-    tensors = [
-        ctx.module_param(name) if getattr(module, name) is not None else None
-        for name in ("running_mean", "running_var", "weight", "bias")
-    ]
+    tensors = [ctx.module_param(name) for name in ("running_mean", "running_var", "weight", "bias")]
     return _batch_norm(ctx, input, *tensors, eps=module.eps)
 
 
@@ -103,8 +100,8 @@ def _layer_norm(ctx: NodeContext, input, normalized_shape, weight, bias, eps: fl
 @register_converter(nn.LayerNorm)
 def layer_norm_module(ctx, input):
     module = ctx.module
-    weight = ctx.module_param("weight") if module.weight is not None else None
-    bias = ctx.module_param("bias") if module.bias is not None else None
+    weight = ctx.module_param("weight")
+    bias = ctx.module_param("bias")
     return _layer_norm(ctx, input, module.normalized_shape, weight, bias, module.eps)
 
 
@@ -143,8 +140,8 @@ def group_norm_module(ctx, input):
             f"input has {shape[1]} channels (shape {shape}) but the module has num_channels={module.num_channels}",
             "num_channels",
         )
-    weight = ctx.module_param("weight") if module.weight is not None else None
-    bias = ctx.module_param("bias") if module.bias is not None else None
+    weight = ctx.module_param("weight")
+    bias = ctx.module_param("bias")
     return _group_norm(ctx, input, module.num_groups, weight, bias, module.eps)
 
 
