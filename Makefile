@@ -17,6 +17,7 @@ example: $(STAMP)
 	$(PY) examples/fashion_mnist.py --data-root $(SHARED) --weights $(SHARED)/mlc/fashionmnist_cnn_params.npz
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check fx2relax tests tools benchmarks examples
 	$(PY) -m pytest
 	$(PY) -m pytest tests/converters --compiled -q
 

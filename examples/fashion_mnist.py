@@ -82,14 +82,18 @@ def plot_predictions(images: torch.Tensor, labels: torch.Tensor, predictions: li
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", type=Path, default=SHARED_DATA, help="folder holding FashionMNIST/")
-    parser.add_argument("--weights", type=Path, default=None, help="course CNN weights (.npz); default: DATA_ROOT/mlc/fashionmnist_cnn_params.npz")
+    parser.add_argument("--weights", type=Path, default=None,
+        help="course CNN weights (.npz); default: DATA_ROOT/mlc/fashionmnist_cnn_params.npz",
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None, help="classify only the first N test images")
     parser.add_argument("--target", default=None, help="TVM target kind (default: this machine's CPU)")
     parser.add_argument(
         "--unscheduled", action="store_true", help="run our kernels as plain loop nests (fx2relax.build) instead of fx2relax.compile"
     )
-    parser.add_argument("--plot", type=Path, default=None, metavar="PATH", help="write a PNG of 16 test images with true and predicted classes")
+    parser.add_argument("--plot", type=Path, default=None, metavar="PATH",
+        help="write a PNG of 16 test images with true and predicted classes",
+    )
     return parser.parse_args(argv)
 
 

@@ -13,13 +13,13 @@ import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 
 from .errors import RegistryError
 
-Target = Union[type, Callable[..., Any], str]
+Target = type | Callable[..., Any] | str
 Converter = Callable[..., Any]
 
 
@@ -53,7 +53,10 @@ def target_name(target: Target) -> str:
     name = getattr(target, "__name__", None) or repr(target)
     if inspect.isclass(target) and module.startswith("torch.nn.modules"):
         return f"nn.{name}"
-    prefixes = {"torch.nn.functional": "F.", "torch._C._nn": "F.", "torch": "torch.", "torch.functional": "torch.", "_operator": "operator.", "builtins": ""}
+    prefixes = {
+        "torch.nn.functional": "F.", "torch._C._nn": "F.", "torch": "torch.", "torch.functional": "torch.",
+        "_operator": "operator.", "builtins": "",
+    }
     if module in prefixes:
         return prefixes[module] + name
     return f"{module}.{getattr(target, '__qualname__', name)}" if module else name

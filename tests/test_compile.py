@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-
 from tvm import s_tir, tirx
 
 import fx2relax

@@ -120,7 +120,8 @@ def test_unsupported_op_with_fallback_runs_eager_with_a_warning(backend):
     else:
         compiled = torch.compile(model, backend=backend)
     x = torch.randn(2, 3)
-    with pytest.warns(UserWarning, match=r"fx2relax left this graph to PyTorch eager: no converter for node 'cumsum' \(function torch.cumsum\)$"):
+    message = r"fx2relax left this graph to PyTorch eager: no converter for node 'cumsum' \(function torch.cumsum\)$"
+    with pytest.warns(UserWarning, match=message):
         assert_matches_eager(model, compiled, x)
 
 
@@ -138,7 +139,8 @@ def test_training_graph_is_refused_rather_than_losing_gradients():
 
 def test_input_off_the_cpu_is_refused():
     graph_module = torch.fx.symbolic_trace(nn.Tanh())
-    with pytest.raises(fx2relax.ConversionError, match=r"node 'input_1' \(placeholder input\): is on meta; fx2relax runs graphs on the CPU"):
+    message = r"node 'input_1' \(placeholder input\): is on meta; fx2relax runs graphs on the CPU"
+    with pytest.raises(fx2relax.ConversionError, match=message):
         fx2relax.dynamo_backend(graph_module, [torch.empty(2, 3, device="meta")])
 
 

@@ -16,7 +16,6 @@ from fx2relax.schedules import schedule_primfunc
 from fx2relax.tuning import CHOICES_FILE, keep_faster_schedules, tune
 from tests.helpers import assert_outputs_match
 
-
 TARGET = tvm.target.Target({"kind": "llvm", "mcpu": llvm_get_system_cpu(), "num-cores": 2})
 
 

@@ -329,7 +329,9 @@ def _constant_index(ctx: NodeContext, position: int) -> tuple[str, np.ndarray]:
     for atom in str(node.target).split("."):
         value = builtins.getattr(value, atom)
     if value.dtype.is_floating_point or value.dtype.is_complex:
-        raise ctx.unsupported("index", f"index tensor '{node.target}' has dtype {value.dtype}; tensors used as indices must be long, int or bool")
+        raise ctx.unsupported("index",
+            f"index tensor '{node.target}' has dtype {value.dtype}; tensors used as indices must be long, int or bool",
+        )
     return str(node.target), value.detach().cpu().numpy()
 
 
@@ -340,7 +342,9 @@ def _checked_indices(ctx: NodeContext, name: str, indices: np.ndarray, size: int
         if indices.ndim != 1:
             raise ctx.unsupported("index", f"boolean index '{name}' of shape {list(indices.shape)} is not supported (only 1-D)")
         if len(indices) != size:
-            raise ctx.shape_error(f"the shape of the mask '{name}' [{len(indices)}] does not match dimension {axis} of size {size}", "index")
+            raise ctx.shape_error(
+                f"the shape of the mask '{name}' [{len(indices)}] does not match dimension {axis} of size {size}", "index"
+            )
         indices = indices.nonzero()[0]
         if indices.size == 0:
             raise ctx.shape_error(f"boolean index '{name}' selects nothing (empty tensors are not supported)", "index")

@@ -104,11 +104,11 @@ def multi_head_mask(attn_mask: te.Tensor | None, key_padding_mask: te.Tensor | N
     dtype = (attn_mask if attn_mask is not None else key_padding_mask).dtype
     zero = tirx.const(0, dtype)
 
-    def total(n, h, l, s):
+    def total(n, h, q, s):
         value = zero
         if attn_mask is not None:
             width = attn_mask.shape[-1]
-            index = (l, s) if len(attn_mask.shape) == 2 else (n * num_heads + h, l, s)
+            index = (q, s) if len(attn_mask.shape) == 2 else (n * num_heads + h, q, s)
             value = value + tirx.if_then_else(s < width, attn_mask[index], zero)
         if key_padding_mask is not None:
             width = key_padding_mask.shape[-1]
@@ -139,10 +139,10 @@ def head_weights(weights: te.Tensor, average: bool, batched: bool) -> te.Tensor:
     """
     batch, heads, length, source = weights.shape
     if not average:
-        return te.compute((heads, length, source), lambda h, l, s: weights[0, h, l, s], name="head_weights")
+        return te.compute((heads, length, source), lambda h, q, s: weights[0, h, q, s], name="head_weights")
     h = te.reduce_axis((0, heads), name="h")
-    total = te.compute((batch, length, source), lambda n, l, s: te.sum(weights[n, h, l, s], axis=h), name="head_sum")
+    total = te.compute((batch, length, source), lambda n, q, s: te.sum(weights[n, h, q, s], axis=h), name="head_sum")
     count = tirx.Cast(weights.dtype, heads)
     if batched:
         return te.compute(total.shape, lambda *i: total(*i) / count, name="head_mean")
-    return te.compute((length, source), lambda l, s: total[0, l, s] / count, name="head_mean")
+    return te.compute((length, source), lambda q, s: total[0, q, s] / count, name="head_mean")

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
-
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 

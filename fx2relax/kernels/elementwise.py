@@ -9,11 +9,10 @@ At least one operand is a tensor. IEEE rules then give PyTorch's NaN and ±inf r
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Union
 
 from tvm import sym, te, tirx
 
-Operand = Union[te.Tensor, tirx.Expr]
+Operand = te.Tensor | tirx.Expr
 
 
 def _is_one(dim: tirx.Expr | int) -> bool:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
-
 from .reduction import nan_max
 
 

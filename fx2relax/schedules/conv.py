@@ -2,9 +2,10 @@
 
 Channel-vector schedule (2-D conv, output channels a multiple of CHANNEL_LANES, one fused
 consumer): for each (image, block of CHANNEL_LANES output channels), in parallel (unless the
-conv has at most generic.SERIAL_MAX_MACS multiply-adds), the block's output planes are accumulated in a local buffer laid out [rows, columns, lanes], so each tap is
-one broadcast input value times one vector of weights (repacked per block [C, kh, kw, lanes]);
-COLUMN_TILE columns of a row stay in registers across the taps. The fused consumer (bias and
+conv has at most generic.SERIAL_MAX_MACS multiply-adds), the block's output planes are
+accumulated in a local buffer laid out [rows, columns, lanes], so each tap is one broadcast
+input value times one vector of weights (repacked per block [C, kh, kw, lanes]); COLUMN_TILE
+columns of a row stay in registers across the taps. The fused consumer (bias and
 activation inlined, and max-pooling) then reads channel vectors while they are in L1 and keeps
 its result in registers until one store per output position.
 
