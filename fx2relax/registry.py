@@ -40,15 +40,23 @@ def target_opcode(target: Target) -> str:
         if issubclass(target, torch.nn.Module):
             return "call_module"
         raise RegistryError(f"cannot register class {target!r}: only nn.Module subclasses are module targets")
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        raise RegistryError(
+            f"cannot register the ATen packet {target}: register each overload (e.g. {target}.default), "
+            "as torch.export records them"
+        )
     if callable(target):
         return "call_function"
     raise RegistryError(f"cannot register {target!r}: a target is an nn.Module type, a callable or a method name")
 
 
 def target_name(target: Target) -> str:
-    """A readable name for a target: `nn.Conv2d`, `torch.relu`, `operator.add`, `Tensor.view`."""
+    """A readable name for a target: `nn.Conv2d`, `torch.relu`, `operator.add`, `Tensor.view`, and
+    for an ATen overload from torch.export its own name, `aten.add.Tensor`."""
     if isinstance(target, str):
         return f"Tensor.{target}"
+    if isinstance(target, torch._ops.OpOverload):
+        return str(target)
     module = getattr(target, "__module__", None) or ""
     name = getattr(target, "__name__", None) or repr(target)
     if inspect.isclass(target) and module.startswith("torch.nn.modules"):

@@ -18,10 +18,10 @@ class TwoInputs(nn.Module):
 
 
 def cumulative() -> nn.Module:
-    """A model fx2relax refuses (torch.cumsum has no converter)."""
+    """A model fx2relax refuses (torch.cumprod has no converter)."""
     return nn.Sequential(nn.ReLU(), nn.Identity()).append(_Cumsum())
 
 
 class _Cumsum(nn.Module):
     def forward(self, x):
-        return torch.cumsum(x, dim=1)
+        return torch.cumprod(x, dim=1)

@@ -94,7 +94,7 @@ def test_model_with_a_graph_break_runs_each_graph_with_fx2relax():
 
 class Cumulative(nn.Module):
     def forward(self, x):
-        return torch.cumsum(torch.relu(x), dim=1).sub(1)
+        return torch.cumprod(torch.relu(x), dim=1).sub(1)
 
 
 def test_unsupported_op_is_refused_naming_it():
@@ -102,7 +102,7 @@ def test_unsupported_op_is_refused_naming_it():
     with pytest.raises(Exception) as error:
         compiled(torch.randn(2, 3))
     assert isinstance(error.value.inner_exception, fx2relax.UnsupportedOpError)
-    assert "(function torch.cumsum)" in str(error.value)
+    assert "(function torch.cumprod)" in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_unsupported_op_with_fallback_runs_eager_with_a_warning(backend):
     else:
         compiled = torch.compile(model, backend=backend)
     x = torch.randn(2, 3)
-    message = r"fx2relax left this graph to PyTorch eager: no converter for node 'cumsum' \(function torch.cumsum\)$"
+    message = r"fx2relax left this graph to PyTorch eager: no converter for node 'cumprod' \(function torch.cumprod\)$"
     with pytest.warns(UserWarning, match=message):
         assert_matches_eager(model, compiled, x)
 

@@ -65,9 +65,9 @@ def test_unsupported_modules_are_all_listed_in_one_error():
 def test_unsupported_function_is_named():
     class Cumulative(nn.Module):
         def forward(self, x):
-            return torch.cumsum(x, 0)
+            return torch.cumprod(x, 0)
 
-    with pytest.raises(fx2relax.UnsupportedOpError, match=r"node 'cumsum' \(function torch.cumsum\)"):
+    with pytest.raises(fx2relax.UnsupportedOpError, match=r"node 'cumprod' \(function torch.cumprod\)"):
         fx2relax.from_module(Cumulative(), (3,))
 
 

@@ -21,6 +21,8 @@ from ..kernels import attention as kernels
 from ..kernels import elementwise, linear, softmax
 from ..registry import register_converter
 
+aten = torch.ops.aten
+
 
 def _bool_buffer_as_float(ctx: NodeContext, value: object, position: int, parameter: str, true_masks: bool) -> object:
     """A mask read from a bool buffer (get_attr) as its additive float form (0 / -inf); other values
@@ -129,8 +131,8 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
     return output, ctx.emit_te(kernels.head_weights, weights, average=average_attn_weights, batched=batched)
 
 
-@register_converter(F.scaled_dot_product_attention)
-def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+@register_converter(F.scaled_dot_product_attention, aten.scaled_dot_product_attention.default)
+def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None,
                                  enable_gqa=False):
     """softmax(q k^T * scale + mask) v over the last two axes; a fully masked row gives 0, as in PyTorch.
     With enable_gqa, each key/value head (axis -3) serves heads(query) / heads(key) query heads."""
@@ -164,6 +166,9 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
         except ValueError as error:
             raise ctx.shape_error(f"does not broadcast to the scores' shape: {error}", "attn_mask") from None
         attn_mask = _bool_buffer_as_float(ctx, attn_mask, 3, "attn_mask", true_masks=False)
+        mask_dtype = str(attn_mask.ty.dtype)
+        if mask_dtype not in ("bool", str(query.ty.dtype)):
+            raise ctx.unsupported("attn_mask", f"must be bool or the query's dtype {query.ty.dtype}, got {mask_dtype}")
     scale = 1 / math.sqrt(shapes[0][-1]) if scale is None else float(scale)
     scores = ctx.emit_te(kernels.attention_scores, query, key, mask=attn_mask, scale=scale, causal=is_causal,
                          groups=groups)

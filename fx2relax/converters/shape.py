@@ -23,6 +23,8 @@ from ..kernels import shape as kernels
 from ..registry import register_converter, target_name
 from .common import normalize_dim
 
+aten = torch.ops.aten
+
 # ---------------------------------------------------------------- sizes: ints and PrimExprs
 
 
@@ -124,7 +126,7 @@ def _int(ctx: NodeContext, value: object, parameter: str) -> int:
 # ---------------------------------------------------------------- view, reshape, flatten, unflatten
 
 
-@register_converter("view")
+@register_converter("view", aten.view.default, aten._unsafe_view.default)
 def view(ctx, input, *shape):
     if len(shape) == 1 and isinstance(shape[0], torch.dtype):
         raise ctx.unsupported("dtype", f"viewing the bytes as {shape[0]} is not supported")
@@ -138,7 +140,7 @@ def reshape_method(ctx, input, *shape):
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter(torch.reshape)
+@register_converter(torch.reshape, aten.reshape.default)
 def reshape(ctx, input, shape):
     sizes = _sizes(ctx, (shape,), "shape")
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
@@ -169,7 +171,7 @@ def flatten_module(ctx, input):
     return _flatten(ctx, input, ctx.module.start_dim, ctx.module.end_dim)
 
 
-@register_converter(torch.flatten, "flatten")
+@register_converter(torch.flatten, "flatten", aten.flatten.using_ints)
 def flatten(ctx, input, start_dim=0, end_dim=-1):
     return _flatten(ctx, input, start_dim, end_dim)
 
@@ -390,6 +392,44 @@ def _slice(ctx: NodeContext, item: slice, size: Dim, axis: int) -> tuple[Dim, Di
     return start, length, stride
 
 
+@register_converter(aten.slice.Tensor)
+def slice_aten(ctx, input, dim=0, start=None, end=None, step=1):
+    """ATen's `x[..., start:end:step]` on axis `dim`; bounds may be symbolic sizes (`x[:, :seq_len]`
+    of a dynamic length), which torch.export has guarded to lie within the axis."""
+    shape = ctx.shape(input)
+    axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(shape), "dim")
+    end = None if isinstance(end, int) and end >= 2**62 else end  # ATen's "to the end"
+    if not any(isinstance(v, tirx.Expr) for v in (start, end, shape[axis])):
+        return _index_tensor(ctx, input, (*[slice(None)] * axis, slice(start, end, step)))
+    stride = _int(ctx, step, "step")
+    begin = 0 if start is None else start
+    if isinstance(begin, int) and begin < 0 or isinstance(end, int) and end < 0 or stride <= 0:
+        raise ctx.unsupported("start", f"a slice of a symbolic size needs non-negative bounds and step, got "
+                              f"{start}:{end}:{step}")
+    stop = shape[axis] if end is None else end
+    if isinstance(stop, int) and isinstance(shape[axis], int):
+        stop = min(stop, shape[axis])
+    length = _as_dim(tirx.floordiv(_as_expr(stop) - _as_expr(begin) + stride - 1, stride))
+    if _equal(length, shape[axis]) and stride == 1:
+        return input
+    begins = [0] * len(shape)
+    begins[axis] = begin
+    steps = [1] * len(shape)
+    steps[axis] = stride
+    out_shape = list(shape)
+    out_shape[axis] = length
+    return ctx.emit_te(kernels.strided_slice, input, begin=begins, step=steps, out_axes=list(range(len(shape))),
+                       out_shape=out_shape)
+
+
+@register_converter(aten.select.int)
+def select(ctx, input, dim, index):
+    """ATen's `x[..., index]` on axis `dim` (the axis is dropped)."""
+    rank = len(ctx.shape(input))
+    axis = normalize_dim(ctx, _int(ctx, dim, "dim"), rank, "dim")
+    return _index_tensor(ctx, input, (*[slice(None)] * axis, index))
+
+
 # ---------------------------------------------------------------- transpose, permute
 
 
@@ -399,7 +439,7 @@ def _emit_permute(ctx: NodeContext, input: relax.Expr, axes: list[int]) -> relax
     return ctx.emit_te(kernels.permute, input, axes=axes)
 
 
-@register_converter(torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims")
+@register_converter(torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims", aten.transpose.int)
 def transpose(ctx, input, dim0, dim1):
     rank = len(ctx.shape(input))
     first = normalize_dim(ctx, _int(ctx, dim0, "dim0"), rank, "dim0")
@@ -414,7 +454,7 @@ def permute_method(ctx, input, *dims):
     return permute(ctx, input, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
-@register_converter(torch.permute)
+@register_converter(torch.permute, aten.permute.default)
 def permute(ctx, input, dims):
     rank = len(ctx.shape(input))
     if not isinstance(dims, (tuple, list)) or len(dims) != rank:
@@ -461,7 +501,7 @@ def _static_axis(ctx: NodeContext, input: relax.Expr, dim: object) -> tuple[int,
     return axis, shape[axis]
 
 
-@register_converter(torch.chunk, "chunk")
+@register_converter(torch.chunk, "chunk", aten.chunk.default)
 def chunk(ctx, input, chunks, dim=0):
     chunks = _int(ctx, chunks, "chunks")
     if chunks <= 0:
@@ -486,7 +526,7 @@ def _split(ctx: NodeContext, input: relax.Expr, split_size: object, dim: object,
     return _pieces(ctx, input, axis, [min(split_size, size - start) for start in range(0, size, split_size)])
 
 
-@register_converter(torch.split)
+@register_converter(torch.split, aten.split.Tensor, aten.split_with_sizes.default)
 def split(ctx, tensor, split_size_or_sections, dim=0):
     return _split(ctx, tensor, split_size_or_sections, dim, "split_size_or_sections")
 
@@ -502,7 +542,7 @@ def _tensor_list(ctx: NodeContext, tensors: object) -> list[relax.Expr]:
     return list(tensors)
 
 
-@register_converter(torch.cat, torch.concat, torch.concatenate)
+@register_converter(torch.cat, torch.concat, torch.concatenate, aten.cat.default)
 def cat(ctx, tensors, dim=0, axis=None, out=None):
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
@@ -522,7 +562,7 @@ def cat(ctx, tensors, dim=0, axis=None, out=None):
     return ctx.emit_te(kernels.concatenate, tensors, axis=axis)
 
 
-@register_converter(torch.stack)
+@register_converter(torch.stack, aten.stack.default)
 def stack(ctx, tensors, dim=0, out=None):
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
@@ -542,13 +582,13 @@ def stack(ctx, tensors, dim=0, out=None):
 # ---------------------------------------------------------------- unsqueeze, squeeze, expand
 
 
-@register_converter(torch.unsqueeze, "unsqueeze")
+@register_converter(torch.unsqueeze, "unsqueeze", aten.unsqueeze.default)
 def unsqueeze(ctx, input, dim):
     axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(ctx.shape(input)) + 1, "dim")
     return ctx.emit_te(kernels.unsqueeze, input, axis=axis)
 
 
-@register_converter(torch.squeeze, "squeeze")
+@register_converter(torch.squeeze, "squeeze", aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims)
 def squeeze(ctx, input, dim=None):
     shape = ctx.shape(input)
     if dim is None:
@@ -595,7 +635,7 @@ def _expand(ctx: NodeContext, input: relax.Expr, sizes: list[Dim], parameter: st
     return ctx.emit_te(kernels.broadcast_to, input, shape=out_shape)
 
 
-@register_converter("expand")
+@register_converter("expand", aten.expand.default)
 def expand(ctx, input, *sizes, implicit=False):
     return _expand(ctx, input, _sizes(ctx, sizes, "size"), "size")
 
@@ -677,12 +717,11 @@ def size_arithmetic(ctx, input, other):
 _COMPARISONS = {operator.eq: "==", operator.ne: "!=", operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}
 
 
-@register_converter(*_COMPARISONS)
-def size_comparison(ctx, input, other):
-    """A comparison of sizes (`x.dim() == 3`, `h == 224`) as a Python bool; a symbolic one must be
-    provable either way."""
+def size_comparison(ctx: NodeContext, compare, input: object, other: object) -> bool:
+    """`compare` (operator.lt, ...) of sizes (`x.dim() == 3`, `h == 224`) as a Python bool; a
+    symbolic one must be provable either way. The comparison converters call it when neither
+    operand is a tensor."""
     _check_sizes(ctx, input, other)
-    compare = ctx.node.target
     if isinstance(input, int) and isinstance(other, int):
         return compare(input, other)
     condition = compare(_as_expr(input), _as_expr(other))

@@ -117,9 +117,10 @@ def test_inplace_that_would_grow_its_input_is_refused():
         fx2relax.from_module(ApplyBinary(lambda x, y: x.mul_(y)), [(1, 3), (4, 3)])
 
 
-def test_floor_rounding_is_refused():
+@pytest.mark.parametrize("mode", ["floor", "round"])
+def test_float_floor_and_unknown_rounding_are_refused(mode):
     with pytest.raises(fx2relax.UnsupportedParameterError, match="rounding_mode"):
-        fx2relax.from_module(ApplyBinary(lambda x, y: torch.div(x, y, rounding_mode="floor")), [(2, 3), (2, 3)])
+        fx2relax.from_module(ApplyBinary(lambda x, y: torch.div(x, y, rounding_mode=mode)), [(2, 3), (2, 3)])
 
 
 @torch.fx.wrap
