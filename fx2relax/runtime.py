@@ -102,7 +102,7 @@ class CompiledModel:
                         f"input '{spec.name}' must have shape {spec.describe()}, got shape {tuple(array.shape)}"
                         + (f" (with {bindings})" if bindings else "")
                     )
-            arrays.append(np.ascontiguousarray(array))
+            arrays.append(np.ascontiguousarray(array).reshape(array.shape))  # ascontiguousarray makes 0-d 1-d
         return arrays
 
     def export(self, path: str | Path) -> Path:

@@ -47,6 +47,29 @@ def check_against_torch(
     return actual
 
 
+def check_exported(
+    model: torch.nn.Module,
+    inputs: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    compiled: bool = False,
+    dynamic_shapes: object = None,
+) -> np.ndarray | tuple:
+    """check_against_torch through torch.export: export `model` on `inputs` (any dtypes), import it
+    with fx2relax.from_exported_program, build (or compile) and compare with PyTorch."""
+    model = model.eval()
+    inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+    with torch.no_grad():
+        expected = model(*[x.clone() for x in inputs])
+    program = torch.export.export(model, tuple(inputs), dynamic_shapes=dynamic_shapes)
+    mod = fx2relax.from_exported_program(program)
+    run = fx2relax.compile(mod) if compiled or COMPILE_ALL else fx2relax.build(mod)
+    actual = run(*inputs)
+    assert_outputs_match(actual, expected, rtol=rtol, atol=atol)
+    return actual
+
+
 def assert_outputs_match(actual: object, expected: object, *, rtol: float = RTOL, atol: float = ATOL) -> None:
     """Compare fx2relax's NumPy output (or tuple of them) with PyTorch's tensor (or tuple)."""
     if isinstance(expected, (tuple, list)):
@@ -54,6 +77,8 @@ def assert_outputs_match(actual: object, expected: object, *, rtol: float = RTOL
         for a, e in zip(actual, expected):
             assert_outputs_match(a, e, rtol=rtol, atol=atol)
         return
+    if not isinstance(expected, torch.Tensor):  # a Python number a graph returns
+        expected = torch.tensor(expected)
     expected = expected.detach().numpy()
     assert actual.shape == expected.shape, f"shape {actual.shape} != PyTorch's {expected.shape}"
     assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != PyTorch's {expected.dtype}"
@@ -112,7 +137,23 @@ def tensors(draw, shape: Sequence[int], special_values: bool = False, low: float
         specials = np.array([np.nan, np.inf, -np.inf], dtype=np.float32)
         mask = rng.random(array.shape) < draw(st.sampled_from([0.01, 0.05, 0.2]))
         array[mask] = rng.choice(specials, size=int(mask.sum()))
-    return torch.from_numpy(array)
+    return torch.from_numpy(np.asarray(array))
+
+
+@st.composite
+def int_tensors(draw, shape: Sequence[int], low: int = -5, high: int = 5, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+    """An integer tensor of `shape` with values in [low, high], drawn by hypothesis (seeded)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    values = np.asarray(np.random.default_rng(seed).integers(low, high, size=tuple(shape), endpoint=True))
+    return torch.from_numpy(values).to(dtype)
+
+
+@st.composite
+def bool_tensors(draw, shape: Sequence[int]) -> torch.Tensor:
+    """A bool tensor of `shape` (True with a drawn probability, all-False and all-True rows included)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    probability = draw(st.sampled_from([0.0, 0.3, 0.7, 1.0]))
+    return torch.from_numpy(np.asarray(np.random.default_rng(seed).random(tuple(shape)) < probability))
 
 
 def load_example() -> object:

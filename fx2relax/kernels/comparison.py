@@ -8,26 +8,26 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
-from .elementwise import Operand, broadcast_compute, broadcast_shape, expr_dtype, read_operand
+from .elementwise import Operand, broadcast_compute, broadcast_shape, expr_dtype, not_equal, read_operand
 
-_COMPARISONS = {"eq": tirx.EQ, "ne": tirx.NE, "lt": tirx.LT, "le": tirx.LE, "gt": tirx.GT, "ge": tirx.GE}
+_COMPARISONS = {"eq": tirx.EQ, "ne": not_equal, "lt": tirx.LT, "le": tirx.LE, "gt": tirx.GT, "ge": tirx.GE}
 
 
 def compare(lhs: Operand, rhs: Operand, op: str, dtype: str) -> te.Tensor:
     """lhs `op` rhs (op one of eq, ne, lt, le, gt, ge) read as `dtype`, broadcast; a bool tensor.
-    IEEE: every comparison with NaN is False except ne."""
-    return broadcast_compute((lhs, rhs), op, _COMPARISONS[op], dtype, "bool")
+    IEEE: every comparison with NaN is False except ne. Bools compare as integers (False < True)."""
+    return broadcast_compute((lhs, rhs), op, _COMPARISONS[op], "int32" if dtype == "bool" else dtype, "bool")
 
 
 def _truth(value: tirx.Expr) -> tirx.Expr:
     dtype = expr_dtype(value)
-    return value if dtype == "bool" else tirx.NE(value, tirx.const(0, dtype))
+    return value if dtype == "bool" else not_equal(value, tirx.const(0, dtype))
 
 
 _LOGICAL = {
     "logical_and": lambda a, b: tirx.And(_truth(a), _truth(b)),
     "logical_or": lambda a, b: tirx.Or(_truth(a), _truth(b)),
-    "logical_xor": lambda a, b: tirx.NE(_truth(a), _truth(b)),
+    "logical_xor": lambda a, b: not_equal(_truth(a), _truth(b)),
 }
 
 
@@ -52,7 +52,7 @@ _BITWISE = {
 def bitwise(lhs: Operand, rhs: Operand, op: str, dtype: str) -> te.Tensor:
     """bitwise_and / _or / _xor of integer or bool operands read as `dtype` (for bool: and, or, xor)."""
     if dtype == "bool":
-        combine = {"bitwise_and": tirx.And, "bitwise_or": tirx.Or, "bitwise_xor": tirx.NE}[op]
+        combine = {"bitwise_and": tirx.And, "bitwise_or": tirx.Or, "bitwise_xor": not_equal}[op]
         return broadcast_compute((lhs, rhs), op, combine, dtype)
     return broadcast_compute((lhs, rhs), op, _BITWISE[op], dtype)
 
@@ -81,12 +81,14 @@ def where(condition: te.Tensor, lhs: Operand, rhs: Operand, dtype: str) -> te.Te
 
 def minimum(lhs: Operand, rhs: Operand, dtype: str) -> te.Tensor:
     """The smaller of lhs and rhs read as `dtype`, NaN if either is NaN (PyTorch's minimum)."""
-    return broadcast_compute((lhs, rhs), "minimum", lambda a, b: _pick(a, b, a < b), dtype)
+    compute = "int32" if dtype == "bool" else dtype
+    return broadcast_compute((lhs, rhs), "minimum", lambda a, b: _pick(a, b, tirx.LT(a, b)), compute, dtype)
 
 
 def maximum(lhs: Operand, rhs: Operand, dtype: str) -> te.Tensor:
     """The larger of lhs and rhs read as `dtype`, NaN if either is NaN (PyTorch's maximum)."""
-    return broadcast_compute((lhs, rhs), "maximum", lambda a, b: _pick(a, b, a > b), dtype)
+    compute = "int32" if dtype == "bool" else dtype
+    return broadcast_compute((lhs, rhs), "maximum", lambda a, b: _pick(a, b, tirx.GT(a, b)), compute, dtype)
 
 
 def _pick(a: tirx.Expr, b: tirx.Expr, a_wins: tirx.Expr) -> tirx.Expr:

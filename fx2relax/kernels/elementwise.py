@@ -61,6 +61,17 @@ def expr_dtype(value: tirx.Expr) -> str:
     return str(ty.dtype) if ty is not None else str(value.dtype)
 
 
+def not_equal(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
+    """lhs != rhs as IEEE and PyTorch define it: True when either is NaN (LLVM's ordered compare,
+    which TVM emits for `!=`, would say False)."""
+    dtype = expr_dtype(lhs)
+    if dtype == "bool":  # TVM compares i1 values with a float compare: compare them as integers
+        return tirx.NE(tirx.Cast("int32", lhs), tirx.Cast("int32", rhs))
+    if "float" not in dtype:
+        return tirx.NE(lhs, rhs)
+    return tirx.Or(tirx.NE(lhs, rhs), tirx.Or(te.isnan(lhs), te.isnan(rhs)))
+
+
 def cast_value(value: tirx.Expr, dtype: str) -> tirx.Expr:
     """`value` converted as PyTorch's `.to(dtype)`: to bool it is `value != 0` (NaN is True), from a
     float to an integer it truncates toward zero, otherwise a plain conversion."""
@@ -68,7 +79,7 @@ def cast_value(value: tirx.Expr, dtype: str) -> tirx.Expr:
     if source == dtype:
         return value
     if dtype == "bool":
-        return tirx.NE(value, tirx.const(0, source))
+        return not_equal(value, tirx.const(0, source))
     if source == "bool":
         return tirx.Select(value, tirx.const(1, dtype), tirx.const(0, dtype))
     return tirx.Cast(dtype, value)

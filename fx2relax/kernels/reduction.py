@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
-from .elementwise import cast_value, expr_dtype
+from .elementwise import cast_value, expr_dtype, not_equal
 
 
 def _nan_max_combine(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
@@ -104,7 +104,7 @@ def any_all(data: te.Tensor, axes: Sequence[int], keepdim: bool, every: bool) ->
     def reduce(*out):
         value = data[reduction_index(len(data.shape), reduce_vars, keepdim, out)]
         dtype = expr_dtype(value)
-        truth = value if dtype == "bool" else tirx.NE(value, tirx.const(0, dtype))
+        truth = value if dtype == "bool" else not_equal(value, tirx.const(0, dtype))
         flag = tirx.Select(truth, tirx.const(1, "int32"), tirx.const(0, "int32"))
         axes_list = list(reduce_vars.values())
         return te.min(flag, axis=axes_list) if every else te.max(flag, axis=axes_list)
