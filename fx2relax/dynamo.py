@@ -21,7 +21,7 @@ import torch
 import torch.fx
 from tvm import tirx
 
-from .converters.common import mutated_placeholder
+from .aliasing import mutated_placeholder
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError, UnsupportedParameterError
 from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node, find_unsupported
 from .runtime import TargetLike, compile_or_build

@@ -124,7 +124,7 @@ def _int(ctx: NodeContext, value: object, parameter: str) -> int:
 # ---------------------------------------------------------------- view, reshape, flatten, unflatten
 
 
-@register_converter("view")
+@register_converter("view", any_dtype=("input",))
 def view(ctx, input, *shape):
     if len(shape) == 1 and isinstance(shape[0], torch.dtype):
         raise ctx.unsupported("dtype", f"viewing the bytes as {shape[0]} is not supported")
@@ -132,19 +132,19 @@ def view(ctx, input, *shape):
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter("reshape")
+@register_converter("reshape", any_dtype=("input",))
 def reshape_method(ctx, input, *shape):
     sizes = _sizes(ctx, shape, "shape")
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter(torch.reshape)
+@register_converter(torch.reshape, any_dtype=("input",))
 def reshape(ctx, input, shape):
     sizes = _sizes(ctx, (shape,), "shape")
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter("view_as", "reshape_as")
+@register_converter("view_as", "reshape_as", any_dtype=("input", "other"))
 def view_as(ctx, input, other):
     if not is_tensor(other):
         raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
@@ -164,12 +164,12 @@ def _flatten(ctx: NodeContext, input: relax.Expr, start_dim: object, end_dim: ob
     return ctx.emit_te(kernels.flatten, input, start_dim=start, end_dim=end)
 
 
-@register_converter(nn.Flatten)
+@register_converter(nn.Flatten, any_dtype=("input",))
 def flatten_module(ctx, input):
     return _flatten(ctx, input, ctx.module.start_dim, ctx.module.end_dim)
 
 
-@register_converter(torch.flatten, "flatten")
+@register_converter(torch.flatten, "flatten", any_dtype=("input",))
 def flatten(ctx, input, start_dim=0, end_dim=-1):
     return _flatten(ctx, input, start_dim, end_dim)
 
@@ -183,12 +183,12 @@ def _unflatten(ctx: NodeContext, input: relax.Expr, dim: object, sizes: object, 
     return _emit_reshape(ctx, input, [*shape[:axis], *inner, *shape[axis + 1 :]])
 
 
-@register_converter(nn.Unflatten)
+@register_converter(nn.Unflatten, any_dtype=("input",))
 def unflatten_module(ctx, input):
     return _unflatten(ctx, input, ctx.module.dim, ctx.module.unflattened_size, "unflattened_size")
 
 
-@register_converter(torch.unflatten, "unflatten")
+@register_converter(torch.unflatten, "unflatten", any_dtype=("input",))
 def unflatten(ctx, input, dim, sizes):
     return _unflatten(ctx, input, dim, sizes, "sizes")
 
@@ -196,7 +196,7 @@ def unflatten(ctx, input, dim, sizes):
 # ---------------------------------------------------------------- sizes, rank, attributes, getitem
 
 
-@register_converter("size")
+@register_converter("size", any_dtype=("input",))
 def size(ctx, input, dim=None):
     shape = ctx.shape(input)
     if dim is None:
@@ -204,12 +204,12 @@ def size(ctx, input, dim=None):
     return shape[normalize_dim(ctx, _int(ctx, dim, "dim"), len(shape), "dim")]
 
 
-@register_converter("dim", "ndimension")
+@register_converter("dim", "ndimension", any_dtype=("input",))
 def dim(ctx, input):
     return len(ctx.shape(input))
 
 
-@register_converter(torch.numel, "numel", "nelement")
+@register_converter(torch.numel, "numel", "nelement", any_dtype=("input",))
 def numel(ctx, input):
     return _product(ctx.shape(input))
 
@@ -217,18 +217,18 @@ def numel(ctx, input):
 _TENSOR_ATTRIBUTES = ("shape", "ndim", "dtype")
 
 
-@register_converter(builtins.getattr)
+@register_converter(builtins.getattr, any_dtype=("obj",))
 def getattr_(ctx, obj, name):
     """`x.shape`, `x.ndim`, `x.dtype` (FX traces attribute reads on tensors as getattr calls)."""
     if not is_tensor(obj) or name not in _TENSOR_ATTRIBUTES:
         raise ctx.unsupported("name", f"reading attribute {name!r} is not supported (only {', '.join(_TENSOR_ATTRIBUTES)} of a tensor)")
     if name == "dtype":
-        return getattr(torch, ctx.dtype)
+        return getattr(torch, ctx.tensor_dtype(obj))
     shape = ctx.shape(obj)
     return tuple(shape) if name == "shape" else len(shape)
 
 
-@register_converter(operator.getitem)
+@register_converter(operator.getitem, any_dtype=("obj", "index"))
 def getitem(ctx, obj, index):
     """`shape[0]`, `pieces[1]` on Python tuples; basic indexing (ints, slices, None, ...) on tensors,
     and one integer or boolean buffer as an index tensor (`table[self.index]`)."""
@@ -300,7 +300,7 @@ def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[i
             "index", "advanced indexing is supported with one index tensor combined only with slices, None and ..."
         )
     at = tensor_items[0]
-    name, indices = _constant_index(ctx, at)
+    name, indices = _constant_index(ctx, items[at])
     rank = len(ctx.shape(input))
     consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
     if consumed > rank:
@@ -315,24 +315,20 @@ def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[i
     return ctx.emit_te(kernels.take, sliced, relax.const(indices, "int64"), axis=axis)
 
 
-def _constant_index(ctx: NodeContext, position: int) -> tuple[str, np.ndarray]:
-    """The index tensor's values, read from the buffer its get_attr node names (the importer keeps
-    buffers in the model dtype, so the integer values come from the torch tensor itself)."""
-    node = ctx.node.args[1] if len(ctx.node.args) > 1 else ctx.node.kwargs.get("index")
-    if isinstance(node, (tuple, list)):
-        node = node[position]
-    if not (isinstance(node, torch.fx.Node) and node.op == "get_attr"):
+def _constant_index(ctx: NodeContext, index: relax.Expr) -> tuple[str, np.ndarray]:
+    """The name and values of an index tensor read from a buffer (integer and boolean buffers stay
+    constants of their own dtype, so their values are known at import)."""
+    name = ctx.source_name(index)
+    values = ctx.constant(index)
+    if name is None:
         raise ctx.unsupported(
             "index", "advanced indexing with a computed tensor is not supported (only with an integer or boolean buffer)"
         )
-    value = node.graph.owning_module
-    for atom in str(node.target).split("."):
-        value = builtins.getattr(value, atom)
-    if value.dtype.is_floating_point or value.dtype.is_complex:
-        raise ctx.unsupported("index",
-            f"index tensor '{node.target}' has dtype {value.dtype}; tensors used as indices must be long, int or bool",
+    if values is None or values.dtype.kind not in "biu":
+        raise ctx.unsupported(
+            "index", f"index tensor '{name}' has dtype torch.{ctx.tensor_dtype(index)}; tensors used as indices must be long, int or bool"
         )
-    return str(node.target), value.detach().cpu().numpy()
+    return name, values
 
 
 def _checked_indices(ctx: NodeContext, name: str, indices: np.ndarray, size: int, axis: int) -> np.ndarray:
@@ -399,7 +395,9 @@ def _emit_permute(ctx: NodeContext, input: relax.Expr, axes: list[int]) -> relax
     return ctx.emit_te(kernels.permute, input, axes=axes)
 
 
-@register_converter(torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims")
+@register_converter(
+    torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims", any_dtype=("input",)
+)
 def transpose(ctx, input, dim0, dim1):
     rank = len(ctx.shape(input))
     first = normalize_dim(ctx, _int(ctx, dim0, "dim0"), rank, "dim0")
@@ -409,12 +407,12 @@ def transpose(ctx, input, dim0, dim1):
     return _emit_permute(ctx, input, axes)
 
 
-@register_converter("permute")
+@register_converter("permute", any_dtype=("input",))
 def permute_method(ctx, input, *dims):
     return permute(ctx, input, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
-@register_converter(torch.permute)
+@register_converter(torch.permute, any_dtype=("input",))
 def permute(ctx, input, dims):
     rank = len(ctx.shape(input))
     if not isinstance(dims, (tuple, list)) or len(dims) != rank:
@@ -425,7 +423,7 @@ def permute(ctx, input, dims):
     return _emit_permute(ctx, input, axes)
 
 
-@register_converter("contiguous")
+@register_converter("contiguous", any_dtype=("input",))
 def contiguous(ctx, input, memory_format=torch.contiguous_format):
     """The identity: memory layout does not change values, and Relax tensors are always dense."""
     return input
@@ -461,7 +459,7 @@ def _static_axis(ctx: NodeContext, input: relax.Expr, dim: object) -> tuple[int,
     return axis, shape[axis]
 
 
-@register_converter(torch.chunk, "chunk")
+@register_converter(torch.chunk, "chunk", any_dtype=("input",))
 def chunk(ctx, input, chunks, dim=0):
     chunks = _int(ctx, chunks, "chunks")
     if chunks <= 0:
@@ -486,12 +484,12 @@ def _split(ctx: NodeContext, input: relax.Expr, split_size: object, dim: object,
     return _pieces(ctx, input, axis, [min(split_size, size - start) for start in range(0, size, split_size)])
 
 
-@register_converter(torch.split)
+@register_converter(torch.split, any_dtype=("tensor",))
 def split(ctx, tensor, split_size_or_sections, dim=0):
     return _split(ctx, tensor, split_size_or_sections, dim, "split_size_or_sections")
 
 
-@register_converter("split")
+@register_converter("split", any_dtype=("input",))
 def split_method(ctx, input, split_size, dim=0):
     return _split(ctx, input, split_size, dim, "split_size")
 
@@ -542,13 +540,13 @@ def stack(ctx, tensors, dim=0, out=None):
 # ---------------------------------------------------------------- unsqueeze, squeeze, expand
 
 
-@register_converter(torch.unsqueeze, "unsqueeze")
+@register_converter(torch.unsqueeze, "unsqueeze", any_dtype=("input",))
 def unsqueeze(ctx, input, dim):
     axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(ctx.shape(input)) + 1, "dim")
     return ctx.emit_te(kernels.unsqueeze, input, axis=axis)
 
 
-@register_converter(torch.squeeze, "squeeze")
+@register_converter(torch.squeeze, "squeeze", any_dtype=("input",))
 def squeeze(ctx, input, dim=None):
     shape = ctx.shape(input)
     if dim is None:
@@ -595,12 +593,12 @@ def _expand(ctx: NodeContext, input: relax.Expr, sizes: list[Dim], parameter: st
     return ctx.emit_te(kernels.broadcast_to, input, shape=out_shape)
 
 
-@register_converter("expand")
+@register_converter("expand", any_dtype=("input",))
 def expand(ctx, input, *sizes, implicit=False):
     return _expand(ctx, input, _sizes(ctx, sizes, "size"), "size")
 
 
-@register_converter("expand_as")
+@register_converter("expand_as", any_dtype=("input", "other"))
 def expand_as(ctx, input, other):
     if not is_tensor(other):
         raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
@@ -659,7 +657,7 @@ def _check_sizes(ctx: NodeContext, *operands: object) -> None:
     for name, value in zip(("input", "other"), operands):
         if not _is_size(value):
             what = "a tensor" if is_tensor(value) else repr(value)
-            raise ctx.unsupported(name, f"{target_name(ctx.node.target)} is only supported on sizes (ints), got {what}")
+            raise ctx.unsupported(name, f"{target_name(ctx.target)} is only supported on sizes (ints), got {what}")
 
 
 @register_converter(operator.floordiv, operator.mod)
@@ -667,10 +665,10 @@ def size_arithmetic(ctx, input, other):
     """`channels // groups`, `size % patch` on sizes: Python ints, or a PrimExpr for a symbolic size."""
     _check_sizes(ctx, input, other)
     if isinstance(other, int) and other == 0:
-        raise ctx.shape_error(f"{target_name(ctx.node.target)} by zero", "other")
+        raise ctx.shape_error(f"{target_name(ctx.target)} by zero", "other")
     if isinstance(input, int) and isinstance(other, int):
-        return ctx.node.target(input, other)
-    combine = tirx.floordiv if ctx.node.target is operator.floordiv else tirx.floormod
+        return ctx.target(input, other)
+    combine = tirx.floordiv if ctx.target is operator.floordiv else tirx.floormod
     return _as_dim(combine(_as_expr(input), _as_expr(other)))
 
 
@@ -682,7 +680,7 @@ def size_comparison(ctx, input, other):
     """A comparison of sizes (`x.dim() == 3`, `h == 224`) as a Python bool; a symbolic one must be
     provable either way."""
     _check_sizes(ctx, input, other)
-    compare = ctx.node.target
+    compare = ctx.target
     if isinstance(input, int) and isinstance(other, int):
         return compare(input, other)
     condition = compare(_as_expr(input), _as_expr(other))
