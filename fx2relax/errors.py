@@ -55,5 +55,10 @@ class ShapeError(ConversionError, ValueError):
     """A tensor shape does not fit the node's module or parameters (mismatched channels, too-large kernel...)."""
 
 
+class DtypeError(ConversionError, TypeError):
+    """A tensor's dtype does not fit: a weight of another float dtype than the model's, or a tensor
+    of another dtype than the model's where a converter computes in the model's dtype."""
+
+
 class InputError(Fx2RelaxError, ValueError):
     """A compiled model was called with inputs of the wrong number, rank, shape or dtype."""

@@ -124,15 +124,7 @@ class ExportedProgramImporter(GraphImporter):
         raise ConversionError(describe_node(node), f"is a {spec.kind.name} input, which fx2relax does not import")
 
     def output(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Expr:
-        specs = self.program.graph_signature.output_specs
-        mutations = [spec for spec in specs if spec.kind != OutputKind.USER_OUTPUT]
-        if mutations:
-            names = ", ".join(f"{spec.kind.name} of '{spec.target}'" for spec in mutations)
-            raise ConversionError(
-                describe_node(node),
-                f"the program mutates state ({names}); fx2relax computes out of place. Export the model in eval mode.",
-            )
-        outputs = list(args[0])
+        outputs = list(args[0])  # only user outputs: import_program refused programs mutating state
         return super().output(node, (outputs[0] if len(outputs) == 1 else tuple(outputs),), kwargs)
 
     def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
@@ -162,6 +154,18 @@ def _model_dtype(program: ExportedProgram) -> str:
     return floats.pop() if floats else dtypes.default_float()
 
 
+def _refuse_mutations(program: ExportedProgram) -> None:
+    """A program that updates buffers or inputs (batch norm statistics in training mode) cannot be
+    computed out of place as fx2relax does: refused, naming what it mutates."""
+    mutations = [spec for spec in program.graph_signature.output_specs if spec.kind != OutputKind.USER_OUTPUT]
+    if mutations:
+        names = ", ".join(f"{spec.kind.name.lower()} '{spec.target}'" for spec in mutations)
+        raise ConversionError(
+            "the exported program",
+            f"mutates state ({names}); fx2relax computes out of place. Export the model in eval mode (model.eval()).",
+        )
+
+
 def from_exported_program(program: ExportedProgram, *, keep_params_as_input: bool = False) -> Any:
     """Import a `torch.export` program into a `tvm.IRModule` whose Relax function `main` computes it.
 
@@ -183,6 +187,7 @@ def import_program(program: ExportedProgram, *, keep_params_as_input: bool = Fal
         program = program.run_decompositions(decomposition_table())
     except Exception as error:
         raise Fx2RelaxError(f"torch.export could not decompose the program: {type(error).__name__}: {error}") from error
+    _refuse_mutations(program)
     find_unsupported(program.graph_module)
     importer = ExportedProgramImporter(program, keep_params_as_input)
     return importer, importer.import_program()

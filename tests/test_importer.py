@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import fx2relax
@@ -167,3 +168,70 @@ def test_registered_user_module_is_a_leaf_and_converted_whole():
         return ctx.emit_te(relu, input)
 
     check_against_torch(nn.Sequential(nn.Linear(3, 3), MyRelu()), torch.randn(2, 3))
+
+
+def test_a_float64_model_imported_as_float32_is_refused_naming_the_weight_and_the_fix():
+    with pytest.raises(fx2relax.DtypeError) as error:
+        fx2relax.from_module(course_cnn().double(), (1, 1, 28, 28))
+    message = str(error.value)
+    assert "node '_0' (module '0', nn.Conv2d): parameter '0.bias': has dtype float64 but the model is imported as float32" in message
+    assert 'dtype="float64"' in message and "model.float()" in message
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+def test_a_float_buffer_of_another_float_dtype_is_refused(dtype):
+    class Offset(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("offset", torch.ones(3, dtype=dtype))
+
+        def forward(self, x):
+            return x + self.offset
+
+    with pytest.raises(fx2relax.DtypeError, match=rf"parameter 'offset': has dtype {str(dtype)[6:]} but .* model.float\(\)"):
+        fx2relax.from_module(Offset(), (2, 3))
+
+
+class WithBuffers(nn.Module):
+    """An int64 index table and a bool mask among the buffers, read as typed constants."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("positions", torch.tensor([2, 0, 1]))
+        self.register_buffer("keep", torch.tensor([True, False, True]))
+
+    def forward(self, x):
+        return x[:, self.positions][:, self.keep]
+
+
+def test_integer_and_boolean_buffers_keep_their_dtype():
+    importer, _ = fx2relax.importer.import_model(WithBuffers(), (2, 3))
+    dtypes = {name: str(value.ty.dtype) for value, name in importer.param_names.items()}
+    assert dtypes == {"positions": "int64", "keep": "bool"}
+    check_against_torch(WithBuffers(), torch.randn(2, 3))
+
+
+def test_an_integer_tensor_where_a_converter_computes_in_floats_is_refused_by_name():
+    class AddCounts(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("counts", torch.arange(3))
+
+        def forward(self, x):
+            return F.linear(x, self.counts)  # fx2relax's linear computes in the model's float dtype
+
+    with pytest.raises(fx2relax.DtypeError, match=r"parameter 'weight': takes float32 tensors, got a int64 tensor \(buffer 'counts'\)"):
+        fx2relax.from_module(AddCounts(), (2, 3))
+
+
+def test_dtype_of_an_integer_buffer_is_its_own():
+    class DtypeCheck(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("positions", torch.tensor([1, 0]))
+
+        def forward(self, x):
+            torch._assert(self.positions.dtype == torch.int64, "positions must be int64")
+            return x[:, self.positions]
+
+    check_against_torch(DtypeCheck(), torch.randn(2, 2))

@@ -37,40 +37,93 @@ def _device(ctx: NodeContext, device: object, layout: object = None) -> None:
         raise ctx.unsupported("layout", f"only torch.strided is supported, got {layout!r}")
 
 
-@register_converter(aten._to_copy.default)
+@register_converter(aten._to_copy.default, any_dtype=("input",))
 def to_copy(ctx, input, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
     _device(ctx, device, layout)
     return convert(ctx, input, dtype)
 
 
-@register_converter(aten.to.dtype)
+@register_converter(aten.to.dtype, any_dtype=("input",))
 def to_dtype(ctx, input, dtype, non_blocking=False, copy=False, memory_format=None):
     return convert(ctx, input, dtype)
 
 
-@register_converter(aten.to.dtype_layout)
+@register_converter(aten.to.dtype_layout, any_dtype=("input",))
 def to_dtype_layout(ctx, input, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False,
                     memory_format=None):
     _device(ctx, device, layout)
     return convert(ctx, input, dtype)
 
 
-@register_converter(aten.to.device)
+@register_converter(aten.to.device, any_dtype=("input",))
 def to_device(ctx, input, device, dtype, non_blocking=False, copy=False, memory_format=None):
     _device(ctx, device)
     return convert(ctx, input, dtype)
 
 
-@register_converter("long")
+@register_converter("to", any_dtype=("input", "args"))
+def to(ctx, input, *args, device=None, dtype=None, non_blocking=False, copy=False, memory_format=None):
+    """`x.to(dtype)`, `x.to(device, dtype)`, `x.to(other)` (other's dtype); a CPU device changes nothing."""
+    target = dtype
+    for arg in args:
+        if isinstance(arg, torch.dtype):
+            target = arg
+        elif is_tensor(arg):
+            target = dtypes.torch_dtype(dtypes.value_dtype(arg))
+        elif isinstance(arg, (str, torch.device)):
+            _device(ctx, arg)
+        elif not isinstance(arg, bool):  # non_blocking, copy given by position
+            raise ctx.unsupported("args", f"x.to({arg!r}) is not understood")
+    _device(ctx, device)
+    return convert(ctx, input, target)
+
+
+@register_converter("float", any_dtype=("input",))
+def float_(ctx, input, memory_format=None):
+    return convert(ctx, input, torch.float32)
+
+
+@register_converter("double", any_dtype=("input",))
+def double(ctx, input, memory_format=None):
+    return convert(ctx, input, torch.float64)
+
+
+@register_converter("type_as", any_dtype=("input", "other"))
+def type_as(ctx, input, other):
+    """`x.type_as(other)`: x converted to other's dtype."""
+    if not is_tensor(other):
+        raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
+    return convert(ctx, input, dtypes.torch_dtype(dtypes.value_dtype(other)))
+
+
+@register_converter("type", any_dtype=("input",))
+def type_(ctx, input, dtype=None, non_blocking=False):
+    if not isinstance(dtype, torch.dtype):
+        raise ctx.unsupported("dtype", f"only x.type(torch.<dtype>) is supported, got {dtype!r}")
+    return convert(ctx, input, dtype)
+
+
+@register_converter("long", any_dtype=("input",))
 def long(ctx, input, memory_format=None):
     return convert(ctx, input, torch.int64)
 
 
-@register_converter("int")
+@register_converter("int", any_dtype=("input",))
 def int_(ctx, input, memory_format=None):
     return convert(ctx, input, torch.int32)
 
 
-@register_converter("bool")
+@register_converter("bool", any_dtype=("input",))
 def bool_(ctx, input, memory_format=None):
     return convert(ctx, input, torch.bool)
+
+
+@register_converter("item", any_dtype=("input",))
+def item(ctx, input):
+    """`x.item()`: a Python number at import time. It is one only for a number the walk already holds
+    (the torch.compile backend binds module attributes dynamo passes as 0-d tensors to their value);
+    a tensor's value is known only at run time, so reading one is refused."""
+    if isinstance(input, (bool, int, float)):
+        return input
+    raise ctx.unsupported("input", "reading a tensor's value as a Python number (.item()) needs its value at import "
+                                   "time; it is known only at run time")

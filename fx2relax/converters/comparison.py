@@ -18,7 +18,6 @@ from .. import dtypes
 from ..importer import NodeContext, is_tensor
 from ..kernels import comparison as kernels
 from ..registry import register_converter
-from .common import check_inplace
 from .elementwise import broadcast_operands, scalar
 from .shape import size_comparison
 
@@ -33,7 +32,7 @@ def _operand(ctx: NodeContext, value: object, parameter: str) -> None:
 def _compare(ctx: NodeContext, op: str, python_op, input, other):
     if not (is_tensor(input) or is_tensor(other)):
         return size_comparison(ctx, python_op, input, other)
-    if check_inplace(ctx):
+    if ctx.check_inplace():
         raise ctx.unsupported("input", "in-place comparisons (x.lt_(y)) are not supported; use the out-of-place form")
     _operand(ctx, input, "input")
     _operand(ctx, other, "other")
@@ -42,38 +41,44 @@ def _compare(ctx: NodeContext, op: str, python_op, input, other):
     return ctx.emit_te(kernels.compare, scalar(input, dtype), scalar(other, dtype), op=op, dtype=dtype)
 
 
-@register_converter(operator.eq, torch.eq, "eq", aten.eq.Tensor, aten.eq.Scalar)
+@register_converter(operator.eq, torch.eq, "eq", aten.eq.Tensor, aten.eq.Scalar, any_dtype=("input", "other"))
 def eq(ctx, input, other):
     return _compare(ctx, "eq", operator.eq, input, other)
 
 
-@register_converter(operator.ne, torch.ne, torch.not_equal, "ne", "not_equal", aten.ne.Tensor, aten.ne.Scalar)
+@register_converter(operator.ne, torch.ne, torch.not_equal, "ne", "not_equal", aten.ne.Tensor, aten.ne.Scalar, any_dtype=("input", "other"))
 def ne(ctx, input, other):
     return _compare(ctx, "ne", operator.ne, input, other)
 
 
-@register_converter(operator.lt, torch.lt, torch.less, "lt", "less", aten.lt.Tensor, aten.lt.Scalar)
+@register_converter(operator.lt, torch.lt, torch.less, "lt", "less", aten.lt.Tensor, aten.lt.Scalar, any_dtype=("input", "other"))
 def lt(ctx, input, other):
     return _compare(ctx, "lt", operator.lt, input, other)
 
 
-@register_converter(operator.le, torch.le, torch.less_equal, "le", "less_equal", aten.le.Tensor, aten.le.Scalar)
+@register_converter(
+    operator.le, torch.le, torch.less_equal, "le", "less_equal", aten.le.Tensor, aten.le.Scalar,
+    any_dtype=("input", "other"),
+)
 def le(ctx, input, other):
     return _compare(ctx, "le", operator.le, input, other)
 
 
-@register_converter(operator.gt, torch.gt, torch.greater, "gt", "greater", aten.gt.Tensor, aten.gt.Scalar)
+@register_converter(operator.gt, torch.gt, torch.greater, "gt", "greater", aten.gt.Tensor, aten.gt.Scalar, any_dtype=("input", "other"))
 def gt(ctx, input, other):
     return _compare(ctx, "gt", operator.gt, input, other)
 
 
-@register_converter(operator.ge, torch.ge, torch.greater_equal, "ge", "greater_equal", aten.ge.Tensor, aten.ge.Scalar)
+@register_converter(
+    operator.ge, torch.ge, torch.greater_equal, "ge", "greater_equal", aten.ge.Tensor, aten.ge.Scalar,
+    any_dtype=("input", "other"),
+)
 def ge(ctx, input, other):
     return _compare(ctx, "ge", operator.ge, input, other)
 
 
 def _logical(ctx: NodeContext, op: str, input, other):
-    check_inplace(ctx)
+    ctx.check_inplace()
     for name, value in (("input", input), ("other", other)):
         if not is_tensor(value):
             raise ctx.unsupported(name, f"expected a tensor, got {type(value).__name__} {value!r}")
@@ -81,24 +86,24 @@ def _logical(ctx: NodeContext, op: str, input, other):
     return ctx.emit_te(kernels.logical, input, other, op=op)
 
 
-@register_converter(torch.logical_and, "logical_and", "logical_and_", aten.logical_and.default)
+@register_converter(torch.logical_and, "logical_and", "logical_and_", aten.logical_and.default, any_dtype=("input", "other"))
 def logical_and(ctx, input, other):
     return _logical(ctx, "logical_and", input, other)
 
 
-@register_converter(torch.logical_or, "logical_or", "logical_or_", aten.logical_or.default)
+@register_converter(torch.logical_or, "logical_or", "logical_or_", aten.logical_or.default, any_dtype=("input", "other"))
 def logical_or(ctx, input, other):
     return _logical(ctx, "logical_or", input, other)
 
 
-@register_converter(torch.logical_xor, "logical_xor", "logical_xor_", aten.logical_xor.default)
+@register_converter(torch.logical_xor, "logical_xor", "logical_xor_", aten.logical_xor.default, any_dtype=("input", "other"))
 def logical_xor(ctx, input, other):
     return _logical(ctx, "logical_xor", input, other)
 
 
-@register_converter(torch.logical_not, "logical_not", "logical_not_", aten.logical_not.default)
+@register_converter(torch.logical_not, "logical_not", "logical_not_", aten.logical_not.default, any_dtype=("input",))
 def logical_not(ctx, input):
-    check_inplace(ctx)
+    ctx.check_inplace()
     if not is_tensor(input):
         raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
     return ctx.emit_te(kernels.logical_not, input)
@@ -107,7 +112,7 @@ def logical_not(ctx, input):
 def _bitwise(ctx: NodeContext, op: str, python_op, input, other):
     if not (is_tensor(input) or is_tensor(other)):
         return python_op(input, other)  # Python bools or ints (flags, sizes)
-    check_inplace(ctx)
+    ctx.check_inplace()
     for name, value in (("input", input), ("other", other)):
         if not (is_tensor(value) or isinstance(value, (bool, int))):
             raise ctx.unsupported(name, f"expected an integer or bool tensor or number, got {type(value).__name__} {value!r}")
@@ -120,7 +125,7 @@ def _bitwise(ctx: NodeContext, op: str, python_op, input, other):
 
 @register_converter(
     operator.and_, operator.iand, torch.bitwise_and, "bitwise_and", "bitwise_and_", "__and__",
-    aten.bitwise_and.Tensor, aten.bitwise_and.Scalar, aten.__and__.Tensor, aten.__and__.Scalar,
+    aten.bitwise_and.Tensor, aten.bitwise_and.Scalar, aten.__and__.Tensor, aten.__and__.Scalar, any_dtype=("input", "other"),
 )
 def bitwise_and(ctx, input, other):
     return _bitwise(ctx, "bitwise_and", operator.and_, input, other)
@@ -128,7 +133,7 @@ def bitwise_and(ctx, input, other):
 
 @register_converter(
     operator.or_, operator.ior, torch.bitwise_or, "bitwise_or", "bitwise_or_", "__or__",
-    aten.bitwise_or.Tensor, aten.bitwise_or.Scalar, aten.__or__.Tensor, aten.__or__.Scalar,
+    aten.bitwise_or.Tensor, aten.bitwise_or.Scalar, aten.__or__.Tensor, aten.__or__.Scalar, any_dtype=("input", "other"),
 )
 def bitwise_or(ctx, input, other):
     return _bitwise(ctx, "bitwise_or", operator.or_, input, other)
@@ -136,19 +141,19 @@ def bitwise_or(ctx, input, other):
 
 @register_converter(
     operator.xor, operator.ixor, torch.bitwise_xor, "bitwise_xor", "bitwise_xor_", "__xor__",
-    aten.bitwise_xor.Tensor, aten.bitwise_xor.Scalar, aten.__xor__.Tensor, aten.__xor__.Scalar,
+    aten.bitwise_xor.Tensor, aten.bitwise_xor.Scalar, aten.__xor__.Tensor, aten.__xor__.Scalar, any_dtype=("input", "other"),
 )
 def bitwise_xor(ctx, input, other):
     return _bitwise(ctx, "bitwise_xor", operator.xor, input, other)
 
 
-@register_converter(operator.invert, torch.bitwise_not, "bitwise_not", "bitwise_not_", aten.bitwise_not.default)
+@register_converter(operator.invert, torch.bitwise_not, "bitwise_not", "bitwise_not_", aten.bitwise_not.default, any_dtype=("input",))
 def bitwise_not(ctx, input):
     if not is_tensor(input):
         if isinstance(input, int):
             return ~input
         raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
-    check_inplace(ctx)
+    ctx.check_inplace()
     if dtypes.is_floating(dtypes.value_dtype(input)):
         raise ctx.unsupported("input", f"~ needs an integer or bool tensor, got {dtypes.value_dtype(input)}")
     return ctx.emit_te(kernels.bitwise_not, input)
@@ -166,7 +171,10 @@ def _where(ctx: NodeContext, condition, input, other, dtype: str | None = None):
     return ctx.emit_te(kernels.where, condition, scalar(input, dtype), scalar(other, dtype), dtype=dtype)
 
 
-@register_converter(torch.where, aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, aten.where.Scalar)
+@register_converter(
+    torch.where, aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, aten.where.Scalar,
+    any_dtype=("condition", "input", "other"),
+)
 def where(ctx, condition, input=None, other=None):
     """condition ? input : other (torch.where(condition) alone, nonzero's form, is refused)."""
     if input is None and other is None:
@@ -174,16 +182,19 @@ def where(ctx, condition, input=None, other=None):
     return _where(ctx, condition, input, other)
 
 
-@register_converter("where")
+@register_converter("where", any_dtype=("input", "condition", "other"))
 def where_method(ctx, input, condition, other):
     """x.where(condition, y) is torch.where(condition, x, y)."""
     return _where(ctx, condition, input, other)
 
 
-@register_converter(torch.masked_fill, "masked_fill", "masked_fill_", aten.masked_fill.Scalar, aten.masked_fill.Tensor)
+@register_converter(
+    torch.masked_fill, "masked_fill", "masked_fill_", aten.masked_fill.Scalar, aten.masked_fill.Tensor,
+    any_dtype=("input", "mask", "value"),
+)
 def masked_fill(ctx, input, mask, value):
     """input with `value` where `mask` is True; the result keeps input's dtype (value is converted)."""
-    check_inplace(ctx)
+    ctx.check_inplace()
     if not is_tensor(input):
         raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
     if not is_tensor(mask) or dtypes.value_dtype(mask) != "bool":
@@ -200,7 +211,7 @@ def masked_fill(ctx, input, mask, value):
 
 
 def _extremum(ctx: NodeContext, kernel, input, other):
-    check_inplace(ctx)
+    ctx.check_inplace()
     for name, value in (("input", input), ("other", other)):
         if not is_tensor(value):
             raise ctx.unsupported(name, f"expected a tensor, got {type(value).__name__} {value!r}")
@@ -209,13 +220,13 @@ def _extremum(ctx: NodeContext, kernel, input, other):
     return ctx.emit_te(kernel, input, other, dtype=dtype)
 
 
-@register_converter(torch.minimum, "minimum", aten.minimum.default, aten.min.other)
+@register_converter(torch.minimum, "minimum", aten.minimum.default, aten.min.other, any_dtype=("input", "other"))
 def minimum(ctx, input, other):
     """The element-wise minimum; NaN if either is NaN."""
     return _extremum(ctx, kernels.minimum, input, other)
 
 
-@register_converter(torch.maximum, "maximum", aten.maximum.default, aten.max.other)
+@register_converter(torch.maximum, "maximum", aten.maximum.default, aten.max.other, any_dtype=("input", "other"))
 def maximum(ctx, input, other):
     """The element-wise maximum; NaN if either is NaN."""
     return _extremum(ctx, kernels.maximum, input, other)

@@ -18,7 +18,6 @@ from .. import dtypes
 from ..importer import NodeContext, is_tensor
 from ..kernels import creation as kernels
 from ..registry import register_converter
-from .common import check_inplace
 
 aten = torch.ops.aten
 
@@ -27,7 +26,7 @@ def _placement(ctx: NodeContext, device: object, layout: object, out: object = N
     """Refuse a non-CPU device, a non-strided layout or an `out` tensor (what PyTorch makes would differ)."""
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
-    if device is not None and torch.device(device).type not in ("cpu", "meta"):
+    if device is not None and torch.device(device).type != "cpu":
         raise ctx.unsupported("device", f"fx2relax makes CPU tensors, got device={device!r}")
     if layout is not None and layout != torch.strided:
         raise ctx.unsupported("layout", f"only torch.strided is supported, got {layout!r}")
@@ -75,7 +74,7 @@ def _full(ctx: NodeContext, shape: list, value: object, dtype: str):
     return ctx.emit_te(kernels.full, shape=shape, fill_value=value, dtype=dtype)
 
 
-@register_converter(torch.full, aten.full.default)
+@register_converter(torch.full, aten.full.default, any_dtype=("fill_value",))
 def full(ctx, size, fill_value, *, out=None, dtype=None, layout=None, device=None, pin_memory=None, requires_grad=False):
     _placement(ctx, device, layout, out)
     value = _fill(ctx, fill_value)
@@ -102,18 +101,18 @@ def _like(ctx: NodeContext, input, value, dtype, layout, device, memory_format=N
     return _full(ctx, list(ctx.shape(input)), _fill(ctx, value), name)
 
 
-@register_converter(torch.full_like, aten.full_like.default)
+@register_converter(torch.full_like, aten.full_like.default, any_dtype=("input", "fill_value"))
 def full_like(ctx, input, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None, requires_grad=False,
               memory_format=None):
     return _like(ctx, input, fill_value, dtype, layout, device)
 
 
-@register_converter(torch.zeros_like, aten.zeros_like.default)
+@register_converter(torch.zeros_like, aten.zeros_like.default, any_dtype=("input",))
 def zeros_like(ctx, input, *, dtype=None, layout=None, device=None, pin_memory=None, requires_grad=False, memory_format=None):
     return _like(ctx, input, 0, dtype, layout, device)
 
 
-@register_converter(torch.ones_like, aten.ones_like.default)
+@register_converter(torch.ones_like, aten.ones_like.default, any_dtype=("input",))
 def ones_like(ctx, input, *, dtype=None, layout=None, device=None, pin_memory=None, requires_grad=False, memory_format=None):
     return _like(ctx, input, 1, dtype, layout, device)
 
@@ -127,22 +126,22 @@ def _new(ctx: NodeContext, input, size, value, dtype, layout, device):
     return _full(ctx, _size(ctx, size), _fill(ctx, value), name)
 
 
-@register_converter("new_full", aten.new_full.default)
+@register_converter("new_full", aten.new_full.default, any_dtype=("input", "fill_value"))
 def new_full(ctx, input, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None, requires_grad=False):
     return _new(ctx, input, (size,), fill_value, dtype, layout, device)
 
 
-@register_converter("new_zeros", aten.new_zeros.default)
+@register_converter("new_zeros", aten.new_zeros.default, any_dtype=("input",))
 def new_zeros(ctx, input, *size, dtype=None, layout=None, device=None, pin_memory=None, requires_grad=False):
     return _new(ctx, input, size, 0, dtype, layout, device)
 
 
-@register_converter("new_ones", aten.new_ones.default)
+@register_converter("new_ones", aten.new_ones.default, any_dtype=("input",))
 def new_ones(ctx, input, *size, dtype=None, layout=None, device=None, pin_memory=None, requires_grad=False):
     return _new(ctx, input, size, 1, dtype, layout, device)
 
 
-@register_converter(torch.scalar_tensor, aten.scalar_tensor.default)
+@register_converter(torch.scalar_tensor, aten.scalar_tensor.default, any_dtype=("s",))
 def scalar_tensor(ctx, s, *, dtype=None, layout=None, device=None, pin_memory=None, requires_grad=False):
     """A 0-d tensor holding `s` (float32 by default, as PyTorch)."""
     _placement(ctx, device, layout)
@@ -180,7 +179,7 @@ def arange(ctx, start, end=None, step=1, *, out=None, dtype=None, layout=None, d
             raise ctx.unsupported("step", "a symbolic arange needs an integer step")
         begin, stop = (tirx.const(v, "int64") if isinstance(v, int) else v for v in (start, end))
         span = stop - begin if step > 0 else begin - stop
-        length = sym.Analyzer().simplify(tirx.max(tirx.ceildiv(span, abs(step)), 0))
+        length = sym.Analyzer().simplify(tirx.ceildiv(span, abs(step)))  # sizes are positive: end > start
         if isinstance(length, tirx.IntImm):
             length = int(length.value)
     else:
@@ -192,7 +191,7 @@ def arange(ctx, start, end=None, step=1, *, out=None, dtype=None, layout=None, d
 
 
 def _triangle(ctx: NodeContext, input, diagonal, upper: bool, out=None):
-    check_inplace(ctx)
+    ctx.check_inplace()
     _placement(ctx, None, None, out)
     if not is_tensor(input) or len(ctx.shape(input)) < 2:
         raise ctx.shape_error(f"expects a tensor of at least 2 dimensions, got {input!r}", "input")
@@ -201,11 +200,11 @@ def _triangle(ctx: NodeContext, input, diagonal, upper: bool, out=None):
     return ctx.emit_te(kernels.triangle, input, diagonal=int(diagonal), upper=upper)
 
 
-@register_converter(torch.triu, "triu", "triu_", aten.triu.default)
+@register_converter(torch.triu, "triu", "triu_", aten.triu.default, any_dtype=("input",))
 def triu(ctx, input, diagonal=0, *, out=None):
     return _triangle(ctx, input, diagonal, upper=True, out=out)
 
 
-@register_converter(torch.tril, "tril", "tril_", aten.tril.default)
+@register_converter(torch.tril, "tril", "tril_", aten.tril.default, any_dtype=("input",))
 def tril(ctx, input, diagonal=0, *, out=None):
     return _triangle(ctx, input, diagonal, upper=False, out=out)

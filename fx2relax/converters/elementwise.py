@@ -16,7 +16,6 @@ from .. import dtypes
 from ..importer import NodeContext
 from ..kernels import elementwise
 from ..registry import register_converter
-from .common import check_inplace
 
 aten = torch.ops.aten
 
@@ -38,7 +37,7 @@ def scalar(value: object, dtype: str) -> object:
     """A Python number as a 0-d constant of `dtype` (see kernels/elementwise.py why); other operands
     (tensors, size expressions) unchanged."""
     if isinstance(value, numbers.Real):
-        return relax.const(np.array(value, dtype=dtype))
+        return relax.const(np.array(value, dtype=dtype), dtype)
     return value
 
 
@@ -58,7 +57,7 @@ def broadcast_operands(ctx: NodeContext, *operands: object) -> tuple:
 def _binary(ctx: NodeContext, kernel, input, other, python_op, dtype: str | None = None, **params):
     """Emit `kernel` on the operands in their promoted dtype (or `dtype`) after checking their
     broadcast, or compute in Python when neither operand is a tensor."""
-    inplace = check_inplace(ctx)
+    inplace = ctx.check_inplace()
     _check_operand(ctx, input, "input")
     _check_operand(ctx, other, "other")
     if not (_is_tensor(input) or _is_tensor(other)):
@@ -100,7 +99,7 @@ def _alpha(ctx: NodeContext, alpha: object, input: object, other: object) -> rel
     return scalar(alpha, dtype)
 
 
-@register_converter(operator.add, operator.iadd, torch.add, "add", "add_", aten.add.Tensor, aten.add.Scalar)
+@register_converter(operator.add, operator.iadd, torch.add, "add", "add_", aten.add.Tensor, aten.add.Scalar, any_dtype=("input", "other"))
 def add(ctx, input, other, alpha=1):
     scale = _alpha(ctx, alpha, input, other)
     return _binary(ctx, elementwise.add, input, other, _with_alpha(operator.add, alpha), alpha=scale)
@@ -108,7 +107,7 @@ def add(ctx, input, other, alpha=1):
 
 @register_converter(
     operator.sub, operator.isub, torch.sub, torch.subtract, "sub", "sub_", "subtract", "subtract_",
-    aten.sub.Tensor, aten.sub.Scalar,
+    aten.sub.Tensor, aten.sub.Scalar, any_dtype=("input", "other"),
 )
 def sub(ctx, input, other, alpha=1):
     if (_is_tensor(input) and dtypes.value_dtype(input) == "bool") or (_is_tensor(other) and dtypes.value_dtype(other) == "bool"):
@@ -117,7 +116,7 @@ def sub(ctx, input, other, alpha=1):
     return _binary(ctx, elementwise.subtract, input, other, _with_alpha(operator.sub, alpha), alpha=scale)
 
 
-@register_converter(torch.rsub, aten.rsub.Tensor, aten.rsub.Scalar)
+@register_converter(torch.rsub, aten.rsub.Tensor, aten.rsub.Scalar, any_dtype=("input", "other"))
 def rsub(ctx, input, other, alpha=1):
     """other - alpha * input."""
     return sub(ctx, other, input, alpha)
@@ -125,7 +124,7 @@ def rsub(ctx, input, other, alpha=1):
 
 @register_converter(
     operator.mul, operator.imul, torch.mul, torch.multiply, "mul", "mul_", "multiply", "multiply_",
-    aten.mul.Tensor, aten.mul.Scalar,
+    aten.mul.Tensor, aten.mul.Scalar, any_dtype=("input", "other"),
 )
 def mul(ctx, input, other):
     return _binary(ctx, elementwise.multiply, input, other, operator.mul)
@@ -134,7 +133,7 @@ def mul(ctx, input, other):
 @register_converter(
     operator.truediv, operator.itruediv, torch.div, torch.divide, torch.true_divide,
     "div", "div_", "divide", "divide_", "true_divide", "true_divide_",
-    aten.div.Tensor, aten.div.Scalar, aten.div.Tensor_mode, aten.div.Scalar_mode,
+    aten.div.Tensor, aten.div.Scalar, aten.div.Tensor_mode, aten.div.Scalar_mode, any_dtype=("input", "other"),
 )
 def div(ctx, input, other, rounding_mode=None):
     if rounding_mode not in (None, "trunc", "floor"):
@@ -154,7 +153,7 @@ def div(ctx, input, other, rounding_mode=None):
     return _binary(ctx, elementwise.divide, input, other, operator.truediv, dtype=dtype, rounding_mode=rounding_mode)
 
 
-@register_converter(torch.floor_divide, "floor_divide", aten.floor_divide.default, aten.floor_divide.Scalar)
+@register_converter(torch.floor_divide, "floor_divide", aten.floor_divide.default, aten.floor_divide.Scalar, any_dtype=("input", "other"))
 def floor_divide(ctx, input, other):
     """`a // b` on tensors: floor division, as div(rounding_mode="floor")."""
     return div(ctx, input, other, rounding_mode="floor")

@@ -57,7 +57,7 @@ def alpha_dropout(ctx, input, p=0.5, training=False, inplace=False):
 
 
 @register_converter(aten.clone.default, aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default,
-                    aten.contiguous.default)
+                    aten.contiguous.default, any_dtype=("input",))
 def copy(ctx, input, *, memory_format=None):
     """A copy or an alias of the input: the same values (fx2relax computes out of place, so a copy is the value)."""
     if not is_tensor(input):
@@ -65,7 +65,7 @@ def copy(ctx, input, *, memory_format=None):
     return input
 
 
-@register_converter(aten._assert_tensor_metadata.default)
+@register_converter(aten._assert_tensor_metadata.default, any_dtype=("input",))
 def assert_tensor_metadata(ctx, input, size=None, stride=None, dtype=None, *, device=None, layout=None):
     """torch.export's check of a tensor's dtype (and sizes): checked at import against the value fx2relax
     computed, so a dtype fx2relax got wrong stops the import instead of computing on."""

@@ -41,7 +41,7 @@ def _embedding(ctx: NodeContext, input, weight, max_norm=None):
     return ctx.emit_te(kernels.embedding, weight, input)
 
 
-@register_converter(nn.Embedding)
+@register_converter(nn.Embedding, any_dtype=("input",))
 def embedding_module(ctx, input):
     """nn.Embedding (padding_idx and scale_grad_by_freq only change gradients)."""
     if ctx.module.sparse is not False and ctx.module.training:
@@ -49,19 +49,19 @@ def embedding_module(ctx, input):
     return _embedding(ctx, input, ctx.module_param("weight"), ctx.module.max_norm)
 
 
-@register_converter(F.embedding)
+@register_converter(F.embedding, any_dtype=("input", "weight"))
 def embedding_function(ctx, input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
                        sparse=False):
     return _embedding(ctx, input, weight, max_norm)
 
 
-@register_converter(aten.embedding.default)
+@register_converter(aten.embedding.default, any_dtype=("weight", "indices"))
 def embedding_aten(ctx, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
     """ATen's embedding(weight, indices, ...): the weight comes first."""
     return _embedding(ctx, indices, weight)
 
 
-@register_converter(torch.gather, "gather", aten.gather.default)
+@register_converter(torch.gather, "gather", aten.gather.default, any_dtype=("input", "index"))
 def gather(ctx, input, dim, index, *, sparse_grad=False, out=None):
     """out[i][j] = input[index[i][j]][j] for dim=0 (and so on): index has input's rank and no larger sizes
     on the other axes."""
@@ -82,7 +82,7 @@ def gather(ctx, input, dim, index, *, sparse_grad=False, out=None):
     return ctx.emit_te(kernels.gather, input, axis=axis, index=index)
 
 
-@register_converter(aten.index.Tensor)
+@register_converter(aten.index.Tensor, any_dtype=("input", "indices"))
 def index(ctx, input, indices):
     """input[indices]: a list with one integer tensor or None (a full slice) per leading axis."""
     if not is_tensor(input):

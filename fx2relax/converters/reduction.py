@@ -43,7 +43,7 @@ def _dtype(ctx: NodeContext, dtype: object) -> str:
     return dtypes.dtype_name(dtype)
 
 
-@register_converter(torch.sum, "sum", aten.sum.dim_IntList, aten.sum.default)
+@register_converter(torch.sum, "sum", aten.sum.dim_IntList, aten.sum.default, any_dtype=("input",))
 def reduce_sum(ctx, input, dim=None, keepdim=False, *, dtype=None):
     """The sum; integer and bool tensors sum to int64, as in PyTorch."""
     source = dtypes.value_dtype(input) if is_tensor(input) else ""
@@ -51,7 +51,7 @@ def reduce_sum(ctx, input, dim=None, keepdim=False, *, dtype=None):
     return _reduce(ctx, kernels.reduce_sum, input, dim, keepdim, dtype, result)
 
 
-@register_converter(torch.mean, "mean", aten.mean.dim, aten.mean.default)
+@register_converter(torch.mean, "mean", aten.mean.dim, aten.mean.default, any_dtype=("input",))
 def reduce_mean(ctx, input, dim=None, keepdim=False, *, dtype=None):
     """The mean of a float tensor (PyTorch refuses integer ones without a float dtype)."""
     source = dtypes.value_dtype(input) if is_tensor(input) else ""
@@ -61,7 +61,7 @@ def reduce_mean(ctx, input, dim=None, keepdim=False, *, dtype=None):
     return _reduce(ctx, kernels.reduce_mean, input, dim, keepdim, dtype, result)
 
 
-@register_converter(torch.cumsum, "cumsum", "cumsum_", aten.cumsum.default)
+@register_converter(torch.cumsum, "cumsum", "cumsum_", aten.cumsum.default, any_dtype=("input",))
 def cumsum(ctx, input, dim, *, dtype=None, out=None):
     """Running sum along `dim`; integer and bool tensors give int64, as in PyTorch."""
     if out is not None:
@@ -86,13 +86,13 @@ def _any_all(ctx: NodeContext, input, dim, keepdim, every: bool):
     return ctx.emit_te(kernels.any_all, input, axes=axes, keepdim=bool(keepdim), every=every)
 
 
-@register_converter(torch.any, "any", aten.any.default, aten.any.dim, aten.any.dims)
+@register_converter(torch.any, "any", aten.any.default, aten.any.dim, aten.any.dims, any_dtype=("input",))
 def any_(ctx, input, dim=None, keepdim=False, *, out=None):
     """Whether any element (over `dim`) is non-zero; bool."""
     return _any_all(ctx, input, dim, keepdim, every=False)
 
 
-@register_converter(torch.all, "all", aten.all.default, aten.all.dim, aten.all.dims)
+@register_converter(torch.all, "all", aten.all.default, aten.all.dim, aten.all.dims, any_dtype=("input",))
 def all_(ctx, input, dim=None, keepdim=False, *, out=None):
     """Whether every element (over `dim`) is non-zero; bool."""
     return _any_all(ctx, input, dim, keepdim, every=True)

@@ -1,5 +1,5 @@
 """Converters for shapes and layouts: view/reshape/flatten/unflatten, sizes, transpose/permute,
-chunk/split, cat/stack, unsqueeze/squeeze, expand, basic indexing and dtype no-ops.
+chunk/split, cat/stack, unsqueeze/squeeze, expand and basic indexing (dtype conversions: cast.py).
 
 Sizes are Python ints, or PrimExprs for symbolic dimensions, so `x.view(x.size(0), -1)` keeps a
 symbolic batch. Python tuples (a shape, the pieces of a chunk) stay Python tuples; operator.getitem
@@ -18,9 +18,12 @@ import torch
 from torch import nn
 from tvm import relax, sym, tirx
 
+from .. import dtypes
 from ..importer import Dim, NodeContext, is_tensor
+from ..kernels import elementwise, indexing
 from ..kernels import shape as kernels
 from ..registry import register_converter, target_name
+from .cast import convert
 from .common import normalize_dim
 
 aten = torch.ops.aten
@@ -111,12 +114,6 @@ def _emit_reshape(ctx: NodeContext, input: relax.Expr, new_shape: Sequence[Dim])
     return ctx.emit_te(kernels.reshape, input, new_shape=list(new_shape))
 
 
-def _check_dtype(ctx: NodeContext, dtype: object, parameter: str = "dtype") -> None:
-    """A dtype that is the model's own is a no-op; any other would cast, which is refused."""
-    if dtype is not None and dtype != getattr(torch, ctx.dtype):
-        raise ctx.unsupported(parameter, f"converting to {dtype} is not supported (the model computes in {ctx.dtype})")
-
-
 def _int(ctx: NodeContext, value: object, parameter: str) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise ctx.unsupported(parameter, f"must be an int, got {value!r}")
@@ -126,7 +123,7 @@ def _int(ctx: NodeContext, value: object, parameter: str) -> int:
 # ---------------------------------------------------------------- view, reshape, flatten, unflatten
 
 
-@register_converter("view", aten.view.default, aten._unsafe_view.default)
+@register_converter("view", aten.view.default, aten._unsafe_view.default, any_dtype=("input",))
 def view(ctx, input, *shape):
     if len(shape) == 1 and isinstance(shape[0], torch.dtype):
         raise ctx.unsupported("dtype", f"viewing the bytes as {shape[0]} is not supported")
@@ -134,19 +131,19 @@ def view(ctx, input, *shape):
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter("reshape")
+@register_converter("reshape", any_dtype=("input",))
 def reshape_method(ctx, input, *shape):
     sizes = _sizes(ctx, shape, "shape")
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter(torch.reshape, aten.reshape.default)
+@register_converter(torch.reshape, aten.reshape.default, any_dtype=("input",))
 def reshape(ctx, input, shape):
     sizes = _sizes(ctx, (shape,), "shape")
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter("view_as", "reshape_as")
+@register_converter("view_as", "reshape_as", any_dtype=("input", "other"))
 def view_as(ctx, input, other):
     if not is_tensor(other):
         raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
@@ -166,12 +163,12 @@ def _flatten(ctx: NodeContext, input: relax.Expr, start_dim: object, end_dim: ob
     return ctx.emit_te(kernels.flatten, input, start_dim=start, end_dim=end)
 
 
-@register_converter(nn.Flatten)
+@register_converter(nn.Flatten, any_dtype=("input",))
 def flatten_module(ctx, input):
     return _flatten(ctx, input, ctx.module.start_dim, ctx.module.end_dim)
 
 
-@register_converter(torch.flatten, "flatten", aten.flatten.using_ints)
+@register_converter(torch.flatten, "flatten", aten.flatten.using_ints, any_dtype=("input",))
 def flatten(ctx, input, start_dim=0, end_dim=-1):
     return _flatten(ctx, input, start_dim, end_dim)
 
@@ -185,12 +182,12 @@ def _unflatten(ctx: NodeContext, input: relax.Expr, dim: object, sizes: object, 
     return _emit_reshape(ctx, input, [*shape[:axis], *inner, *shape[axis + 1 :]])
 
 
-@register_converter(nn.Unflatten)
+@register_converter(nn.Unflatten, any_dtype=("input",))
 def unflatten_module(ctx, input):
     return _unflatten(ctx, input, ctx.module.dim, ctx.module.unflattened_size, "unflattened_size")
 
 
-@register_converter(torch.unflatten, "unflatten")
+@register_converter(torch.unflatten, "unflatten", any_dtype=("input",))
 def unflatten(ctx, input, dim, sizes):
     return _unflatten(ctx, input, dim, sizes, "sizes")
 
@@ -198,7 +195,7 @@ def unflatten(ctx, input, dim, sizes):
 # ---------------------------------------------------------------- sizes, rank, attributes, getitem
 
 
-@register_converter("size")
+@register_converter("size", aten.sym_size.int, any_dtype=("input",))
 def size(ctx, input, dim=None):
     shape = ctx.shape(input)
     if dim is None:
@@ -206,12 +203,12 @@ def size(ctx, input, dim=None):
     return shape[normalize_dim(ctx, _int(ctx, dim, "dim"), len(shape), "dim")]
 
 
-@register_converter("dim", "ndimension")
+@register_converter("dim", "ndimension", any_dtype=("input",))
 def dim(ctx, input):
     return len(ctx.shape(input))
 
 
-@register_converter(torch.numel, "numel", "nelement")
+@register_converter(torch.numel, "numel", "nelement", any_dtype=("input",))
 def numel(ctx, input):
     return _product(ctx.shape(input))
 
@@ -219,18 +216,18 @@ def numel(ctx, input):
 _TENSOR_ATTRIBUTES = ("shape", "ndim", "dtype")
 
 
-@register_converter(builtins.getattr)
+@register_converter(builtins.getattr, any_dtype=("obj",))
 def getattr_(ctx, obj, name):
     """`x.shape`, `x.ndim`, `x.dtype` (FX traces attribute reads on tensors as getattr calls)."""
     if not is_tensor(obj) or name not in _TENSOR_ATTRIBUTES:
         raise ctx.unsupported("name", f"reading attribute {name!r} is not supported (only {', '.join(_TENSOR_ATTRIBUTES)} of a tensor)")
     if name == "dtype":
-        return getattr(torch, ctx.dtype)
+        return getattr(torch, ctx.tensor_dtype(obj))
     shape = ctx.shape(obj)
     return tuple(shape) if name == "shape" else len(shape)
 
 
-@register_converter(operator.getitem)
+@register_converter(operator.getitem, any_dtype=("obj", "index"))
 def getitem(ctx, obj, index):
     """`shape[0]`, `pieces[1]` on Python tuples; basic indexing (ints, slices, None, ...) on tensors,
     and one integer or boolean buffer as an index tensor (`table[self.index]`)."""
@@ -297,12 +294,14 @@ def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.E
 def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[int]) -> relax.Expr:
     """`x[..., idx, :]` with one constant integer (or 1-D boolean) index tensor: basic indexing of the
     other items, then a gather along the indexed axis, as PyTorch does with a single index tensor."""
-    if len(tensor_items) > 1 or any(_is_size(item) or isinstance(item, (list, tuple)) for item in items):
+    if any(_is_size(item) or isinstance(item, (list, tuple)) for item in items):
         raise ctx.unsupported(
-            "index", "advanced indexing is supported with one index tensor combined only with slices, None and ..."
+            "index", "advanced indexing is supported with index tensors combined only with slices, None and ..."
         )
+    if len(tensor_items) > 1 or ctx.source_name(items[tensor_items[0]]) is None:
+        return _gather_computed(ctx, input, items, tensor_items)
     at = tensor_items[0]
-    name, indices = _constant_index(ctx, at)
+    name, indices = _constant_index(ctx, items[at])
     rank = len(ctx.shape(input))
     consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
     if consumed > rank:
@@ -317,24 +316,51 @@ def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[i
     return ctx.emit_te(kernels.take, sliced, relax.const(indices, "int64"), axis=axis)
 
 
-def _constant_index(ctx: NodeContext, position: int) -> tuple[str, np.ndarray]:
-    """The index tensor's values, read from the buffer its get_attr node names (the importer keeps
-    buffers in the model dtype, so the integer values come from the torch tensor itself)."""
-    node = ctx.node.args[1] if len(ctx.node.args) > 1 else ctx.node.kwargs.get("index")
-    if isinstance(node, (tuple, list)):
-        node = node[position]
-    if not (isinstance(node, torch.fx.Node) and node.op == "get_attr"):
+def _gather_computed(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[int]) -> relax.Expr:
+    """`x[ids]`, `x[:, rows, cols]` with integer index tensors known at run time: the basic items
+    first, then PyTorch's advanced indexing (kernels/indexing.py) on the axes the tensors index."""
+    for position in tensor_items:
+        dtype = ctx.tensor_dtype(items[position])
+        if dtype == "bool":
+            raise ctx.unsupported("index", "a boolean mask computed at run time selects a data-dependent number of elements")
+        if not dtype.startswith(("int", "uint")):
+            raise ctx.unsupported("index", f"tensors used as indices must be long or int, got {dtype}")
+    if any(item is None for item in items):
+        raise ctx.unsupported("index", "None (a new axis) together with index tensors computed at run time is not supported")
+    rank = len(ctx.shape(input))
+    consumed = sum(1 for item in items if item is not Ellipsis)
+    if consumed > rank:
+        raise ctx.shape_error(f"too many indices for a tensor of dimension {rank}", "index")
+    sliced = _index_tensor(ctx, input, tuple(slice(None) if i in tensor_items else item for i, item in enumerate(items)))
+    indices: list = []
+    for position, item in enumerate(items):
+        if item is Ellipsis:
+            indices += [None] * (rank - consumed)
+        else:
+            indices.append(item if position in tensor_items else None)
+    try:
+        shape: tuple = ()
+        for position in tensor_items:
+            shape = elementwise.broadcast_shape(shape, ctx.shape(items[position]))
+    except ValueError as error:
+        raise ctx.shape_error(f"the index tensors do not broadcast: {error}", "index") from None
+    return ctx.emit_te(indexing.advanced_index, sliced, indices)
+
+
+def _constant_index(ctx: NodeContext, index: relax.Expr) -> tuple[str, np.ndarray]:
+    """The name and values of an index tensor read from a buffer (integer and boolean buffers stay
+    constants of their own dtype, so their values are known at import)."""
+    name = ctx.source_name(index)
+    values = ctx.constant(index)
+    if name is None:
         raise ctx.unsupported(
             "index", "advanced indexing with a computed tensor is not supported (only with an integer or boolean buffer)"
         )
-    value = node.graph.owning_module
-    for atom in str(node.target).split("."):
-        value = builtins.getattr(value, atom)
-    if value.dtype.is_floating_point or value.dtype.is_complex:
-        raise ctx.unsupported("index",
-            f"index tensor '{node.target}' has dtype {value.dtype}; tensors used as indices must be long, int or bool",
+    if values is None or values.dtype.kind not in "biu":
+        raise ctx.unsupported(
+            "index", f"index tensor '{name}' has dtype torch.{ctx.tensor_dtype(index)}; tensors used as indices must be long, int or bool"
         )
-    return str(node.target), value.detach().cpu().numpy()
+    return name, values
 
 
 def _checked_indices(ctx: NodeContext, name: str, indices: np.ndarray, size: int, axis: int) -> np.ndarray:
@@ -392,7 +418,7 @@ def _slice(ctx: NodeContext, item: slice, size: Dim, axis: int) -> tuple[Dim, Di
     return start, length, stride
 
 
-@register_converter(aten.slice.Tensor)
+@register_converter(aten.slice.Tensor, any_dtype=("input",))
 def slice_aten(ctx, input, dim=0, start=None, end=None, step=1):
     """ATen's `x[..., start:end:step]` on axis `dim`; bounds may be symbolic sizes (`x[:, :seq_len]`
     of a dynamic length), which torch.export has guarded to lie within the axis."""
@@ -422,7 +448,7 @@ def slice_aten(ctx, input, dim=0, start=None, end=None, step=1):
                        out_shape=out_shape)
 
 
-@register_converter(aten.select.int)
+@register_converter(aten.select.int, any_dtype=("input",))
 def select(ctx, input, dim, index):
     """ATen's `x[..., index]` on axis `dim` (the axis is dropped)."""
     rank = len(ctx.shape(input))
@@ -439,7 +465,9 @@ def _emit_permute(ctx: NodeContext, input: relax.Expr, axes: list[int]) -> relax
     return ctx.emit_te(kernels.permute, input, axes=axes)
 
 
-@register_converter(torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims", aten.transpose.int)
+@register_converter(
+    torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims", aten.transpose.int, any_dtype=("input",)
+)
 def transpose(ctx, input, dim0, dim1):
     rank = len(ctx.shape(input))
     first = normalize_dim(ctx, _int(ctx, dim0, "dim0"), rank, "dim0")
@@ -449,12 +477,12 @@ def transpose(ctx, input, dim0, dim1):
     return _emit_permute(ctx, input, axes)
 
 
-@register_converter("permute")
+@register_converter("permute", any_dtype=("input",))
 def permute_method(ctx, input, *dims):
     return permute(ctx, input, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
-@register_converter(torch.permute, aten.permute.default)
+@register_converter(torch.permute, aten.permute.default, any_dtype=("input",))
 def permute(ctx, input, dims):
     rank = len(ctx.shape(input))
     if not isinstance(dims, (tuple, list)) or len(dims) != rank:
@@ -465,7 +493,7 @@ def permute(ctx, input, dims):
     return _emit_permute(ctx, input, axes)
 
 
-@register_converter("contiguous")
+@register_converter("contiguous", any_dtype=("input",))
 def contiguous(ctx, input, memory_format=torch.contiguous_format):
     """The identity: memory layout does not change values, and Relax tensors are always dense."""
     return input
@@ -501,7 +529,7 @@ def _static_axis(ctx: NodeContext, input: relax.Expr, dim: object) -> tuple[int,
     return axis, shape[axis]
 
 
-@register_converter(torch.chunk, "chunk", aten.chunk.default)
+@register_converter(torch.chunk, "chunk", aten.chunk.default, any_dtype=("input",))
 def chunk(ctx, input, chunks, dim=0):
     chunks = _int(ctx, chunks, "chunks")
     if chunks <= 0:
@@ -526,12 +554,12 @@ def _split(ctx: NodeContext, input: relax.Expr, split_size: object, dim: object,
     return _pieces(ctx, input, axis, [min(split_size, size - start) for start in range(0, size, split_size)])
 
 
-@register_converter(torch.split, aten.split.Tensor, aten.split_with_sizes.default)
+@register_converter(torch.split, aten.split.Tensor, aten.split_with_sizes.default, any_dtype=("tensor",))
 def split(ctx, tensor, split_size_or_sections, dim=0):
     return _split(ctx, tensor, split_size_or_sections, dim, "split_size_or_sections")
 
 
-@register_converter("split")
+@register_converter("split", any_dtype=("input",))
 def split_method(ctx, input, split_size, dim=0):
     return _split(ctx, input, split_size, dim, "split_size")
 
@@ -542,7 +570,7 @@ def _tensor_list(ctx: NodeContext, tensors: object) -> list[relax.Expr]:
     return list(tensors)
 
 
-@register_converter(torch.cat, torch.concat, torch.concatenate, aten.cat.default)
+@register_converter(torch.cat, torch.concat, torch.concatenate, aten.cat.default, any_dtype=("tensors",))
 def cat(ctx, tensors, dim=0, axis=None, out=None):
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
@@ -559,10 +587,10 @@ def cat(ctx, tensors, dim=0, axis=None, out=None):
             )
     if len(tensors) == 1:
         return tensors[0]
-    return ctx.emit_te(kernels.concatenate, tensors, axis=axis)
+    return ctx.emit_te(kernels.concatenate, _promoted(ctx, tensors), axis=axis)
 
 
-@register_converter(torch.stack, aten.stack.default)
+@register_converter(torch.stack, aten.stack.default, any_dtype=("tensors",))
 def stack(ctx, tensors, dim=0, out=None):
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
@@ -576,19 +604,27 @@ def stack(ctx, tensors, dim=0, out=None):
                 "tensors",
             )
     axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(shapes[0]) + 1, "dim")
-    return ctx.emit_te(kernels.stack, tensors, axis=axis)
+    return ctx.emit_te(kernels.stack, _promoted(ctx, tensors), axis=axis)
+
+
+def _promoted(ctx: NodeContext, tensors: list[relax.Expr]) -> list[relax.Expr]:
+    """The tensors converted to their common dtype, as torch.cat and torch.stack promote them."""
+    dtype = torch.bool
+    for tensor in tensors:
+        dtype = torch.promote_types(dtype, dtypes.torch_dtype(dtypes.value_dtype(tensor)))
+    return [convert(ctx, tensor, dtype) for tensor in tensors]
 
 
 # ---------------------------------------------------------------- unsqueeze, squeeze, expand
 
 
-@register_converter(torch.unsqueeze, "unsqueeze", aten.unsqueeze.default)
+@register_converter(torch.unsqueeze, "unsqueeze", aten.unsqueeze.default, any_dtype=("input",))
 def unsqueeze(ctx, input, dim):
     axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(ctx.shape(input)) + 1, "dim")
     return ctx.emit_te(kernels.unsqueeze, input, axis=axis)
 
 
-@register_converter(torch.squeeze, "squeeze", aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims)
+@register_converter(torch.squeeze, "squeeze", aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims, any_dtype=("input",))
 def squeeze(ctx, input, dim=None):
     shape = ctx.shape(input)
     if dim is None:
@@ -635,60 +671,16 @@ def _expand(ctx: NodeContext, input: relax.Expr, sizes: list[Dim], parameter: st
     return ctx.emit_te(kernels.broadcast_to, input, shape=out_shape)
 
 
-@register_converter("expand", aten.expand.default)
+@register_converter("expand", aten.expand.default, any_dtype=("input",))
 def expand(ctx, input, *sizes, implicit=False):
     return _expand(ctx, input, _sizes(ctx, sizes, "size"), "size")
 
 
-@register_converter("expand_as")
+@register_converter("expand_as", any_dtype=("input", "other"))
 def expand_as(ctx, input, other):
     if not is_tensor(other):
         raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
     return _expand(ctx, input, list(ctx.shape(other)), "other")
-
-
-# ---------------------------------------------------------------- dtype and device no-ops
-
-
-@register_converter("to")
-def to(ctx, input, *args, device=None, dtype=None, non_blocking=False, copy=False, memory_format=None):
-    """`x.to(...)` keeping the model's dtype is the identity (device and layout do not change
-    values); a dtype change is refused. `args` are a dtype, a device or a tensor, as PyTorch takes."""
-    for arg in args:
-        if isinstance(arg, torch.dtype):
-            _check_dtype(ctx, arg)
-        elif not (is_tensor(arg) or isinstance(arg, (str, torch.device, bool))):
-            raise ctx.unsupported("args", f"x.to({arg!r}) is not understood")
-    _check_dtype(ctx, dtype)
-    return input
-
-
-@register_converter("float")
-def float_(ctx, input, memory_format=None):
-    _check_dtype(ctx, torch.float32)
-    return input
-
-
-@register_converter("double")
-def double(ctx, input, memory_format=None):
-    _check_dtype(ctx, torch.float64)
-    return input
-
-
-@register_converter("type_as")
-def type_as(ctx, input, other):
-    """The identity: every tensor of an imported model has the model's dtype."""
-    if not is_tensor(other):
-        raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
-    return input
-
-
-@register_converter("type")
-def type_(ctx, input, dtype=None, non_blocking=False):
-    if not isinstance(dtype, torch.dtype):
-        raise ctx.unsupported("dtype", f"only x.type(torch.<dtype>) is supported, got {dtype!r}")
-    _check_dtype(ctx, dtype)
-    return input
 
 
 # ---------------------------------------------------------------- size arithmetic and checks
@@ -699,7 +691,7 @@ def _check_sizes(ctx: NodeContext, *operands: object) -> None:
     for name, value in zip(("input", "other"), operands):
         if not _is_size(value):
             what = "a tensor" if is_tensor(value) else repr(value)
-            raise ctx.unsupported(name, f"{target_name(ctx.node.target)} is only supported on sizes (ints), got {what}")
+            raise ctx.unsupported(name, f"{target_name(ctx.target)} is only supported on sizes (ints), got {what}")
 
 
 @register_converter(operator.floordiv, operator.mod)
@@ -707,10 +699,10 @@ def size_arithmetic(ctx, input, other):
     """`channels // groups`, `size % patch` on sizes: Python ints, or a PrimExpr for a symbolic size."""
     _check_sizes(ctx, input, other)
     if isinstance(other, int) and other == 0:
-        raise ctx.shape_error(f"{target_name(ctx.node.target)} by zero", "other")
+        raise ctx.shape_error(f"{target_name(ctx.target)} by zero", "other")
     if isinstance(input, int) and isinstance(other, int):
-        return ctx.node.target(input, other)
-    combine = tirx.floordiv if ctx.node.target is operator.floordiv else tirx.floormod
+        return ctx.target(input, other)
+    combine = tirx.floordiv if ctx.target is operator.floordiv else tirx.floormod
     return _as_dim(combine(_as_expr(input), _as_expr(other)))
 
 

@@ -89,7 +89,7 @@ def cumulative_sum(data: te.Tensor, axis: int, dtype: str) -> te.Tensor:
         source = data[(*i[:axis], k, *i[axis + 1 :])]
         value = source.astype(accumulator) if expr_dtype(source) != "bool" else tirx.Select(
             source, tirx.const(1, accumulator), tirx.const(0, accumulator))
-        return te.sum(value, axis=k, where=k <= i[axis])
+        return te.sum(tirx.Select(k <= i[axis], value, tirx.const(0, accumulator)), axis=k)
 
     total = te.compute(data.shape, running, name="cumsum_acc")
     return te.compute(data.shape, lambda *i: total(*i).astype(dtype), name="cumsum")
