@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.fx
 import tvm
@@ -120,30 +119,12 @@ class ExportedProgramImporter(GraphImporter):
             tensor = self.program.state_dict.get(spec.target)
             if tensor is None:
                 tensor = self.program.constants[spec.target]
-            return self.param(tensor, spec.target)
+            return self.param(tensor, spec.target, describe_node(node))
         raise ConversionError(describe_node(node), f"is a {spec.kind.name} input, which fx2relax does not import")
 
     def output(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Expr:
         outputs = list(args[0])  # only user outputs: import_program refused programs mutating state
         return super().output(node, (outputs[0] if len(outputs) == 1 else tuple(outputs),), kwargs)
-
-    def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
-        """A weight, buffer or constant in its own dtype: float ones become constants or (with
-        keep_params_as_input) parameters of `main`; integer and bool ones always stay constants."""
-        if tensor in self._params:
-            return self._params[tensor]
-        array = tensor.detach().cpu().numpy()
-        dtype = str(array.dtype)
-        if dtype not in dtypes.TENSOR_DTYPES:
-            raise ConversionError(f"tensor '{name}'", f"has dtype {dtype}; fx2relax imports {', '.join(dtypes.TENSOR_DTYPES)}")
-        if self.keep_params_as_input and tensor.is_floating_point():
-            value = relax.Var(name.replace(".", "_"), relax.TensorType(array.shape, dtype))
-            self._weight_vars.append(value)
-            self.weights[value.name] = array
-        else:
-            value = relax.const(np.ascontiguousarray(array), dtype)
-        self._params[tensor] = value
-        return value
 
 
 def _model_dtype(program: ExportedProgram) -> str:
