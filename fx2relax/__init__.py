@@ -12,9 +12,11 @@ from typing import Any
 
 from .errors import (
     ConversionError,
+    ExportError,
     Fx2RelaxError,
     InputError,
     InputShapeError,
+    LoadError,
     RegistryError,
     ShapeError,
     TraceError,
@@ -52,9 +54,11 @@ __all__ = [
     "REGISTRY",
     "CompiledModel",
     "ConversionError",
+    "ExportError",
     "Fx2RelaxError",
     "InputError",
     "InputShapeError",
+    "LoadError",
     "NodeContext",
     "RegistryError",
     "ShapeError",
