@@ -352,7 +352,7 @@ class _SidecarField:
             raise self.error(field, "is missing")
         value = mapping[key]
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise self.error(field, f"must be a {_JSON_TYPE_NAMES[kind]}, got {json.dumps(value)}")
+            raise self.error(field, f"must be {_JSON_TYPE_NAMES[kind]}, got {json.dumps(value)}")
         return value
 
     def integer(self, mapping: dict, field: str, key: str, minimum: int) -> int:
@@ -396,7 +396,7 @@ class _SidecarField:
         return InputSpec(name, tuple(shape), dtype)
 
 
-_JSON_TYPE_NAMES = {int: "integer", str: "string", list: "list", dict: "JSON object"}
+_JSON_TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "a JSON object"}
 
 
 def _read_library(files: ExportFiles, recorded: dict[str, Any]) -> bytes:
