@@ -80,6 +80,7 @@ class CompiledModel:
         self._checks = [_InputCheck(spec) for spec in self.inputs]
         self._on_cpu = self.device.dlpack_device_type() == tvm.cpu().dlpack_device_type()
         self._per_thread = threading.local()
+        self._loaded_from: tuple[bytes, str | None] | None = None  # a loaded model's library bytes and target
 
     @property
     def vm(self) -> VirtualMachine:
@@ -133,21 +134,27 @@ class CompiledModel:
         weights, only for a model compiled with `keep_params_as_input=True` (otherwise they are
         constants inside the library). Each file is written whole, then renamed into place.
         """
-        files = ExportFiles.of(path)
-        if not files.library.parent.is_dir():
-            raise ExportError(f"cannot export to {files.library}: directory {files.library.parent} does not exist")
-        library = _write_atomically(files.library, lambda temporary: self.executable.export_library(str(temporary)))
-        metadata = {
-            "format": EXPORT_FORMAT,
-            "library": {"size": len(library), "sha256": hashlib.sha256(library).hexdigest()},
-            "target": _target_string(self.executable),
-            "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in self.inputs],
-            "weights": [{"name": n, "shape": list(w.shape), "dtype": str(w.dtype)} for n, w in self.weights.items()],
-        }
-        if self.weights:
-            _write_atomically(files.weights, lambda temporary: np.savez(temporary, **self.weights))
-        text = json.dumps(metadata, indent=2) + "\n"
-        _write_atomically(files.sidecar, lambda temporary: temporary.write_text(text))
+        files = ExportFiles.of(path).writable()
+        try:
+            if self._loaded_from is None:
+                library = _write_atomically(files.library, lambda temporary: self.executable.export_library(str(temporary)))
+                target = _target_string(self.executable)
+            else:  # TVM cannot save a loaded library again: write the bytes it was loaded from
+                library, target = self._loaded_from
+                _write_atomically(files.library, lambda temporary: temporary.write_bytes(library))
+            if self.weights:
+                _write_atomically(files.weights, lambda temporary: np.savez(temporary, **self.weights))
+            metadata = {
+                "format": EXPORT_FORMAT,
+                "library": {"size": len(library), "sha256": hashlib.sha256(library).hexdigest()},
+                "target": target,
+                "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in self.inputs],
+                "weights": [{"name": n, "shape": list(w.shape), "dtype": str(w.dtype)} for n, w in self.weights.items()],
+            }
+            text = json.dumps(metadata, indent=2) + "\n"
+            _write_atomically(files.sidecar, lambda temporary: temporary.write_text(text))
+        except (OSError, RuntimeError) as error:  # RuntimeError: TVM's linker step failed to write
+            raise ExportError(f"cannot write {files.library} and its sidecars: {' '.join(str(error).split())}") from error
         return files.library
 
 
@@ -279,6 +286,15 @@ class ExportFiles:
         stem = path.with_suffix("") if path.suffix else path
         return cls(Path(f"{stem}.so"), Path(f"{stem}.json"), Path(f"{stem}.npz"))
 
+    def writable(self) -> ExportFiles:
+        """These files, once their directory is known to exist and be writable (else an ExportError)."""
+        directory = self.library.parent
+        if not directory.is_dir():
+            raise ExportError(f"cannot export to {self.library}: directory {directory} does not exist")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise ExportError(f"cannot export to {self.library}: directory {directory} is not writable")
+        return self
+
 
 def load(path: str | Path, device: Any = None) -> CompiledModel:
     """A CompiledModel from the files `CompiledModel.export(path)` wrote; needs TVM and NumPy, not torch.
@@ -294,6 +310,7 @@ def load(path: str | Path, device: Any = None) -> CompiledModel:
     weights = _read_weights(files.weights, metadata["weights"]) if metadata["weights"] else {}
     module = _load_library(library, files.library)
     model = CompiledModel(module, metadata["inputs"], device, weights)
+    model._loaded_from = (library, metadata["target"])
     _check_parameters(model, files)
     return model
 
@@ -331,7 +348,7 @@ def _read_sidecar(sidecar: Path) -> dict[str, Any]:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise field.error(name, f"names {duplicates[0]!r} twice")
-    return {"library": {"size": size, "sha256": sha256}, "inputs": inputs, "weights": weights}
+    return {"library": {"size": size, "sha256": sha256}, "target": target, "inputs": inputs, "weights": weights}
 
 
 _SIDECAR_FIELDS = {"format", "library", "target", "inputs", "weights"}

@@ -25,3 +25,14 @@ def cumulative() -> nn.Module:
 class _Cumsum(nn.Module):
     def forward(self, x):
         return torch.cumsum(x, dim=1)
+
+
+SIZE = 3  # not callable
+
+
+def not_a_module() -> list:
+    return [nn.ReLU()]
+
+
+def failing() -> nn.Module:
+    raise RuntimeError("no weights here")

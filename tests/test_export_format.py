@@ -262,3 +262,15 @@ def test_damaged_missing_or_pickled_weights_are_a_load_error(exported_with_weigh
     archive.unlink()
     with pytest.raises(fx2relax.LoadError, match=r"model\.npz: no such file"):
         fx2relax.load(exported_with_weights)
+
+
+def test_a_loaded_model_exports_again(exported, tmp_path):
+    again = fx2relax.load(exported).export(tmp_path / "again")
+    assert json.loads(again.with_suffix(".json").read_text())["library"]["size"] > 0
+    np.testing.assert_allclose(fx2relax.load(again)(X), expected(0), rtol=1e-5, atol=1e-6)
+
+
+def test_export_to_an_unwritable_place_is_an_export_error(built, tmp_path):
+    (tmp_path / "model.so").mkdir()  # a directory where the library should go
+    with pytest.raises(fx2relax.ExportError, match=r"cannot write .*model\.so"):
+        built.export(tmp_path / "model.so")
