@@ -87,8 +87,11 @@ class CompiledModel:
         """The calling thread's VirtualMachine (made on first use)."""
         return self._thread_state().vm
 
-    def __call__(self, *inputs: Any) -> Any:
+    def __call__(self, *inputs: Any, **named_inputs: Any) -> Any:
+        """Run `main` on one array per input, in order or by name (`model(x=...)`)."""
         state = getattr(self._per_thread, "state", None) or self._thread_state()
+        if named_inputs:
+            inputs = self._in_order(inputs, named_inputs)
         if len(inputs) != len(self._checks):
             raise InputError(f"the model takes {len(self._checks)} input(s), got {len(inputs)}")
         bound: dict[str, int] = {}
@@ -104,6 +107,24 @@ class CompiledModel:
             raise InputError(f"the model takes {len(self._checks)} input(s), got {len(inputs)}")
         bound: dict[str, int] = {}  # a symbolic dimension takes one size across all inputs
         return [check.array(value, bound) for check, value in zip(self._checks, inputs)]
+
+    def _in_order(self, inputs: tuple, named_inputs: dict[str, Any]) -> tuple:
+        """Positional and named inputs as one tuple in `main`'s order."""
+        names = [spec.name for spec in self.inputs]
+        ordered = dict(zip(names, inputs))
+        for name, value in named_inputs.items():
+            if name not in names:
+                raise InputError(f"the model has no input named {name!r}; its inputs are {', '.join(names)}")
+            if name in ordered:
+                raise InputError(f"input {name!r} is given twice, by position and by name")
+            ordered[name] = value
+        missing = [name for name in names if name not in ordered]
+        if missing or len(inputs) > len(names):
+            raise InputError(
+                f"the model takes {len(names)} input(s) ({', '.join(names)}), got "
+                f"{len(inputs)} by position and {', '.join(named_inputs)} by name"
+            )
+        return tuple(ordered[name] for name in names)
 
     def _thread_state(self) -> _ThreadState:
         state = getattr(self._per_thread, "state", None)

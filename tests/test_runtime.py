@@ -255,3 +255,15 @@ def test_integer_and_boolean_inputs_are_accepted_and_checked(dtype):
         model(values.astype(other))
     with pytest.raises(fx2relax.InputError, match=f"input 'x' must have dtype {dtype}, got float32"):
         model(values.astype(np.float32))
+
+
+def test_inputs_can_be_given_by_name(add_any_batch):
+    x, y = np.ones((2, 3), np.float32), np.full((2, 3), 2, np.float32)
+    np.testing.assert_array_equal(add_any_batch(x=x, y=y), add_any_batch(x, y))
+    np.testing.assert_array_equal(add_any_batch(x, y=y), add_any_batch(x, y))
+    with pytest.raises(fx2relax.InputError, match="the model has no input named 'z'; its inputs are x, y"):
+        add_any_batch(x, z=y)
+    with pytest.raises(fx2relax.InputError, match="input 'x' is given twice"):
+        add_any_batch(x, x=x)
+    with pytest.raises(fx2relax.InputError, match=r"the model takes 2 input\(s\) \(x, y\), got 0 by position and y by name"):
+        add_any_batch(y=y)
