@@ -4,7 +4,8 @@
   PyTorch's next call sees the update, a compiled model never would, so it is refused. The
   update and the later read are different `get_attr` nodes, so no converter sees both.
 - `forward` arguments given no shape: a number with a default (`scale=2.0`) is compiled with that
-  default, as calling the model without it does; any other is refused, naming it.
+  default, as calling the model without it does, and unused `*args` / `**kwargs` are dropped; any
+  other is refused, naming it (a used `*args` too: torch.fx traces it as one tuple placeholder).
 - Tensors of 2**31 elements or more: TVM narrows loop and index arithmetic to int32 wherever it
   believes the extent fits, and such sizes then fail in TVM or abort the process inside LLVM.
 """
@@ -66,12 +67,19 @@ def refuse_state_updates(graph_module: torch.fx.GraphModule) -> None:
 
 
 def bind_number_defaults(graph_module: torch.fx.GraphModule, shapes_given: int | None) -> torch.fx.GraphModule:
-    """Bind the trailing `forward` arguments that have no shape in input_shape to their defaults,
-    when each is a number (`scale=2.0`); refuse any other, naming it."""
+    """Drop unused `*args` / `**kwargs` of `forward` and bind the trailing arguments that have no
+    shape in input_shape to their defaults, when each is a number (`scale=2.0`); refuse any other
+    argument left without a shape, and a used `*args`, naming them."""
     placeholders = [node for node in graph_module.graph.nodes if node.op == "placeholder"]
-    if shapes_given is None or shapes_given >= len(placeholders):
-        return graph_module
-    unshaped = placeholders[shapes_given:]
+    variadic = [node for node in placeholders if str(node.target).startswith("*")]
+    for node in variadic:
+        if node.users:
+            raise InputShapeError(
+                f"forward's variadic argument '{node.target}' is used by the model; fx2relax imports named "
+                "arguments, one shape each: write forward(self, x, y, ...)"
+            )
+    named = [node for node in placeholders if node not in variadic]
+    unshaped = named[shapes_given:] if shapes_given is not None else []
     defaults = {node: node.args[0] if node.args else inspect.Parameter.empty for node in unshaped}
     refused = [node for node, default in defaults.items() if not _is_number(default)]
     if refused:
@@ -80,14 +88,16 @@ def bind_number_defaults(graph_module: torch.fx.GraphModule, shapes_given: int |
             for node in refused
         )
         raise InputShapeError(
-            f"the model takes {len(placeholders)} input(s) but input_shape gives {shapes_given} shape(s): "
+            f"the model takes {len(named)} input(s) but input_shape gives {shapes_given} shape(s): "
             f"forward argument(s) {described} have none. Give a shape for each tensor argument; a number "
             "argument with a default is compiled with its default when input_shape leaves it out."
         )
+    if not defaults and not variadic:
+        return graph_module
     graph = torch.fx.Graph()
     values: dict[torch.fx.Node, Any] = dict(defaults)
     for node in graph_module.graph.nodes:
-        if node not in defaults:
+        if node not in defaults and node not in variadic:
             values[node] = graph.node_copy(node, lambda argument: values[argument])
     return torch.fx.GraphModule(graph_module, graph, type(graph_module).__name__)
 

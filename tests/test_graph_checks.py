@@ -178,3 +178,25 @@ def test_compile_of_a_huge_shape_is_a_clear_error_not_an_abort():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused: node '_0' (kernel conv2d): parameter" not in result.stdout
     assert "refused: input 'input_1': tensor of shape (1, 3, 100000, 100000) has 30,000,000,000 elements" in result.stdout
+
+
+class UnusedVariadic(nn.Module):
+    def forward(self, x, *args, **kwargs):
+        return x + 1
+
+
+class UsedVariadic(nn.Module):
+    def forward(self, *xs):
+        return xs[0] + 1
+
+
+def test_unused_variadic_arguments_are_dropped():
+    check_against_torch(UnusedVariadic(), torch.randn(2, 3))
+    mod = fx2relax.from_module(UnusedVariadic(), [(2, 3)])
+    assert [p.name for p in mod["main"].params] == ["x"]
+
+
+def test_used_variadic_argument_is_refused_naming_it():
+    """torch.fx traces `*xs` as one placeholder, so `xs[0]` would index the first input's rows."""
+    with pytest.raises(fx2relax.InputShapeError, match=r"forward's variadic argument '\*xs' is used by the model"):
+        fx2relax.from_module(UsedVariadic(), (2, 3))
