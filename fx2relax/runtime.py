@@ -101,6 +101,9 @@ class CompiledModel:
         ]
         return _to_numpy(state.main(*args, *self._weight_tensors))
 
+    def __reduce__(self) -> Any:
+        raise TypeError("a CompiledModel cannot be pickled (it holds a loaded library): export() it and load() it")
+
     def check_inputs(self, inputs: tuple) -> list[np.ndarray]:
         """The inputs as NumPy arrays, or an InputError saying what was expected."""
         if len(inputs) != len(self._checks):
@@ -486,18 +489,21 @@ def _read_weights(path: Path, specs: list[InputSpec]) -> dict[str, np.ndarray]:
 def _load_library(library: bytes, path: Path) -> Any:
     """Load the checked bytes from a private copy named by their SHA-256: the dynamic loader caches
     libraries by path, so loading `path` itself after a re-export would give the old model; the
-    copy is removed once loaded (the loader keeps it mapped)."""
+    copy is removed once loaded (the loader keeps it mapped). One load at a time in a process, so
+    that two threads never write the same copy at once."""
     digest = hashlib.sha256(library).hexdigest()
-    copy = _private_directory() / f"{digest}.so"
-    copy.write_bytes(library)
-    try:
-        return tvm.runtime.load_module(str(copy))
-    except Exception as error:  # not a library for this machine, or not one TVM made
-        raise LoadError(f"{path}: cannot be loaded as a TVM library: {type(error).__name__}: {error}") from error
-    finally:
-        copy.unlink(missing_ok=True)
+    with _LOADING:
+        copy = _private_directory() / f"{digest}.so"
+        copy.write_bytes(library)
+        try:
+            return tvm.runtime.load_module(str(copy))
+        except Exception as error:  # not a library for this machine, or not one TVM made
+            raise LoadError(f"{path}: cannot be loaded as a TVM library: {type(error).__name__}: {error}") from error
+        finally:
+            copy.unlink(missing_ok=True)
 
 
+_LOADING = threading.Lock()
 _PRIVATE_DIRECTORY: list[Path] = []  # made on first load, removed at exit
 
 

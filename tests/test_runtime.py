@@ -267,3 +267,13 @@ def test_inputs_can_be_given_by_name(add_any_batch):
         add_any_batch(x, x=x)
     with pytest.raises(fx2relax.InputError, match=r"the model takes 2 input\(s\) \(x, y\), got 0 by position and y by name"):
         add_any_batch(y=y)
+
+
+def test_pickling_a_model_says_to_export_it(mlp):
+    import copy
+    import pickle
+
+    with pytest.raises(TypeError, match=r"cannot be pickled .*export\(\) it and load\(\) it"):
+        pickle.dumps(mlp)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        copy.deepcopy(mlp)

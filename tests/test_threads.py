@@ -129,3 +129,17 @@ def test_exported_while_threads_call_it(cnn_variants, tmp_path: Path):
 
     run_in_threads(calls, threads=4)
     np.testing.assert_array_equal(fx2relax.load(tmp_path / "cnn.so")(x), expected)
+
+
+def test_threads_loading_the_same_and_other_libraries_at_once(tmp_path):
+    paths = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        paths.append(fx2relax.build(fx2relax.from_module(nn.Linear(3, 2), ("N", 3))).export(tmp_path / f"m{seed}.so"))
+    x = np.ones((2, 3), np.float32)
+    expected = [fx2relax.load(path)(x) for path in paths]
+
+    def load_and_call(index: int) -> None:
+        np.testing.assert_array_equal(fx2relax.load(paths[index % 2])(x), expected[index % 2])
+
+    run_in_threads(load_and_call)
