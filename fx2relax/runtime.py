@@ -90,15 +90,8 @@ class CompiledModel:
     def __call__(self, *inputs: Any, **named_inputs: Any) -> Any:
         """Run `main` on one array per input, in order or by name (`model(x=...)`)."""
         state = getattr(self._per_thread, "state", None) or self._thread_state()
-        if named_inputs:
-            inputs = self._in_order(inputs, named_inputs)
-        if len(inputs) != len(self._checks):
-            raise InputError(f"the model takes {len(self._checks)} input(s), got {len(inputs)}")
-        bound: dict[str, int] = {}
-        args = [
-            self._stage(check.array(value, bound), index, state)
-            for index, (check, value) in enumerate(zip(self._checks, inputs))
-        ]
+        arrays = self.check_inputs(self._in_order(inputs, named_inputs) if named_inputs else inputs)
+        args = [self._stage(array, index, state) for index, array in enumerate(arrays)]
         return _to_numpy(state.main(*args, *self._weight_tensors))
 
     def __reduce__(self) -> Any:
