@@ -294,6 +294,11 @@ class ExportFiles:
         """The files for `model.so` or `model` (and, to load, the sidecar `model.json`); another
         suffix is refused: `model.json` or `model.npz` would overwrite a sidecar with the library."""
         path = Path(path)
+        if path.name in ("", ".", "..") or (not loading and path.is_dir()):
+            raise (LoadError if loading else ExportError)(
+                f"{str(path)!r} is {'a directory' if path.is_dir() else 'no file name'}: give the library's path, e.g. "
+                f"{path / 'model.so'}"
+            )
         accepted = (".so", ".json") if loading else (".so",)
         if path.suffix and path.suffix not in accepted:
             raise (LoadError if loading else ExportError)(
@@ -338,8 +343,8 @@ def _read_sidecar(sidecar: Path) -> dict[str, Any]:
         metadata = json.loads(sidecar.read_text())
     except FileNotFoundError:
         raise LoadError(f"{sidecar}: no such file (export writes it beside the library)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise LoadError(f"{sidecar}: not a readable JSON sidecar: {error}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise LoadError(f"{sidecar}: not a readable JSON sidecar: {type(error).__name__}: {error}") from error
     field = _SidecarField(sidecar)
     if not isinstance(metadata, dict):
         raise field.error(None, f"must be a JSON object, got {type(metadata).__name__}")

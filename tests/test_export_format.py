@@ -274,3 +274,18 @@ def test_export_to_an_unwritable_place_is_an_export_error(built, tmp_path):
     (tmp_path / "model.so").mkdir()  # a directory where the library should go
     with pytest.raises(fx2relax.ExportError, match=r"cannot write .*model\.so"):
         built.export(tmp_path / "model.so")
+
+
+@pytest.mark.parametrize("given", ["", ".", "..", "existing_directory"])
+def test_export_to_a_directory_or_no_name_is_refused(built, tmp_path, monkeypatch, given):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "existing_directory").mkdir()
+    with pytest.raises(fx2relax.ExportError, match="give the library's path"):
+        built.export(given)
+    assert [p.name for p in tmp_path.iterdir()] == ["existing_directory"]
+
+
+def test_deeply_nested_sidecar_is_a_load_error(exported):
+    exported.with_suffix(".json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(fx2relax.LoadError, match=r"model\.json: not a readable JSON sidecar"):
+        fx2relax.load(exported)
