@@ -1,5 +1,7 @@
 """The graph walk: what it builds, and every error it raises at import time."""
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -223,14 +225,34 @@ def test_an_integer_tensor_where_a_converter_computes_in_floats_is_refused_by_na
         fx2relax.from_module(AddCounts(), (2, 3))
 
 
-def test_dtype_of_an_integer_buffer_is_its_own():
-    class DtypeCheck(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.register_buffer("positions", torch.tensor([1, 0]))
+class ReluThenLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
 
+    def forward(self, x):
+        y = x.relu()
+        return self.fc(y)  # the line the error names
+
+
+def test_a_refusal_names_the_users_source_line_and_leaves_stderr_clean(capfd):
+    with pytest.raises(fx2relax.ShapeError) as error:
+        fx2relax.from_module(ReluThenLinear(), (3, 3))
+    assert error.value.source.startswith(f"{__file__}:")
+    assert str(error.value).endswith("return self.fc(y)  # the line the error names")
+    del error
+    gc.collect()  # the importer and its BlockBuilder are gone: TVM would warn now about open blocks
+    assert capfd.readouterr().err == ""
+
+
+def test_the_walk_itself_refuses_unsupported_ops_naming_their_source_lines():
+    class Cumulative(nn.Module):
         def forward(self, x):
-            torch._assert(self.positions.dtype == torch.int64, "positions must be int64")
-            return x[:, self.positions]
+            return torch.cumsum(x, 0) + torch.cummax(x, 0).values
 
-    check_against_torch(DtypeCheck(), torch.randn(2, 2))
+    importer = fx2relax.importer.GraphImporter(fx2relax.importer.trace(Cumulative()))
+    with pytest.raises(fx2relax.UnsupportedOpError) as error:
+        importer.import_graph([(3,)])
+    assert len(error.value.unsupported) == 2
+    assert f"      at {__file__}:" in str(error.value)
+    assert "return torch.cumsum(x, 0) + torch.cummax(x, 0).values" in str(error.value)
