@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import (
     ConversionError,
+    DtypeError,
     ExportError,
     Fx2RelaxError,
     InputError,
@@ -54,6 +55,7 @@ __all__ = [
     "REGISTRY",
     "CompiledModel",
     "ConversionError",
+    "DtypeError",
     "ExportError",
     "Fx2RelaxError",
     "InputError",

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import inspect
-import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,17 +22,10 @@ import torch.fx
 import tvm
 from tvm import relax, tirx
 
+from .aliasing import mutated_root, target_name
 from .errors import InputShapeError, ShapeError, UnsupportedParameterError
 
 MAX_ELEMENTS = 2**31 - 1  # the largest element count TVM's int32 index arithmetic can address
-
-# Results that share their first argument's storage, so an in-place op on them mutates it too.
-_VIEW_METHODS = frozenset({
-    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze", "transpose",
-    "permute", "t", "expand", "expand_as", "narrow", "select", "unfold", "split", "chunk", "unbind",
-    "movedim", "swapaxes", "swapdims", "diagonal", "detach", "contiguous", "as_strided", "T", "mT", "data",
-})
-
 
 def prepare_graph(graph_module: torch.fx.GraphModule, input_shape: Any) -> torch.fx.GraphModule:
     """The graph to import: buffer updates refused, number arguments left without a shape bound to
@@ -45,25 +37,22 @@ def prepare_graph(graph_module: torch.fx.GraphModule, input_shape: Any) -> torch
 def refuse_state_updates(graph_module: torch.fx.GraphModule) -> None:
     """Refuse an in-place op (or item assignment) on a parameter or buffer of the model, or a view of one."""
     for node in graph_module.graph.nodes:
-        if not _is_in_place(node, graph_module):
+        target = mutated_root(node)
+        if target is None or target.op != "get_attr":
             continue
-        target = _first_argument(node)
-        while isinstance(target, torch.fx.Node) and target.op != "get_attr" and _is_view(target, graph_module):
-            target = _first_argument(target)
-        if isinstance(target, torch.fx.Node) and target.op == "get_attr":
-            traced_constant = str(target.target).startswith("_tensor_constant")
-            what = (
-                f"a tensor torch.fx computed once while tracing ('{target.target}', e.g. from `self.w * 2` or "
-                "`self.w.data`), which the traced graph keeps and changes from call to call"
-                if traced_constant else f"the model's own tensor '{target.target}'"
-            )
-            raise UnsupportedParameterError(
-                f"node '{node.name}' ({node.op} {_name(node.target)})",
-                f"updates {what} in place. Later reads and calls see the update; a compiled model "
-                "holds the value of import time and never would. Compute the update outside forward, "
-                "or out of place.",
-                "inplace",
-            )
+        traced_constant = str(target.target).startswith("_tensor_constant")
+        what = (
+            f"a tensor torch.fx computed once while tracing ('{target.target}', e.g. from `self.w * 2` or "
+            "`self.w.data`), which the traced graph keeps and changes from call to call"
+            if traced_constant else f"the model's own tensor '{target.target}'"
+        )
+        raise UnsupportedParameterError(
+            f"node '{node.name}' ({node.op} {target_name(node.target) or node.target})",
+            f"updates {what} in place. Later reads and calls see the update; a compiled model "
+            "holds the value of import time and never would. Compute the update outside forward, "
+            "or out of place.",
+            "inplace",
+        )
 
 
 def bind_number_defaults(graph_module: torch.fx.GraphModule, shapes_given: int | None) -> torch.fx.GraphModule:
@@ -150,37 +139,3 @@ def _shape_count(input_shape: Any) -> int | None:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (bool, int, float)) and not isinstance(value, torch.Tensor)
-
-
-def _first_argument(node: torch.fx.Node) -> Any:
-    return node.args[0] if node.args else next(iter(node.kwargs.values()), None)
-
-
-def _name(target: Any) -> str:
-    return target if isinstance(target, str) else getattr(target, "__name__", str(target))
-
-
-def _is_in_place(node: torch.fx.Node, graph_module: torch.fx.GraphModule) -> bool:
-    """An op writing into its first argument: a name ending in one "_" (`add_`, `copy_`), `inplace=True`
-    (argument or module attribute), or item assignment (`x[0] = ...`)."""
-    if node.op == "call_module":
-        return getattr(graph_module.get_submodule(str(node.target)), "inplace", False) is True
-    if node.op not in ("call_function", "call_method"):
-        return False
-    name = _name(node.target)
-    if node.target is operator.setitem or node.kwargs.get("inplace") is True:
-        return True
-    return name.endswith("_") and not name.endswith("__") and not name.startswith("_")
-
-
-def _is_view(node: torch.fx.Node, graph_module: torch.fx.GraphModule) -> bool:
-    """Whether `node`'s result may share storage with its first argument."""
-    if _is_in_place(node, graph_module):
-        return True
-    if node.op == "call_method":
-        return str(node.target) in _VIEW_METHODS
-    if node.op == "call_function":
-        if node.target is getattr:  # x.data, x.T
-            return len(node.args) > 1 and node.args[1] in _VIEW_METHODS
-        return node.target is operator.getitem or _name(node.target) in _VIEW_METHODS
-    return False

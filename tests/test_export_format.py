@@ -271,8 +271,8 @@ def test_a_loaded_model_exports_again(exported, tmp_path):
 
 
 def test_export_to_an_unwritable_place_is_an_export_error(built, tmp_path):
-    (tmp_path / "model.so").mkdir()  # a directory where the library should go
-    with pytest.raises(fx2relax.ExportError, match=r"cannot write .*model\.so"):
+    (tmp_path / "model.json").mkdir()  # a directory where the sidecar should go
+    with pytest.raises(fx2relax.ExportError, match=r"cannot write .*model\.so and its sidecars: .*Is a directory"):
         built.export(tmp_path / "model.so")
 
 

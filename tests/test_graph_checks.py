@@ -62,7 +62,7 @@ class UpdatesBuffer(nn.Module):
         ("chained", "updates the model's own tensor 'running' in place"),
         ("relu inplace", "updates a tensor torch.fx computed once while tracing"),
         ("parameter", "updates the model's own tensor 'scale' in place"),
-        ("parameter data", "updates the model's own tensor 'scale' in place"),
+        ("parameter data", "updates the model's own tensor 'scale' in place|reading attribute 'data' is not supported"),
         ("setitem", "updates the model's own tensor 'running' in place|no fx2relax converter"),
     ],
 )
