@@ -200,3 +200,13 @@ def test_used_variadic_argument_is_refused_naming_it():
     """torch.fx traces `*xs` as one placeholder, so `xs[0]` would index the first input's rows."""
     with pytest.raises(fx2relax.InputShapeError, match=r"forward's variadic argument '\*xs' is used by the model"):
         fx2relax.from_module(UsedVariadic(), (2, 3))
+
+
+def test_torch_compile_backend_refuses_sizes_too():
+    torch._dynamo.reset()
+    compiled = torch.compile(nn.Linear(1, 1 << 16), backend="fx2relax")
+    with pytest.raises(Exception) as error, torch.no_grad():  # noqa: B017  (dynamo wraps the backend's error)
+        compiled(torch.zeros(1 << 15, 1))
+    assert isinstance(error.value.inner_exception, fx2relax.ShapeError)
+    assert "2,147,483,648 elements" in str(error.value)
+    torch._dynamo.reset()
