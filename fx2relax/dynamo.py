@@ -21,10 +21,11 @@ import torch
 import torch.fx
 from tvm import tirx
 
+from .compiler import compile_or_build
 from .converters.common import mutated_placeholder
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError, UnsupportedParameterError
 from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node, find_unsupported
-from .runtime import TargetLike, compile_or_build
+from .runtime import TargetLike
 
 BACKEND_NAME = "fx2relax"
 
