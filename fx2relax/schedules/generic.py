@@ -35,11 +35,6 @@ def marked_block(sch: s_tir.Schedule, kernel: str) -> s_tir.schedule.SBlockRV | 
     return found[0] if len(found) == 1 else None
 
 
-def is_reduction(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
-    """Whether the block has a reduction iterator."""
-    return any(iter_var.iter_type == tirx.IterVar.CommReduce for iter_var in sch.get(block).iter_vars)
-
-
 def output_dtype(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> str:
     """The dtype of the buffer the block writes."""
     return str(sch.get(block).writes[0].source.dtype)
