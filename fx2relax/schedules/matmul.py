@@ -25,9 +25,9 @@ from .vectors import vector_unit
 ROW_TILES = (8, 6, 4, 3, 2)
 """Rows per register tile, largest first: the first that divides the batch is used."""
 
-ACCUMULATOR_SHARE = 0.75
-"""Of the vector registers, the share a one-tile GEMV's accumulators may hold; the rest load and
-broadcast (24 of AVX-512's 32, 12 of AVX2's 16)."""
+MAX_TILE_ACCUMULATORS = 24
+"""A one-tile GEMV holds at most this many vector accumulators (measured on znver4's 32 registers),
+and at most all registers but two (the weight vector and the broadcast input): 14 of AVX2's 16."""
 
 
 def row_tile(rows: int | None) -> int:
@@ -65,7 +65,7 @@ class _PackedProduct:
         """Whether all rows x panels fit one register tile and the product is small enough for one core."""
         if None in (self.rows, self.panels, self.depth):
             return False
-        accumulators = int(vector_unit(target).registers * ACCUMULATOR_SHARE)
+        accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
         tiles = self.rows * self.panels
         return tiles <= accumulators and tiles * self.width * self.depth <= SERIAL_MAX_MACS
 
