@@ -13,10 +13,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import tvm
-from tvm import relax, s_tir, tirx
+from tvm import relax, tirx
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
-from .kernels.marks import marked_kernel
+from .kernels.marks import marked_kernel, stages
 from .packing import PackLinearWeights
 from .runtime import CompiledModel, TargetLike, build, make_target
 from .schedules import apply_schedules
@@ -73,9 +73,8 @@ class FusePoolingAsElementwise:
 
 def _is_max_pooling(func: tirx.PrimFunc) -> bool:
     """Whether `func` is kernels.pooling.max_pool2d alone: one stage, marked as its."""
-    sch = s_tir.Schedule(func)
-    stages = sch.get_child_blocks(sch.get_sblock("root"))
-    return len(stages) == 1 and marked_kernel(sch.get(stages[0]).annotations) == "max_pool2d"
+    blocks = stages(func)
+    return len(blocks) == 1 and marked_kernel(blocks[0].annotations) == "max_pool2d"
 
 
 def lower(mod: tvm.IRModule, target: tvm.target.Target, tune: int | None, tuning_dir: str | os.PathLike | None) -> tvm.IRModule:

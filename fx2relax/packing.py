@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import tvm
-from tvm import relax, s_tir, tirx
+from tvm import relax, tirx
 
 from .kernels import linear as linear_kernels
-from .kernels.marks import marked_kernel
+from .kernels.marks import marked_kernel, stages
 from .schedules.vectors import vector_unit
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
@@ -33,11 +33,10 @@ def is_linear_kernel(func: tvm.ir.BaseFunc) -> bool:
     the product reading (data, weight) from the first two parameters, as the packed call passes them."""
     if not isinstance(func, tirx.PrimFunc) or len(func.params) not in (3, 4):  # data, weight[, bias], output
         return False
-    sch = s_tir.Schedule(func)
-    stages = [sch.get(block) for block in sch.get_child_blocks(sch.get_sblock("root"))]
-    if not stages or any(marked_kernel(stage.annotations) != "linear" for stage in stages):
+    blocks = stages(func)
+    if not blocks or any(marked_kernel(block.annotations) != "linear" for block in blocks):
         return False
-    reads = [region.source for region in stages[0].reads]
+    reads = [region.source for region in blocks[0].reads]
     arguments = func.params[:2]  # data, weight
     return len(reads) == 2 and all(read.same_as(argument) for read, argument in zip(reads, arguments))
 

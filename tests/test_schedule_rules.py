@@ -8,11 +8,11 @@ import pytest
 import torch
 import tvm
 from torch import nn
-from tvm import s_tir, te, tirx
+from tvm import te, tirx
 
 import fx2relax
 from fx2relax.compiler import host_target, lower
-from fx2relax.kernels.marks import marked_kernel
+from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.vectors import vector_unit
 from tests.helpers import assert_outputs_match
@@ -25,8 +25,7 @@ CONV_INPUT = (3, 12, 16)  # (batch, height, width) of the CHANNEL_VECTOR_CONVS /
 
 def kernels_in(func: tirx.PrimFunc) -> tuple[str, ...]:
     """The kernels whose marked stages `func` holds, sorted (several once fused)."""
-    sch = s_tir.Schedule(func)
-    marks = {marked_kernel(sch.get(block).annotations) for block in sch.get_child_blocks(sch.get_sblock("root"))}
+    marks = {marked_kernel(block.annotations) for block in stages(func)}
     return tuple(sorted(mark for mark in marks if mark is not None))
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tvm import s_tir, tirx
+
 KERNEL = "fx2relax.kernel"
 """The annotation key: its value names the kernel function (e.g. "linear") the stage belongs to."""
 
@@ -26,3 +28,9 @@ def marked_kernel(annotations: Mapping[str, object]) -> str | None:
     """The kernel a block's annotations mark it as a stage of, or None for a block no kernel of ours marked."""
     value = annotations.get(KERNEL)
     return None if value is None else str(value)
+
+
+def stages(func: tirx.PrimFunc) -> list[s_tir.SBlock]:
+    """The blocks (stages) directly under a PrimFunc's root block, in order."""
+    sch = s_tir.Schedule(func)
+    return [sch.get(block) for block in sch.get_child_blocks(sch.get_sblock("root"))]
