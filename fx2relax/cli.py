@@ -28,11 +28,12 @@ import torch
 from tvm import relax, tirx
 from tvm.target import codegen
 
+from .compiler import compile_or_build
 from .errors import ExportError, Fx2RelaxError, InputShapeError
 from .importer import from_module, import_model, is_tensor
 from .ops import ops_table
 from .registry import target_name
-from .runtime import ExportFiles, compile_or_build, make_target
+from .runtime import ExportFiles, make_target
 
 
 def load_factory(spec: str) -> Any:
