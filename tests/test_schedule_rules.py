@@ -31,7 +31,7 @@ def kernels_in(func: tirx.PrimFunc) -> tuple[str, ...]:
 
 def chosen_rules(model: nn.Module, shape: tuple, target: tvm.target.Target = HOST, dtype: str = "float32") -> list:
     """(kernels in the function, rule that scheduled it) for each PrimFunc compile() would build, sorted."""
-    model = copy.deepcopy(model).eval().to(getattr(torch, dtype))  # weights in the dtype imported
+    model = copy.deepcopy(model).eval().to(getattr(torch, dtype))  # a copy: shared test models stay float32
     scheduled = lower(fx2relax.from_module(model, shape, dtype=dtype), target, None, None)
     return sorted(
         (kernels_in(func), str(func.attrs[SCHEDULE_RULE]))
