@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import fx2relax
-from tests.helpers import ApplyBinary, assert_outputs_match
+from tests.helpers import ApplyBinary, assert_outputs_match, course_cnn
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,13 +70,6 @@ def test_empty_symbolic_dimension_is_refused(add_any_batch):
         add_any_batch(empty, empty)
 
 
-def cnn() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13, 10), nn.Softmax(dim=1)
-    ).eval()
-
-
 NO_TORCH = textwrap.dedent(
     """
     import sys
@@ -105,7 +98,7 @@ LOAD_WITHOUT_TORCH = NO_TORCH + textwrap.dedent(
 
 @pytest.mark.parametrize("keep_params_as_input", [False, True])
 def test_exported_model_runs_in_a_fresh_process_without_torch(tmp_path, keep_params_as_input):
-    model = cnn()
+    model = course_cnn(channels=4)
     x = torch.rand(3, 1, 28, 28)
     with torch.no_grad():
         expected = model(x).numpy()
