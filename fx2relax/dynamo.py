@@ -23,10 +23,12 @@ from tvm import relax, tirx
 
 from . import dtypes
 from .aliasing import mutated_placeholder
+from .compiler import compile_or_build
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError, UnsupportedParameterError
 from .exported import symbolic_dim
-from .importer import SUPPORTED_DTYPES, GraphImporter, describe_node, find_unsupported
-from .runtime import TargetLike, compile_or_build
+from .graph_checks import check_sizes, refuse_state_updates
+from .importer import SUPPORTED_DTYPES, GraphImporter, describe_node
+from .runtime import TargetLike
 
 BACKEND_NAME = "fx2relax"
 
@@ -73,8 +75,8 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], targe
     attributes dynamo passes as 0-d tensors read with `.item()` (a batch norm's eps under
     `dynamic=True`) are specialised the same way: compiled for each value they take.
     """
-    find_unsupported(gm)
     _refuse_input_mutation(gm)
+    refuse_state_updates(gm)
     placeholders = [node for node in gm.graph.nodes if node.op == "placeholder"]
     examples = [node.meta.get("example_value", value) for node, value in zip(placeholders, example_inputs)]
     numbers = [i for i, node in enumerate(placeholders) if _read_as_number(node)]
@@ -85,7 +87,9 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], targe
     returns_sequence = isinstance(output, (tuple, list))
 
     def build(values: list[Any]) -> Callable[..., Any]:
-        model = compile_or_build(GraphImporter(gm, dtype).import_graph(values), target)
+        mod = GraphImporter(gm, dtype).import_graph(values)
+        check_sizes(mod)
+        model = compile_or_build(mod, target)
 
         def run(*args: Any) -> Any:
             outputs = model(*[args[i] for i in tensor_positions])

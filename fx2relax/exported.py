@@ -24,7 +24,8 @@ from tvm import relax, tirx
 
 from . import dtypes
 from .errors import ConversionError, Fx2RelaxError
-from .importer import Dim, GraphImporter, describe_node, find_unsupported, is_tensor
+from .graph_checks import check_sizes
+from .importer import Dim, GraphImporter, describe_node, is_tensor
 
 aten = torch.ops.aten
 
@@ -169,6 +170,7 @@ def import_program(program: ExportedProgram, *, keep_params_as_input: bool = Fal
     except Exception as error:
         raise Fx2RelaxError(f"torch.export could not decompose the program: {type(error).__name__}: {error}") from error
     _refuse_mutations(program)
-    find_unsupported(program.graph_module)
     importer = ExportedProgramImporter(program, keep_params_as_input)
-    return importer, importer.import_program()
+    mod = importer.import_program()  # the walk refuses unsupported ops first, all in one error
+    check_sizes(mod)
+    return importer, mod

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,10 +32,11 @@ from .errors import (
     UnsupportedOpError,
     UnsupportedParameterError,
 )
+from .graph_checks import check_sizes, prepare_graph
 from .registry import REGISTRY, ConverterRegistry, target_name
+from .symbolic import Dim
 
 SUPPORTED_DTYPES = ("float32", "float64")
-Dim = Any  # an int, or a tirx.PrimExpr for a symbolic dimension
 
 
 class NodeContext:
@@ -156,6 +159,20 @@ def describe_node(node: torch.fx.Node, module: torch.nn.Module | None = None) ->
     return f"node '{node.name}' ({node.op} {node.target})"
 
 
+def source_line(node: torch.fx.Node) -> str | None:
+    """Where in the user's code torch.fx recorded the node: `path.py:12: return self.fc(x)` from
+    the innermost frame of its stack trace; None when the tracer recorded none."""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)', node.stack_trace or "")
+    frames = [frame for frame in frames if not frame[0].startswith(_TORCH_DIR)]
+    if not frames:
+        return None
+    path, line, code = frames[-1]
+    return f"{path}:{line}: {code.strip()}" if code.strip() else f"{path}:{line}"
+
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
 def is_tensor(value: Any) -> bool:
     """Whether `value` is a Relax tensor expression (not a Python number or a symbolic PrimExpr)."""
     return isinstance(value, relax.Expr) and isinstance(getattr(value, "ty", None), relax.TensorType)
@@ -215,16 +232,39 @@ class GraphImporter:
             for node, shape in zip(placeholders, input_shapes)
         }
         tensor_inputs = [value for value in self._inputs.values() if is_tensor(value)]
+        self.refuse_unsupported()
         builder = self.builder
-        with builder.function("main"):
-            with builder.dataflow():
-                result = None
-                for node in self.graph_module.graph.nodes:
-                    result = self.run_node(node)
-                    self.env[node] = result
-                output = builder.emit_output(result)
-            builder.emit_func_output(output, params=tensor_inputs + self._weight_vars)
+        try:
+            with builder.function("main"):
+                with builder.dataflow():
+                    result = None
+                    for node in self.graph_module.graph.nodes:
+                        result = self.run_node(node)
+                        self.env[node] = result
+                    output = builder.emit_output(result)
+                builder.emit_func_output(output, params=tensor_inputs + self._weight_vars)
+        except BaseException:
+            # On an exception TVM's scopes leave the function's binding block and variable scope open
+            # (the builder would print "BlockBuilder destroyed with remaining blocks!"): close them.
+            builder._end_block()
+            builder.end_scope()
+            raise
         return builder.get()
+
+    def refuse_unsupported(self) -> None:
+        """Raise one UnsupportedOpError listing every node whose target has no converter."""
+        missing, sources = [], []
+        for node in self.graph_module.graph.nodes:
+            if node.op not in ("call_module", "call_function", "call_method"):
+                continue
+            module = self.graph_module.get_submodule(str(node.target)) if node.op == "call_module" else None
+            target = module if node.op == "call_module" else node.target
+            if self.registry.lookup(node.op, target) is None:
+                missing.append(describe_node(node, module))
+                sources.append(source_line(node))
+        if missing:
+            supported = sorted({entry.name for entry in self.registry.entries()})
+            raise UnsupportedOpError(missing, supported, sources)
 
     def run_node(self, node: torch.fx.Node) -> Any:
         """Dispatch on the node's opcode; any unexpected failure is re-raised naming the node."""
@@ -233,12 +273,18 @@ class GraphImporter:
         record = NodeRecord(node)
         self.records.append(record)
         try:
-            record.value = getattr(self, node.op)(node, args, kwargs)
-        except Fx2RelaxError:
+            try:
+                record.value = getattr(self, node.op)(node, args, kwargs)
+            except Fx2RelaxError:
+                raise
+            except Exception as error:  # a converter or TVM failed in a way we did not foresee
+                module = self.graph_module.get_submodule(node.target) if node.op == "call_module" else None
+                raise ConversionError(describe_node(node, module), f"{type(error).__name__}: {error}") from error
+        except ConversionError as error:
+            source = source_line(node)
+            if source:
+                error.locate(source)
             raise
-        except Exception as error:  # a converter or TVM failed in a way we did not foresee
-            module = self.graph_module.get_submodule(node.target) if node.op == "call_module" else None
-            raise ConversionError(describe_node(node, module), f"{type(error).__name__}: {error}") from error
         return record.value
 
     def placeholder(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Var:
@@ -274,7 +320,7 @@ class GraphImporter:
 
     def _convert(self, node: torch.fx.Node, target: Any, module: Any, args: tuple, kwargs: dict) -> Any:
         entry = self.registry.lookup(node.op, target)
-        assert entry is not None, "find_unsupported runs before the walk"
+        assert entry is not None, "refuse_unsupported runs before the walk"
         signature = inspect.signature(entry.converter)
         try:
             bound = signature.bind(None, *args, **kwargs)  # None stands for ctx
@@ -349,6 +395,7 @@ class RegistryTracer(torch.fx.Tracer):
     def __init__(self, registry: ConverterRegistry = REGISTRY):
         super().__init__()
         self.registry = registry
+        self.record_stack_traces = True  # errors name the user's source line of a node
 
     def is_leaf_module(self, module: torch.nn.Module, qualified_name: str) -> bool:
         if self.registry.lookup("call_module", module) is not None:
@@ -386,21 +433,6 @@ def _single_module_graph(model: torch.nn.Module) -> torch.fx.GraphModule:
     inputs = tuple(graph.placeholder(name) for name in names)
     graph.output(graph.call_module("0", inputs))
     return torch.fx.GraphModule(torch.nn.Sequential(model), graph, type(model).__name__)
-
-
-def find_unsupported(graph_module: torch.fx.GraphModule, registry: ConverterRegistry = REGISTRY) -> None:
-    """Raise one UnsupportedOpError listing every node whose target has no converter."""
-    missing = []
-    for node in graph_module.graph.nodes:
-        if node.op not in ("call_module", "call_function", "call_method"):
-            continue
-        module = graph_module.get_submodule(str(node.target)) if node.op == "call_module" else None
-        target = module if node.op == "call_module" else node.target
-        if registry.lookup(node.op, target) is None:
-            missing.append(describe_node(node, module))
-    if missing:
-        supported = sorted({entry.name for entry in registry.entries()})
-        raise UnsupportedOpError(missing, supported)
 
 
 def normalize_input_shapes(input_shape: Any, count: int) -> list[tuple[Dim, ...]]:
@@ -472,8 +504,10 @@ def import_model(
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; choose one of {', '.join(SUPPORTED_DTYPES)}")
     graph_module = trace(model)
-    find_unsupported(graph_module)
+    graph_module = prepare_graph(graph_module, input_shape)
     count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
     shapes = normalize_input_shapes(input_shape, count)
     importer = GraphImporter(graph_module, dtype, keep_params_as_input)
-    return importer, importer.import_graph(shapes)
+    mod = importer.import_graph(shapes)
+    check_sizes(mod)
+    return importer, mod

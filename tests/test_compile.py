@@ -7,22 +7,10 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tvm import s_tir, tirx
 
 import fx2relax
-from fx2relax.compiler import fuse, host_target
-from fx2relax.schedules import block_names
-from fx2relax.schedules.conv import schedule_conv2d_channel_vectors
-from tests.helpers import assert_outputs_match, check_against_torch
-
-
-def course_cnn() -> nn.Module:
-    """The FashionMNIST CNN of examples/fashion_mnist.py, with random weights."""
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(kernel_size=2), nn.Flatten(),
-        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
-    ).eval()
+from fx2relax.compiler import host_target
+from tests.helpers import assert_outputs_match, check_against_torch, course_cnn
 
 
 class EveryFamily(nn.Module):
@@ -85,7 +73,7 @@ def test_weights_kept_as_inputs_compile_unpacked():
 
 CHANNEL_VECTOR_CONVS = {
     # Output channels in whole vectors of 16, consumer windows tiling the conv output:
-    # conv.schedule_conv2d_channel_vectors takes these (inputs [3, C, 12, 16]).
+    # the ChannelVectorConv rule takes these (inputs [3, C, 12, 16]; tests/test_schedule_rules.py).
     "strided padded, relu, max-pool": nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
     "grouped dilated reflect-padded, bias only": nn.Sequential(
         nn.Conv2d(4, 32, (2, 3), dilation=2, groups=2, padding=2, padding_mode="reflect")
@@ -94,27 +82,12 @@ CHANNEL_VECTOR_CONVS = {
     "prime output width, relu": nn.Sequential(nn.Conv2d(1, 16, (3, 4)), nn.ReLU()),
 }
 FALLBACK_CONVS = {
-    # Windows that pad or leave conv outputs unread: the plane or generic schedule takes these.
+    # Windows that pad or leave conv outputs unread: the PlaneConv rule takes these.
     "padded ceil-mode max-pool": nn.Sequential(
         nn.Conv2d(3, 16, 3), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
     ),
     "max-pool leaving a row and column": nn.Sequential(nn.Conv2d(1, 16, 2), nn.ReLU(), nn.MaxPool2d(2)),
 }
-
-
-def _conv_primfunc(model: nn.Module, shape: tuple) -> tirx.PrimFunc:
-    """The PrimFunc of the fused, imported `model` that holds its conv2d block."""
-    fused = fuse(fx2relax.from_module(model, shape))
-    return next(
-        func for _, func in fused.functions_items() if isinstance(func, tirx.PrimFunc) and "conv2d" in block_names(func)
-    )
-
-
-@pytest.mark.parametrize("name", CHANNEL_VECTOR_CONVS)
-def test_convs_take_the_channel_vector_schedule(name):
-    model = CHANNEL_VECTOR_CONVS[name].eval()
-    func = _conv_primfunc(model, (3, model[0].in_channels, 12, 16))
-    schedule_conv2d_channel_vectors(s_tir.Schedule(func), "conv2d", host_target())
 
 
 @pytest.mark.parametrize("name", [*CHANNEL_VECTOR_CONVS, *FALLBACK_CONVS])

@@ -19,5 +19,6 @@ from . import (  # noqa: F401  (registration)
     pooling,
     reduction,
     shape,
+    sizes,
     softmax,
 )

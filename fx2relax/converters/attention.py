@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tvm import relax
 
+from .. import symbolic
 from ..importer import NodeContext, is_tensor
 from ..kernels import attention as kernels
 from ..kernels import elementwise, linear, softmax
@@ -182,5 +183,5 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
 def _same_batch(shape: tuple, query_shape: tuple, groups: int) -> bool:
     """Whether `shape` has the query's batch axes (with query heads / groups heads for grouped-query attention)."""
     if groups == 1:
-        return shape[:-2] == query_shape[:-2]
-    return shape[:-3] == query_shape[:-3] and shape[-3] * groups == query_shape[-3]
+        return symbolic.same_shape(shape[:-2], query_shape[:-2])
+    return symbolic.same_shape(shape[:-3], query_shape[:-3]) and symbolic.equal(shape[-3] * groups, query_shape[-3])

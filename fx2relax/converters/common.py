@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
-from ..importer import NodeContext
+from tvm import tirx
+
+from ..importer import NodeContext, is_tensor
 
 
 def pair(value: Any) -> tuple[int, int]:
@@ -39,3 +42,17 @@ def positive(ctx: NodeContext, values: tuple[int, ...], parameter: str) -> tuple
     if any(v <= 0 for v in values):
         raise ctx.shape_error(f"must be greater than zero, got {values}", parameter)
     return values
+
+
+def is_size(value: object) -> bool:
+    """An int (not a bool) or an integer PrimExpr such as `x.size(0)`."""
+    if isinstance(value, tirx.Expr):
+        return not is_tensor(value) and "int" in str(getattr(value.ty, "dtype", ""))
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def int_argument(ctx: NodeContext, value: object, parameter: str) -> int:
+    """`value` as an int, or an error refusing `parameter` (a bool or a symbolic size is no int here)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ctx.unsupported(parameter, f"must be an int, got {value!r}")
+    return int(value)

@@ -19,7 +19,7 @@ from ..importer import NodeContext, is_tensor
 from ..kernels import comparison as kernels
 from ..registry import register_converter
 from .elementwise import broadcast_operands, scalar
-from .shape import size_comparison
+from .sizes import size_comparison
 
 aten = torch.ops.aten
 

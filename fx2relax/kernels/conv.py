@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
+from .marks import mark
+
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
@@ -86,7 +88,7 @@ def _convolution(
         source = [p * s + r * d for p, r, s, d in zip(position, taps, stride, dilation)]
         return te.sum(padded[(*n, channel, *source)] * weight[(o, rc, *taps)], axis=[rc, *taps])
 
-    conv = te.compute((*batch, out_channels, *out_sizes), window_sum, name=name)
+    conv = te.compute((*batch, out_channels, *out_sizes), window_sum, name=name, attrs=mark(name))
     return _add_bias(conv, bias, spatial)
 
 
