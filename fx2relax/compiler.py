@@ -16,7 +16,7 @@ import tvm
 from tvm import relax, tirx
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
-from .packing import PackLinearWeights
+from .packing import PackConvWeights, PackLinearWeights
 from .runtime import CompiledModel, TargetLike, make_target
 from .schedules import block_names, schedule_primfunc
 
@@ -40,10 +40,11 @@ def with_num_cores(target: tvm.target.Target) -> tvm.target.Target:
 
 
 def fuse(mod: tvm.IRModule) -> tvm.IRModule:
-    """Pack linear weights, annotate op patterns and fuse our PrimFuncs."""
+    """Pack linear and convolution weights, annotate op patterns and fuse our PrimFuncs."""
     return tvm.transform.Sequential(
         [
             PackLinearWeights(),
+            PackConvWeights(),
             relax.transform.AnnotateTIROpPattern(),
             FusePoolingAsElementwise(),
             relax.transform.FuseOps(),

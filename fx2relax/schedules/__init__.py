@@ -16,6 +16,7 @@ from . import conv, generic, matmul
 # Block name of the main stage → the schedule of its op family, tried in this order.
 RULES = (
     ("matmul_packed", matmul.schedule_packed_matmul),
+    ("conv2d_packed", conv.schedule_conv2d_packed),
     ("conv2d", conv.schedule_conv2d_channel_vectors),
     ("conv2d", conv.schedule_conv2d_planes),
 )

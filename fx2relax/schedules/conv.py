@@ -20,7 +20,8 @@ from __future__ import annotations
 import tvm
 from tvm import s_tir, tirx
 
-from .generic import SERIAL_MAX_MACS, inline_injective, leading_spatial_loops, loop_work, static_extent
+from ..kernels.conv import KERNEL_ATTR
+from .generic import SERIAL_MAX_MACS, inline_injective, leading_spatial_loops, loop_work, parallelize_outer, static_extent
 
 CHANNEL_LANES = 16
 """Output channels per vector: one AVX-512 vector of float32."""
@@ -31,6 +32,14 @@ L2 (1 MiB per core on znver4) while the consumer reads it; larger planes go one 
 
 COLUMN_TILE = 14
 """At most this many output columns of a row accumulate in registers (one vector each)."""
+
+TILE_ACCUMULATORS = 24
+"""Vector accumulators a packed conv's register tile may hold (AVX-512 has 32 registers): a tile of
+few columns takes two vectors of output channels, so enough FMA chains hide the FMA latency."""
+
+UNROLLED_TAPS = 9
+"""Kernel windows up to this many taps are unrolled whole; larger ones (7x7) only along a row,
+which keeps LLVM's compile time down at no measurable cost."""
 
 
 def schedule_conv2d_channel_vectors(sch: s_tir.Schedule, block_name: str, target: tvm.target.Target) -> None:
@@ -127,7 +136,8 @@ def _schedule_channel_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlock
 
 def schedule_conv2d_planes(sch: s_tir.Schedule, block_name: str, target: tvm.target.Target) -> None:
     """The plane schedule (see the module docstring) of the "conv2d" block and its fused consumer."""
-    inline_injective(sch, keep=(block_name,))
+    pads = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if _kernel_mark(sch, b) == "pad"]
+    inline_injective(sch, keep=(block_name, *(sch.get(b).name_hint for b in pads)))
     conv = sch.get_sblock(block_name)
     loops = sch.get_loops(conv)
     spatial_count = len(leading_spatial_loops(sch, conv))
@@ -149,6 +159,8 @@ def schedule_conv2d_planes(sch: s_tir.Schedule, block_name: str, target: tvm.tar
     sch.decompose_reduction(conv, taps[0])
     if len(consumers) == 1:
         schedule_consumer(sch, consumers[0])
+    for pad in pads:
+        parallelize_outer(sch, pad)
 
 
 def schedule_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> None:
@@ -166,3 +178,88 @@ def schedule_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> No
         sch.unroll(loop)
     sch.vectorize(column)
     sch.decompose_reduction(block, window[0])
+
+
+def schedule_conv2d_packed(sch: s_tir.Schedule, block_name: str, target: tvm.target.Target) -> None:
+    """Schedule kernels.conv.conv2d_packed and its fused consumer: a register tile of up to
+    COLUMN_TILE output columns x one vector of output channels accumulates over (input channel,
+    kernel row, kernel column), one packed weight vector and one broadcast input value per FMA.
+
+    An element-wise consumer (bias, batch norm, activation, residual add) runs on each tile while it
+    is in registers, so any plane size fits; a pooling consumer reads a whole block of planes
+    in cache (as the channel-vector schedule) where the block fits in L2, else the conv's output
+    goes to memory and the pooling runs after it. Zero padding is one copy of the
+    input up front, not a bounds check per tap. Taps run in the unscheduled order."""
+    pads = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if _kernel_mark(sch, b) == "pad"]
+    inline_injective(sch, keep=(block_name, *(sch.get(b).name_hint for b in pads)))
+    conv = sch.get_sblock(block_name)
+    consumers = sch.get_consumers(conv)
+    if len(consumers) > 1:
+        raise ValueError("the conv has more than one consumer")
+    consumer = consumers[0] if consumers else None
+    windowed = consumer is not None and any(
+        iter_var.iter_type == tirx.IterVar.CommReduce for iter_var in sch.get(consumer).iter_vars
+    )
+    batch, channel, row, column, *taps = sch.get_loops(conv)
+    lanes = _packed_lanes(sch, conv)
+    pooling_apart = None
+    if windowed and not _plane_block_fits(sch, conv, lanes):  # the conv's output goes to memory, then the pooling
+        pooling_apart, consumer, windowed = consumer, None, False
+    work = loop_work(sch, sch.get_loops(conv))
+    tile = _column_tile(static_extent(sch.get(column).extent))
+    channels = static_extent(sch.get(channel).extent)
+    vectors = 2 if not windowed and channels % (2 * lanes) == 0 and 2 * tile <= TILE_ACCUMULATORS else 1
+    channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
+    column_block, column_in_tile = sch.split(column, factors=[None, tile])
+    sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
+    if windowed:  # the block of planes in cache, then the pooling over it (see schedule_conv2d_channel_vectors)
+        outer = sch.fuse(batch, channel_block)
+        sch.reverse_compute_at(consumer, outer)
+        sch.set_scope(conv, 0, "local")
+        sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+    else:  # one register tile at a time, written through the element-wise consumer
+        outer = sch.fuse(batch, channel_block, row)
+        tile_consumer = consumer if consumer is not None else sch.cache_write(conv, 0, "local")
+        sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
+        if consumer is not None:
+            sch.set_scope(conv, 0, "local")
+        sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+        _, tile_channel, _, tile_column = sch.get_loops(tile_consumer)[2:]  # (n, o, h, w) under (outer, column_block)
+        sch.reorder(tile_column, tile_channel)
+        sch.vectorize(tile_channel)
+        sch.unroll(tile_column)
+    if work is None or work > SERIAL_MAX_MACS:
+        sch.parallel(outer)
+    sch.vectorize(lane)
+    sch.unroll(column_in_tile)
+    sch.unroll(channel_vector)
+    kernel_rows, kernel_columns = (static_extent(sch.get(tap).extent) for tap in taps[1:])
+    for tap in taps[1:] if kernel_rows * kernel_columns <= UNROLLED_TAPS else taps[2:]:
+        sch.unroll(tap)
+    sch.decompose_reduction(conv, taps[0])
+    if windowed:
+        _schedule_channel_consumer(sch, consumer)
+    if pooling_apart is not None:
+        parallelize_outer(sch, pooling_apart)
+        schedule_consumer(sch, pooling_apart)
+    for pad in pads:
+        parallelize_outer(sch, pad)
+
+
+def _plane_block_fits(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, lanes: int) -> bool:
+    """Whether a block of `lanes` output planes of the conv fits PLANE_BLOCK_MAX_BYTES (float32)."""
+    plane = loop_work(sch, sch.get_loops(conv)[2:4])
+    return plane is not None and plane * lanes * 4 <= PLANE_BLOCK_MAX_BYTES
+
+
+def _kernel_mark(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> str:
+    """The kernel a block is marked as a stage of (kernels.conv.KERNEL_ATTR), or ""."""
+    return str(sch.get(block).annotations.get(KERNEL_ATTR, ""))
+
+
+def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
+    """The lanes of a conv2d_packed block's packed weight (its 5-D read's last axis)."""
+    for region in sch.get(conv).reads:
+        if len(region.region) == 5:
+            return int(region.source.shape[-1])
+    raise ValueError("conv2d_packed block reads no packed weight")
