@@ -22,6 +22,7 @@ from .schedules import block_names, schedule_primfunc
 
 DEFAULT_TUNING_DIR = "fx2relax_tuning"
 OP_PATTERN_ELEMWISE = 0  # relax.transform's OpPatternKind kElemWise
+OP_PATTERN_BROADCAST = 1  # kBroadcast
 
 
 def host_target() -> tvm.target.Target:
@@ -47,6 +48,7 @@ def fuse(mod: tvm.IRModule) -> tvm.IRModule:
             PackConvWeights(),
             relax.transform.AnnotateTIROpPattern(),
             FusePoolingAsElementwise(),
+            SameShapeBroadcastIsElementwise(),
             relax.transform.FuseOps(),
             relax.transform.FuseTIR(),
             relax.transform.DeadCodeElimination(["main"]),
@@ -69,6 +71,36 @@ class FusePoolingAsElementwise:
             if isinstance(func, tirx.PrimFunc) and block_names(func) == ["max_pool2d"]:
                 mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_ELEMWISE)
         return mod
+
+
+@tvm.transform.module_pass(opt_level=0, name="SameShapeBroadcastIsElementwise")
+class SameShapeBroadcastIsElementwise:
+    """Call a broadcasting function whose inputs all have its output's shape element-wise, which it is.
+
+    AnnotateTIROpPattern calls our binary kernels (add, mul, ...) broadcasts from their index
+    expressions, and FuseOps appends only element-wise functions to a convolution's group: a
+    ResNet's residual add (and the ReLU after it) would run as a separate pass over memory
+    instead of on the conv's output tile.
+    """
+
+    def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+        for global_var, func in list(mod.functions_items()):
+            if isinstance(func, tirx.PrimFunc) and _op_pattern(func) == OP_PATTERN_BROADCAST and _all_shapes_equal(func):
+                mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_ELEMWISE)
+        return mod
+
+
+def _op_pattern(func: tirx.PrimFunc) -> int | None:
+    return int(func.attrs["op_pattern"]) if func.attrs and "op_pattern" in func.attrs else None
+
+
+def _all_shapes_equal(func: tirx.PrimFunc) -> bool:
+    """Whether every tensor parameter of `func` (inputs and output) has one and the same static shape."""
+    params = func.ty.params
+    if len(params) < 2 or not all(hasattr(getattr(param, "shape", None), "values") for param in params):
+        return False
+    return len({tuple(str(d) for d in param.shape.values) for param in params}) == 1
 
 
 def apply_schedules(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:

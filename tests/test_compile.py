@@ -139,6 +139,31 @@ def test_convs_with_16_channel_multiples_compiled_match_torch(name):
     check_against_torch(model, x, compiled=True)
 
 
+class ResidualBlock(nn.Module):
+    """ResNet's basic block: conv, batch norm, ReLU, conv, batch norm, residual add, ReLU."""
+
+    def __init__(self, channels: int = 16):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        self.conv2, self.bn2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        for bn in (self.bn1, self.bn2):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        y += x
+        return torch.relu(y)
+
+
+def test_residual_add_and_relu_fuse_into_the_second_conv():
+    torch.manual_seed(0)
+    model = ResidualBlock().eval()
+    fused = fuse(fx2relax.from_module(model, (2, 16, 8, 8)))
+    assert sum(isinstance(func, tirx.PrimFunc) for _, func in fused.functions_items()) == 2  # one per conv
+    check_against_torch(model, torch.randn(2, 16, 8, 8), compiled=True)
+
+
 def test_channel_vector_conv_with_symbolic_batch_runs_any_batch():
     model = PACKED_CONVS["strided padded, relu, max-pool"].eval()
     run = fx2relax.compile(fx2relax.from_module(model, (None, 3, 12, 16)))

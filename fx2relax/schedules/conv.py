@@ -9,8 +9,9 @@ columns of a row stay in registers across the taps. The fused consumer (bias and
 activation inlined, and max-pooling) then reads channel vectors while they are in L1 and keeps
 its result in registers until one store per output position.
 
-Plane schedule (any other case): for each (image, output channel) pair the plane is accumulated
-with the output columns as the vector axis, then read by the fused consumer.
+Plane schedule (any other case, e.g. depthwise): for each (image, output channel) pair the plane
+is accumulated row by row with the output columns as the vector axis, each row in registers
+across the taps, then read by the fused consumer (a row at a time when it is element-wise).
 
 Taps run in the unscheduled order in both, so sums are equal.
 """
@@ -87,6 +88,8 @@ def _check_fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlock
     channels = static_extent(sch.get(loops[spatial_count - 3]).extent)
     if channels is None or channels % CHANNEL_LANES:
         raise ValueError(f"output channels are not a multiple of {CHANNEL_LANES}")
+    if int(sch.get(conv).annotations.get("fx2relax.groups", 1)) == channels:
+        raise ValueError("depthwise: a vector of output channels would gather its inputs across planes")
     plane = loop_work(sch, loops[spatial_count - 2:spatial_count])
     if plane is None or plane * CHANNEL_LANES * 4 > PLANE_BLOCK_MAX_BYTES:  # float32 outputs
         raise ValueError("a block of output planes does not fit in L2")
@@ -147,8 +150,9 @@ def schedule_conv2d_planes(sch: s_tir.Schedule, block_name: str, target: tvm.tar
     plane_loop = sch.fuse(*plane) if len(plane) > 1 else plane[0]
     consumers = sch.get_consumers(conv)
     if len(consumers) == 1:
-        try:
-            sch.reverse_compute_at(consumers[0], plane_loop)
+        windowed = any(iter_var.iter_type == tirx.IterVar.CommReduce for iter_var in sch.get(consumers[0]).iter_vars)
+        try:  # an element-wise consumer takes each row while it is in registers, a pooling one each plane
+            sch.reverse_compute_at(consumers[0], plane_loop if windowed else row)
             sch.set_scope(conv, 0, "local")
         except (s_tir.ScheduleError, ValueError):  # a window TIR cannot bound: the plane goes to memory
             pass
