@@ -324,8 +324,24 @@ def print_tables(cells: dict[tuple[str, int], list[Result]], flops: dict[str, in
     print(header)
     for key in cells:
         print(row(key, lambda r: "—" if r.max_difference is None else f"{r.max_difference:.1e}"))
+    print_against_best_peer(cells)
     if notes:
         print("\n" + "\n".join(f"- {what}: {why}" for what, why in notes.items()))
+
+
+def print_against_best_peer(cells: dict[tuple[str, int], list[Result]]) -> None:
+    """fx2relax's time over the fastest other variant's, per cell: on a loaded machine eager's
+    OpenMP threads suffer most from sharing the cores, so this ratio is the steadier one."""
+    print("\nfx2relax's time relative to the fastest other variant (below 1: fx2relax is faster)\n")
+    print("| model, batch | fastest other | fx2relax | fx2relax tuned |\n|---|---|---|---|")
+    for (model, batch), results in cells.items():
+        timed = {r.variant: statistics.median(r.times) for r in results if r.times}
+        peers = {v: t for v, t in timed.items() if not v.startswith("fx2relax")}
+        if not peers:
+            continue
+        best = min(peers, key=peers.get)
+        ratios = [f"{timed[v] / peers[best]:.3g}" if v in timed else "—" for v in ("fx2relax", "fx2relax-tuned")]
+        print(f"| {MODELS[model].label}, B={batch} | {VARIANTS[best][0]} | " + " | ".join(ratios) + " |")
 
 
 def _gflops(rate: float, roof: float) -> str:
