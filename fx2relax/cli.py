@@ -23,11 +23,11 @@ from typing import Any
 
 from tvm import relax, tirx
 
+from .compiler import compile_or_build
 from .errors import Fx2RelaxError
 from .importer import from_module, import_model, is_tensor
 from .ops import ops_table
 from .registry import target_name
-from .runtime import compile_or_build
 
 
 def load_factory(spec: str) -> Any:

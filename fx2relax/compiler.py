@@ -1,7 +1,7 @@
 """`compile`: the fast path. Our kernels fused, scheduled for the host CPU, weights packed once.
 
-Pipeline: pack the weights of linear layers (fx2relax.packing), annotate op patterns and fuse
-(conv + bias + ReLU, linear + bias + ReLU), optionally MetaSchedule-tune (fx2relax.tuning), then
+Pipeline: pack the weights of linear layers and convolutions (fx2relax.packing), annotate op
+patterns and fuse (conv + batch norm + residual add + ReLU, linear + bias + ReLU), optionally MetaSchedule-tune (fx2relax.tuning), then
 give every PrimFunc without a tuned schedule one of ours (fx2relax.schedules), and build with
 TVM's Relax lowering passes (without its legalize/fuse passes, which would undo nothing but cost time).
 """
@@ -16,9 +16,10 @@ import tvm
 from tvm import relax, tirx
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
+from .kernels.marks import marked_kernel, stages
 from .packing import PackConvWeights, PackLinearWeights
-from .runtime import CompiledModel, TargetLike, make_target
-from .schedules import block_names, schedule_primfunc
+from .runtime import CompiledModel, TargetLike, build, make_target
+from .schedules import apply_schedules
 
 DEFAULT_TUNING_DIR = "fx2relax_tuning"
 OP_PATTERN_ELEMWISE = 0  # relax.transform's OpPatternKind kElemWise
@@ -40,12 +41,12 @@ def with_num_cores(target: tvm.target.Target) -> tvm.target.Target:
     return tvm.target.Target({**target.export(), "num-cores": os.cpu_count() or 1})
 
 
-def fuse(mod: tvm.IRModule) -> tvm.IRModule:
-    """Pack linear and convolution weights, annotate op patterns and fuse our PrimFuncs."""
+def fuse(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
+    """Pack linear and convolution weights for `target`, annotate op patterns and fuse our PrimFuncs."""
     return tvm.transform.Sequential(
         [
-            PackLinearWeights(),
-            PackConvWeights(),
+            PackLinearWeights(target),
+            PackConvWeights(target),
             relax.transform.AnnotateTIROpPattern(),
             FusePoolingAsElementwise(),
             SameShapeBroadcastIsElementwise(),
@@ -68,9 +69,15 @@ class FusePoolingAsElementwise:
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
         mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
         for global_var, func in list(mod.functions_items()):
-            if isinstance(func, tirx.PrimFunc) and block_names(func) == ["max_pool2d"]:
+            if isinstance(func, tirx.PrimFunc) and _is_max_pooling(func):
                 mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_ELEMWISE)
         return mod
+
+
+def _is_max_pooling(func: tirx.PrimFunc) -> bool:
+    """Whether `func` is kernels.pooling.max_pool2d alone: one stage, marked as its."""
+    blocks = stages(func)
+    return len(blocks) == 1 and marked_kernel(blocks[0].annotations) == "max_pool2d"
 
 
 @tvm.transform.module_pass(opt_level=0, name="SameShapeBroadcastIsElementwise")
@@ -103,23 +110,9 @@ def _all_shapes_equal(func: tirx.PrimFunc) -> bool:
     return len({tuple(str(d) for d in param.shape.values) for param in params}) == 1
 
 
-def apply_schedules(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Every PrimFunc not yet scheduled (by tuning) gets our schedule for its op family."""
-    scheduled = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
-    for global_var, func in mod.functions_items():
-        if isinstance(func, tirx.PrimFunc) and not is_scheduled(func):
-            scheduled[global_var] = schedule_primfunc(func, target).with_attr("tirx.is_scheduled", True)
-    return scheduled
-
-
-def is_scheduled(func: tirx.PrimFunc) -> bool:
-    """Whether `func` already has a schedule (ours or MetaSchedule's), which nothing should redo."""
-    return bool(func.attrs and func.attrs.get("tirx.is_scheduled", False))
-
-
 def lower(mod: tvm.IRModule, target: tvm.target.Target, tune: int | None, tuning_dir: str | os.PathLike | None) -> tvm.IRModule:
     """The scheduled module compile() builds: fused, tuned if asked, then scheduled."""
-    mod = fuse(mod)
+    mod = fuse(mod, target)
     if tune is not None:
         from .tuning import tune as tune_module
 
@@ -158,3 +151,11 @@ def _lowering_pipeline(target: tvm.target.Target) -> tvm.transform.Pass:
     """TVM's CPU Relax pipeline after legalisation and fusion, which compile() has already done."""
     passes = cpu_pipeline.dataflow_lower_passes(target) + cpu_pipeline.finalize_passes(target)
     return tvm.transform.Sequential(passes)
+
+
+def compile_or_build(mod: tvm.IRModule, target: TargetLike | None = None, weights: Mapping[str, np.ndarray] | None = None) -> CompiledModel:
+    """The fastest way fx2relax has: `compile` (scheduled kernels) when the weights are constants,
+    else `build`. `target` None means compile's default (the host CPU), or plain LLVM for build."""
+    if weights:
+        return build(mod, "llvm" if target is None else target, weights=weights)
+    return compile(mod, target=target)

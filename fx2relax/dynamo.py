@@ -22,9 +22,10 @@ import torch.fx
 from tvm import tirx
 
 from .aliasing import mutated_placeholder
+from .compiler import compile_or_build
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError, UnsupportedParameterError
 from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node
-from .runtime import TargetLike, compile_or_build
+from .runtime import TargetLike
 
 BACKEND_NAME = "fx2relax"
 

@@ -1,30 +1,28 @@
 """Compile-time weight packing: linear layers and convolutions on constant weights read a packed copy.
 
-`PackLinearWeights` rewrites every call of our `linear` kernel whose weight is a constant into a
-call of `kernels.linear.linear_packed` on the weight packed once here, in NumPy, so that the
-GEMM/GEMV inner loop reads PACK_WIDTH contiguous weights per input feature. `PackConvWeights`
-does the same for 2-D convolutions (groups=1): `kernels.conv.conv2d_packed` reads one vector of
-output channels' weights per (input channel, tap).
+`PackLinearWeights(target)` rewrites every call of our `linear` kernel (recognised by its stages'
+marks, kernels.marks) whose weight is a constant into a call of `kernels.linear.linear_packed` on
+the weight packed once here, in NumPy, in panels one vector of the target CPU wide, so that the
+GEMM/GEMV inner loop reads one vector of contiguous weights per input feature. `PackConvWeights`
+does the same for 2-D convolutions (groups=1, parameters read back from the conv stage's mark):
+`kernels.conv.conv2d_packed` reads one vector of output channels' weights per (input channel, tap).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import tvm
-from tvm import relax, s_tir, tirx
+from tvm import relax, tirx
 
 from .kernels import conv as conv_kernels
 from .kernels import linear as linear_kernels
-from .schedules import block_names
+from .kernels.marks import marked_kernel, stages
+from .schedules.vectors import vector_unit
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
-_LINEAR_BLOCKS = (["linear"], ["linear", "bias_add"])  # the stages of kernels.linear.linear
-CONV_LANES = (16, 8)
-"""Output channels per packed conv weight block, the first dividing the channel count: one AVX-512
-vector of float32, else one AVX2 vector."""
 
 
-def pack_linear_weight(weight: np.ndarray, width: int = linear_kernels.PACK_WIDTH) -> np.ndarray:
+def pack_linear_weight(weight: np.ndarray, width: int) -> np.ndarray:
     """[N, K] → [ceil(N / width), K, width] with packed[p, k, j] = weight[p * width + j, k], zero past N."""
     out_features, in_features = weight.shape
     panels = -(-out_features // width)
@@ -34,15 +32,24 @@ def pack_linear_weight(weight: np.ndarray, width: int = linear_kernels.PACK_WIDT
 
 
 def is_linear_kernel(func: tvm.ir.BaseFunc) -> bool:
-    """Whether `func` is a PrimFunc made from kernels.linear.linear (recognised by its block names)."""
-    return isinstance(func, tirx.PrimFunc) and block_names(func) in _LINEAR_BLOCKS
+    """Whether `func` is a PrimFunc made from kernels.linear.linear alone: every stage marked "linear",
+    the product reading (data, weight) from the first two parameters, as the packed call passes them."""
+    if not isinstance(func, tirx.PrimFunc) or len(func.params) not in (3, 4):  # data, weight[, bias], output
+        return False
+    blocks = stages(func)
+    if not blocks or any(marked_kernel(block.annotations) != "linear" for block in blocks):
+        return False
+    reads = [region.source for region in blocks[0].reads]
+    arguments = func.params[:2]  # data, weight
+    return len(reads) == 2 and all(read.same_as(argument) for read, argument in zip(reads, arguments))
 
 
 @relax.expr_functor.mutator
 class _LinearPacker(relax.PyExprMutator):
-    def __init__(self, mod: tvm.IRModule):
+    def __init__(self, mod: tvm.IRModule, target: tvm.target.Target):
         super().__init__(mod)
         self.mod = mod
+        self.vectors = vector_unit(target)
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
@@ -52,7 +59,8 @@ class _LinearPacker(relax.PyExprMutator):
         if not isinstance(weight, tvm.ir.expr.Constant) or len(weight.ty.shape.values) != 2:
             return call
         weight_array = weight.value.numpy()
-        packed = relax.const(pack_linear_weight(weight_array), str(weight_array.dtype))
+        dtype = str(weight_array.dtype)
+        packed = relax.const(pack_linear_weight(weight_array, self.vectors.lanes(dtype)), dtype)
         return self.builder_.call_te(
             linear_kernels.linear_packed, data, packed, bias[0] if bias else None,
             out_features=weight_array.shape[0], primfunc_name_hint="linear_packed",
@@ -61,10 +69,13 @@ class _LinearPacker(relax.PyExprMutator):
 
 @tvm.transform.module_pass(opt_level=0, name="PackLinearWeights")
 class PackLinearWeights:
-    """Rewrite `linear` calls on constant weights to `linear_packed` on packed constants."""
+    """Rewrite `linear` calls on constant weights to `linear_packed` on constants packed for `target`."""
+
+    def __init__(self, target: tvm.target.Target):
+        self.target = target
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        packer = _LinearPacker(mod)
+        packer = _LinearPacker(mod, self.target)
         for global_var, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 packer.builder_.update_func(global_var, packer.visit_expr(func))
@@ -82,12 +93,11 @@ def conv2d_parameters(func: tvm.ir.BaseFunc) -> dict[str, object] | None:
     annotations), or None for any other function."""
     if not isinstance(func, tirx.PrimFunc):
         return None
-    sch = s_tir.Schedule(func)
-    stages = [sch.get(block) for block in sch.get_child_blocks(sch.get_sblock("root"))]
-    marks = [str(stage.annotations.get(conv_kernels.KERNEL_ATTR, "")) for stage in stages]
-    if "conv2d" not in marks or any(mark not in ("pad", "conv2d", "") for mark in marks) or len(stages) > 3:
+    blocks = stages(func)
+    marks = [marked_kernel(block.annotations) for block in blocks]
+    if marks.count("conv2d") != 1 or any(mark not in ("pad", "conv2d", None) for mark in marks) or len(blocks) > 3:
         return None
-    annotations = stages[marks.index("conv2d")].annotations
+    annotations = blocks[marks.index("conv2d")].annotations
     padding = [int(p) for p in annotations["fx2relax.padding"]]
     return {
         "stride": [int(s) for s in annotations["fx2relax.stride"]],
@@ -100,9 +110,10 @@ def conv2d_parameters(func: tvm.ir.BaseFunc) -> dict[str, object] | None:
 
 @relax.expr_functor.mutator
 class _ConvPacker(relax.PyExprMutator):
-    def __init__(self, mod: tvm.IRModule):
+    def __init__(self, mod: tvm.IRModule, target: tvm.target.Target):
         super().__init__(mod)
         self.mod = mod
+        self.vectors = vector_unit(target)
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
@@ -115,8 +126,9 @@ class _ConvPacker(relax.PyExprMutator):
         if not isinstance(weight, tvm.ir.expr.Constant) or len(data.ty.shape.values) != 4:
             return call
         weight_array = weight.value.numpy()
-        lanes = next((lanes for lanes in CONV_LANES if weight_array.shape[0] % lanes == 0), None)
-        if lanes is None:
+        vector = self.vectors.lanes(str(weight_array.dtype))
+        lanes = next((lanes for lanes in (vector, vector // 2) if lanes and weight_array.shape[0] % lanes == 0), None)
+        if lanes is None:  # channels in neither whole vectors nor half vectors: the unpacked schedules take it
             return call
         packed = relax.const(pack_conv2d_weight(weight_array, lanes), str(weight_array.dtype))
         return self.builder_.call_te(
@@ -127,10 +139,15 @@ class _ConvPacker(relax.PyExprMutator):
 
 @tvm.transform.module_pass(opt_level=0, name="PackConvWeights")
 class PackConvWeights:
-    """Rewrite 2-D `conv2d` calls (groups=1) on constant weights to `conv2d_packed` on packed constants."""
+    """Rewrite 2-D `conv2d` calls (groups=1) on constant weights to `conv2d_packed` on constants
+    packed in blocks of one vector of output channels of `target` (half a vector when the channels
+    do not fill whole ones)."""
+
+    def __init__(self, target: tvm.target.Target):
+        self.target = target
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        packer = _ConvPacker(mod)
+        packer = _ConvPacker(mod, self.target)
         for global_var, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 packer.builder_.update_func(global_var, packer.visit_expr(func))

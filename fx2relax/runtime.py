@@ -181,17 +181,6 @@ def build(mod: tvm.IRModule, target: TargetLike = "llvm", *, weights: Mapping[st
     return CompiledModel(executable, mod, tvm.cpu(), weights)
 
 
-def compile_or_build(mod: tvm.IRModule, target: TargetLike | None = None, weights: Mapping[str, np.ndarray] | None = None) -> CompiledModel:
-    """The fastest way this fx2relax has: `fx2relax.compile` (scheduled kernels) when it exists and the
-    weights are constants, else `build`. `target` None means the compile step's default (the host CPU)."""
-    import fx2relax
-
-    compile_step = getattr(fx2relax, "compile", None)
-    if compile_step is None or weights:
-        return build(mod, "llvm" if target is None else target, weights=weights)
-    return compile_step(mod, target=target)
-
-
 def input_specs(mod: tvm.IRModule, weight_count: int = 0) -> list[InputSpec]:
     """The specs of `main`'s parameters that are model inputs (all but the trailing `weight_count`)."""
     params = list(mod["main"].params)

@@ -30,8 +30,7 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import BuilderInput, BuilderResult, PyBuilder
 from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
 
-from .compiler import is_scheduled
-from .schedules import schedule_primfunc
+from .schedules import SCHEDULED, is_scheduled, schedule_primfunc
 
 TRIALS_PER_ROUND = 64
 CHOICES_FILE = "fx2relax_schedule_times.json"
@@ -52,7 +51,7 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
     untuned = [
         task
         for task in ms.relax_integration.extract_tasks(mod, target)
-        if not task.mod.attrs.get("tirx.is_scheduled", False)
+        if not task.mod.attrs.get(SCHEDULED, False)
         and database.query_tuning_record(task.dispatched[0], target, "main") is None
     ]
     if untuned:
@@ -93,7 +92,7 @@ def keep_faster_schedules(
         tuned_func = tuned[global_var]
         if not isinstance(func, tirx.PrimFunc) or is_scheduled(func) or not is_scheduled(tuned_func):
             continue  # a Relax function, scheduled before tuning, or left to compile()'s schedules
-        ours = schedule_primfunc(func, target).with_attr("tirx.is_scheduled", True)
+        ours = schedule_primfunc(func, target)
         key = f"{tvm_ffi.structural_hash(func):x} {target}"
         arguments = argument_infos(func)
         if key not in times and arguments is not None:

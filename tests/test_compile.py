@@ -7,12 +7,10 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tvm import s_tir, tirx
+from tvm import tirx
 
 import fx2relax
 from fx2relax.compiler import fuse, host_target
-from fx2relax.schedules import block_names
-from fx2relax.schedules.conv import schedule_conv2d_channel_vectors, schedule_conv2d_packed
 from tests.helpers import assert_outputs_match, check_against_torch
 
 
@@ -84,50 +82,33 @@ def test_weights_kept_as_inputs_compile_unpacked():
 
 
 PACKED_CONVS = {
-    # groups=1 on constant weights: packing rewrites these to conv2d_packed, which
-    # conv.schedule_conv2d_packed takes (inputs [3, C, 12, 16]).
-    "strided padded, relu, max-pool": nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
-    "no bias, tanh, average pool": nn.Sequential(nn.Conv2d(2, 16, 3, bias=False), nn.Tanh(), nn.AvgPool2d(2)),
-    "prime output width, relu": nn.Sequential(nn.Conv2d(1, 16, (3, 4)), nn.ReLU()),
+    # groups=1 on constant weights: weight packing makes these conv2d_packed, which the PackedConv
+    # rule takes whatever their consumer (inputs [3, C, 12, 16]; tests/test_schedule_rules.py).
     "two channel vectors, batch norm, relu6": nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU6()),
-    "1x1, no consumer": nn.Sequential(nn.Conv2d(8, 24, 1)),
+    "half-vector channels, no consumer": nn.Sequential(nn.Conv2d(8, 24, 1)),
+    "strided, dilated, max-pool over overlapping windows": nn.Sequential(
+        nn.Conv2d(3, 16, 3, stride=(1, 2), dilation=2, padding=2), nn.MaxPool2d(3, stride=2)
+    ),
 }
 CHANNEL_VECTOR_CONVS = {
-    # Grouped, output channels in whole vectors of 16, consumer windows tiling the conv output:
-    # conv.schedule_conv2d_channel_vectors takes these.
+    # Output channels in whole vectors of 16, consumer windows tiling the conv output: on weights
+    # given as inputs (not packed), the ChannelVectorConv rule takes these; with constant weights
+    # the groups=1 ones are packed.
+    "strided padded, relu, max-pool": nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
     "grouped dilated reflect-padded, bias only": nn.Sequential(
         nn.Conv2d(4, 32, (2, 3), dilation=2, groups=2, padding=2, padding_mode="reflect")
     ),
+    "no bias, tanh, average pool": nn.Sequential(nn.Conv2d(2, 16, 3, bias=False), nn.Tanh(), nn.AvgPool2d(2)),
+    "prime output width, relu": nn.Sequential(nn.Conv2d(1, 16, (3, 4)), nn.ReLU()),
 }
 FALLBACK_CONVS = {
-    # Windows that pad or leave conv outputs unread: the plane or generic schedule takes these.
+    # Windows that pad or leave conv outputs unread: on weights given as inputs, the PlaneConv rule
+    # takes these.
     "padded ceil-mode max-pool": nn.Sequential(
         nn.Conv2d(3, 16, 3), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
     ),
     "max-pool leaving a row and column": nn.Sequential(nn.Conv2d(1, 16, 2), nn.ReLU(), nn.MaxPool2d(2)),
 }
-
-
-def _conv_primfunc(model: nn.Module, shape: tuple, block: str) -> tirx.PrimFunc:
-    """The PrimFunc of the fused, imported `model` that holds the conv block named `block`."""
-    fused = fuse(fx2relax.from_module(model, shape))
-    return next(
-        func for _, func in fused.functions_items() if isinstance(func, tirx.PrimFunc) and block in block_names(func)
-    )
-
-
-@pytest.mark.parametrize("name", PACKED_CONVS)
-def test_convs_on_constant_weights_take_the_packed_schedule(name):
-    model = PACKED_CONVS[name].eval()
-    func = _conv_primfunc(model, (3, model[0].in_channels, 12, 16), "conv2d_packed")
-    schedule_conv2d_packed(s_tir.Schedule(func), "conv2d_packed", host_target())
-
-
-@pytest.mark.parametrize("name", CHANNEL_VECTOR_CONVS)
-def test_convs_take_the_channel_vector_schedule(name):
-    model = CHANNEL_VECTOR_CONVS[name].eval()
-    func = _conv_primfunc(model, (3, model[0].in_channels, 12, 16), "conv2d")
-    schedule_conv2d_channel_vectors(s_tir.Schedule(func), "conv2d", host_target())
 
 
 @pytest.mark.parametrize("name", [*PACKED_CONVS, *CHANNEL_VECTOR_CONVS, *FALLBACK_CONVS])
@@ -159,13 +140,13 @@ class ResidualBlock(nn.Module):
 def test_residual_add_and_relu_fuse_into_the_second_conv():
     torch.manual_seed(0)
     model = ResidualBlock().eval()
-    fused = fuse(fx2relax.from_module(model, (2, 16, 8, 8)))
+    fused = fuse(fx2relax.from_module(model, (2, 16, 8, 8)), host_target())
     assert sum(isinstance(func, tirx.PrimFunc) for _, func in fused.functions_items()) == 2  # one per conv
     check_against_torch(model, torch.randn(2, 16, 8, 8), compiled=True)
 
 
 def test_channel_vector_conv_with_symbolic_batch_runs_any_batch():
-    model = PACKED_CONVS["strided padded, relu, max-pool"].eval()
+    model = CHANNEL_VECTOR_CONVS["strided padded, relu, max-pool"].eval()
     run = fx2relax.compile(fx2relax.from_module(model, (None, 3, 12, 16)))
     for batch in (1, 5):
         x = torch.randn(batch, 3, 12, 16)

@@ -12,7 +12,7 @@ from tvm.target.codegen import llvm_get_system_cpu
 
 import fx2relax
 from fx2relax.compiler import fuse
-from fx2relax.schedules import schedule_primfunc
+from fx2relax.schedules import SCHEDULED, is_scheduled, schedule_primfunc
 from fx2relax.tuning import CHOICES_FILE, keep_faster_schedules, tune
 from tests.helpers import assert_outputs_match
 
@@ -23,7 +23,7 @@ def tuned_primfuncs(mod: tvm.IRModule) -> list[str]:
     return sorted(
         gv.name_hint
         for gv, func in mod.functions_items()
-        if isinstance(func, tvm.tirx.PrimFunc) and func.attrs and func.attrs.get("tirx.is_scheduled", False)
+        if isinstance(func, tvm.tirx.PrimFunc) and is_scheduled(func)
     )
 
 
@@ -51,7 +51,7 @@ def test_a_budget_below_one_trial_is_refused(tmp_path):
 
 
 def fused_linear_relu(batch: int) -> tvm.IRModule:
-    return fuse(fx2relax.from_module(nn.Sequential(nn.Linear(64, 32), nn.ReLU()).eval(), (batch, 64)))
+    return fuse(fx2relax.from_module(nn.Sequential(nn.Linear(64, 32), nn.ReLU()).eval(), (batch, 64)), TARGET)
 
 
 def only_primfunc(mod: tvm.IRModule) -> tvm.tirx.PrimFunc:
@@ -64,14 +64,14 @@ def as_if_tuned(mod: tvm.IRModule) -> tvm.IRModule:
     tuned = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
     for global_var, func in mod.functions_items():
         if isinstance(func, tvm.tirx.PrimFunc):
-            tuned[global_var] = func.with_attr("tirx.is_scheduled", True)
+            tuned[global_var] = func.with_attr(SCHEDULED, True)
     return tuned
 
 
 def test_our_schedule_is_kept_where_it_runs_faster_than_the_tuned_one(tmp_path):
     mod = fused_linear_relu(64)
     chosen = only_primfunc(keep_faster_schedules(mod, as_if_tuned(mod), TARGET, tmp_path))
-    tvm.ir.assert_structural_equal(chosen, schedule_primfunc(only_primfunc(mod), TARGET).with_attr("tirx.is_scheduled", True))
+    tvm.ir.assert_structural_equal(chosen, schedule_primfunc(only_primfunc(mod), TARGET))
     (times,) = json.loads((tmp_path / CHOICES_FILE).read_text()).values()
     assert times["ours"] < times["metaschedule"]
 
@@ -89,7 +89,7 @@ def test_kept_times_decide_without_measuring_again(tmp_path):
 
 def test_a_primfunc_with_symbolic_shapes_keeps_our_schedule(tmp_path):
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU()).eval()
-    mod = fuse(fx2relax.from_module(model, (None, 64)))
+    mod = fuse(fx2relax.from_module(model, (None, 64)), TARGET)
     chosen = only_primfunc(keep_faster_schedules(mod, as_if_tuned(mod), TARGET, tmp_path))
-    tvm.ir.assert_structural_equal(chosen, schedule_primfunc(only_primfunc(mod), TARGET).with_attr("tirx.is_scheduled", True))
+    tvm.ir.assert_structural_equal(chosen, schedule_primfunc(only_primfunc(mod), TARGET))
     assert json.loads((tmp_path / CHOICES_FILE).read_text()) == {}

@@ -26,7 +26,8 @@ from tvm import relax, tirx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import fx2relax  # noqa: E402
-from fx2relax.compiler import _lowering_pipeline, apply_schedules, fuse, host_target  # noqa: E402
+from fx2relax.compiler import _lowering_pipeline, fuse, host_target  # noqa: E402
+from fx2relax.schedules import apply_schedules  # noqa: E402
 
 
 def argument_shapes(func: tirx.PrimFunc) -> str:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     mod = fx2relax.from_module(model, tuple(example.shape))
     phases["import"] = time.perf_counter() - start
     start = time.perf_counter()
-    fused = fuse(mod)
+    fused = fuse(mod, target)
     phases["fuse (pack, annotate, FuseOps, FuseTIR)"] = time.perf_counter() - start
     start = time.perf_counter()
     scheduled = apply_schedules(fused, target)

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
-PAD_MODES = ("zeros", "reflect", "replicate", "circular")
+from .marks import mark
 
-KERNEL_ATTR = "fx2relax.kernel"
-"""Block annotation naming the kernel a stage belongs to (how compile recognises our convolutions)."""
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _source_index(index: tirx.Expr, before: int, size: int, mode: str) -> tirx.Expr:
@@ -52,7 +51,7 @@ def pad(data: te.Tensor, padding: Sequence[Sequence[int]], mode: str = "zeros") 
             ]
             return data[(*i[:-spatial], *source)]
 
-    return te.compute(out_shape, padded, name="pad", attrs={KERNEL_ATTR: "pad"})
+    return te.compute(out_shape, padded, name="pad", attrs=mark("pad"))
 
 
 def _add_bias(conv: te.Tensor, bias: te.Tensor | None, spatial: int) -> te.Tensor:
@@ -89,24 +88,10 @@ def _convolution(
         source = [p * s + r * d for p, r, s, d in zip(position, taps, stride, dilation)]
         return te.sum(padded[(*n, channel, *source)] * weight[(o, rc, *taps)], axis=[rc, *taps])
 
-    attrs = conv_attrs(name, stride, padding, dilation, groups, padding_mode)
+    parameters = {"stride": list(stride), "padding": [p for pair in padding for p in pair], "dilation": list(dilation)}
+    attrs = mark(name, **parameters, groups=groups, padding_mode=padding_mode)  # weight packing reads them back
     conv = te.compute((*batch, out_channels, *out_sizes), window_sum, name=name, attrs=attrs)
     return _add_bias(conv, bias, spatial)
-
-
-def conv_attrs(
-    name: str, stride: Sequence[int], padding: Sequence[Sequence[int]], dilation: Sequence[int], groups: int, padding_mode: str
-) -> dict[str, object]:
-    """The te.compute attrs of a convolution stage: its kernel and parameters, which weight packing
-    reads back from the block's annotations to emit the packed kernel with the same ones."""
-    return {
-        KERNEL_ATTR: name,
-        "fx2relax.stride": list(stride),
-        "fx2relax.padding": [p for pair in padding for p in pair],
-        "fx2relax.dilation": list(dilation),
-        "fx2relax.groups": groups,
-        "fx2relax.padding_mode": padding_mode,
-    }
 
 
 def conv2d_packed(
@@ -142,7 +127,7 @@ def conv2d_packed(
             axis=[rc, rh, rw],
         ),
         name="conv2d_packed",
-        attrs={KERNEL_ATTR: "conv2d_packed"},
+        attrs=mark("conv2d_packed"),
     )
     return _add_bias(conv, bias, 2)
 

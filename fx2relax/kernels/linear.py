@@ -8,13 +8,15 @@ from tvm import te, tirx
 
 from .. import symbolic
 from .elementwise import broadcast_index, broadcast_shape
+from .marks import mark
 
 
 def linear(data: te.Tensor, weight: te.Tensor, bias: te.Tensor | None = None) -> te.Tensor:
     """y = x W^T + b.
 
     data: [*batch, in_features]; weight: [out_features, in_features]; bias: [out_features].
-    Returns [*batch, out_features].
+    Returns [*batch, out_features]. Both stages are marked "linear": compile packs the weight of
+    exactly this function (fx2relax.packing).
     """
     in_features = data.shape[-1]
     out_features = weight.shape[0]
@@ -23,10 +25,11 @@ def linear(data: te.Tensor, weight: te.Tensor, bias: te.Tensor | None = None) ->
         (*data.shape[:-1], out_features),
         lambda *i: te.sum(data[(*i[:-1], k)] * weight[i[-1], k], axis=k),
         name="linear",
+        attrs=mark("linear"),
     )
     if bias is None:
         return matmul
-    return te.compute(matmul.shape, lambda *i: matmul(*i) + bias[i[-1]], name="bias_add")
+    return te.compute(matmul.shape, lambda *i: matmul(*i) + bias[i[-1]], name="bias_add", attrs=mark("linear"))
 
 
 def matmul(lhs: te.Tensor, rhs: te.Tensor) -> te.Tensor:
@@ -189,19 +192,16 @@ def einsum(*operands: te.Tensor, equation: str) -> te.Tensor:
     return te.compute([sizes[label] for label in output], product, name="einsum")
 
 
-PACK_WIDTH = 16
-"""Output features per packed panel: one AVX-512 vector of float32 (two AVX2 ones)."""
-
-
 def linear_packed(data: te.Tensor, packed_weight: te.Tensor, bias: te.Tensor | None, out_features: int) -> te.Tensor:
-    """y = x W^T + b with W pre-packed in panels of PACK_WIDTH output features, so the inner loop
-    reads PACK_WIDTH contiguous weights (one vector) per input feature.
+    """y = x W^T + b with W pre-packed in panels of `width` output features, so the inner loop
+    reads `width` contiguous weights (one vector of the target CPU) per input feature.
 
-    data: [*batch, K]; packed_weight: [ceil(N / PACK_WIDTH), K, PACK_WIDTH] with
-    packed_weight[p, k, j] = W[p * PACK_WIDTH + j, k] (zero past N); bias: [N] or None.
-    The stage "matmul_packed" computes all panels for the batch axes flattened into rows
-    ([rows, panels * PACK_WIDTH]: one row axis, which a schedule tiles); the last stage keeps the
-    first N outputs. Returns [*batch, N]. Sums run over k in order, as `linear`.
+    data: [*batch, K]; packed_weight: [ceil(N / width), K, width] with
+    packed_weight[p, k, j] = W[p * width + j, k] (zero past N); bias: [N] or None.
+    The stage "matmul_packed" (marked "linear_packed" with its panel width) computes all panels
+    for the batch axes flattened into rows ([rows, panels * width]: one row axis, which a schedule
+    tiles); the last stage keeps the first N outputs. Returns [*batch, N]. Sums run over k in
+    order, as `linear`.
     """
     panels, in_features, width = packed_weight.shape
     batch = list(data.shape[:-1])
@@ -227,6 +227,7 @@ def linear_packed(data: te.Tensor, packed_weight: te.Tensor, bias: te.Tensor | N
         (rows, panels * width),
         lambda row, n: te.sum(data[(*batch_index(row), k)] * packed_weight[n // width, k, n % width], axis=k),
         name="matmul_packed",
+        attrs=mark("linear_packed", panel_width=int(width)),
     )
     shape = (*batch, out_features)
     if bias is None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
+from .marks import mark
 from .reduction import nan_max
 
 
@@ -58,7 +59,7 @@ def max_pool2d(
         value = te.if_then_else(inside, data[(*n, in_y, in_x)], tirx.const(float("-inf"), data.dtype))
         return nan_max(value, axis=[ry, rx])
 
-    return te.compute((*data.shape[:-2], out_h, out_w), window_max, name="max_pool2d")
+    return te.compute((*data.shape[:-2], out_h, out_w), window_max, name="max_pool2d", attrs=mark("max_pool2d"))
 
 
 def avg_pool2d(

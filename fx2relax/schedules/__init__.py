@@ -1,45 +1,50 @@
 """CPU schedules for our own TE kernels, kept apart from the compute definitions in fx2relax/kernels.
 
-`schedule_primfunc` gives a PrimFunc of a fused module a schedule: the rules look for the block
-names our kernels choose (matmul_packed, conv2d) and apply that family's schedules, the fastest
-first; a schedule that cannot take the function's shapes passes it on to the next, and any other
-function gets the generic one.
+Each schedule is a rule in TVM dlight's form (`ScheduleRule.apply(func, target, tunable)` returns
+a Schedule, or None when the function is not its case). The rules recognise our kernels by the
+marks their stages carry (kernels.marks), never by stage names, decide up front whether a
+function fits them, and are tried in order, the fastest first; the generic rule takes any
+function. A schedule error inside a rule that took a function is a bug, and surfaces as one.
 """
 
 from __future__ import annotations
 
 import tvm
-from tvm import s_tir, tirx
+from tvm import tirx
+from tvm.s_tir.dlight import ScheduleRule
 
-from . import conv, generic, matmul
+from .conv import ChannelVectorConv, PackedConv, PlaneConv
+from .generic import Generic
+from .matmul import PackedGemm, PackedGemv
 
-# Block name of the main stage → the schedule of its op family, tried in this order.
-RULES = (
-    ("matmul_packed", matmul.schedule_packed_matmul),
-    ("conv2d_packed", conv.schedule_conv2d_packed),
-    ("conv2d", conv.schedule_conv2d_channel_vectors),
-    ("conv2d", conv.schedule_conv2d_planes),
-)
+RULES: tuple[ScheduleRule, ...] = (PackedGemv(), PackedGemm(), PackedConv(), ChannelVectorConv(), PlaneConv(), Generic())
+"""Tried in this order; Generic takes whatever the others leave."""
+
+SCHEDULED = "tirx.is_scheduled"
+"""TVM's PrimFunc attribute for a function whose schedule is final (ours, or MetaSchedule's)."""
+
+SCHEDULE_RULE = "fx2relax.schedule_rule"
+"""The PrimFunc attribute naming the rule (its class) that scheduled it."""
 
 
-def block_names(func: tirx.PrimFunc) -> list[str]:
-    """Names of the blocks (stages) of `func` directly under its root block, in order."""
-    sch = s_tir.Schedule(func)
-    return [sch.get(block).name_hint for block in sch.get_child_blocks(sch.get_sblock("root"))]
+def is_scheduled(func: tirx.PrimFunc) -> bool:
+    """Whether `func` already has a schedule (ours or MetaSchedule's), which nothing should redo."""
+    return bool(func.attrs and func.attrs.get(SCHEDULED, False))
 
 
 def schedule_primfunc(func: tirx.PrimFunc, target: tvm.target.Target) -> tirx.PrimFunc:
-    """`func` scheduled by the first rule whose block it contains and whose schedule takes it, else
-    by the generic schedule."""
-    names = block_names(func)
-    for block_name, schedule in RULES:
-        if block_name in names:
-            sch = s_tir.Schedule(func)
-            try:
-                schedule(sch, block_name, target)
-                return sch.mod["main"]
-            except (s_tir.ScheduleError, ValueError):  # shapes this schedule does not fit
-                continue
-    sch = s_tir.Schedule(func)
-    generic.schedule_generic(sch, target)
-    return sch.mod["main"]
+    """`func` scheduled by the first rule that takes it, marked scheduled and with the rule's name."""
+    for rule in RULES:
+        sch = rule.apply(func, target, False)
+        if sch is not None:
+            return sch.mod["main"].with_attrs({SCHEDULED: True, SCHEDULE_RULE: type(rule).__name__})
+    raise AssertionError("the Generic rule takes every function")
+
+
+def apply_schedules(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
+    """Every PrimFunc of `mod` not yet scheduled (by tuning) gets the schedule of the first rule that takes it."""
+    scheduled = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+    for global_var, func in mod.functions_items():
+        if isinstance(func, tirx.PrimFunc) and not is_scheduled(func):
+            scheduled[global_var] = schedule_primfunc(func, target)
+    return scheduled

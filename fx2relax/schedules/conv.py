@@ -1,101 +1,188 @@
-"""Direct 2-D convolution schedules for kernels.conv.conv2d, each output plane computed in cache.
+"""Direct 2-D convolution rules for kernels.conv.conv2d and conv2d_packed.
 
-Channel-vector schedule (2-D conv, output channels a multiple of CHANNEL_LANES, one fused
-consumer): for each (image, block of CHANNEL_LANES output channels), in parallel (unless the
-conv has at most generic.SERIAL_MAX_MACS multiply-adds), the block's output planes are
-accumulated in a local buffer laid out [rows, columns, lanes], so each tap is one broadcast
-input value times one vector of weights (repacked per block [C, kh, kw, lanes]); COLUMN_TILE
-columns of a row stay in registers across the taps. The fused consumer (bias and
-activation inlined, and max-pooling) then reads channel vectors while they are in L1 and keeps
-its result in registers until one store per output position.
+Packed rule (conv2d_packed: groups=1, weights packed at compile time in blocks of `lanes` output
+channels, fx2relax.packing): a register tile of up to COLUMN_TILE output columns x one vector of
+output channels (two when the tile is narrow) accumulates over (input channel, kernel row, kernel
+column), one packed weight vector and one broadcast input value per FMA; tiles of (image, channel
+block, row) run in parallel. An element-wise consumer (bias, batch norm, activation, residual add)
+runs on each tile while it is in registers, so any plane size fits; a pooling consumer reads a
+block of planes in cache as below where the block fits in L2, else after the conv, from memory.
+Zero padding is one copy of the input up front, not a bounds check per tap.
 
-Plane schedule (any other case, e.g. depthwise): for each (image, output channel) pair the plane
-is accumulated row by row with the output columns as the vector axis, each row in registers
-across the taps, then read by the fused consumer (a row at a time when it is element-wise).
+Channel-vector rule (2-D conv on weights that are not constants, output channels a multiple of
+the vector lanes of its dtype on the target, not depthwise, one fused consumer over the same
+outputs): for each (image, block of `lanes` output channels), in parallel (unless the conv has
+at most generic.SERIAL_MAX_MACS multiply-adds), the block's output planes are accumulated in a
+local buffer laid out [rows, columns, lanes], so each tap is one broadcast input value times one
+vector of weights (repacked per block [C, kh, kw, lanes]); COLUMN_TILE columns of a row stay in
+registers across the taps. The fused consumer (bias and activation inlined, and max-pooling) then
+reads channel vectors while they are in L1 and keeps its result in registers until one store per
+output position.
 
-Taps run in the unscheduled order in both, so sums are equal.
+Plane rule (any other conv2d, e.g. depthwise): for each (image, output channel) pair the plane is
+accumulated row by row with the output columns as the vector axis, each row in registers across
+the taps, then read by the fused consumer where it reads the conv element-wise (a row at a time)
+or in windows side by side (`_Window.side_by_side`, a plane at a time); otherwise the plane goes
+to memory and the consumer is scheduled on its own. Zero padding is copied once, as above.
+
+Both decide from the consumer's read pattern (`_ConsumerReads`) whether it fits before changing
+anything, so a schedule primitive that fails is a bug that surfaces, not a case passed on. Taps
+run in the unscheduled order in both, so sums are equal.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tvm
-from tvm import s_tir, tirx
+from tvm import s_tir, sym, tirx
+from tvm.s_tir.dlight import ScheduleRule
 
-from ..kernels.conv import KERNEL_ATTR
-from .generic import SERIAL_MAX_MACS, inline_injective, leading_spatial_loops, loop_work, parallelize_outer, static_extent
-
-CHANNEL_LANES = 16
-"""Output channels per vector: one AVX-512 vector of float32."""
+from ..kernels.marks import marked_kernel
+from .generic import (
+    SERIAL_MAX_MACS,
+    inline_injective,
+    leading_spatial_loops,
+    loop_work,
+    marked_block,
+    output_dtype,
+    parallelize_outer,
+    static_extent,
+    top_blocks,
+)
+from .vectors import vector_unit
 
 PLANE_BLOCK_MAX_BYTES = 512 * 1024
-"""Largest block of CHANNEL_LANES output planes the channel-vector schedule keeps: it must stay in
-L2 (1 MiB per core on znver4) while the consumer reads it; larger planes go one at a time."""
+"""Largest block of one vector of output planes the channel-vector rule keeps: it must stay in L2
+(1 MiB per core on znver4) while the consumer reads it; larger planes go one at a time."""
 
 COLUMN_TILE = 14
-"""At most this many output columns of a row accumulate in registers (one vector each)."""
+"""At most this many output columns of a row accumulate in registers (one vector each; with the
+weight vector and the broadcast input, 16 registers: AVX2's count)."""
 
 TILE_ACCUMULATORS = 24
-"""Vector accumulators a packed conv's register tile may hold (AVX-512 has 32 registers): a tile of
-few columns takes two vectors of output channels, so enough FMA chains hide the FMA latency."""
+"""Vector accumulators a packed conv's register tile may hold with two vectors of output channels
+(AVX-512 has 32 registers): a tile of few columns takes two, so enough FMA chains hide the latency."""
 
 UNROLLED_TAPS = 9
-"""Kernel windows up to this many taps are unrolled whole; larger ones (7x7) only along a row,
-which keeps LLVM's compile time down at no measurable cost."""
+"""Kernel windows up to this many taps are unrolled whole in the packed rule; larger ones (7x7)
+only along a row, which keeps LLVM's compile time down."""
 
 
-def schedule_conv2d_channel_vectors(sch: s_tir.Schedule, block_name: str, target: tvm.target.Target) -> None:
-    """The channel-vector schedule (see the module docstring) of the "conv2d" block and its fused
-    consumer; ValueError when the conv does not fit it."""
-    inline_injective(sch, keep=(block_name,))
-    conv = sch.get_sblock(block_name)
-    _check_fits_channel_vectors(sch, conv)
-    loops = sch.get_loops(conv)
-    spatial_count = len(leading_spatial_loops(sch, conv))
-    *batch, channel, row, column = loops[:spatial_count]
-    taps = loops[spatial_count:]  # (input channel, kernel row, kernel column)
-    consumer = sch.get_consumers(conv)[0]
-    work = loop_work(sch, loops)
-    channel_block, lane = sch.split(channel, factors=[None, CHANNEL_LANES])
-    width = static_extent(sch.get(column).extent)
-    column_block, column_in_tile = sch.split(column, factors=[None, _column_tile(width)])
-    sch.reorder(*batch, channel_block, row, column_block, *taps, column_in_tile, lane)
-    block_loop = sch.fuse(*batch, channel_block)
-    weight = _weight_read_index(sch, conv)
-    sch.reverse_compute_at(consumer, block_loop)
-    sch.set_scope(conv, 0, "local")
-    sch.transform_layout(conv, ("write", 0), lambda *i: (*i[:-3], i[-2], i[-1], i[-3]))
-    packed_weight = sch.cache_read(conv, weight, "local")
-    sch.compute_at(packed_weight, block_loop)
-    sch.transform_layout(packed_weight, ("write", 0), lambda o, c, kh, kw: (c, kh, kw, o))
-    if work is None or work > SERIAL_MAX_MACS:
-        sch.parallel(block_loop)
-    sch.vectorize(lane)
-    sch.unroll(column_in_tile)
-    for tap in taps[1:]:
-        sch.unroll(tap)
-    sch.decompose_reduction(conv, taps[0])
-    _schedule_channel_consumer(sch, consumer)
+@dataclass(frozen=True)
+class _Window:
+    """How a pooling consumer reads one trailing conv axis: conv[out * stride + tap * dilation + offset]
+    for tap < taps, over a conv axis of `size` (None where symbolic; the offset, minus the padding,
+    does not matter here)."""
+
+    stride: int
+    dilation: int
+    taps: int | None
+    size: int | None
+
+    def side_by_side(self) -> bool:
+        """Whether the windows lie side by side (stride = window, no dilation) and divide the conv
+        axis evenly. TIR's compute-at then places the consumer under a plane loop as (row, column,
+        *window) loops; for other windows (overlapping, gapped, a remainder row) it derives no such
+        loops or none at all."""
+        return (
+            self.taps is not None and self.taps >= 2 and self.dilation == 1 and self.stride == self.taps
+            and self.size is not None and self.size % self.taps == 0
+        )
 
 
-def _check_fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> None:
-    """ValueError unless the conv is 2-D ((*batch, channel, row, column) outputs and (channel, row,
-    column) taps), its output channels fill whole vectors, a block of its planes fits in L2 and it
-    has one consumer over the same outputs (element-wise, or reducing trailing window axes)."""
+@dataclass(frozen=True)
+class _ConsumerReads:
+    """The conv's one consumer and how it reads the conv's outputs: element-wise (`windows` empty)
+    or a window reduction over the two trailing axes (`windows` for rows and columns)."""
+
+    block: s_tir.schedule.SBlockRV
+    windows: tuple[_Window, ...]
+
+    @classmethod
+    def find(cls, sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> _ConsumerReads | None:
+        """The pattern, or None when the conv has not exactly one consumer or it reads otherwise."""
+        consumers = sch.get_consumers(conv)
+        if len(consumers) != 1:
+            return None
+        block, conv_buffer = sch.get(consumers[0]), sch.get(conv).writes[0].source
+        regions = [region for region in block.reads if region.source.same_as(conv_buffer)]
+        if len(regions) != 1 or any(static_extent(r.extent) != 1 for r in regions[0].region):
+            return None
+        indices = [r.min for r in regions[0].region]
+        spatial = [v for v in block.iter_vars if v.iter_type == tirx.IterVar.DataPar]
+        reduced = [v for v in block.iter_vars if v.iter_type == tirx.IterVar.CommReduce]
+        if len(spatial) + len(reduced) != len(block.iter_vars) or len(spatial) != len(indices) or len(reduced) not in (0, 2):
+            return None
+        direct = len(indices) - len(reduced)  # axes read at the consumer's own position
+        if not all(index.same_as(v.var) for index, v in zip(indices[:direct], spatial)):
+            return None
+        windows = []
+        for index, out, tap, size in zip(indices[direct:], spatial[direct:], reduced, conv_buffer.shape[direct:]):
+            coefficients = sym.detect_linear_equation(index, [out.var, tap.var])
+            if not coefficients or not all(isinstance(c, tirx.IntImm) for c in coefficients):
+                return None
+            stride, dilation, _offset = (int(c) for c in coefficients)
+            windows.append(_Window(stride, dilation, static_extent(tap.dom.extent), static_extent(size)))
+        return cls(consumers[0], tuple(windows))
+
+
+class ChannelVectorConv(ScheduleRule):
+    """The channel-vector schedule (see the module docstring) of a conv2d and its fused consumer."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        sch = s_tir.Schedule(func)
+        conv = marked_block(sch, "conv2d")
+        if conv is None:
+            return None
+        inline_injective(sch, keep=(conv,))
+        lanes = vector_unit(target).lanes(output_dtype(sch, conv))
+        consumer = _ConsumerReads.find(sch, conv)
+        if consumer is None or not all(w.side_by_side() for w in consumer.windows) or not _fits_channel_vectors(sch, conv, lanes):
+            return None
+        loops = sch.get_loops(conv)
+        spatial_count = len(leading_spatial_loops(sch, conv))
+        *batch, channel, row, column = loops[:spatial_count]
+        taps = loops[spatial_count:]  # (input channel, kernel row, kernel column)
+        work = loop_work(sch, loops)
+        channel_block, lane = sch.split(channel, factors=[None, lanes])
+        width = static_extent(sch.get(column).extent)
+        column_block, column_in_tile = sch.split(column, factors=[None, _column_tile(width)])
+        sch.reorder(*batch, channel_block, row, column_block, *taps, column_in_tile, lane)
+        block_loop = sch.fuse(*batch, channel_block)
+        weight = _weight_read_index(sch, conv)
+        sch.reverse_compute_at(consumer.block, block_loop)
+        sch.set_scope(conv, 0, "local")
+        sch.transform_layout(conv, ("write", 0), lambda *i: (*i[:-3], i[-2], i[-1], i[-3]))
+        packed_weight = sch.cache_read(conv, weight, "local")
+        sch.compute_at(packed_weight, block_loop)
+        sch.transform_layout(packed_weight, ("write", 0), lambda o, c, kh, kw: (c, kh, kw, o))
+        if work is None or work > SERIAL_MAX_MACS:
+            sch.parallel(block_loop)
+        sch.vectorize(lane)
+        sch.unroll(column_in_tile)
+        for tap in taps[1:]:
+            sch.unroll(tap)
+        sch.decompose_reduction(conv, taps[0])
+        _schedule_channel_consumer(sch, consumer.block)
+        return sch
+
+
+def _fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, lanes: int) -> bool:
+    """Whether the conv is 2-D ((*batch, channel, row, column) outputs and (channel, row, column)
+    taps), its output channels fill whole vectors of `lanes` and a block of its planes fits in L2."""
     loops = sch.get_loops(conv)
     spatial_count = len(leading_spatial_loops(sch, conv))
     if spatial_count < 4 or len(loops) - spatial_count != 3:
-        raise ValueError("not a batched 2-D convolution")
+        return False
     channels = static_extent(sch.get(loops[spatial_count - 3]).extent)
-    if channels is None or channels % CHANNEL_LANES:
-        raise ValueError(f"output channels are not a multiple of {CHANNEL_LANES}")
-    if int(sch.get(conv).annotations.get("fx2relax.groups", 1)) == channels:
-        raise ValueError("depthwise: a vector of output channels would gather its inputs across planes")
     plane = loop_work(sch, loops[spatial_count - 2:spatial_count])
-    if plane is None or plane * CHANNEL_LANES * 4 > PLANE_BLOCK_MAX_BYTES:  # float32 outputs
-        raise ValueError("a block of output planes does not fit in L2")
-    consumers = sch.get_consumers(conv)
-    if len(consumers) != 1 or len(leading_spatial_loops(sch, consumers[0])) != spatial_count:
-        raise ValueError("the conv has no single consumer over its outputs")
+    element_bytes = tvm.DataType(output_dtype(sch, conv)).bits // 8
+    depthwise = int(sch.get(conv).annotations.get("fx2relax.groups", 1)) == channels  # a vector would gather across planes
+    return (
+        channels is not None and channels % lanes == 0 and not depthwise
+        and plane is not None and plane * lanes * element_bytes <= PLANE_BLOCK_MAX_BYTES
+    )
 
 
 def _column_tile(width: int | None) -> int:
@@ -121,10 +208,7 @@ def _schedule_channel_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlock
     reordered to (row, column, *window, channel) with the channel as the vector axis; a window
     maximum is kept in a register and stored once."""
     reduced = sum(1 for iter_var in sch.get(block).iter_vars if iter_var.iter_type == tirx.IterVar.CommReduce)
-    loops = sch.get_loops(block)[1:]  # under the loop over channel blocks
-    if len(loops) != 3 + reduced:  # compute-at bound a window axis to a constant (windows not tiling the plane)
-        raise ValueError("the consumer's loops are not (channel, row, column, *window)")
-    channel, row, column, *window = loops
+    channel, row, column, *window = sch.get_loops(block)[1:]  # under the loop over channel blocks
     sch.reorder(row, column, *window, channel)
     sch.vectorize(channel)
     if not reduced:
@@ -137,34 +221,40 @@ def _schedule_channel_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlock
     sch.decompose_reduction(block, window[0])
 
 
-def schedule_conv2d_planes(sch: s_tir.Schedule, block_name: str, target: tvm.target.Target) -> None:
-    """The plane schedule (see the module docstring) of the "conv2d" block and its fused consumer."""
-    pads = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if _kernel_mark(sch, b) == "pad"]
-    inline_injective(sch, keep=(block_name, *(sch.get(b).name_hint for b in pads)))
-    conv = sch.get_sblock(block_name)
-    loops = sch.get_loops(conv)
-    spatial_count = len(leading_spatial_loops(sch, conv))
-    *plane, row, column = loops[:spatial_count]  # plane: (*batch, channel)
-    taps = loops[spatial_count:]  # (input channel, kernel row, kernel column)
-    sch.reorder(row, *taps, column)
-    plane_loop = sch.fuse(*plane) if len(plane) > 1 else plane[0]
-    consumers = sch.get_consumers(conv)
-    if len(consumers) == 1:
-        windowed = any(iter_var.iter_type == tirx.IterVar.CommReduce for iter_var in sch.get(consumers[0]).iter_vars)
-        try:  # an element-wise consumer takes each row while it is in registers, a pooling one each plane
-            sch.reverse_compute_at(consumers[0], plane_loop if windowed else row)
+class PlaneConv(ScheduleRule):
+    """The plane schedule (see the module docstring) of a conv2d and its fused consumer."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        sch = s_tir.Schedule(func)
+        conv = marked_block(sch, "conv2d")
+        if conv is None:
+            return None
+        pads = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == "pad"]
+        inline_injective(sch, keep=(conv, *pads))
+        consumer = _ConsumerReads.find(sch, conv)
+        fused = consumer is not None and all(w.side_by_side() for w in consumer.windows)
+        loops = sch.get_loops(conv)
+        spatial_count = len(leading_spatial_loops(sch, conv))
+        *plane, row, column = loops[:spatial_count]  # plane: (*batch, channel)
+        taps = loops[spatial_count:]  # (input channel, kernel row, kernel column)
+        sch.reorder(row, *taps, column)
+        plane_loop = sch.fuse(*plane) if len(plane) > 1 else plane[0]
+        if fused:  # an element-wise consumer takes each row while it is in registers, a pooling one each plane
+            sch.reverse_compute_at(consumer.block, plane_loop if consumer.windows else row)
             sch.set_scope(conv, 0, "local")
-        except (s_tir.ScheduleError, ValueError):  # a window TIR cannot bound: the plane goes to memory
-            pass
-    sch.parallel(plane_loop)
-    sch.vectorize(column)
-    for tap in taps[1:]:  # kernel rows and columns: the row stays in registers across the taps
-        sch.unroll(tap)
-    sch.decompose_reduction(conv, taps[0])
-    if len(consumers) == 1:
-        schedule_consumer(sch, consumers[0])
-    for pad in pads:
-        parallelize_outer(sch, pad)
+        sch.parallel(plane_loop)
+        sch.vectorize(column)
+        for tap in taps[1:]:  # kernel rows and columns: the row stays in registers across the taps
+            sch.unroll(tap)
+        sch.decompose_reduction(conv, taps[0])
+        if fused:
+            schedule_consumer(sch, consumer.block)
+        else:
+            for block in sch.get_consumers(conv):
+                parallelize_outer(sch, block)
+        for pad in pads:
+            parallelize_outer(sch, pad)
+        return sch
 
 
 def schedule_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> None:
@@ -184,86 +274,76 @@ def schedule_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> No
     sch.decompose_reduction(block, window[0])
 
 
-def schedule_conv2d_packed(sch: s_tir.Schedule, block_name: str, target: tvm.target.Target) -> None:
-    """Schedule kernels.conv.conv2d_packed and its fused consumer: a register tile of up to
-    COLUMN_TILE output columns x one vector of output channels accumulates over (input channel,
-    kernel row, kernel column), one packed weight vector and one broadcast input value per FMA.
+class PackedConv(ScheduleRule):
+    """The packed rule (see the module docstring) of a conv2d_packed and its fused consumer."""
 
-    An element-wise consumer (bias, batch norm, activation, residual add) runs on each tile while it
-    is in registers, so any plane size fits; a pooling consumer reads a whole block of planes
-    in cache (as the channel-vector schedule) where the block fits in L2, else the conv's output
-    goes to memory and the pooling runs after it. Zero padding is one copy of the
-    input up front, not a bounds check per tap. Taps run in the unscheduled order."""
-    pads = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if _kernel_mark(sch, b) == "pad"]
-    inline_injective(sch, keep=(block_name, *(sch.get(b).name_hint for b in pads)))
-    conv = sch.get_sblock(block_name)
-    consumers = sch.get_consumers(conv)
-    if len(consumers) > 1:
-        raise ValueError("the conv has more than one consumer")
-    consumer = consumers[0] if consumers else None
-    windowed = consumer is not None and any(
-        iter_var.iter_type == tirx.IterVar.CommReduce for iter_var in sch.get(consumer).iter_vars
-    )
-    batch, channel, row, column, *taps = sch.get_loops(conv)
-    lanes = _packed_lanes(sch, conv)
-    pooling_apart = None
-    if windowed and not _plane_block_fits(sch, conv, lanes):  # the conv's output goes to memory, then the pooling
-        pooling_apart, consumer, windowed = consumer, None, False
-    work = loop_work(sch, sch.get_loops(conv))
-    tile = _column_tile(static_extent(sch.get(column).extent))
-    channels = static_extent(sch.get(channel).extent)
-    vectors = 2 if not windowed and channels % (2 * lanes) == 0 and 2 * tile <= TILE_ACCUMULATORS else 1
-    channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
-    column_block, column_in_tile = sch.split(column, factors=[None, tile])
-    sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
-    if windowed:  # the block of planes in cache, then the pooling over it (see schedule_conv2d_channel_vectors)
-        outer = sch.fuse(batch, channel_block)
-        sch.reverse_compute_at(consumer, outer)
-        sch.set_scope(conv, 0, "local")
-        sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
-    else:  # one register tile at a time, written through the element-wise consumer
-        outer = sch.fuse(batch, channel_block, row)
-        tile_consumer = consumer if consumer is not None else sch.cache_write(conv, 0, "local")
-        sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
-        if consumer is not None:
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        sch = s_tir.Schedule(func)
+        conv = marked_block(sch, "conv2d_packed")
+        if conv is None:
+            return None
+        pads = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == "pad"]
+        inline_injective(sch, keep=(conv, *pads))
+        lanes = _packed_lanes(sch, conv)
+        reads = _ConsumerReads.find(sch, conv)
+        apart = list(sch.get_consumers(conv))  # consumers scheduled on their own, after the conv
+        tile_consumer = pooling = None
+        if reads is not None and not reads.windows:
+            tile_consumer, apart = reads.block, []
+        elif reads is not None and all(w.side_by_side() for w in reads.windows) and _plane_block_fits(sch, conv, lanes):
+            pooling, apart = reads.block, []
+        batch, channel, row, column, *taps = sch.get_loops(conv)
+        work = loop_work(sch, sch.get_loops(conv))
+        tile = _column_tile(static_extent(sch.get(column).extent))
+        channels = static_extent(sch.get(channel).extent)
+        vectors = 2 if pooling is None and channels % (2 * lanes) == 0 and 2 * tile <= TILE_ACCUMULATORS else 1
+        channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
+        column_block, column_in_tile = sch.split(column, factors=[None, tile])
+        sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
+        if pooling is not None:  # the block of planes in cache, then the pooling over it, as the channel-vector rule
+            outer = sch.fuse(batch, channel_block)
+            sch.reverse_compute_at(pooling, outer)
             sch.set_scope(conv, 0, "local")
-        sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
-        _, tile_channel, _, tile_column = sch.get_loops(tile_consumer)[2:]  # (n, o, h, w) under (outer, column_block)
-        sch.reorder(tile_column, tile_channel)
-        sch.vectorize(tile_channel)
-        sch.unroll(tile_column)
-    if work is None or work > SERIAL_MAX_MACS:
-        sch.parallel(outer)
-    sch.vectorize(lane)
-    sch.unroll(column_in_tile)
-    sch.unroll(channel_vector)
-    kernel_rows, kernel_columns = (static_extent(sch.get(tap).extent) for tap in taps[1:])
-    for tap in taps[1:] if kernel_rows * kernel_columns <= UNROLLED_TAPS else taps[2:]:
-        sch.unroll(tap)
-    sch.decompose_reduction(conv, taps[0])
-    if windowed:
-        _schedule_channel_consumer(sch, consumer)
-    if pooling_apart is not None:
-        parallelize_outer(sch, pooling_apart)
-        schedule_consumer(sch, pooling_apart)
-    for pad in pads:
-        parallelize_outer(sch, pad)
-
-
-def _plane_block_fits(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, lanes: int) -> bool:
-    """Whether a block of `lanes` output planes of the conv fits PLANE_BLOCK_MAX_BYTES (float32)."""
-    plane = loop_work(sch, sch.get_loops(conv)[2:4])
-    return plane is not None and plane * lanes * 4 <= PLANE_BLOCK_MAX_BYTES
-
-
-def _kernel_mark(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> str:
-    """The kernel a block is marked as a stage of (kernels.conv.KERNEL_ATTR), or ""."""
-    return str(sch.get(block).annotations.get(KERNEL_ATTR, ""))
+            sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+        else:  # one register tile at a time, written out through the element-wise consumer if any
+            outer = sch.fuse(batch, channel_block, row)
+            if tile_consumer is None:
+                tile_consumer = sch.cache_write(conv, 0, "local")
+            else:
+                sch.set_scope(conv, 0, "local")
+            sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
+            sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+            _, tile_channel, _, tile_column = sch.get_loops(tile_consumer)[2:]  # (n, o, h, w) under (outer, column_block)
+            sch.reorder(tile_column, tile_channel)
+            sch.vectorize(tile_channel)
+            sch.unroll(tile_column)
+        if work is None or work > SERIAL_MAX_MACS:
+            sch.parallel(outer)
+        sch.vectorize(lane)
+        sch.unroll(column_in_tile)
+        sch.unroll(channel_vector)
+        kernel_rows, kernel_columns = (static_extent(sch.get(tap).extent) for tap in taps[1:])
+        for tap in taps[1:] if kernel_rows * kernel_columns <= UNROLLED_TAPS else taps[2:]:
+            sch.unroll(tap)
+        sch.decompose_reduction(conv, taps[0])
+        if pooling is not None:
+            _schedule_channel_consumer(sch, pooling)
+        for block in apart:
+            parallelize_outer(sch, block)
+            if reads is not None and block.same_as(reads.block) and reads.windows:
+                schedule_consumer(sch, block)
+        for pad in pads:
+            parallelize_outer(sch, pad)
+        return sch
 
 
 def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
-    """The lanes of a conv2d_packed block's packed weight (its 5-D read's last axis)."""
-    for region in sch.get(conv).reads:
-        if len(region.region) == 5:
-            return int(region.source.shape[-1])
-    raise ValueError("conv2d_packed block reads no packed weight")
+    """The lanes of a conv2d_packed block's packed weight (the last axis of its 5-D read)."""
+    return next(int(region.source.shape[-1]) for region in sch.get(conv).reads if len(region.region) == 5)
+
+
+def _plane_block_fits(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, lanes: int) -> bool:
+    """Whether a block of `lanes` output planes of the conv fits PLANE_BLOCK_MAX_BYTES."""
+    plane = loop_work(sch, sch.get_loops(conv)[2:4])
+    element_bytes = tvm.DataType(output_dtype(sch, conv)).bits // 8
+    return plane is not None and plane * lanes * element_bytes <= PLANE_BLOCK_MAX_BYTES

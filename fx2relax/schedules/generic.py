@@ -1,10 +1,14 @@
-"""The fallback schedule for element-wise, injective and reduction functions: inline what can be
-inlined, then run each remaining block's outer spatial loops in parallel when there is enough work."""
+"""The fallback rule for element-wise, injective and reduction functions (inline what can be inlined,
+then run each remaining block's outer spatial loops in parallel when there is enough work), and the
+helpers the other rules share."""
 
 from __future__ import annotations
 
 import tvm
 from tvm import s_tir, tirx
+from tvm.s_tir.dlight import ScheduleRule
+
+from ..kernels.marks import marked_kernel
 
 PARALLEL_MIN_ELEMENTS = 16384
 """Below this many outputs a parallel launch costs more than it saves."""
@@ -19,11 +23,29 @@ def static_extent(extent: tirx.PrimExpr) -> int | None:
     return int(extent) if isinstance(extent, tirx.IntImm) else None
 
 
-def inline_injective(sch: s_tir.Schedule, keep: tuple[str, ...] = ()) -> None:
-    """Inline every injective block into its consumers, or its producer into it, where TIR allows;
-    the blocks named in `keep` stay."""
-    for block in sch.get_child_blocks(sch.get_sblock("root")):
-        if sch.get(block).name_hint in keep:
+def top_blocks(sch: s_tir.Schedule) -> list[s_tir.schedule.SBlockRV]:
+    """The blocks (stages) directly under the function's root block, in order."""
+    return list(sch.get_child_blocks(sch.get_sblock("root")))
+
+
+def marked_block(sch: s_tir.Schedule, kernel: str) -> s_tir.schedule.SBlockRV | None:
+    """The one top-level block marked as the main stage of our `kernel` (kernels.marks), or None
+    when there is none or more than one (a fused function of two such kernels: not a rule's case)."""
+    found = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == kernel]
+    return found[0] if len(found) == 1 else None
+
+
+def output_dtype(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> str:
+    """The dtype of the buffer the block writes."""
+    return str(sch.get(block).writes[0].source.dtype)
+
+
+def inline_injective(sch: s_tir.Schedule, keep: tuple[s_tir.schedule.SBlockRV, ...] = ()) -> None:
+    """Inline every injective block into its consumers, or its producer into it, where TIR allows
+    (TIR's inlining checks are the test, as dlight's try_inline); the blocks in `keep` stay."""
+    kept = [sch.get_sref(block) for block in keep]
+    for block in top_blocks(sch):
+        if any(sch.get_sref(block).same_as(sref) for sref in kept):
             continue
         for inline in (sch.compute_inline, sch.reverse_compute_inline):
             try:
@@ -64,11 +86,15 @@ def loop_work(sch: s_tir.Schedule, loops: list) -> int | None:
     return None if None in extents else _product(extents)
 
 
-def schedule_generic(sch: s_tir.Schedule, target: tvm.target.Target) -> None:
-    """Inline injective blocks, then parallelise the outer loops of every remaining block."""
-    inline_injective(sch)
-    for block in sch.get_child_blocks(sch.get_sblock("root")):
-        parallelize_outer(sch, block)
+class Generic(ScheduleRule):
+    """Any function: inline injective blocks, then parallelise the outer loops of every remaining block."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule:
+        sch = s_tir.Schedule(func)
+        inline_injective(sch)
+        for block in top_blocks(sch):
+            parallelize_outer(sch, block)
+        return sch
 
 
 def _product(values: list[int]) -> int:

@@ -1,28 +1,34 @@
-"""GEMM/GEMV schedule for kernels.linear.linear_packed: register tiles of rows x one weight panel.
+"""GEMM and GEMV rules for kernels.linear.linear_packed: register tiles of rows x one weight panel.
 
-The weights are packed in panels of PACK_WIDTH output features ([panels, K, PACK_WIDTH]), so for
-each input feature k the inner loop loads one contiguous vector of weights, broadcasts one input
-value per row of the tile and accumulates with FMAs into a [rows, PACK_WIDTH] tile kept in
-registers. Tiles (row block, panel) run in parallel. A small product (a GEMV: a few rows) is one
-tile of all rows and all panels on one core instead: its accumulators are independent FMA chains
-(a one-row tile per panel waits on the FMA latency), and a parallel launch costs more than the
-work. k runs in order, so sums equal `linear`'s.
+The weights are packed in panels of one vector of output features ([panels, K, width], the width
+from the target's vector unit and the dtype, recorded in the stage's mark), so for each input
+feature k the inner loop loads one contiguous vector of weights, broadcasts one input value per
+row of the tile and accumulates with FMAs into a [rows, width] tile kept in registers. Tiles
+(row block, panel) run in parallel (GEMM). A small product (GEMV: a few rows) is one tile of all
+rows and all panels on one core instead: its accumulators are independent FMA chains (a one-row
+tile per panel waits on the FMA latency), and a parallel launch costs more than the work. k runs
+in order, so sums equal `linear`'s.
 """
 
 from __future__ import annotations
 
-import tvm
-from tvm import s_tir
+from dataclasses import dataclass
 
-from ..kernels.linear import PACK_WIDTH
-from .generic import SERIAL_MAX_MACS, inline_injective, parallelize_outer, static_extent
+import tvm
+from tvm import s_tir, tirx
+from tvm.s_tir.dlight import ScheduleRule
+
+from ..kernels.marks import PANEL_WIDTH
+from .generic import SERIAL_MAX_MACS, inline_injective, marked_block, parallelize_outer, static_extent, top_blocks
+from .vectors import vector_unit
 
 ROW_TILES = (8, 6, 4, 3, 2)
 """Rows per register tile, largest first: the first that divides the batch is used."""
 
+MAX_TILE_ACCUMULATORS = 24
+"""A one-tile GEMV holds at most this many vector accumulators (measured on znver4's 32 registers),
+and at most all registers but two (the weight vector and the broadcast input): 14 of AVX2's 16."""
 
-TILE_ACCUMULATORS = 24
-"""Vector accumulators one tile may hold (AVX-512 has 32 registers; the rest load and broadcast)."""
 
 def row_tile(rows: int | None) -> int:
     """Rows per register tile for `rows` input rows (None: symbolic, the largest tile, its rows
@@ -32,35 +38,86 @@ def row_tile(rows: int | None) -> int:
     return next((tile for tile in ROW_TILES if rows % tile == 0), 1)
 
 
-def schedule_packed_matmul(sch: s_tir.Schedule, block_name: str, target: tvm.target.Target) -> None:
-    """Schedule the "matmul_packed" block and its epilogue (bias, activation) in a fused function."""
-    inline_injective(sch, keep=(block_name,))
-    matmul = sch.get_sblock(block_name)
-    epilogue = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if sch.get(b).name_hint != block_name]
-    m_loop, n_loop, k_loop = sch.get_loops(matmul)  # rows: the batch axes flattened
-    panel, lane = sch.split(n_loop, factors=[None, PACK_WIDTH])
-    rows, panels = static_extent(sch.get(m_loop).extent), static_extent(sch.get(panel).extent)
-    depth = static_extent(sch.get(k_loop).extent)
-    if None not in (rows, panels, depth) and _fits_one_tile(rows, panels, depth):
+@dataclass(frozen=True)
+class _PackedProduct:
+    """The matmul_packed block of a fused function and its loop extents (None where symbolic)."""
+
+    sch: s_tir.Schedule
+    block: s_tir.schedule.SBlockRV
+    width: int
+    rows: int | None
+    panels: int | None
+    depth: int | None
+
+    @classmethod
+    def find(cls, func: tirx.PrimFunc) -> _PackedProduct | None:
+        sch = s_tir.Schedule(func)
+        block = marked_block(sch, "linear_packed")
+        if block is None:
+            return None
+        width = int(sch.get(block).annotations[PANEL_WIDTH])
+        m_loop, n_loop, k_loop = sch.get_loops(block)  # rows: the batch axes flattened
+        columns = static_extent(sch.get(n_loop).extent)
+        rows, depth = static_extent(sch.get(m_loop).extent), static_extent(sch.get(k_loop).extent)
+        return cls(sch, block, width, rows, None if columns is None else columns // width, depth)
+
+    def fits_one_tile(self, target: tvm.target.Target) -> bool:
+        """Whether all rows x panels fit one register tile and the product is small enough for one core."""
+        if None in (self.rows, self.panels, self.depth):
+            return False
+        accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+        tiles = self.rows * self.panels
+        return tiles <= accumulators and tiles * self.width * self.depth <= SERIAL_MAX_MACS
+
+
+class PackedGemv(ScheduleRule):
+    """A product of few rows: one register tile of all rows x all panels, on one core."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        product = _PackedProduct.find(func)
+        if product is None or not product.fits_one_tile(target):
+            return None
+        sch, matmul = product.sch, product.block
+        epilogue = _epilogue(sch, matmul)
+        m_loop, n_loop, k_loop = sch.get_loops(matmul)
+        panel, lane = sch.split(n_loop, factors=[None, product.width])
         sch.reorder(k_loop, m_loop, panel, lane)
         accumulator = sch.cache_write(matmul, 0, "local")
-        tile_loops = (m_loop, panel)
-    else:
-        m_outer, row_loop = sch.split(m_loop, factors=[None, row_tile(rows)])
+        _vectorize_tile(sch, matmul, accumulator, k_loop, (m_loop, panel), lane)
+        for block in epilogue:
+            parallelize_outer(sch, block)
+        return sch
+
+
+class PackedGemm(ScheduleRule):
+    """Any other packed product: tiles of `row_tile` rows x one panel, in parallel."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        product = _PackedProduct.find(func)
+        if product is None:
+            return None
+        sch, matmul = product.sch, product.block
+        epilogue = _epilogue(sch, matmul)
+        m_loop, n_loop, k_loop = sch.get_loops(matmul)
+        panel, lane = sch.split(n_loop, factors=[None, product.width])
+        m_outer, row_loop = sch.split(m_loop, factors=[None, row_tile(product.rows)])
         sch.reorder(m_outer, panel, k_loop, row_loop, lane)
         outer = sch.fuse(m_outer, panel)
         sch.parallel(outer)
         accumulator = sch.cache_write(matmul, 0, "local")
         sch.reverse_compute_at(accumulator, outer)
-        tile_loops = (row_loop,)
-    _vectorize_tile(sch, matmul, accumulator, k_loop, tile_loops, lane)
-    for block in epilogue:
-        parallelize_outer(sch, block)
+        _vectorize_tile(sch, matmul, accumulator, k_loop, (row_loop,), lane)
+        for block in epilogue:
+            parallelize_outer(sch, block)
+        return sch
 
 
-def _fits_one_tile(rows: int, panels: int, depth: int) -> bool:
-    """Whether all rows x panels fit one register tile and the product is small enough for one core."""
-    return rows * panels <= TILE_ACCUMULATORS and rows * panels * PACK_WIDTH * depth <= SERIAL_MAX_MACS
+def _epilogue(sch: s_tir.Schedule, matmul: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
+    """Inline the injective blocks around the product; the blocks left besides it (unpack, bias,
+    activation that did not inline), in order."""
+    inline_injective(sch, keep=(matmul,))
+    matmul_sref = sch.get_sref(matmul)
+    return [block for block in top_blocks(sch) if not sch.get_sref(block).same_as(matmul_sref)]
 
 
 def _vectorize_tile(

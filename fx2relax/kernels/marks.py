@@ -1,0 +1,36 @@
+"""Marks that tell `compile` which of our kernels a stage belongs to.
+
+A kernel passes `attrs=mark(...)` to its te.compute; the mark becomes an annotation of the stage's
+TIR block and survives emit_te, FuseOps and FuseTIR, so packing, fusion and the schedule rules
+recognise our kernels by what they are. A stage's display name proves nothing: a user's own
+kernel may call its stage "linear" too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from tvm import s_tir, tirx
+
+KERNEL = "fx2relax.kernel"
+"""The annotation key: its value names the kernel function (e.g. "linear") the stage belongs to."""
+
+PANEL_WIDTH = "fx2relax.panel_width"
+"""On a linear_packed stage: output features per packed weight panel (the schedule's vector axis)."""
+
+
+def mark(kernel: str, **details: int | str | Sequence[int]) -> dict[str, object]:
+    """The te.compute `attrs` marking a stage of `kernel`, with `details` under their namespaced keys."""
+    return {KERNEL: kernel, **{f"fx2relax.{name}": value for name, value in details.items()}}
+
+
+def marked_kernel(annotations: Mapping[str, object]) -> str | None:
+    """The kernel a block's annotations mark it as a stage of, or None for a block no kernel of ours marked."""
+    value = annotations.get(KERNEL)
+    return None if value is None else str(value)
+
+
+def stages(func: tirx.PrimFunc) -> list[s_tir.SBlock]:
+    """The blocks (stages) directly under a PrimFunc's root block, in order."""
+    sch = s_tir.Schedule(func)
+    return [sch.get(block) for block in sch.get_child_blocks(sch.get_sblock("root"))]

@@ -1,0 +1,39 @@
+"""The target CPU's vector unit: how many lanes of a dtype one vector register holds, how many registers.
+
+Read from the target's LLVM CPU features (its -mcpu and -mattr), never assumed: the schedules and the
+weight packing size their vector axes with it, so they fit an AVX2-only CPU and float64 as well as
+AVX-512 and float32. (LLVM's own `llvm_get_vector_width` reports 512 bits for an AVX2-only -mcpu.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tvm
+from tvm.target.codegen import llvm_cpu_has_features
+
+# x86 extension → (vector bits, vector registers), the widest first; other CPUs get the fallback.
+_X86_VECTOR_UNITS = (("avx512f", 512, 32), ("avx", 256, 16))
+_FALLBACK = (128, 16)  # SSE2, the x86-64 baseline
+
+
+@dataclass(frozen=True)
+class VectorUnit:
+    """One CPU's vector registers: `bits` wide, `registers` of them."""
+
+    bits: int
+    registers: int
+
+    def lanes(self, dtype: str) -> int:
+        """Elements of `dtype` in one vector (at least 1)."""
+        return max(1, self.bits // tvm.DataType(dtype).bits)
+
+
+def vector_unit(target: tvm.target.Target) -> VectorUnit:
+    """The vector unit of an LLVM target's CPU."""
+    is_x86 = str(target.attrs.get("mtriple", "") or tvm.target.codegen.llvm_get_system_triple()).startswith(("x86", "i686"))
+    if is_x86:
+        for feature, bits, registers in _X86_VECTOR_UNITS:
+            if llvm_cpu_has_features(feature, target):
+                return VectorUnit(bits, registers)
+    return VectorUnit(*_FALLBACK)

@@ -1,0 +1,181 @@
+"""compile's schedule rules: each kernel family gets the rule it should, on AVX-512 and AVX2 targets and
+for float64, with exact results; kernels are known by their marks, so a user's kernel that names its
+stage "linear" is never taken for ours."""
+
+import copy
+
+import pytest
+import torch
+import tvm
+from torch import nn
+from tvm import te, tirx
+
+import fx2relax
+from fx2relax.compiler import host_target, lower
+from fx2relax.kernels.marks import marked_kernel, stages
+from fx2relax.schedules import SCHEDULE_RULE
+from fx2relax.schedules.vectors import vector_unit
+from tests.helpers import assert_outputs_match
+from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily, course_cnn
+
+HOST = host_target()
+HASWELL = tvm.target.Target({"kind": "llvm", "mcpu": "haswell"})  # AVX2 only; runs on this znver4 too
+CONV_INPUT = (3, 12, 16)  # (batch, height, width) of the CHANNEL_VECTOR_CONVS / FALLBACK_CONVS inputs
+
+
+def kernels_in(func: tirx.PrimFunc) -> tuple[str, ...]:
+    """The kernels whose marked stages `func` holds, sorted (several once fused)."""
+    marks = {marked_kernel(block.annotations) for block in stages(func)}
+    return tuple(sorted(mark for mark in marks if mark is not None))
+
+
+def chosen_rules(
+    model: nn.Module, shape: tuple, target: tvm.target.Target = HOST, dtype: str = "float32", weights_as_inputs: bool = False
+) -> list:
+    """(kernels in the function, rule that scheduled it) for each PrimFunc compile() would build, sorted;
+    `weights_as_inputs` imports the weights as inputs, which compile() does not pack."""
+    model = copy.deepcopy(model).eval().to(getattr(torch, dtype))  # weights in the dtype imported
+    mod = fx2relax.from_module(model, shape, dtype=dtype, keep_params_as_input=weights_as_inputs)
+    scheduled = lower(mod[0] if weights_as_inputs else mod, target, None, None)
+    return sorted(
+        (kernels_in(func), str(func.attrs[SCHEDULE_RULE]))
+        for _, func in scheduled.functions_items()
+        if isinstance(func, tirx.PrimFunc)
+    )
+
+
+def check_compiled(model: nn.Module, x: torch.Tensor, target: tvm.target.Target | None = None) -> None:
+    """Compile `model` for `target` in x's dtype and compare its output on `x` with PyTorch's."""
+    dtype = str(x.dtype).removeprefix("torch.")
+    model = copy.deepcopy(model).eval().to(x.dtype)  # a copy: shared test models stay float32
+    run = fx2relax.compile(fx2relax.from_module(model, tuple(x.shape), dtype=dtype), target)
+    with torch.no_grad():
+        assert_outputs_match(run(x), model(x))
+
+
+def test_vector_unit_comes_from_the_target_cpu():
+    assert vector_unit(tvm.target.Target({"kind": "llvm", "mcpu": "znver4"})).lanes("float32") == 16
+    assert vector_unit(HASWELL).lanes("float32") == 8
+    assert vector_unit(HASWELL).lanes("float64") == 4
+    assert vector_unit(tvm.target.Target({"kind": "llvm", "mcpu": "x86-64"})).lanes("float32") == 4
+
+
+@pytest.mark.parametrize("target", [HOST, HASWELL], ids=["host", "haswell"])
+def test_course_cnn_gets_its_rules(target):
+    pooled_conv, linear = ("conv2d_packed", "max_pool2d"), ("linear_packed",)
+    assert chosen_rules(course_cnn(), (1, 1, 28, 28), target) == sorted(
+        # conv + bias + ReLU + max-pool fused (the pooling-fusion pass), flatten and softmax unmarked
+        [((), "Generic"), ((), "Generic"), (pooled_conv, "PackedConv"), (linear, "PackedGemv"), (linear, "PackedGemv")]
+    )
+
+
+@pytest.mark.parametrize(("batch", "rule"), [(1, "PackedGemv"), (3, "PackedGemv"), (64, "PackedGemm"), (None, "PackedGemm")])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linear_layers_get_the_gemv_or_gemm_rule(batch, rule, dtype):
+    assert chosen_rules(nn.Linear(64, 32), (batch, 64), dtype=dtype) == [(("linear_packed",), rule)]
+
+
+@pytest.mark.parametrize("name", CHANNEL_VECTOR_CONVS)
+@pytest.mark.parametrize(("target", "dtype"), [(HOST, "float32"), (HASWELL, "float32"), (HOST, "float64")])
+def test_convs_with_whole_channel_vectors_get_the_channel_vector_rule(name, target, dtype):
+    model = CHANNEL_VECTOR_CONVS[name]
+    batch, height, width = CONV_INPUT
+    rules = chosen_rules(model, (batch, model[0].in_channels, height, width), target, dtype, weights_as_inputs=True)
+    assert [rule for kernels, rule in rules if "conv2d" in kernels] == ["ChannelVectorConv"]
+
+
+@pytest.mark.parametrize("name", PACKED_CONVS)
+@pytest.mark.parametrize(("target", "dtype"), [(HOST, "float32"), (HASWELL, "float32"), (HOST, "float64")])
+def test_convs_on_constant_weights_get_the_packed_rule(name, target, dtype):
+    model = PACKED_CONVS[name]
+    batch, height, width = CONV_INPUT
+    rules = chosen_rules(model, (batch, model[0].in_channels, height, width), target, dtype)
+    assert [rule for kernels, rule in rules if "conv2d_packed" in kernels] == ["PackedConv"]
+
+
+def test_depthwise_convs_get_the_plane_rule():
+    model = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.BatchNorm2d(32), nn.ReLU6())
+    assert chosen_rules(model, (1, 32, 14, 14)) == [(("conv2d", "pad"), "PlaneConv")]  # batch norm, ReLU6 unmarked
+
+
+@pytest.mark.parametrize("name", FALLBACK_CONVS)
+def test_convs_whose_windows_do_not_tile_get_the_plane_rule(name):
+    model = FALLBACK_CONVS[name]
+    batch, height, width = CONV_INPUT
+    rules = chosen_rules(model, (batch, model[0].in_channels, height, width), weights_as_inputs=True)
+    assert rules == [(("conv2d", "max_pool2d"), "PlaneConv")]
+
+
+@pytest.mark.parametrize(
+    ("target", "dtype", "rule"),
+    [(HOST, "float32", "PlaneConv"), (HASWELL, "float32", "ChannelVectorConv"), (HOST, "float64", "ChannelVectorConv")],
+    ids=["avx512-float32", "avx2-float32", "avx512-float64"],
+)
+def test_channel_vectors_are_as_wide_as_the_target_holds_the_dtype(target, dtype, rule):
+    # 8 output channels: a whole vector of float32 on AVX2 and of float64 on AVX-512, half one of float32 there.
+    model = nn.Sequential(nn.Conv2d(2, 8, 3), nn.ReLU(), nn.MaxPool2d(2))
+    assert chosen_rules(model, (2, 2, 10, 10), target, dtype, weights_as_inputs=True) == [(("conv2d", "max_pool2d"), rule)]
+
+
+def test_functions_without_our_marked_kernels_get_the_generic_rule():
+    model = nn.Sequential(nn.ReLU(), nn.Softmax(dim=1))
+    assert {rule for _, rule in chosen_rules(model, (4, 10))} == {"Generic"}
+
+
+class InputsByOutputs(nn.Module):
+    """y = x @ W with W stored [in, out]: a user's module whose converter names its stage "linear"."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 3))
+
+    def forward(self, x):
+        return x @ self.weight
+
+
+def user_linear(data: te.Tensor, weight: te.Tensor) -> te.Tensor:
+    """data: [N, in]; weight: [in, out]. Returns [N, out]."""
+    k = te.reduce_axis((0, weight.shape[0]), name="k")
+    return te.compute(
+        (data.shape[0], weight.shape[1]), lambda i, j: te.sum(data[i, k] * weight[k, j], axis=k), name="linear"
+    )
+
+
+@fx2relax.register_converter(InputsByOutputs)
+def _convert_inputs_by_outputs(ctx, input):
+    return ctx.emit_te(user_linear, input, ctx.module_param("weight"))
+
+
+def test_a_user_kernel_named_like_ours_compiles_exactly():
+    check_compiled(InputsByOutputs(), torch.randn(2, 4))
+    assert chosen_rules(InputsByOutputs(), (2, 4)) == [((), "Generic")]
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_course_cnn_compiled_for_avx2_matches_torch(batch):
+    check_compiled(course_cnn(), torch.rand(batch, 1, 28, 28), HASWELL)
+
+
+def test_every_op_family_compiled_for_avx2_matches_torch():
+    check_compiled(EveryFamily(), torch.randn(2, 4, 9, 9), HASWELL)
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_float64_course_cnn_compiled_matches_torch(batch):
+    check_compiled(course_cnn(), torch.rand(batch, 1, 28, 28, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        nn.Sequential(nn.Linear(40, 37), nn.ReLU(), nn.Linear(37, 5, bias=False)),
+        CHANNEL_VECTOR_CONVS["strided padded, relu, max-pool"],
+        FALLBACK_CONVS["padded ceil-mode max-pool"],
+        nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2)),
+    ],
+    ids=["linear", "channel-vector conv", "plane conv", "8-channel conv"],
+)
+@pytest.mark.parametrize("target", [None, HASWELL], ids=["host", "haswell"])
+def test_float64_models_compiled_match_torch(model, target):
+    shape = (5, 40) if isinstance(model[0], nn.Linear) else (3, model[0].in_channels, 12, 16)
+    check_compiled(model, torch.randn(shape, dtype=torch.float64), target)
