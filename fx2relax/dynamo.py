@@ -24,6 +24,7 @@ from tvm import tirx
 from .aliasing import mutated_placeholder
 from .compiler import compile_or_build
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError, UnsupportedParameterError
+from .graph_checks import check_sizes, refuse_state_updates
 from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node
 from .runtime import TargetLike
 
@@ -66,12 +67,14 @@ def dynamo_backend(
 def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], target: TargetLike | None = None) -> Callable[..., Any]:
     """Import and build `gm`; the result calls the compiled model on the graph's tensor inputs."""
     _refuse_input_mutation(gm)
+    refuse_state_updates(gm)
     placeholders = [node for node in gm.graph.nodes if node.op == "placeholder"]
     examples = [node.meta.get("example_value", value) for node, value in zip(placeholders, example_inputs)]
     dtype = _common_dtype(placeholders, examples)
     symbols: dict[str, tirx.Var] = {}
     shapes = [_placeholder_shape(node, example, symbols) for node, example in zip(placeholders, examples)]
     mod = GraphImporter(gm, dtype).import_graph(shapes)
+    check_sizes(mod)
     model = compile_or_build(mod, target)
     tensor_positions = [i for i, example in enumerate(examples) if isinstance(example, torch.Tensor)]
     output = next(node for node in gm.graph.nodes if node.op == "output").args[0]

@@ -9,9 +9,10 @@ and keyword arguments are read alike; `ctx` is the `NodeContext` (the module, em
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,17 @@ class ConverterRegistry:
             return converter
 
         return decorate
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[ConverterRegistry]:
+        """A `with` block whose registrations are undone when it ends: a converter for one test or
+        one import, e.g. `with fx2relax.REGISTRY.scope(): fx2relax.register_converter(MyModule)(convert)`."""
+        self._load_builtins()
+        saved = dict(self._entries)
+        try:
+            yield self
+        finally:
+            self._entries = saved
 
     def lookup(self, opcode: str, target: Any) -> Entry | None:
         """The entry for an FX node's opcode and target; module targets match on the exact type."""

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+import tvm
+import tvm_ffi
 from hypothesis import strategies as st
+from torch import nn
 
 import fx2relax
 
@@ -41,10 +45,33 @@ def check_against_torch(
     with torch.no_grad():  # clones: an in-place op in the model must not change what fx2relax gets
         expected = model(*[x.clone() for x in inputs])
     mod = fx2relax.from_module(model, input_shape)
-    run = fx2relax.compile(mod) if compiled or COMPILE_ALL else fx2relax.build(mod)
-    actual = run(*inputs)
+    actual = cached_build(mod, compiled=compiled or COMPILE_ALL)(*inputs)
     assert_outputs_match(actual, expected, rtol=rtol, atol=atol)
     return actual
+
+
+_BUILDS: OrderedDict[tuple[int, bool], list[tuple[tvm.IRModule, fx2relax.CompiledModel]]] = OrderedDict()
+_BUILDS_KEPT = 64  # distinct modules: hypothesis repeats a module within one test, rarely across tests
+BUILD_COUNTS = {"built": 0, "reused": 0}
+
+
+def cached_build(mod: tvm.IRModule, *, compiled: bool = False) -> fx2relax.CompiledModel:
+    """fx2relax.compile (`compiled`) or fx2relax.build of `mod` for this CPU, reusing the model built
+    for a structurally equal module (same kernels, shapes and constants): hypothesis draws the same
+    parameters and shapes again with new input values, and building dominates an op test's time."""
+    key = (tvm_ffi.structural_hash(mod), compiled)
+    candidates = _BUILDS.setdefault(key, [])
+    _BUILDS.move_to_end(key)
+    for built_mod, model in candidates:
+        if tvm_ffi.structural_equal(built_mod, mod):
+            BUILD_COUNTS["reused"] += 1
+            return model
+    model = fx2relax.compile(mod) if compiled else fx2relax.build(mod)
+    BUILD_COUNTS["built"] += 1
+    candidates.append((mod, model))
+    while len(_BUILDS) > _BUILDS_KEPT:
+        _BUILDS.popitem(last=False)
+    return model
 
 
 def assert_outputs_match(actual: object, expected: object, *, rtol: float = RTOL, atol: float = ATOL) -> None:
@@ -99,6 +126,17 @@ class FunctionalWeightInput(Functional):
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor) -> object:
         return self.function(x, weight, self.bias, **self.params)
+
+
+def course_cnn(channels: int = 32, seed: int = 0) -> nn.Sequential:
+    """The MLC course's Fashion-MNIST CNN (examples/fashion_mnist.py) with seeded random weights, in
+    eval mode: Conv2d(1, channels, 3) → ReLU → MaxPool2d(2) → Flatten → Linear(channels·13·13, 100)
+    → ReLU → Linear(100, 10) → Softmax. The course has 32 channels; fewer keep a test quick."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, channels, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(channels * 13 * 13, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
+    ).eval()
 
 
 @st.composite

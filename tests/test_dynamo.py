@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import fx2relax
-from tests.helpers import assert_outputs_match
+from tests.helpers import assert_outputs_match, course_cnn
 
 
 @pytest.fixture(autouse=True)
@@ -169,11 +169,7 @@ def test_in_place_op_on_an_intermediate_runs():
 
 
 def test_fashion_mnist_cnn_matches_eager():
-    torch.manual_seed(0)
-    cnn = nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
-    ).eval()
+    cnn = course_cnn()
     compiled = torch.compile(cnn, backend="fx2relax")
     for batch in (4, 4, 5):  # the second batch size recompiles with a symbolic batch
         assert_matches_eager(cnn, compiled, torch.rand(batch, 1, 28, 28))

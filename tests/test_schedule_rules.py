@@ -15,8 +15,8 @@ from fx2relax.compiler import host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.vectors import vector_unit
-from tests.helpers import assert_outputs_match
-from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily, course_cnn
+from tests.helpers import assert_outputs_match, course_cnn
+from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
 
 HOST = host_target()
 HASWELL = tvm.target.Target({"kind": "llvm", "mcpu": "haswell"})  # AVX2 only; runs on this znver4 too
@@ -34,7 +34,7 @@ def chosen_rules(
 ) -> list:
     """(kernels in the function, rule that scheduled it) for each PrimFunc compile() would build, sorted;
     `weights_as_inputs` imports the weights as inputs, which compile() does not pack."""
-    model = copy.deepcopy(model).eval().to(getattr(torch, dtype))  # weights in the dtype imported
+    model = copy.deepcopy(model).eval().to(getattr(torch, dtype))  # a copy: shared test models stay float32
     mod = fx2relax.from_module(model, shape, dtype=dtype, keep_params_as_input=weights_as_inputs)
     scheduled = lower(mod[0] if weights_as_inputs else mod, target, None, None)
     return sorted(
@@ -141,14 +141,15 @@ def user_linear(data: te.Tensor, weight: te.Tensor) -> te.Tensor:
     )
 
 
-@fx2relax.register_converter(InputsByOutputs)
 def _convert_inputs_by_outputs(ctx, input):
     return ctx.emit_te(user_linear, input, ctx.module_param("weight"))
 
 
 def test_a_user_kernel_named_like_ours_compiles_exactly():
-    check_compiled(InputsByOutputs(), torch.randn(2, 4))
-    assert chosen_rules(InputsByOutputs(), (2, 4)) == [((), "Generic")]
+    with fx2relax.REGISTRY.scope():
+        fx2relax.register_converter(InputsByOutputs)(_convert_inputs_by_outputs)
+        check_compiled(InputsByOutputs(), torch.randn(2, 4))
+        assert chosen_rules(InputsByOutputs(), (2, 4)) == [((), "Generic")]
 
 
 @pytest.mark.parametrize("batch", [1, 64])

@@ -397,7 +397,7 @@ def double(ctx, input, memory_format=None):
 
 @register_converter("type_as")
 def type_as(ctx, input, other):
-    """The identity: every tensor of an imported model has the model's dtype."""
+    """The identity: the walk hands it only tensors of the model's dtype (another dtype would cast)."""
     if not is_tensor(other):
         raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
     return input
