@@ -13,11 +13,11 @@ import tvm
 from tvm import tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from .conv import ChannelVectorConv, PlaneConv
+from .conv import ChannelVectorConv, PackedConv, PlaneConv
 from .generic import Generic
 from .matmul import PackedGemm, PackedGemv
 
-RULES: tuple[ScheduleRule, ...] = (PackedGemv(), PackedGemm(), ChannelVectorConv(), PlaneConv(), Generic())
+RULES: tuple[ScheduleRule, ...] = (PackedGemv(), PackedGemm(), PackedConv(), ChannelVectorConv(), PlaneConv(), Generic())
 """Tried in this order; Generic takes whatever the others leave."""
 
 SCHEDULED = "tirx.is_scheduled"
