@@ -3,4 +3,4 @@
 Importing this package registers every built-in converter; one op family a file, as in kernels/.
 """
 
-from . import activation, attention, conv, elementwise, identity, linear, normalization, pooling, reduction, shape, softmax  # noqa: F401  (registration)
+from . import activation, attention, conv, elementwise, identity, linear, normalization, padding, pooling, reduction, shape, softmax  # noqa: F401  (registration)
