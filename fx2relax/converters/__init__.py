@@ -3,4 +3,18 @@
 Importing this package registers every built-in converter; one op family a file, as in kernels/.
 """
 
-from . import activation, attention, conv, elementwise, identity, linear, normalization, padding, pooling, reduction, shape, softmax  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    activation,
+    attention,
+    conv,
+    elementwise,
+    identity,
+    linear,
+    normalization,
+    padding,
+    pooling,
+    rearrange,
+    reduction,
+    shape,
+    softmax,
+)
