@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (registration)
     pooling,
     rearrange,
     reduction,
+    resize,
     shape,
     softmax,
     ternary,
