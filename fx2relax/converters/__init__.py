@@ -19,4 +19,5 @@ from . import (  # noqa: F401  (registration)
     shape,
     softmax,
     ternary,
+    window_attention,
 )
