@@ -1,4 +1,4 @@
-"""Converters for roll, repeat/tile and unbind (methods and torch. functions).
+"""Converters for roll, repeat/tile, unbind and unfold (methods and torch. functions).
 
 unbind returns a Python tuple of tensors, as chunk and split do, so `q, k, v = qkv.unbind(0)`
 becomes three slices.
@@ -103,3 +103,26 @@ def unbind(ctx, input, dim=0):
         )
         for i in range(shape[axis])
     )
+
+
+@register_converter("unfold")
+def unfold(ctx, input, dimension, size, step):
+    """`x.unfold(dim, size, step)`: sliding windows along `dim` as a new last axis (static sizes)."""
+    shape = ctx.shape(input)
+    for value, name in ((dimension, "dimension"), (size, "size"), (step, "step")):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise ctx.unsupported(name, f"must be an int, got {value!r}")
+    if len(shape) == 0:
+        raise ctx.shape_error("unfolding a 0-d tensor is not supported", "dimension")
+    axis = normalize_dim(ctx, int(dimension), len(shape), "dimension")
+    length = shape[axis]
+    if not isinstance(length, int):
+        raise ctx.unsupported("dimension", f"unfolding axis {axis} of symbolic size {length} is not supported")
+    if step <= 0:
+        raise ctx.shape_error(f"step is {step} but must be > 0", "step")
+    if not 0 < size <= length:
+        raise ctx.shape_error(
+            f"maximum size for tensor at dimension {axis} is {length} but size is {size} (empty windows are not supported)",
+            "size",
+        )
+    return ctx.emit_te(kernels.unfold, input, axis=axis, size=int(size), step=int(step))

@@ -61,3 +61,20 @@ def repeat(data: te.Tensor, repeats: Sequence) -> te.Tensor:
         return data[tuple(tirx.floormod(out[offset + a], d) for a, d in enumerate(data.shape))]
 
     return te.compute(shape, source, name="repeat")
+
+
+def unfold(data: te.Tensor, axis: int, size: int, step: int) -> te.Tensor:
+    """`Tensor.unfold`: the windows of `size` every `step` along `axis`, as a new last axis.
+
+    data: [*head, L, *tail] → [*head, (L - size) // step + 1, *tail, size] with
+    out[*h, w, *t, k] = data[*h, w * step + k, *t].
+    """
+    shape = list(data.shape)
+    windows = (shape[axis] - size) // step + 1
+
+    def source(*out):
+        index = list(out[:-1])
+        index[axis] = out[axis] * step + out[-1]
+        return data[tuple(index)]
+
+    return te.compute((*shape[:axis], windows, *shape[axis + 1 :], size), source, name="unfold")

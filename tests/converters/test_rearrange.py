@@ -1,4 +1,4 @@
-"""roll, repeat/tile and unbind against PyTorch: drawn shapes, shifts (tuples, repeated and negative
+"""roll, repeat/tile, unbind and unfold against PyTorch: drawn shapes, shifts (tuples, repeated and negative
 dims, no dims), repeat counts (leading new axes, symbolic sizes), every form; refusals."""
 
 import pytest
@@ -108,3 +108,17 @@ def test_unbind_as_attention_does():
 def test_unbind_refuses_a_symbolic_axis():
     with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'dim'.*symbolic"):
         fx2relax.from_module(Apply(lambda x: x.unbind(0)), (None, 3))
+
+
+@given(SHAPES, st.data())
+def test_unfold_matches_torch(shape, data):
+    rank = len(shape)
+    dim = data.draw(st.integers(-rank, rank - 1))
+    size = data.draw(st.integers(1, shape[dim]))
+    step = data.draw(st.integers(1, 3))
+    check_against_torch(Apply(lambda x: x.unfold(dim, size, step)), data.draw(tensors(shape, special_values=True)))
+
+
+def test_unfold_refuses_windows_larger_than_the_axis():
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'size'.*maximum size"):
+        fx2relax.from_module(Apply(lambda x: x.unfold(1, 4, 1)), (2, 3))
