@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import (
     ConversionError,
+    DtypeError,
     Fx2RelaxError,
     InputError,
     InputShapeError,
@@ -52,6 +53,7 @@ __all__ = [
     "REGISTRY",
     "CompiledModel",
     "ConversionError",
+    "DtypeError",
     "Fx2RelaxError",
     "InputError",
     "InputShapeError",

@@ -21,9 +21,9 @@ import torch
 import torch.fx
 from tvm import tirx
 
-from .converters.common import mutated_placeholder
+from .aliasing import mutated_placeholder
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError, UnsupportedParameterError
-from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node, find_unsupported
+from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node
 from .runtime import TargetLike, compile_or_build
 
 BACKEND_NAME = "fx2relax"
@@ -64,7 +64,6 @@ def dynamo_backend(
 
 def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], target: TargetLike | None = None) -> Callable[..., Any]:
     """Import and build `gm`; the result calls the compiled model on the graph's tensor inputs."""
-    find_unsupported(gm)
     _refuse_input_mutation(gm)
     placeholders = [node for node in gm.graph.nodes if node.op == "placeholder"]
     examples = [node.meta.get("example_value", value) for node, value in zip(placeholders, example_inputs)]

@@ -22,13 +22,15 @@ class InputShapeError(Fx2RelaxError, ValueError):
 class UnsupportedOpError(Fx2RelaxError):
     """The graph calls modules, functions or methods that have no converter.
 
-    `unsupported` lists one line per offending node, so one error shows all of them.
+    `unsupported` lists one line per offending node, so one error shows all of them; `sources`
+    (where known) the user's source line of each, shown under it.
     """
 
-    def __init__(self, unsupported: list[str], supported: list[str]):
+    def __init__(self, unsupported: list[str], supported: list[str], sources: list[str | None] | None = None):
         self.unsupported = unsupported
         self.supported = supported
-        lines = "\n".join(f"  - {line}" for line in unsupported)
+        sources = sources or [None] * len(unsupported)
+        lines = "\n".join(f"  - {line}" + (f"\n      at {source}" if source else "") for line, source in zip(unsupported, sources))
         message = (
             f"{len(unsupported)} node(s) of the graph have no fx2relax converter:\n{lines}\n"
             f"Supported: {', '.join(supported)}.\n"
@@ -43,8 +45,15 @@ class ConversionError(Fx2RelaxError):
     def __init__(self, where: str, message: str, parameter: str | None = None):
         self.where = where
         self.parameter = parameter
+        self.source: str | None = None
         detail = f"parameter '{parameter}': {message}" if parameter else message
         super().__init__(f"{where}: {detail}")
+
+    def locate(self, source: str) -> None:
+        """Name the line of the user's code that made the node (`model.py:12: return self.fc(x)`)."""
+        if self.source is None:
+            self.source = source
+            self.args = (f"{self.args[0]}\n  at {source}",)
 
 
 class UnsupportedParameterError(ConversionError, NotImplementedError):
@@ -53,6 +62,11 @@ class UnsupportedParameterError(ConversionError, NotImplementedError):
 
 class ShapeError(ConversionError, ValueError):
     """A tensor shape does not fit the node's module or parameters (mismatched channels, too-large kernel...)."""
+
+
+class DtypeError(ConversionError, TypeError):
+    """A tensor's dtype does not fit: a weight of another float dtype than the model's, or a tensor
+    of another dtype than the model's where a converter computes in the model's dtype."""
 
 
 class InputError(Fx2RelaxError, ValueError):

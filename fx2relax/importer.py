@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +21,10 @@ import torch.fx
 import tvm
 from tvm import relax, tirx
 
+from . import aliasing
 from .errors import (
     ConversionError,
+    DtypeError,
     Fx2RelaxError,
     InputShapeError,
     ShapeError,
@@ -29,25 +33,45 @@ from .errors import (
     UnsupportedParameterError,
 )
 from .registry import REGISTRY, ConverterRegistry, target_name
+from .symbolic import Dim
 
 SUPPORTED_DTYPES = ("float32", "float64")
-Dim = Any  # an int, or a tirx.PrimExpr for a symbolic dimension
 
 
 class NodeContext:
-    """What a converter may use: its module, shapes of its inputs, emit_te, constants and errors."""
+    """What a converter may use: its module and target, shapes, dtypes and constant values of its
+    inputs, emit_te, weights, the in-place check and errors. Converters see Relax values, never FX nodes."""
 
-    def __init__(self, importer: GraphImporter, node: torch.fx.Node, module: torch.nn.Module | None):
+    def __init__(
+        self,
+        importer: GraphImporter,
+        node: torch.fx.Node,
+        module: torch.nn.Module | None,
+        arguments: dict[str, Any] | None = None,
+    ):
         self._importer = importer
         self.node = node
         self.module = module
         self.dtype = importer.dtype
         self.primfuncs: list[str] = []  # names of the PrimFuncs this node emitted, for `fx2relax inspect`
+        self._arguments = arguments or {}  # converter parameter name → the FX argument bound to it
 
     @property
     def where(self) -> str:
         """`node 'conv' (module 'features.0', nn.Conv2d)`: how errors name this node."""
         return describe_node(self.node, self.module)
+
+    @property
+    def target(self) -> Any:
+        """What the node calls, as the registry keys it: the module of a call_module node, the
+        function of a call_function node (`operator.floordiv`), the name of a call_method node."""
+        return self.module if self.node.op == "call_module" else self.node.target
+
+    @property
+    def module_path(self) -> str | None:
+        """The module's qualified name ('encoder.layers.0.self_attn'), None for a function or method;
+        names the weights a converter derives from the module's."""
+        return str(self.node.target) if self.node.op == "call_module" else None
 
     def emit_te(self, kernel: Any, *args: Any, **params: Any) -> relax.Var:
         """Emit `kernel(*args, **params)` as a PrimFunc named after the kernel; returns its result."""
@@ -57,18 +81,59 @@ class NodeContext:
         return result
 
     def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
-        """A module parameter or buffer as a Relax value: a constant, or a function parameter."""
-        return self._importer.param(tensor, name)
+        """A weight or buffer as a Relax value named `name`: a constant, or a parameter of `main`
+        (see GraphImporter.param). A float tensor of another float dtype than the model's is refused."""
+        return self._importer.param(tensor, name, self.where)
 
     def module_param(self, attribute: str) -> relax.Expr | None:
         """The module's parameter or buffer `attribute` (e.g. "weight") via `param`, named by its path;
         None where the module has none (a `bias=False` layer, BatchNorm without running stats)."""
         tensor = getattr(self.module, attribute)
-        return None if tensor is None else self.param(tensor, f"{self.node.target}.{attribute}")
+        return None if tensor is None else self.param(tensor, f"{self.module_path}.{attribute}")
 
     def shape(self, value: relax.Expr) -> tuple[Dim, ...]:
         """The static shape of a tensor value; symbolic dimensions stay PrimExprs."""
         return tensor_shape(value, self)
+
+    def tensor_dtype(self, value: relax.Expr) -> str:
+        """The dtype of a tensor value ("float32", "int64", "bool"): buffers keep their own."""
+        if not is_tensor(value):
+            raise ConversionError(self.where, f"expected a tensor, got {type(value).__name__}")
+        return str(value.ty.dtype)
+
+    def constant(self, value: Any) -> np.ndarray | None:
+        """The NumPy array behind a constant tensor value (a buffer, an index table), in its own
+        dtype; None for values known only at run time (inputs, kernel results, and weights kept as
+        parameters of `main`)."""
+        if isinstance(value, tvm.ir.GenericConst) and isinstance(value.value, tvm.runtime.Tensor):
+            return value.value.numpy()
+        return None
+
+    def source_name(self, value: Any) -> str | None:
+        """The model attribute a tensor value was read from ('positions', 'fc.weight'); None for
+        computed values. Names buffers in error messages."""
+        return self._importer.param_names.get(value) if isinstance(value, relax.Expr) else None
+
+    def check_inplace(self, inplace: bool = False, parameter: str = "input") -> bool:
+        """Whether the op works in place on its argument `parameter`; refuses it when another node
+        would observe the mutation.
+
+        fx2relax computes every op out of place, which equals PyTorch's in-place result only when no
+        other node reads the mutated tensor (or a tensor sharing its storage). The op is in place when
+        `inplace` is True, the module has `inplace=True`, or the target's name ends in "_" (`relu_`).
+        """
+        module_inplace = getattr(self.module, "inplace", False) is True
+        if not (inplace or module_inplace or (self.module is None and aliasing.has_inplace_name(self.target))):
+            return False
+        observed = aliasing.observed_mutation(self._arguments.get(parameter))
+        if observed is not None:
+            raise self.unsupported(
+                "inplace",
+                f"the op works in place on '{observed.name}', which other nodes also read "
+                f"({', '.join(u.name for u in observed.users)}); fx2relax computes out of place, so those "
+                "reads would miss the mutation. Use the out-of-place form.",
+            )
+        return True
 
     def unsupported(self, parameter: str, message: str) -> UnsupportedParameterError:
         """An error refusing a parameter value, to `raise`."""
@@ -77,6 +142,10 @@ class NodeContext:
     def shape_error(self, message: str, parameter: str | None = None) -> ShapeError:
         """An error for shapes that do not fit, to `raise`."""
         return ShapeError(self.where, message, parameter)
+
+    def dtype_error(self, message: str, parameter: str | None = None) -> DtypeError:
+        """An error for a tensor whose dtype does not fit, to `raise`."""
+        return DtypeError(self.where, message, parameter)
 
 
 def describe_node(node: torch.fx.Node, module: torch.nn.Module | None = None) -> str:
@@ -87,6 +156,20 @@ def describe_node(node: torch.fx.Node, module: torch.nn.Module | None = None) ->
         target = node.target if node.op == "call_function" else str(node.target)
         return f"node '{node.name}' ({node.op.replace('call_', '')} {target_name(target)})"
     return f"node '{node.name}' ({node.op} {node.target})"
+
+
+def source_line(node: torch.fx.Node) -> str | None:
+    """Where in the user's code torch.fx recorded the node: `path.py:12: return self.fc(x)` from
+    the innermost frame of its stack trace; None when the tracer recorded none."""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)', node.stack_trace or "")
+    frames = [frame for frame in frames if not frame[0].startswith(_TORCH_DIR)]
+    if not frames:
+        return None
+    path, line, code = frames[-1]
+    return f"{path}:{line}: {code.strip()}" if code.strip() else f"{path}:{line}"
+
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 
 
 def is_tensor(value: Any) -> bool:
@@ -136,6 +219,7 @@ class GraphImporter:
         self.weights: dict[str, np.ndarray] = {}
         self._weight_vars: list[relax.Var] = []
         self._params: dict[torch.Tensor, relax.Expr] = {}  # a shared weight is emitted once
+        self.param_names: dict[relax.Expr, str] = {}  # each weight or buffer value → its model attribute
         self._inputs: dict[torch.fx.Node, Any] = {}
         self.records: list[NodeRecord] = []
 
@@ -147,16 +231,39 @@ class GraphImporter:
             for node, shape in zip(placeholders, input_shapes)
         }
         tensor_inputs = [value for value in self._inputs.values() if is_tensor(value)]
+        self.refuse_unsupported()
         builder = self.builder
-        with builder.function("main"):
-            with builder.dataflow():
-                result = None
-                for node in self.graph_module.graph.nodes:
-                    result = self.run_node(node)
-                    self.env[node] = result
-                output = builder.emit_output(result)
-            builder.emit_func_output(output, params=tensor_inputs + self._weight_vars)
+        try:
+            with builder.function("main"):
+                with builder.dataflow():
+                    result = None
+                    for node in self.graph_module.graph.nodes:
+                        result = self.run_node(node)
+                        self.env[node] = result
+                    output = builder.emit_output(result)
+                builder.emit_func_output(output, params=tensor_inputs + self._weight_vars)
+        except BaseException:
+            # On an exception TVM's scopes leave the function's binding block and variable scope open
+            # (the builder would print "BlockBuilder destroyed with remaining blocks!"): close them.
+            builder._end_block()
+            builder.end_scope()
+            raise
         return builder.get()
+
+    def refuse_unsupported(self) -> None:
+        """Raise one UnsupportedOpError listing every node whose target has no converter."""
+        missing, sources = [], []
+        for node in self.graph_module.graph.nodes:
+            if node.op not in ("call_module", "call_function", "call_method"):
+                continue
+            module = self.graph_module.get_submodule(str(node.target)) if node.op == "call_module" else None
+            target = module if node.op == "call_module" else node.target
+            if self.registry.lookup(node.op, target) is None:
+                missing.append(describe_node(node, module))
+                sources.append(source_line(node))
+        if missing:
+            supported = sorted({entry.name for entry in self.registry.entries()})
+            raise UnsupportedOpError(missing, supported, sources)
 
     def run_node(self, node: torch.fx.Node) -> Any:
         """Dispatch on the node's opcode; any unexpected failure is re-raised naming the node."""
@@ -165,12 +272,18 @@ class GraphImporter:
         record = NodeRecord(node)
         self.records.append(record)
         try:
-            record.value = getattr(self, node.op)(node, args, kwargs)
-        except Fx2RelaxError:
+            try:
+                record.value = getattr(self, node.op)(node, args, kwargs)
+            except Fx2RelaxError:
+                raise
+            except Exception as error:  # a converter or TVM failed in a way we did not foresee
+                module = self.graph_module.get_submodule(node.target) if node.op == "call_module" else None
+                raise ConversionError(describe_node(node, module), f"{type(error).__name__}: {error}") from error
+        except ConversionError as error:
+            source = source_line(node)
+            if source:
+                error.locate(source)
             raise
-        except Exception as error:  # a converter or TVM failed in a way we did not foresee
-            module = self.graph_module.get_submodule(node.target) if node.op == "call_module" else None
-            raise ConversionError(describe_node(node, module), f"{type(error).__name__}: {error}") from error
         return record.value
 
     def placeholder(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Var:
@@ -181,7 +294,7 @@ class GraphImporter:
         for atom in str(node.target).split("."):
             value = getattr(value, atom)
         if isinstance(value, torch.Tensor):
-            return self.param(value, str(node.target))
+            return self.param(value, str(node.target), describe_node(node))
         return value
 
     def call_module(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> Any:
@@ -206,33 +319,72 @@ class GraphImporter:
 
     def _convert(self, node: torch.fx.Node, target: Any, module: Any, args: tuple, kwargs: dict) -> Any:
         entry = self.registry.lookup(node.op, target)
-        assert entry is not None, "find_unsupported runs before the walk"
-        ctx = NodeContext(self, node, module)
+        assert entry is not None, "refuse_unsupported runs before the walk"
+        signature = inspect.signature(entry.converter)
         try:
-            inspect.signature(entry.converter).bind(ctx, *args, **kwargs)
+            bound = signature.bind(None, *args, **kwargs)  # None stands for ctx
         except TypeError as error:
-            raise UnsupportedParameterError(ctx.where, f"arguments not understood ({error})") from error
+            raise UnsupportedParameterError(describe_node(node, module), f"arguments not understood ({error})") from error
+        ctx = NodeContext(self, node, module, signature.bind(None, *node.args, **node.kwargs).arguments)
+        for parameter, value in list(bound.arguments.items())[1:]:
+            if parameter not in entry.any_dtype:
+                self._check_model_dtype(ctx, parameter, value)
         record = self.records[-1]
         record.converter = f"{entry.converter.__module__}.{entry.converter.__qualname__}"
         record.primfuncs = ctx.primfuncs
         return entry.converter(ctx, *args, **kwargs)
 
-    def param(self, tensor: torch.Tensor, name: str) -> relax.Expr:
-        """A weight: a Relax constant, or with keep_params_as_input a new parameter of `main`.
+    def _check_model_dtype(self, ctx: NodeContext, parameter: str, value: Any) -> None:
+        """Refuse a tensor (alone or in a tuple, list or dict) of another dtype than the model's:
+        a converter computes in the model's float dtype unless it takes `any_dtype` for `parameter`."""
+        if isinstance(value, (tuple, list)):
+            for item in value:
+                self._check_model_dtype(ctx, parameter, item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self._check_model_dtype(ctx, parameter, item)
+        elif is_tensor(value) and str(value.ty.dtype) != self.dtype:
+            source = ctx.source_name(value)
+            raise ctx.dtype_error(
+                f"takes {self.dtype} tensors, got a {value.ty.dtype} tensor" + (f" (buffer '{source}')" if source else ""),
+                parameter,
+            )
 
-        Integer and boolean buffers (index tables such as MaxViT's) always stay constants: they are
-        not weights to swap, and getitem reads their values at import."""
+    def param(self, tensor: torch.Tensor, name: str, where: str) -> relax.Expr:
+        """A weight or buffer: a Relax constant, or with keep_params_as_input a new parameter of `main`.
+
+        Float tensors must have the model's dtype (a float64 weight in a float32 import is refused,
+        never rounded); integer and boolean buffers (index tables such as MaxViT's, attention masks)
+        keep their own dtype and always stay constants: they are not weights to swap, and converters
+        read their values at import (`NodeContext.constant`). `where` names the node for errors.
+        """
         if tensor in self._params:
             return self._params[tensor]
-        array = tensor.detach().cpu().numpy().astype(self.dtype)
+        if tensor.is_floating_point() and tensor.dtype != getattr(torch, self.dtype):
+            raise DtypeError(where, weight_dtype_message(tensor.dtype, self.dtype), name)
+        if tensor.is_complex():
+            raise DtypeError(where, f"has dtype {tensor.dtype}; complex tensors are not supported", name)
+        array = tensor.detach().cpu().numpy()
         if self.keep_params_as_input and tensor.is_floating_point():
             value = relax.Var(name.replace(".", "_"), relax.TensorType(array.shape, self.dtype))
             self._weight_vars.append(value)
             self.weights[value.name] = array
         else:
-            value = relax.const(array, self.dtype)
+            value = relax.const(array, str(array.dtype))
         self._params[tensor] = value
+        self.param_names[value] = name
         return value
+
+
+def weight_dtype_message(tensor_dtype: torch.dtype, model_dtype: str) -> str:
+    """Why a float weight of `tensor_dtype` is refused in a `model_dtype` import, and the fix."""
+    dtype = str(tensor_dtype).removeprefix("torch.")
+    convert = "model.float()" if model_dtype == "float32" else "model.double()"
+    other = f'import with dtype="{dtype}" or ' if dtype in SUPPORTED_DTYPES else ""
+    return (
+        f"has dtype {dtype} but the model is imported as {model_dtype} (fx2relax never rounds weights "
+        f"silently): {other}convert the model with {convert} first"
+    )
 
 
 class RegistryTracer(torch.fx.Tracer):
@@ -242,6 +394,7 @@ class RegistryTracer(torch.fx.Tracer):
     def __init__(self, registry: ConverterRegistry = REGISTRY):
         super().__init__()
         self.registry = registry
+        self.record_stack_traces = True  # errors name the user's source line of a node
 
     def is_leaf_module(self, module: torch.nn.Module, qualified_name: str) -> bool:
         if self.registry.lookup("call_module", module) is not None:
@@ -279,21 +432,6 @@ def _single_module_graph(model: torch.nn.Module) -> torch.fx.GraphModule:
     inputs = tuple(graph.placeholder(name) for name in names)
     graph.output(graph.call_module("0", inputs))
     return torch.fx.GraphModule(torch.nn.Sequential(model), graph, type(model).__name__)
-
-
-def find_unsupported(graph_module: torch.fx.GraphModule, registry: ConverterRegistry = REGISTRY) -> None:
-    """Raise one UnsupportedOpError listing every node whose target has no converter."""
-    missing = []
-    for node in graph_module.graph.nodes:
-        if node.op not in ("call_module", "call_function", "call_method"):
-            continue
-        module = graph_module.get_submodule(str(node.target)) if node.op == "call_module" else None
-        target = module if node.op == "call_module" else node.target
-        if registry.lookup(node.op, target) is None:
-            missing.append(describe_node(node, module))
-    if missing:
-        supported = sorted({entry.name for entry in registry.entries()})
-        raise UnsupportedOpError(missing, supported)
 
 
 def normalize_input_shapes(input_shape: Any, count: int) -> list[tuple[Dim, ...]]:
@@ -365,7 +503,6 @@ def import_model(
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; choose one of {', '.join(SUPPORTED_DTYPES)}")
     graph_module = trace(model)
-    find_unsupported(graph_module)
     count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
     shapes = normalize_input_shapes(input_shape, count)
     importer = GraphImporter(graph_module, dtype, keep_params_as_input)

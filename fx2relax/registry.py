@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +25,16 @@ Converter = Callable[..., Any]
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered target: its kind (FX opcode), display name and converter."""
+    """One registered target: its kind (FX opcode), display name and converter.
+
+    `any_dtype` names the converter parameters that take tensors of any dtype (the converter checks
+    them itself); the walk refuses a tensor of another dtype than the model's for every other one.
+    """
 
     opcode: str
     name: str
     converter: Converter
+    any_dtype: frozenset[str] = frozenset()
 
 
 def target_opcode(target: Target) -> str:
@@ -79,8 +84,12 @@ class ConverterRegistry:
             module, self._builtins = self._builtins, None  # cleared first: the import registers through us
             importlib.import_module(module)
 
-    def register(self, *targets: Target) -> Callable[[Converter], Converter]:
-        """Decorator registering one converter for each of `targets` (aliases share it)."""
+    def register(self, *targets: Target, any_dtype: Sequence[str] = ()) -> Callable[[Converter], Converter]:
+        """Decorator registering one converter for each of `targets` (aliases share it).
+
+        `any_dtype`: the converter's parameters that accept tensors of any dtype (integer or boolean
+        buffers, say); the walk gives every other parameter only tensors of the model's float dtype.
+        """
         if not targets:
             raise RegistryError("register() needs at least one target")
         self._load_builtins()
@@ -95,7 +104,7 @@ class ConverterRegistry:
                         f"({existing.__module__}.{existing.__qualname__}); refusing to register "
                         f"{converter.__module__}.{converter.__qualname__} over it"
                     )
-                self._entries[key] = Entry(key[0], target_name(target), converter)
+                self._entries[key] = Entry(key[0], target_name(target), converter, frozenset(any_dtype))
             return converter
 
         return decorate
@@ -119,6 +128,6 @@ class ConverterRegistry:
 REGISTRY = ConverterRegistry(builtins="fx2relax.converters")
 
 
-def register_converter(*targets: Target) -> Callable[[Converter], Converter]:
+def register_converter(*targets: Target, any_dtype: Sequence[str] = ()) -> Callable[[Converter], Converter]:
     """Register a converter in fx2relax's registry, e.g. `@register_converter(nn.ReLU, F.relu, "relu")`."""
-    return REGISTRY.register(*targets)
+    return REGISTRY.register(*targets, any_dtype=any_dtype)

@@ -1,5 +1,7 @@
 """The graph walk: what it builds, and every error it raises at import time."""
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -167,3 +169,90 @@ def test_registered_user_module_is_a_leaf_and_converted_whole():
         return ctx.emit_te(relu, input)
 
     check_against_torch(nn.Sequential(nn.Linear(3, 3), MyRelu()), torch.randn(2, 3))
+
+
+def test_a_float64_model_imported_as_float32_is_refused_naming_the_weight_and_the_fix():
+    with pytest.raises(fx2relax.DtypeError) as error:
+        fx2relax.from_module(course_cnn().double(), (1, 1, 28, 28))
+    message = str(error.value)
+    assert "node '_0' (module '0', nn.Conv2d): parameter '0.bias': has dtype float64 but the model is imported as float32" in message
+    assert 'dtype="float64"' in message and "model.float()" in message
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+def test_a_float_buffer_of_another_float_dtype_is_refused(dtype):
+    class Offset(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("offset", torch.ones(3, dtype=dtype))
+
+        def forward(self, x):
+            return x + self.offset
+
+    with pytest.raises(fx2relax.DtypeError, match=rf"parameter 'offset': has dtype {str(dtype)[6:]} but .* model.float\(\)"):
+        fx2relax.from_module(Offset(), (2, 3))
+
+
+class WithBuffers(nn.Module):
+    """An int64 index table and a bool mask among the buffers, read as typed constants."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("positions", torch.tensor([2, 0, 1]))
+        self.register_buffer("keep", torch.tensor([True, False, True]))
+
+    def forward(self, x):
+        return x[:, self.positions][:, self.keep]
+
+
+def test_integer_and_boolean_buffers_keep_their_dtype():
+    importer, _ = fx2relax.importer.import_model(WithBuffers(), (2, 3))
+    dtypes = {name: str(value.ty.dtype) for value, name in importer.param_names.items()}
+    assert dtypes == {"positions": "int64", "keep": "bool"}
+    check_against_torch(WithBuffers(), torch.randn(2, 3))
+
+
+def test_an_integer_tensor_where_a_converter_computes_in_floats_is_refused_by_name():
+    class AddCounts(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("counts", torch.arange(3))
+
+        def forward(self, x):
+            return x + self.counts
+
+    with pytest.raises(fx2relax.DtypeError, match=r"parameter 'other': takes float32 tensors, got a int64 tensor \(buffer 'counts'\)"):
+        fx2relax.from_module(AddCounts(), (2, 3))
+
+
+class ReluThenLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = x.relu()
+        return self.fc(y)  # the line the error names
+
+
+def test_a_refusal_names_the_users_source_line_and_leaves_stderr_clean(capfd):
+    with pytest.raises(fx2relax.ShapeError) as error:
+        fx2relax.from_module(ReluThenLinear(), (3, 3))
+    assert error.value.source.startswith(f"{__file__}:")
+    assert str(error.value).endswith("return self.fc(y)  # the line the error names")
+    del error
+    gc.collect()  # the importer and its BlockBuilder are gone: TVM would warn now about open blocks
+    assert capfd.readouterr().err == ""
+
+
+def test_the_walk_itself_refuses_unsupported_ops_naming_their_source_lines():
+    class Cumulative(nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, 0) + torch.cummax(x, 0).values
+
+    importer = fx2relax.importer.GraphImporter(fx2relax.importer.trace(Cumulative()))
+    with pytest.raises(fx2relax.UnsupportedOpError) as error:
+        importer.import_graph([(3,)])
+    assert len(error.value.unsupported) == 2
+    assert f"      at {__file__}:" in str(error.value)
+    assert "return torch.cumsum(x, 0) + torch.cummax(x, 0).values" in str(error.value)

@@ -21,7 +21,7 @@ def test_one_row_per_converter_with_all_its_targets():
     assert "`fx2relax/converters/activation.py`" in row
     for target in ("`nn.ReLU`", "`F.relu`", "`torch.relu`", "`Tensor.relu`"):
         assert target in row
-    assert "| `getitem` | `fx2relax/converters/shape.py` | `operator.getitem` |" in table
+    assert "| `getitem` | `fx2relax/converters/indexing.py` | `operator.getitem` |" in table
 
 
 def test_user_converters_are_left_out():

@@ -53,12 +53,12 @@ def _keep_activations_alive(model) -> None:
 def check_ops(name: str) -> dict:
     """Trace only: the unsupported targets of the model, or an empty list."""
     import fx2relax
-    from fx2relax.importer import find_unsupported, trace
+    from fx2relax.importer import GraphImporter, trace
 
     model, shape = load(name)
     result = {"params": sum(p.numel() for p in model.parameters()) / 1e6, "shape": shape}
     try:
-        find_unsupported(trace(model))
+        GraphImporter(trace(model)).refuse_unsupported()
         result["unsupported"] = []
     except fx2relax.UnsupportedOpError as error:
         result["unsupported"] = [_target(line) for line in error.unsupported]

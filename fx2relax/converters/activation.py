@@ -1,7 +1,7 @@
 """Converters for element-wise activations: modules, their F./torch. functions and tensor methods.
 
 A module node passes only the input, so converters read the module's own attributes when there is
-one. In-place forms compute out of place, which `check_inplace` allows only when nothing else
+one. In-place forms compute out of place, which `NodeContext.check_inplace` allows only when nothing else
 reads the mutated tensor.
 """
 
@@ -12,7 +12,6 @@ from torch import nn
 from ..importer import NodeContext
 from ..kernels import activation
 from ..registry import register_converter
-from .common import check_inplace
 
 
 def _module_attribute(ctx: NodeContext, name: str, given: object) -> object:
@@ -22,13 +21,13 @@ def _module_attribute(ctx: NodeContext, name: str, given: object) -> object:
 
 @register_converter(nn.ReLU, F.relu, torch.relu, torch.relu_, "relu", "relu_")
 def relu(ctx, input, inplace=False):
-    check_inplace(ctx, inplace)
+    ctx.check_inplace(inplace)
     return ctx.emit_te(activation.relu, input)
 
 
 @register_converter(nn.Hardtanh, nn.ReLU6, F.hardtanh, F.hardtanh_)
 def hardtanh(ctx, input, min_val=-1.0, max_val=1.0, inplace=False):
-    check_inplace(ctx, inplace)
+    ctx.check_inplace(inplace)
     min_val = _module_attribute(ctx, "min_val", min_val)
     max_val = _module_attribute(ctx, "max_val", max_val)
     if min_val > max_val:
@@ -38,25 +37,25 @@ def hardtanh(ctx, input, min_val=-1.0, max_val=1.0, inplace=False):
 
 @register_converter(F.relu6)
 def relu6(ctx, input, inplace=False):
-    check_inplace(ctx, inplace)
+    ctx.check_inplace(inplace)
     return ctx.emit_te(activation.hardtanh, input, min_val=0.0, max_val=6.0)
 
 
 @register_converter(nn.Sigmoid, torch.sigmoid, torch.sigmoid_, "sigmoid", "sigmoid_")
 def sigmoid(ctx, input):
-    check_inplace(ctx)
+    ctx.check_inplace()
     return ctx.emit_te(activation.sigmoid, input)
 
 
 @register_converter(nn.Tanh, torch.tanh, torch.tanh_, "tanh", "tanh_")
 def tanh(ctx, input):
-    check_inplace(ctx)
+    ctx.check_inplace()
     return ctx.emit_te(activation.tanh, input)
 
 
 @register_converter(nn.SiLU, F.silu)
 def silu(ctx, input, inplace=False):
-    check_inplace(ctx, inplace)
+    ctx.check_inplace(inplace)
     return ctx.emit_te(activation.silu, input)
 
 
@@ -70,25 +69,25 @@ def gelu(ctx, input, approximate="none"):
 
 @register_converter(nn.Hardswish, F.hardswish)
 def hardswish(ctx, input, inplace=False):
-    check_inplace(ctx, inplace)
+    ctx.check_inplace(inplace)
     return ctx.emit_te(activation.hardswish, input)
 
 
 @register_converter(nn.Hardsigmoid, F.hardsigmoid)
 def hardsigmoid(ctx, input, inplace=False):
-    check_inplace(ctx, inplace)
+    ctx.check_inplace(inplace)
     return ctx.emit_te(activation.hardsigmoid, input)
 
 
 @register_converter(nn.LeakyReLU, F.leaky_relu, F.leaky_relu_)
 def leaky_relu(ctx, input, negative_slope=0.01, inplace=False):
-    check_inplace(ctx, inplace)
+    ctx.check_inplace(inplace)
     negative_slope = _module_attribute(ctx, "negative_slope", negative_slope)
     return ctx.emit_te(activation.leaky_relu, input, negative_slope=float(negative_slope))
 
 
 @register_converter(nn.ELU, F.elu, F.elu_)
 def elu(ctx, input, alpha=1.0, inplace=False):
-    check_inplace(ctx, inplace)
+    ctx.check_inplace(inplace)
     alpha = _module_attribute(ctx, "alpha", alpha)
     return ctx.emit_te(activation.elu, input, alpha=float(alpha))

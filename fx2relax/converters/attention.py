@@ -12,40 +12,45 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.fx
 import torch.nn.functional as F
 from torch import nn
+from tvm import relax
 
+from .. import symbolic
 from ..importer import NodeContext, is_tensor
 from ..kernels import attention as kernels
 from ..kernels import elementwise, linear, softmax
 from ..registry import register_converter
 
 
-def _bool_buffer_as_float(ctx: NodeContext, value: object, position: int, parameter: str, true_masks: bool) -> object:
-    """A mask read from a bool buffer (get_attr) as its additive float form (0 / -inf); other values
-    unchanged. `true_masks`: True marks the positions not attended (MHA), else those attended (SDPA)."""
-    node = ctx.node.kwargs.get(parameter, ctx.node.args[position] if len(ctx.node.args) > position else None)
-    if isinstance(node, torch.fx.Node) and node.op == "get_attr":
-        tensor = ctx.node.graph.owning_module
-        for atom in str(node.target).split("."):
-            tensor = getattr(tensor, atom)
-        if tensor.dtype == torch.bool:
-            additive = torch.zeros(tensor.shape).masked_fill(tensor if true_masks else ~tensor, float("-inf"))
-            return ctx.param(additive, f"{node.target}.additive")
-    return value
+def _additive_mask(ctx: NodeContext, value: relax.Expr, parameter: str, true_masks: bool) -> relax.Expr:
+    """A mask as an additive tensor of the model's dtype: a float one as is, a bool buffer as 0 / -inf
+    (computed at import). `true_masks`: True marks the positions not attended (MHA), else those attended (SDPA)."""
+    dtype = ctx.tensor_dtype(value)
+    if dtype == ctx.dtype:
+        return value
+    mask = ctx.constant(value)
+    if dtype != "bool" or mask is None:
+        raise ctx.dtype_error(
+            f"a mask is an additive {ctx.dtype} tensor or a bool buffer, got a {dtype} "
+            + ("buffer" if mask is not None else "tensor computed at run time"),
+            parameter,
+        )
+    mask = torch.from_numpy(mask)
+    additive = torch.zeros(mask.shape, dtype=getattr(torch, ctx.dtype)).masked_fill(mask if true_masks else ~mask, float("-inf"))
+    return ctx.param(additive, f"{ctx.source_name(value) or parameter}.additive")
 
 
-def _mask(ctx: NodeContext, value: object, position: int, parameter: str, shapes: list[tuple]) -> object:
-    """An nn.MultiheadAttention mask argument (at `position` of forward) as an additive float tensor
-    or None; its shape must be one of `shapes`."""
+def _mask(ctx: NodeContext, value: object, parameter: str, shapes: list[tuple]) -> object:
+    """An nn.MultiheadAttention mask argument as an additive float tensor or None; its shape must be
+    one of `shapes`."""
     if value is None:
         return None
     if not is_tensor(value):
         raise ctx.unsupported(parameter, f"expected a tensor or None, got {type(value).__name__} {value!r}")
     if ctx.shape(value) not in shapes:
         raise ctx.shape_error(f"expected a mask of shape {' or '.join(map(str, shapes))}, got {ctx.shape(value)}", parameter)
-    return _bool_buffer_as_float(ctx, value, position, parameter, true_masks=True)
+    return _additive_mask(ctx, value, parameter, true_masks=True)
 
 
 def _flag(ctx: NodeContext, value: object, parameter: str) -> bool:
@@ -54,7 +59,7 @@ def _flag(ctx: NodeContext, value: object, parameter: str) -> bool:
     return value
 
 
-@register_converter(nn.MultiheadAttention)
+@register_converter(nn.MultiheadAttention, any_dtype=("key_padding_mask", "attn_mask"))
 def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                         average_attn_weights=True, is_causal=False):
     """PyTorch's F.multi_head_attention_forward. A fully masked query row gives NaN with need_weights and
@@ -85,15 +90,15 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
     if is_causal and attn_mask is None:
         raise ctx.unsupported("is_causal", "needs attn_mask too (PyTorch takes is_causal as a hint about attn_mask)")
     extra = (module.bias_k is not None) + module.add_zero_attn
-    attn_mask = _mask(ctx, attn_mask, 5, "attn_mask", [(length, source), (batch * heads, length, source)])
+    attn_mask = _mask(ctx, attn_mask, "attn_mask", [(length, source), (batch * heads, length, source)])
     padding_shape = (batch, source) if batched else (source,)
-    key_padding_mask = _mask(ctx, key_padding_mask, 3, "key_padding_mask", [padding_shape])
+    key_padding_mask = _mask(ctx, key_padding_mask, "key_padding_mask", [padding_shape])
     causal = is_causal and key_padding_mask is None and not need_weights  # PyTorch then ignores attn_mask
     if causal:
         attn_mask = None
 
     def weight(tensor: torch.Tensor | None, name: str) -> object:
-        return None if tensor is None else ctx.param(tensor, f"{ctx.node.target}.{name}")
+        return None if tensor is None else ctx.param(tensor, f"{ctx.module_path}.{name}")
 
     def projection(input, name: str, index: int):
         rows = slice(index * embed, (index + 1) * embed)
@@ -129,7 +134,7 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
     return output, ctx.emit_te(kernels.head_weights, weights, average=average_attn_weights, batched=batched)
 
 
-@register_converter(F.scaled_dot_product_attention)
+@register_converter(F.scaled_dot_product_attention, any_dtype=("attn_mask",))
 def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
     """softmax(q k^T * scale + mask) v over the last two axes; a fully masked row gives 0, as in PyTorch.
@@ -163,7 +168,7 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
             elementwise.broadcast_shape(ctx.shape(attn_mask), (*shapes[0][:-1], shapes[1][-2]))
         except ValueError as error:
             raise ctx.shape_error(f"does not broadcast to the scores' shape: {error}", "attn_mask") from None
-        attn_mask = _bool_buffer_as_float(ctx, attn_mask, 3, "attn_mask", true_masks=False)
+        attn_mask = _additive_mask(ctx, attn_mask, "attn_mask", true_masks=False)
     scale = 1 / math.sqrt(shapes[0][-1]) if scale is None else float(scale)
     scores = ctx.emit_te(kernels.attention_scores, query, key, mask=attn_mask, scale=scale, causal=is_causal,
                          groups=groups)
@@ -174,5 +179,5 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
 def _same_batch(shape: tuple, query_shape: tuple, groups: int) -> bool:
     """Whether `shape` has the query's batch axes (with query heads / groups heads for grouped-query attention)."""
     if groups == 1:
-        return shape[:-2] == query_shape[:-2]
-    return shape[:-3] == query_shape[:-3] and shape[-3] * groups == query_shape[-3]
+        return symbolic.same_shape(shape[:-2], query_shape[:-2])
+    return symbolic.same_shape(shape[:-3], query_shape[:-3]) and symbolic.equal(shape[-3] * groups, query_shape[-3])

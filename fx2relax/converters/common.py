@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
-import torch
-import torch.fx
+from tvm import tirx
 
-from ..importer import NodeContext
+from ..importer import NodeContext, is_tensor
 
 
 def pair(value: Any) -> tuple[int, int]:
@@ -44,79 +44,15 @@ def positive(ctx: NodeContext, values: tuple[int, ...], parameter: str) -> tuple
     return values
 
 
-# Results that may share storage with their first argument: mutating one in place mutates the other.
-_ALIASING_NAMES = frozenset({
-    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "getitem", "transpose", "permute",
-    "squeeze", "unsqueeze", "expand", "expand_as", "contiguous", "detach", "narrow", "chunk", "split",
-    "tensor_split", "unbind", "t", "select", "movedim", "moveaxis", "swapaxes", "swapdims", "diagonal",
-    "as_strided", "unfold", "to", "type", "type_as", "float", "alias", "dropout", "dropout1d", "dropout2d",
-    "dropout3d", "alpha_dropout", "feature_alpha_dropout",
-})
-_ALIASING_MODULES = (
-    torch.nn.Identity, torch.nn.Flatten, torch.nn.Unflatten, torch.nn.Dropout, torch.nn.Dropout1d,
-    torch.nn.Dropout2d, torch.nn.Dropout3d, torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout,
-)
+def is_size(value: object) -> bool:
+    """An int (not a bool) or an integer PrimExpr such as `x.size(0)`."""
+    if isinstance(value, tirx.Expr):
+        return not is_tensor(value) and "int" in str(getattr(value.ty, "dtype", ""))
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _target_name(node: torch.fx.Node) -> str:
-    return node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
-
-
-def _may_alias_first_argument(node: torch.fx.Node, graph_module: torch.nn.Module) -> bool:
-    """Whether `node`'s result may be (a view of) its first argument, so mutations reach both."""
-    if node.op == "call_module":
-        module = graph_module.get_submodule(str(node.target))
-        return isinstance(module, _ALIASING_MODULES) or getattr(module, "inplace", False) is True
-    if node.op in ("call_function", "call_method"):
-        name = _target_name(node)
-        return name in _ALIASING_NAMES or (name.endswith("_") and not name.startswith("_")) or node.kwargs.get("inplace") is True
-    return False
-
-
-def _first_argument(node: torch.fx.Node) -> object:
-    return node.args[0] if node.args else next(iter(node.kwargs.values()), None)
-
-
-def mutated_placeholder(node: torch.fx.Node) -> torch.fx.Node | None:
-    """The graph input that `node` mutates in place (directly or through a view of it), or None.
-
-    In-place means a target name ending in "_" (`relu_`, `add_`) or `inplace=True`. A graph run by
-    torch.compile must leave that mutation for its caller to see, which an out-of-place result cannot.
-    """
-    if node.op not in ("call_function", "call_method"):
-        return None
-    if not (_target_name(node).endswith("_") or node.kwargs.get("inplace") is True):
-        return None
-    graph_module = node.graph.owning_module
-    mutated = _first_argument(node)
-    while isinstance(mutated, torch.fx.Node) and mutated.op != "placeholder":
-        if not _may_alias_first_argument(mutated, graph_module):
-            return None
-        mutated = _first_argument(mutated)
-    return mutated if isinstance(mutated, torch.fx.Node) else None
-
-
-def check_inplace(ctx: NodeContext, inplace: bool = False) -> bool:
-    """Whether the op works in place; refuses it when some other node would observe the mutation.
-
-    fx2relax computes every op out of place, which equals PyTorch's in-place result only when no
-    other node reads the mutated tensor (or a tensor sharing its storage). The op is in place when
-    `inplace` is True, the module has `inplace=True`, or the target's name ends in "_" (`relu_`).
-    """
-    module_inplace = getattr(ctx.module, "inplace", False) is True
-    if not (inplace or module_inplace or (ctx.node.op != "call_module" and _target_name(ctx.node).endswith("_"))):
-        return False
-    graph_module = ctx.node.graph.owning_module
-    mutated = ctx.node.args[0] if ctx.node.args else next(iter(ctx.node.kwargs.values()), None)
-    while isinstance(mutated, torch.fx.Node):
-        if len(mutated.users) > 1:
-            raise ctx.unsupported(
-                "inplace",
-                f"the op works in place on '{mutated.name}', which other nodes also read "
-                f"({', '.join(u.name for u in mutated.users)}); fx2relax computes out of place, so those "
-                "reads would miss the mutation. Use the out-of-place form.",
-            )
-        if not _may_alias_first_argument(mutated, graph_module):
-            break
-        mutated = mutated.args[0] if mutated.args else next(iter(mutated.kwargs.values()), None)
-    return True
+def int_argument(ctx: NodeContext, value: object, parameter: str) -> int:
+    """`value` as an int, or an error refusing `parameter` (a bool or a symbolic size is no int here)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ctx.unsupported(parameter, f"must be an int, got {value!r}")
+    return int(value)

@@ -15,7 +15,6 @@ from tvm import relax, tirx
 from ..importer import NodeContext
 from ..kernels import elementwise
 from ..registry import register_converter
-from .common import check_inplace
 
 
 def _is_tensor(value: object) -> bool:
@@ -34,14 +33,14 @@ def _check_operand(ctx: NodeContext, value: object, parameter: str) -> None:
 def _scalar(ctx: NodeContext, value: object) -> object:
     """A Python number as a 0-d constant of the model's dtype (see kernels/elementwise.py why)."""
     if isinstance(value, numbers.Real):
-        return relax.const(np.array(value, dtype=ctx.dtype))
+        return relax.const(np.array(value, dtype=ctx.dtype), ctx.dtype)
     return value
 
 
 def _binary(ctx: NodeContext, kernel, input, other, python_op, **params):
     """Emit `kernel` on the operands after checking their broadcast, or compute in Python when
     neither operand is a tensor."""
-    inplace = check_inplace(ctx)
+    inplace = ctx.check_inplace()
     _check_operand(ctx, input, "input")
     _check_operand(ctx, other, "other")
     if not (_is_tensor(input) or _is_tensor(other)):

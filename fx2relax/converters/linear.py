@@ -8,20 +8,12 @@ import operator
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tvm import sym, tirx
 
+from .. import symbolic
 from ..importer import NodeContext, is_tensor
 from ..kernels import elementwise
 from ..kernels import linear as kernels
 from ..registry import register_converter
-
-
-def _same_size(a: object, b: object) -> bool:
-    """Whether two sizes (ints or PrimExprs) are provably equal."""
-    if isinstance(a, int) and isinstance(b, int):
-        return a == b
-    as_expr = [tirx.const(d, "int64") if isinstance(d, int) else d for d in (a, b)]
-    return sym.Analyzer().can_prove_equal(*as_expr)
 
 
 def _tensor(ctx: NodeContext, value: object, parameter: str) -> tuple:
@@ -32,7 +24,7 @@ def _tensor(ctx: NodeContext, value: object, parameter: str) -> tuple:
 
 
 def _check_bias(ctx: NodeContext, bias: object, out_features: object) -> None:
-    if bias is not None and (len(_tensor(ctx, bias, "bias")) != 1 or not _same_size(ctx.shape(bias)[0], out_features)):
+    if bias is not None and (len(_tensor(ctx, bias, "bias")) != 1 or not symbolic.equal(ctx.shape(bias)[0], out_features)):
         raise ctx.shape_error(f"expected a bias of shape ({out_features},), got {ctx.shape(bias)}", "bias")
 
 
@@ -42,7 +34,7 @@ def _linear(ctx: NodeContext, input, weight, bias):
     weight_shape = _tensor(ctx, weight, "weight")
     if len(shape) == 0 or len(weight_shape) not in (1, 2):
         raise ctx.shape_error(f"expects an input of rank >= 1 and a 1-D or 2-D weight, got shapes {shape} and {weight_shape}")
-    if not _same_size(shape[-1], weight_shape[-1]):
+    if not symbolic.equal(shape[-1], weight_shape[-1]):
         expected = f"the module has in_features={ctx.module.in_features}" if ctx.module is not None else (
             f"the weight (shape {weight_shape}) expects in_features={weight_shape[-1]}"
         )
@@ -79,12 +71,12 @@ def _check_product(ctx: NodeContext, lhs, rhs, names: tuple[str, str], ranks: tu
     if any(len(s) == 0 for s in shapes):
         raise ctx.shape_error(f"both arguments need to be at least 1-D, got shapes {shapes[0]} and {shapes[1]}")
     contracted = shapes[1][0] if len(shapes[1]) == 1 else shapes[1][-2]
-    if not _same_size(shapes[0][-1], contracted):
+    if not symbolic.equal(shapes[0][-1], contracted):
         raise ctx.shape_error(
             f"shapes {shapes[0]} and {shapes[1]} cannot be multiplied ({shapes[0][-1]} != {contracted})", names[1]
         )
     batches = [s[:-2] for s in shapes]
-    if not broadcast and not all(_same_size(a, b) for a, b in zip(*batches)):
+    if not broadcast and not all(symbolic.equal(a, b) for a, b in zip(*batches)):
         raise ctx.shape_error(f"the batch sizes of {shapes[0]} and {shapes[1]} differ", names[1])
     try:
         elementwise.broadcast_shape(*batches)
@@ -122,7 +114,7 @@ def addmm(ctx, input, mat1, mat2, beta=1, alpha=1):
         broadcast = elementwise.broadcast_shape(shape, result)
     except ValueError:
         broadcast = None
-    if broadcast is None or len(broadcast) != 2 or not all(_same_size(a, b) for a, b in zip(broadcast, result)):
+    if broadcast is None or len(broadcast) != 2 or not all(symbolic.equal(a, b) for a, b in zip(broadcast, result)):
         raise ctx.shape_error(f"the input of shape {shape} does not broadcast to the product's shape {result}", "input")
     return ctx.emit_te(kernels.addmm, input, mat1, mat2, beta=float(beta), alpha=float(alpha))
 
@@ -134,11 +126,11 @@ def _bilinear(ctx: NodeContext, input1, input2, weight, bias):
     if len(weight_shape) != 3:
         raise ctx.shape_error(f"the weight must be 3-D (out, in1, in2), got shape {weight_shape}", "weight")
     if len(shapes[0]) == 0 or len(shapes[0]) != len(shapes[1]) or not all(
-        _same_size(a, b) for a, b in zip(shapes[0][:-1], shapes[1][:-1])
+        symbolic.equal(a, b) for a, b in zip(shapes[0][:-1], shapes[1][:-1])
     ):
         raise ctx.shape_error(f"the inputs' batch axes must match, got shapes {shapes[0]} and {shapes[1]}", "input2")
     for position, (shape, features) in enumerate(zip(shapes, weight_shape[1:]), start=1):
-        if not _same_size(shape[-1], features):
+        if not symbolic.equal(shape[-1], features):
             raise ctx.shape_error(
                 f"input{position} has {shape[-1]} features (shape {shape}) but the weight (shape {weight_shape}) "
                 f"expects in{position}_features={features}",

@@ -9,13 +9,12 @@ from __future__ import annotations
 import numbers
 
 import torch
-from tvm import tirx
 
-from ..importer import NodeContext, is_tensor
+from ..importer import NodeContext
 from ..kernels import rearrange as kernels
 from ..kernels import shape as shape_kernels
 from ..registry import register_converter
-from .common import normalize_dim
+from .common import is_size, normalize_dim
 
 
 def _ints(ctx: NodeContext, value: object, parameter: str) -> list[int]:
@@ -51,7 +50,7 @@ def _repeats(ctx: NodeContext, sizes: tuple, parameter: str) -> list:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.Size)):
         sizes = tuple(sizes[0])
     for size in sizes:
-        if not (isinstance(size, tirx.Expr) and not is_tensor(size) or isinstance(size, numbers.Integral) and not isinstance(size, bool)):
+        if not is_size(size):
             raise ctx.unsupported(parameter, f"must be integers, got {sizes!r}")
         if isinstance(size, numbers.Integral) and size <= 0:
             raise ctx.shape_error(f"repeat counts must be positive (empty tensors are not supported), got {sizes!r}", parameter)

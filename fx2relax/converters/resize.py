@@ -5,8 +5,9 @@ nearest, nearest-exact, linear, bilinear, bicubic, trilinear (onto kernels/resiz
 Index and weight tables are computed here, per spatial axis, with the formulas of PyTorch's CPU
 kernels (aten/src/ATen/native/UpSample.h, cpu/UpSampleKernel.cpp) in the model's float type:
 the scale is 1 / scale_factor when a scale factor was given (not recomputed), else in / out;
-nearest reads floor(out * scale); linear modes read floor of the area-pixel source index with its
-clamped fraction as weight; bicubic reads four clamped taps with A = -0.75 weights.
+nearest reads floor(out * scale) (out itself at equal sizes, out // 2 at twice the size); linear
+modes read floor of the area-pixel source index with its clamped fraction as weight; bicubic reads
+four clamped taps with A = -0.75 weights.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def _axis_tables(real: type, mode: str, in_size: int, out_size: int, align_corne
     scale = _scale(real, in_size, out_size, align_corners, scale_factor)
     indices, weights = [], []
     for i in range(out_size):
-        if mode == "nearest":
+        if mode == "nearest" and out_size in (in_size, 2 * in_size):  # PyTorch's nearest_idx special cases
+            indices.append([i if out_size == in_size else i >> 1])
+        elif mode == "nearest":
             indices.append([min(math.floor(real(scale * real(i))), in_size - 1)])
         elif mode == "nearest-exact":
             source = _source_index(real, scale, i, False, cubic=False)

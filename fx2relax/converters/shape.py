@@ -1,71 +1,32 @@
-"""Converters for shapes and layouts: view/reshape/flatten/unflatten, sizes, transpose/permute,
-chunk/split, cat/stack, unsqueeze/squeeze, expand, basic indexing and dtype no-ops.
+"""Converters for shapes and layouts: view/reshape/flatten/unflatten, transpose/permute,
+chunk/split, cat/stack, unsqueeze/squeeze, expand and dtype no-ops.
 
 Sizes are Python ints, or PrimExprs for symbolic dimensions, so `x.view(x.size(0), -1)` keeps a
-symbolic batch. Python tuples (a shape, the pieces of a chunk) stay Python tuples; operator.getitem
-picks from them.
+symbolic batch. Python tuples (the pieces of a chunk) stay Python tuples; operator.getitem
+(indexing.py) picks from them.
 """
 
 from __future__ import annotations
 
-import builtins
 import numbers
-import operator
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
-from tvm import relax, sym, tirx
+from tvm import relax, tirx
 
+from .. import symbolic
 from ..importer import Dim, NodeContext, is_tensor
 from ..kernels import shape as kernels
-from ..registry import register_converter, target_name
-from .common import normalize_dim
-
-# ---------------------------------------------------------------- sizes: ints and PrimExprs
-
-
-def _as_expr(dim: Dim) -> tirx.Expr:
-    return tirx.const(dim, "int64") if isinstance(dim, int) else dim
-
-
-def _as_dim(expr: tirx.Expr) -> Dim:
-    """A simplified size: an int when it is a constant, else the PrimExpr."""
-    expr = sym.Analyzer().simplify(expr)
-    return int(expr.value) if isinstance(expr, tirx.IntImm) else expr
-
-
-def _product(dims: Sequence[Dim]) -> Dim:
-    total: Dim = 1
-    for dim in dims:
-        total = total * dim
-    return total if isinstance(total, int) else _as_dim(total)
-
-
-def _equal(a: Dim, b: Dim) -> bool:
-    """Whether two sizes are provably equal (two ints, or PrimExprs TVM can prove equal)."""
-    if isinstance(a, int) and isinstance(b, int):
-        return a == b
-    return sym.Analyzer().can_prove_equal(_as_expr(a), _as_expr(b))
-
-
-def _same_shape(a: Sequence[Dim], b: Sequence[Dim]) -> bool:
-    return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-
-
-def _is_size(value: object) -> bool:
-    """An int (not a bool) or an integer PrimExpr such as `x.size(0)`."""
-    if isinstance(value, tirx.Expr):
-        return not is_tensor(value) and "int" in str(getattr(value.ty, "dtype", ""))
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+from ..registry import register_converter
+from .common import int_argument, is_size, normalize_dim
 
 
 def _sizes(ctx: NodeContext, sizes: tuple, parameter: str) -> list[Dim]:
     """`*sizes` as given to view/reshape/expand: ints or PrimExprs, or one sequence of them."""
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.Size)):
         sizes = tuple(sizes[0])
-    if not all(_is_size(s) for s in sizes):
+    if not all(is_size(s) for s in sizes):
         raise ctx.unsupported(parameter, f"sizes must be integers, got {sizes!r}")
     return [int(s) if isinstance(s, numbers.Integral) else s for s in sizes]
 
@@ -75,21 +36,21 @@ def _infer_shape(ctx: NodeContext, shape: Sequence[Dim], requested: Sequence[Dim
 
     Refuses sizes below -1, two -1s and counts that differ (provably, for symbolic sizes).
     """
-    given = [_as_dim(_as_expr(d)) if not isinstance(d, int) else d for d in requested]
+    given = [symbolic.as_dim(symbolic.as_expr(d)) if not isinstance(d, int) else d for d in requested]
     if any(isinstance(d, int) and d < -1 for d in given):
         raise ctx.shape_error(f"invalid shape dimension in {list(requested)}", parameter)
     unknown = [i for i, d in enumerate(given) if isinstance(d, int) and d == -1]
     if len(unknown) > 1:
         raise ctx.shape_error(f"only one dimension can be inferred, got {list(requested)}", parameter)
-    total = _product(shape)
-    known = _product([d for i, d in enumerate(given) if i not in unknown])
+    total = symbolic.product(shape)
+    known = symbolic.product([d for i, d in enumerate(given) if i not in unknown])
     if unknown:
         if isinstance(known, int) and known == 0:
             raise ctx.shape_error(f"cannot infer -1 in {list(requested)}: the other sizes multiply to 0", parameter)
-        inferred = _as_dim(tirx.floordiv(_as_expr(total), _as_expr(known)))
+        inferred = symbolic.as_dim(tirx.floordiv(symbolic.as_expr(total), symbolic.as_expr(known)))
         given[unknown[0]] = inferred
-        known = _product(given)
-    if not _equal(known, total):
+        known = symbolic.product(given)
+    if not symbolic.equal(known, total):
         raise ctx.shape_error(
             f"shape {_describe(requested)} is invalid for an input of shape {_describe(shape)} "
             f"({total} elements)",
@@ -104,7 +65,7 @@ def _describe(dims: Sequence[Dim]) -> str:
 
 def _emit_reshape(ctx: NodeContext, input: relax.Expr, new_shape: Sequence[Dim]) -> relax.Expr:
     """`input` reshaped to new_shape; no kernel when the shape does not change."""
-    if _same_shape(ctx.shape(input), new_shape):
+    if symbolic.same_shape(ctx.shape(input), new_shape):
         return input
     return ctx.emit_te(kernels.reshape, input, new_shape=list(new_shape))
 
@@ -115,16 +76,10 @@ def _check_dtype(ctx: NodeContext, dtype: object, parameter: str = "dtype") -> N
         raise ctx.unsupported(parameter, f"converting to {dtype} is not supported (the model computes in {ctx.dtype})")
 
 
-def _int(ctx: NodeContext, value: object, parameter: str) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise ctx.unsupported(parameter, f"must be an int, got {value!r}")
-    return int(value)
-
-
 # ---------------------------------------------------------------- view, reshape, flatten, unflatten
 
 
-@register_converter("view")
+@register_converter("view", any_dtype=("input",))
 def view(ctx, input, *shape):
     if len(shape) == 1 and isinstance(shape[0], torch.dtype):
         raise ctx.unsupported("dtype", f"viewing the bytes as {shape[0]} is not supported")
@@ -132,19 +87,19 @@ def view(ctx, input, *shape):
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter("reshape")
+@register_converter("reshape", any_dtype=("input",))
 def reshape_method(ctx, input, *shape):
     sizes = _sizes(ctx, shape, "shape")
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter(torch.reshape)
+@register_converter(torch.reshape, any_dtype=("input",))
 def reshape(ctx, input, shape):
     sizes = _sizes(ctx, (shape,), "shape")
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter("view_as", "reshape_as")
+@register_converter("view_as", "reshape_as", any_dtype=("input", "other"))
 def view_as(ctx, input, other):
     if not is_tensor(other):
         raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
@@ -153,8 +108,8 @@ def view_as(ctx, input, other):
 
 def _flatten(ctx: NodeContext, input: relax.Expr, start_dim: object, end_dim: object) -> relax.Expr:
     rank = len(ctx.shape(input))
-    start = normalize_dim(ctx, _int(ctx, start_dim, "start_dim"), rank, "start_dim")
-    end = normalize_dim(ctx, _int(ctx, end_dim, "end_dim"), rank, "end_dim")
+    start = normalize_dim(ctx, int_argument(ctx, start_dim, "start_dim"), rank, "start_dim")
+    end = normalize_dim(ctx, int_argument(ctx, end_dim, "end_dim"), rank, "end_dim")
     if start > end:
         raise ctx.shape_error(f"start_dim={start_dim} comes after end_dim={end_dim} for a rank-{rank} input", "start_dim")
     if rank == 0:  # PyTorch flattens a 0-d tensor to shape (1,)
@@ -164,230 +119,33 @@ def _flatten(ctx: NodeContext, input: relax.Expr, start_dim: object, end_dim: ob
     return ctx.emit_te(kernels.flatten, input, start_dim=start, end_dim=end)
 
 
-@register_converter(nn.Flatten)
+@register_converter(nn.Flatten, any_dtype=("input",))
 def flatten_module(ctx, input):
     return _flatten(ctx, input, ctx.module.start_dim, ctx.module.end_dim)
 
 
-@register_converter(torch.flatten, "flatten")
+@register_converter(torch.flatten, "flatten", any_dtype=("input",))
 def flatten(ctx, input, start_dim=0, end_dim=-1):
     return _flatten(ctx, input, start_dim, end_dim)
 
 
 def _unflatten(ctx: NodeContext, input: relax.Expr, dim: object, sizes: object, sizes_name: str) -> relax.Expr:
     shape = ctx.shape(input)
-    axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(shape), "dim")
+    axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(shape), "dim")
     if not isinstance(sizes, (tuple, list, torch.Size)) or not sizes:
         raise ctx.unsupported(sizes_name, f"must be a non-empty sequence of sizes, got {sizes!r}")
     inner = _infer_shape(ctx, [shape[axis]], _sizes(ctx, tuple(sizes), sizes_name), sizes_name)
     return _emit_reshape(ctx, input, [*shape[:axis], *inner, *shape[axis + 1 :]])
 
 
-@register_converter(nn.Unflatten)
+@register_converter(nn.Unflatten, any_dtype=("input",))
 def unflatten_module(ctx, input):
     return _unflatten(ctx, input, ctx.module.dim, ctx.module.unflattened_size, "unflattened_size")
 
 
-@register_converter(torch.unflatten, "unflatten")
+@register_converter(torch.unflatten, "unflatten", any_dtype=("input",))
 def unflatten(ctx, input, dim, sizes):
     return _unflatten(ctx, input, dim, sizes, "sizes")
-
-
-# ---------------------------------------------------------------- sizes, rank, attributes, getitem
-
-
-@register_converter("size")
-def size(ctx, input, dim=None):
-    shape = ctx.shape(input)
-    if dim is None:
-        return tuple(shape)
-    return shape[normalize_dim(ctx, _int(ctx, dim, "dim"), len(shape), "dim")]
-
-
-@register_converter("dim", "ndimension")
-def dim(ctx, input):
-    return len(ctx.shape(input))
-
-
-@register_converter(torch.numel, "numel", "nelement")
-def numel(ctx, input):
-    return _product(ctx.shape(input))
-
-
-_TENSOR_ATTRIBUTES = ("shape", "ndim", "dtype")
-
-
-@register_converter(builtins.getattr)
-def getattr_(ctx, obj, name):
-    """`x.shape`, `x.ndim`, `x.dtype` (FX traces attribute reads on tensors as getattr calls)."""
-    if not is_tensor(obj) or name not in _TENSOR_ATTRIBUTES:
-        raise ctx.unsupported("name", f"reading attribute {name!r} is not supported (only {', '.join(_TENSOR_ATTRIBUTES)} of a tensor)")
-    if name == "dtype":
-        return getattr(torch, ctx.dtype)
-    shape = ctx.shape(obj)
-    return tuple(shape) if name == "shape" else len(shape)
-
-
-@register_converter(operator.getitem)
-def getitem(ctx, obj, index):
-    """`shape[0]`, `pieces[1]` on Python tuples; basic indexing (ints, slices, None, ...) on tensors,
-    and one integer or boolean buffer as an index tensor (`table[self.index]`)."""
-    if isinstance(obj, (tuple, list)):
-        if not isinstance(index, (numbers.Integral, slice)) or isinstance(index, bool):
-            raise ctx.unsupported("index", f"a tuple is indexed by an int or a slice, got {index!r}")
-        try:
-            return obj[index]
-        except IndexError:
-            raise ctx.shape_error(f"index {index} is out of range for a tuple of {len(obj)} items", "index") from None
-    if not is_tensor(obj):
-        raise ctx.unsupported("input", f"indexing a {type(obj).__name__} is not supported")
-    return _index_tensor(ctx, obj, index)
-
-
-def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.Expr:
-    """Basic indexing as `strided_slice`; one constant index tensor (a buffer) as a `take` after it;
-    other advanced indexing (computed tensors, lists, bools) is refused."""
-    shape = ctx.shape(input)
-    items = list(index) if isinstance(index, tuple) else [index]
-    tensor_items = [position for position, item in enumerate(items) if is_tensor(item)]
-    if tensor_items:
-        return _take(ctx, input, items, tensor_items)
-    for item in items:
-        if not (item is None or item is Ellipsis or isinstance(item, slice) or _is_size(item)):
-            raise ctx.unsupported(
-                "index",
-                f"advanced indexing with {_kind(item)} is not supported (only ints, slices, None and ... are)",
-            )
-    consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
-    if consumed > len(shape):
-        raise ctx.shape_error(f"too many indices for a tensor of dimension {len(shape)}", "index")
-    if items.count(Ellipsis) > 1:
-        raise ctx.shape_error("an index can only have a single ellipsis ('...')", "index")
-    fill = [slice(None)] * (len(shape) - consumed)
-    if Ellipsis in items:
-        at = items.index(Ellipsis)
-        items[at : at + 1] = fill
-    else:
-        items += fill
-    begin, step, out_axes, out_shape = [], [], [], []
-    axis = 0
-    for item in items:
-        if item is None:
-            out_shape.append(1)
-            continue
-        size = shape[axis]
-        if isinstance(item, slice):
-            start, length, stride = _slice(ctx, item, size, axis)
-            begin.append(start)
-            step.append(stride)
-            out_axes.append(len(out_shape))
-            out_shape.append(length)
-        else:
-            begin.append(_position(ctx, item, size, axis))
-            step.append(1)
-            out_axes.append(None)
-        axis += 1
-    if _same_shape(out_shape, shape) and all(b == 0 and s == 1 for b, s in zip(begin, step)):
-        return input
-    return ctx.emit_te(kernels.strided_slice, input, begin=begin, step=step, out_axes=out_axes, out_shape=out_shape)
-
-
-def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[int]) -> relax.Expr:
-    """`x[..., idx, :]` with one constant integer (or 1-D boolean) index tensor: basic indexing of the
-    other items, then a gather along the indexed axis, as PyTorch does with a single index tensor."""
-    if len(tensor_items) > 1 or any(_is_size(item) or isinstance(item, (list, tuple)) for item in items):
-        raise ctx.unsupported(
-            "index", "advanced indexing is supported with one index tensor combined only with slices, None and ..."
-        )
-    at = tensor_items[0]
-    name, indices = _constant_index(ctx, at)
-    rank = len(ctx.shape(input))
-    consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
-    if consumed > rank:
-        raise ctx.shape_error(f"too many indices for a tensor of dimension {rank}", "index")
-    axis = sum(rank - consumed if item is Ellipsis else 1 for item in items[:at])  # in the sliced result
-    input_axis = axis - sum(1 for item in items[:at] if item is None)
-    size = ctx.shape(input)[input_axis]
-    if not isinstance(size, int):
-        raise ctx.unsupported("index", f"index tensor '{name}' on an axis of symbolic size {size} is not supported")
-    indices = _checked_indices(ctx, name, indices, size, input_axis)
-    sliced = _index_tensor(ctx, input, tuple(slice(None) if i == at else item for i, item in enumerate(items)))
-    return ctx.emit_te(kernels.take, sliced, relax.const(indices, "int64"), axis=axis)
-
-
-def _constant_index(ctx: NodeContext, position: int) -> tuple[str, np.ndarray]:
-    """The index tensor's values, read from the buffer its get_attr node names (the importer keeps
-    buffers in the model dtype, so the integer values come from the torch tensor itself)."""
-    node = ctx.node.args[1] if len(ctx.node.args) > 1 else ctx.node.kwargs.get("index")
-    if isinstance(node, (tuple, list)):
-        node = node[position]
-    if not (isinstance(node, torch.fx.Node) and node.op == "get_attr"):
-        raise ctx.unsupported(
-            "index", "advanced indexing with a computed tensor is not supported (only with an integer or boolean buffer)"
-        )
-    value = node.graph.owning_module
-    for atom in str(node.target).split("."):
-        value = builtins.getattr(value, atom)
-    if value.dtype.is_floating_point or value.dtype.is_complex:
-        raise ctx.unsupported("index",
-            f"index tensor '{node.target}' has dtype {value.dtype}; tensors used as indices must be long, int or bool",
-        )
-    return str(node.target), value.detach().cpu().numpy()
-
-
-def _checked_indices(ctx: NodeContext, name: str, indices: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Index values in [0, size) as int64: a 1-D boolean mask becomes its True positions, negative
-    indices count from the end; an out-of-range index is PyTorch's run-time error, raised now."""
-    if indices.dtype == bool:
-        if indices.ndim != 1:
-            raise ctx.unsupported("index", f"boolean index '{name}' of shape {list(indices.shape)} is not supported (only 1-D)")
-        if len(indices) != size:
-            raise ctx.shape_error(
-                f"the shape of the mask '{name}' [{len(indices)}] does not match dimension {axis} of size {size}", "index"
-            )
-        indices = indices.nonzero()[0]
-        if indices.size == 0:
-            raise ctx.shape_error(f"boolean index '{name}' selects nothing (empty tensors are not supported)", "index")
-    bad = indices[(indices < -size) | (indices >= size)]
-    if bad.size:
-        raise ctx.shape_error(f"index {int(bad.flat[0])} in '{name}' is out of bounds for dimension {axis} with size {size}", "index")
-    if indices.size == 0:
-        raise ctx.shape_error(f"index tensor '{name}' is empty (empty tensors are not supported)", "index")
-    return indices.astype("int64") % size
-
-
-def _kind(item: object) -> str:
-    if isinstance(item, (list, tuple)):
-        return f"a list {list(item)!r}"
-    return f"{type(item).__name__} {item!r}"
-
-
-def _position(ctx: NodeContext, index: object, size: Dim, axis: int) -> int:
-    """An integer index into an axis of static `size`, negative counting from the end."""
-    if not isinstance(index, numbers.Integral) or not isinstance(size, int):
-        raise ctx.unsupported("index", f"integer index {index} on axis {axis} of symbolic size {size} is not supported")
-    if not -size <= index < size:
-        raise ctx.shape_error(f"index {index} is out of bounds for dimension {axis} with size {size}", "index")
-    return int(index) % size
-
-
-def _slice(ctx: NodeContext, item: slice, size: Dim, axis: int) -> tuple[Dim, Dim, int]:
-    """(start, length, step) of `item` on an axis of `size`, bounds clamped as PyTorch does."""
-    stride = 1 if item.step is None else item.step
-    if not isinstance(stride, numbers.Integral) or isinstance(stride, bool) or stride <= 0:
-        raise ctx.unsupported("index", f"slice step must be a positive int, got {item.step!r}")
-    if not isinstance(size, int):
-        if item.start in (None, 0) and item.stop is None and stride == 1:
-            return 0, size, 1
-        raise ctx.unsupported("index", f"slicing {item} on axis {axis} of symbolic size {size} is not supported (only ':')")
-    for bound in (item.start, item.stop):
-        if bound is not None and (not isinstance(bound, numbers.Integral) or isinstance(bound, bool)):
-            raise ctx.unsupported("index", f"slice bounds must be ints, got {item}")
-    start, stop, stride = slice(item.start, item.stop, int(stride)).indices(size)
-    length = len(range(start, stop, stride))
-    if length == 0:
-        raise ctx.shape_error(f"slice {item} on axis {axis} of size {size} is empty (empty tensors are not supported)", "index")
-    return start, length, stride
 
 
 # ---------------------------------------------------------------- transpose, permute
@@ -399,33 +157,35 @@ def _emit_permute(ctx: NodeContext, input: relax.Expr, axes: list[int]) -> relax
     return ctx.emit_te(kernels.permute, input, axes=axes)
 
 
-@register_converter(torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims")
+@register_converter(
+    torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims", any_dtype=("input",)
+)
 def transpose(ctx, input, dim0, dim1):
     rank = len(ctx.shape(input))
-    first = normalize_dim(ctx, _int(ctx, dim0, "dim0"), rank, "dim0")
-    second = normalize_dim(ctx, _int(ctx, dim1, "dim1"), rank, "dim1")
+    first = normalize_dim(ctx, int_argument(ctx, dim0, "dim0"), rank, "dim0")
+    second = normalize_dim(ctx, int_argument(ctx, dim1, "dim1"), rank, "dim1")
     axes = list(range(rank))
     axes[first], axes[second] = second, first
     return _emit_permute(ctx, input, axes)
 
 
-@register_converter("permute")
+@register_converter("permute", any_dtype=("input",))
 def permute_method(ctx, input, *dims):
     return permute(ctx, input, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
-@register_converter(torch.permute)
+@register_converter(torch.permute, any_dtype=("input",))
 def permute(ctx, input, dims):
     rank = len(ctx.shape(input))
     if not isinstance(dims, (tuple, list)) or len(dims) != rank:
         raise ctx.shape_error(f"the number of dims does not match: input of rank {rank}, dims {dims!r}", "dims")
-    axes = [normalize_dim(ctx, _int(ctx, d, "dims"), rank, "dims") for d in dims]
+    axes = [normalize_dim(ctx, int_argument(ctx, d, "dims"), rank, "dims") for d in dims]
     if len(set(axes)) != rank:
         raise ctx.shape_error(f"repeated dim in {list(dims)}", "dims")
     return _emit_permute(ctx, input, axes)
 
 
-@register_converter("contiguous")
+@register_converter("contiguous", any_dtype=("input",))
 def contiguous(ctx, input, memory_format=torch.contiguous_format):
     """The identity: memory layout does not change values, and Relax tensors are always dense."""
     return input
@@ -455,15 +215,15 @@ def _pieces(ctx: NodeContext, input: relax.Expr, axis: int, lengths: list[int]) 
 def _static_axis(ctx: NodeContext, input: relax.Expr, dim: object) -> tuple[int, int]:
     """(axis, size) of `dim`, whose size must be static to cut it."""
     shape = ctx.shape(input)
-    axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(shape), "dim")
+    axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(shape), "dim")
     if not isinstance(shape[axis], int):
         raise ctx.unsupported("dim", f"cutting axis {axis} of symbolic size {shape[axis]} is not supported")
     return axis, shape[axis]
 
 
-@register_converter(torch.chunk, "chunk")
+@register_converter(torch.chunk, "chunk", any_dtype=("input",))
 def chunk(ctx, input, chunks, dim=0):
-    chunks = _int(ctx, chunks, "chunks")
+    chunks = int_argument(ctx, chunks, "chunks")
     if chunks <= 0:
         raise ctx.shape_error(f"chunk expects `chunks` to be greater than 0, got {chunks}", "chunks")
     axis, size = _static_axis(ctx, input, dim)
@@ -474,24 +234,24 @@ def chunk(ctx, input, chunks, dim=0):
 def _split(ctx: NodeContext, input: relax.Expr, split_size: object, dim: object, parameter: str) -> tuple:
     axis, size = _static_axis(ctx, input, dim)
     if isinstance(split_size, (tuple, list)):
-        lengths = [_int(ctx, s, parameter) for s in split_size]
+        lengths = [int_argument(ctx, s, parameter) for s in split_size]
         if any(s <= 0 for s in lengths) or sum(lengths) != size:
             raise ctx.shape_error(
                 f"split sizes {lengths} must be positive and sum to the size {size} of axis {axis}", parameter
             )
         return _pieces(ctx, input, axis, lengths)
-    split_size = _int(ctx, split_size, parameter)
+    split_size = int_argument(ctx, split_size, parameter)
     if split_size <= 0:
         raise ctx.shape_error(f"split size must be positive, got {split_size}", parameter)
     return _pieces(ctx, input, axis, [min(split_size, size - start) for start in range(0, size, split_size)])
 
 
-@register_converter(torch.split)
+@register_converter(torch.split, any_dtype=("tensor",))
 def split(ctx, tensor, split_size_or_sections, dim=0):
     return _split(ctx, tensor, split_size_or_sections, dim, "split_size_or_sections")
 
 
-@register_converter("split")
+@register_converter("split", any_dtype=("input",))
 def split_method(ctx, input, split_size, dim=0):
     return _split(ctx, input, split_size, dim, "split_size")
 
@@ -509,9 +269,9 @@ def cat(ctx, tensors, dim=0, axis=None, out=None):
     tensors = _tensor_list(ctx, tensors)
     shapes = [ctx.shape(t) for t in tensors]
     rank = len(shapes[0])
-    axis = normalize_dim(ctx, _int(ctx, dim if axis is None else axis, "dim"), rank, "dim")
+    axis = normalize_dim(ctx, int_argument(ctx, dim if axis is None else axis, "dim"), rank, "dim")
     for k, shape in enumerate(shapes):
-        if len(shape) != rank or not all(_equal(a, b) for i, (a, b) in enumerate(zip(shape, shapes[0])) if i != axis):
+        if len(shape) != rank or not all(symbolic.equal(a, b) for i, (a, b) in enumerate(zip(shape, shapes[0])) if i != axis):
             raise ctx.shape_error(
                 f"tensor {k} has shape {_describe(shape)}, but the sizes of tensors must match except "
                 f"in dimension {axis} (tensor 0 has shape {_describe(shapes[0])})",
@@ -529,33 +289,33 @@ def stack(ctx, tensors, dim=0, out=None):
     tensors = _tensor_list(ctx, tensors)
     shapes = [ctx.shape(t) for t in tensors]
     for k, shape in enumerate(shapes):
-        if not _same_shape(shape, shapes[0]):
+        if not symbolic.same_shape(shape, shapes[0]):
             raise ctx.shape_error(
                 f"stack expects each tensor to be equal size, but tensor 0 has shape {_describe(shapes[0])} "
                 f"and tensor {k} has shape {_describe(shape)}",
                 "tensors",
             )
-    axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(shapes[0]) + 1, "dim")
+    axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(shapes[0]) + 1, "dim")
     return ctx.emit_te(kernels.stack, tensors, axis=axis)
 
 
 # ---------------------------------------------------------------- unsqueeze, squeeze, expand
 
 
-@register_converter(torch.unsqueeze, "unsqueeze")
+@register_converter(torch.unsqueeze, "unsqueeze", any_dtype=("input",))
 def unsqueeze(ctx, input, dim):
-    axis = normalize_dim(ctx, _int(ctx, dim, "dim"), len(ctx.shape(input)) + 1, "dim")
+    axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(ctx.shape(input)) + 1, "dim")
     return ctx.emit_te(kernels.unsqueeze, input, axis=axis)
 
 
-@register_converter(torch.squeeze, "squeeze")
+@register_converter(torch.squeeze, "squeeze", any_dtype=("input",))
 def squeeze(ctx, input, dim=None):
     shape = ctx.shape(input)
     if dim is None:
         candidates = list(range(len(shape)))
     else:
         dims = list(dim) if isinstance(dim, (tuple, list)) else [dim]
-        candidates = sorted({normalize_dim(ctx, _int(ctx, d, "dim"), len(shape), "dim") for d in dims})
+        candidates = sorted({normalize_dim(ctx, int_argument(ctx, d, "dim"), len(shape), "dim") for d in dims})
     symbolic = [a for a in candidates if not isinstance(shape[a], int)]
     if symbolic:
         raise ctx.unsupported(
@@ -583,24 +343,24 @@ def _expand(ctx: NodeContext, input: relax.Expr, sizes: list[Dim], parameter: st
             out_shape.append(existing)
         elif isinstance(size, int) and size <= 0:
             raise ctx.shape_error(f"invalid size {size} at dimension {i}", parameter)
-        elif existing is None or _equal(existing, size) or (isinstance(existing, int) and existing == 1):
+        elif existing is None or symbolic.equal(existing, size) or (isinstance(existing, int) and existing == 1):
             out_shape.append(size)
         else:
             raise ctx.shape_error(
                 f"the expanded size ({size}) must match the existing size ({existing}) at non-singleton dimension {i}",
                 parameter,
             )
-    if _same_shape(out_shape, shape):
+    if symbolic.same_shape(out_shape, shape):
         return input
     return ctx.emit_te(kernels.broadcast_to, input, shape=out_shape)
 
 
-@register_converter("expand")
+@register_converter("expand", any_dtype=("input",))
 def expand(ctx, input, *sizes, implicit=False):
     return _expand(ctx, input, _sizes(ctx, sizes, "size"), "size")
 
 
-@register_converter("expand_as")
+@register_converter("expand_as", any_dtype=("input", "other"))
 def expand_as(ctx, input, other):
     if not is_tensor(other):
         raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
@@ -649,56 +409,3 @@ def type_(ctx, input, dtype=None, non_blocking=False):
         raise ctx.unsupported("dtype", f"only x.type(torch.<dtype>) is supported, got {dtype!r}")
     _check_dtype(ctx, dtype)
     return input
-
-
-# ---------------------------------------------------------------- size arithmetic and checks
-
-
-def _check_sizes(ctx: NodeContext, *operands: object) -> None:
-    """Operands of size arithmetic are ints or integer PrimExprs; tensors are refused."""
-    for name, value in zip(("input", "other"), operands):
-        if not _is_size(value):
-            what = "a tensor" if is_tensor(value) else repr(value)
-            raise ctx.unsupported(name, f"{target_name(ctx.node.target)} is only supported on sizes (ints), got {what}")
-
-
-@register_converter(operator.floordiv, operator.mod)
-def size_arithmetic(ctx, input, other):
-    """`channels // groups`, `size % patch` on sizes: Python ints, or a PrimExpr for a symbolic size."""
-    _check_sizes(ctx, input, other)
-    if isinstance(other, int) and other == 0:
-        raise ctx.shape_error(f"{target_name(ctx.node.target)} by zero", "other")
-    if isinstance(input, int) and isinstance(other, int):
-        return ctx.node.target(input, other)
-    combine = tirx.floordiv if ctx.node.target is operator.floordiv else tirx.floormod
-    return _as_dim(combine(_as_expr(input), _as_expr(other)))
-
-
-_COMPARISONS = {operator.eq: "==", operator.ne: "!=", operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}
-
-
-@register_converter(*_COMPARISONS)
-def size_comparison(ctx, input, other):
-    """A comparison of sizes (`x.dim() == 3`, `h == 224`) as a Python bool; a symbolic one must be
-    provable either way."""
-    _check_sizes(ctx, input, other)
-    compare = ctx.node.target
-    if isinstance(input, int) and isinstance(other, int):
-        return compare(input, other)
-    condition = compare(_as_expr(input), _as_expr(other))
-    analyzer = sym.Analyzer()
-    if analyzer.can_prove(condition):
-        return True
-    if analyzer.can_prove(tirx.Not(condition)):
-        return False
-    symbol = _COMPARISONS[compare]
-    raise ctx.unsupported("input", f"whether {input} {symbol} {other} holds is known only at run time")
-
-
-@register_converter(torch._assert)
-def assert_(ctx, condition, message):
-    """`torch._assert(cond, msg)`: checked now; a failing one is the model's own error, raised at import."""
-    if condition is not True and condition is not False:
-        raise ctx.unsupported("condition", f"must be decidable at import time, got {condition!r}")
-    if not condition:
-        raise ctx.shape_error(f"the model's assertion failed: {message}", "condition")

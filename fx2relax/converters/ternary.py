@@ -12,12 +12,11 @@ from ..importer import NodeContext, is_tensor
 from ..kernels import elementwise
 from ..kernels import ternary as kernels
 from ..registry import register_converter
-from .common import check_inplace
 from .elementwise import _grows
 
 
 def _emit(ctx: NodeContext, kernel, input, tensor1, tensor2, value):
-    inplace = check_inplace(ctx)
+    inplace = ctx.check_inplace()
     for operand, name in ((input, "input"), (tensor1, "tensor1"), (tensor2, "tensor2")):
         if not is_tensor(operand):
             raise ctx.unsupported(name, f"must be a tensor, got {type(operand).__name__} {operand!r}")

@@ -9,11 +9,9 @@ position bias, the shifted-window mask (a constant computed here from the sizes)
 
 from __future__ import annotations
 
-import builtins
 import numbers
 
 import numpy as np
-import torch
 from tvm import relax
 
 from ..importer import NodeContext
@@ -130,24 +128,19 @@ def shifted_window_attention(ctx, input, qkv_weight, proj_weight, relative_posit
     return x
 
 
-def _constant_index(ctx: NodeContext, position: int, parameter: str) -> np.ndarray:
-    """The values of an integer buffer argument (its get_attr node's tensor), read at import."""
-    node = ctx.node.args[position] if len(ctx.node.args) > position else ctx.node.kwargs.get(parameter)
-    if not (isinstance(node, torch.fx.Node) and node.op == "get_attr"):
+def _constant_index(ctx: NodeContext, index, parameter: str) -> np.ndarray:
+    """The values of an integer buffer argument, read at import."""
+    values = ctx.constant(index)
+    if values is None or values.dtype.kind not in "iu":
         raise ctx.unsupported(parameter, "must be an integer buffer of the model (its values are read at import)")
-    value = node.graph.owning_module
-    for atom in str(node.target).split("."):
-        value = builtins.getattr(value, atom)
-    if value.dtype.is_floating_point or value.dtype.is_complex:
-        raise ctx.unsupported(parameter, f"buffer '{node.target}' has dtype {value.dtype}; indices must be integers")
-    return value.detach().cpu().numpy().astype("int64")
+    return values.astype("int64")
 
 
 def get_relative_position_bias(ctx, relative_position_bias_table, relative_position_index, window_size):
     """table[index] as [1, num_heads, N, N] (N = window_size[0] * window_size[1])."""
     window = _pair(ctx, window_size, "window_size")
     tokens = window[0] * window[1]
-    index = _constant_index(ctx, 1, "relative_position_index")
+    index = _constant_index(ctx, relative_position_index, "relative_position_index")
     rows, heads = static_dims(ctx, ctx.shape(relative_position_bias_table), range(2), "_get_relative_position_bias")
     if index.shape != (tokens * tokens,) or index.min() < 0 or index.max() >= rows:
         raise ctx.shape_error(
@@ -181,5 +174,5 @@ def patch_merging_pad(ctx, x):
 
 if _swin is not None:
     register_converter(_swin.shifted_window_attention)(shifted_window_attention)
-    register_converter(_swin._get_relative_position_bias)(get_relative_position_bias)
+    register_converter(_swin._get_relative_position_bias, any_dtype=("relative_position_index",))(get_relative_position_bias)
     register_converter(_swin._patch_merging_pad)(patch_merging_pad)

@@ -10,30 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tvm import sym, te, tirx
+from tvm import te, tirx
+
+from .. import symbolic
 
 Operand = te.Tensor | tirx.Expr
-
-
-def _is_one(dim: tirx.Expr | int) -> bool:
-    return isinstance(dim, int) and dim == 1 or isinstance(dim, tirx.IntImm) and dim.value == 1
 
 
 def broadcast_shape(lhs: Sequence, rhs: Sequence) -> tuple:
     """The broadcast of two shapes (ints or PrimExprs), aligned on the right; each pair of sizes
     must be equal (provably, for symbolic ones) or contain a 1. Raises ValueError otherwise."""
-    analyzer = sym.Analyzer()
     rank = max(len(lhs), len(rhs))
     lhs = [1] * (rank - len(lhs)) + list(lhs)
     rhs = [1] * (rank - len(rhs)) + list(rhs)
     shape = []
     for axis, (a, b) in enumerate(zip(lhs, rhs)):
-        if _is_one(b):
+        if symbolic.is_one(b):
             shape.append(a)
-        elif _is_one(a):
+        elif symbolic.is_one(a):
             shape.append(b)
-        elif analyzer.can_prove_equal(tirx.const(a, "int64") if isinstance(a, int) else a,
-                                      tirx.const(b, "int64") if isinstance(b, int) else b):
+        elif symbolic.equal(a, b):
             shape.append(a)
         else:
             raise ValueError(f"the size {a} of one operand and {b} of the other differ at axis {axis}")
@@ -44,7 +40,7 @@ def broadcast_index(shape: Sequence, index: Sequence) -> tuple:
     """The index into an operand of `shape` that broadcast output `index` (aligned on the right)
     reads: axes of size 1 read 0, missing leading axes are dropped."""
     offset = len(index) - len(shape)
-    return tuple(0 if _is_one(d) else index[offset + a] for a, d in enumerate(shape))
+    return tuple(0 if symbolic.is_one(d) else index[offset + a] for a, d in enumerate(shape))
 
 
 def _read(operand: Operand, index: tuple, dtype: str) -> tirx.Expr:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tvm import sym, te, tirx
+from tvm import te, tirx
 
-from .elementwise import _is_one, broadcast_index, broadcast_shape
+from .. import symbolic
+from .elementwise import broadcast_index, broadcast_shape
 
 
 def linear(data: te.Tensor, weight: te.Tensor, bias: te.Tensor | None = None) -> te.Tensor:
@@ -150,7 +151,7 @@ def einsum_sizes(labels: Sequence[Sequence[str]], shapes: Sequence[Sequence]) ->
     for position, (operand_labels, shape) in enumerate(zip(labels, shapes)):
         own: dict[str, object] = {}
         for label, size in zip(operand_labels, shape):
-            if label in own and not _same(own[label], size):
+            if label in own and not symbolic.equal(own[label], size):
                 raise ValueError(
                     f"subscript {label} is repeated for operand {position} but the sizes don't match, {own[label]} != {size}"
                 )
@@ -163,12 +164,6 @@ def einsum_sizes(labels: Sequence[Sequence[str]], shapes: Sequence[Sequence]) ->
                     f"operands do not broadcast: subscript {label} has size {sizes[label]} and {size} (operand {position})"
                 ) from None
     return sizes
-
-
-def _same(a: object, b: object) -> bool:
-    """Whether two sizes (ints or PrimExprs) are provably equal."""
-    as_expr = [tirx.const(d, "int64") if isinstance(d, int) else d for d in (a, b)]
-    return sym.Analyzer().can_prove_equal(*as_expr)
 
 
 def einsum(*operands: te.Tensor, equation: str) -> te.Tensor:
@@ -187,7 +182,7 @@ def einsum(*operands: te.Tensor, equation: str) -> te.Tensor:
         axis_of = {**dict(zip(output, index)), **reduce_axes}
         value = None
         for operand, operand_labels in zip(operands, labels):
-            term = operand[tuple(0 if _is_one(d) else axis_of[label] for label, d in zip(operand_labels, operand.shape))]
+            term = operand[tuple(0 if symbolic.is_one(d) else axis_of[label] for label, d in zip(operand_labels, operand.shape))]
             value = term if value is None else value * term
         return te.sum(value, axis=list(reduce_axes.values())) if reduce_axes else value
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
+from .. import symbolic
+
 
 def flatten(data: te.Tensor, start_dim: int, end_dim: int) -> te.Tensor:
     """Merge axes start_dim..end_dim (0 <= start_dim <= end_dim < rank) into one.
@@ -159,13 +161,9 @@ def broadcast_to(data: te.Tensor, shape: Sequence) -> te.Tensor:
     offset = len(shape) - len(data.shape)
 
     def source(*out):
-        return data[tuple(0 if _is_one(d) else out[offset + a] for a, d in enumerate(data.shape))]
+        return data[tuple(0 if symbolic.is_one(d) else out[offset + a] for a, d in enumerate(data.shape))]
 
     return te.compute(tuple(shape), source, name="broadcast_to")
-
-
-def _is_one(dim) -> bool:
-    return isinstance(dim, tirx.IntImm) and dim.value == 1
 
 
 def take(data: te.Tensor, indices: te.Tensor, axis: int) -> te.Tensor:

@@ -1,0 +1,101 @@
+"""Converters for sizes and scalar arithmetic on them: `x.size()`, `x.dim()`, `numel`, `x.shape` /
+`x.ndim` / `x.dtype`, `//` and `%` on sizes, comparisons and `torch._assert`, decided at import.
+
+A size is a Python int, or a PrimExpr for a symbolic dimension (see fx2relax/symbolic.py).
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+
+import torch
+from tvm import sym, tirx
+
+from .. import symbolic
+from ..importer import NodeContext, is_tensor
+from ..registry import register_converter, target_name
+from .common import int_argument, is_size, normalize_dim
+
+
+@register_converter("size", any_dtype=("input",))
+def size(ctx, input, dim=None):
+    shape = ctx.shape(input)
+    if dim is None:
+        return tuple(shape)
+    return shape[normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(shape), "dim")]
+
+
+@register_converter("dim", "ndimension", any_dtype=("input",))
+def dim(ctx, input):
+    return len(ctx.shape(input))
+
+
+@register_converter(torch.numel, "numel", "nelement", any_dtype=("input",))
+def numel(ctx, input):
+    return symbolic.product(ctx.shape(input))
+
+
+_TENSOR_ATTRIBUTES = ("shape", "ndim", "dtype")
+
+
+@register_converter(builtins.getattr, any_dtype=("obj",))
+def getattr_(ctx, obj, name):
+    """`x.shape`, `x.ndim`, `x.dtype` (FX traces attribute reads on tensors as getattr calls)."""
+    if not is_tensor(obj) or name not in _TENSOR_ATTRIBUTES:
+        raise ctx.unsupported("name", f"reading attribute {name!r} is not supported (only {', '.join(_TENSOR_ATTRIBUTES)} of a tensor)")
+    if name == "dtype":
+        return getattr(torch, ctx.tensor_dtype(obj))
+    shape = ctx.shape(obj)
+    return tuple(shape) if name == "shape" else len(shape)
+
+
+
+def _check_sizes(ctx: NodeContext, *operands: object) -> None:
+    """Operands of size arithmetic are ints or integer PrimExprs; tensors are refused."""
+    for name, value in zip(("input", "other"), operands):
+        if not is_size(value):
+            what = "a tensor" if is_tensor(value) else repr(value)
+            raise ctx.unsupported(name, f"{target_name(ctx.target)} is only supported on sizes (ints), got {what}")
+
+
+@register_converter(operator.floordiv, operator.mod)
+def size_arithmetic(ctx, input, other):
+    """`channels // groups`, `size % patch` on sizes: Python ints, or a PrimExpr for a symbolic size."""
+    _check_sizes(ctx, input, other)
+    if isinstance(other, int) and other == 0:
+        raise ctx.shape_error(f"{target_name(ctx.target)} by zero", "other")
+    if isinstance(input, int) and isinstance(other, int):
+        return ctx.target(input, other)
+    combine = tirx.floordiv if ctx.target is operator.floordiv else tirx.floormod
+    return symbolic.as_dim(combine(symbolic.as_expr(input), symbolic.as_expr(other)))
+
+
+_COMPARISONS = {operator.eq: "==", operator.ne: "!=", operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}
+
+
+@register_converter(*_COMPARISONS)
+def size_comparison(ctx, input, other):
+    """A comparison of sizes (`x.dim() == 3`, `h == 224`) as a Python bool; a symbolic one must be
+    provable either way."""
+    _check_sizes(ctx, input, other)
+    compare = ctx.target
+    if isinstance(input, int) and isinstance(other, int):
+        return compare(input, other)
+    condition = compare(symbolic.as_expr(input), symbolic.as_expr(other))
+    analyzer = sym.Analyzer()
+    if analyzer.can_prove(condition):
+        return True
+    if analyzer.can_prove(tirx.Not(condition)):
+        return False
+    symbol = _COMPARISONS[compare]
+    raise ctx.unsupported("input", f"whether {input} {symbol} {other} holds is known only at run time")
+
+
+@register_converter(torch._assert)
+def assert_(ctx, condition, message):
+    """`torch._assert(cond, msg)`: checked now; a failing one is the model's own error, raised at import."""
+    if condition is not True and condition is not False:
+        raise ctx.unsupported("condition", f"must be decidable at import time, got {condition!r}")
+    if not condition:
+        raise ctx.shape_error(f"the model's assertion failed: {message}", "condition")
