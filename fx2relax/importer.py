@@ -200,7 +200,8 @@ class GraphImporter:
 
     A placeholder's entry in `input_shapes` is a shape (a tensor input of `main`) or a symbolic
     size (a tirx.Var, for the SymInt inputs of torch.compile graphs), which is bound to that
-    variable and is not a parameter of `main`.
+    variable and is not a parameter of `main`. Trailing placeholders without an entry are optional
+    arguments of forward (`attn_mask=None`) and take their default value.
     """
 
     def __init__(
@@ -230,6 +231,8 @@ class GraphImporter:
             node: relax.Var(node.name, relax.TensorType(shape, self.dtype)) if _is_sequence(shape) else shape
             for node, shape in zip(placeholders, input_shapes)
         }
+        for node in placeholders[len(input_shapes) :]:  # optional arguments not given keep their defaults
+            self._inputs[node] = node.args[0]
         tensor_inputs = [value for value in self._inputs.values() if is_tensor(value)]
         self.refuse_unsupported()
         builder = self.builder
@@ -434,8 +437,9 @@ def _single_module_graph(model: torch.nn.Module) -> torch.fx.GraphModule:
     return torch.fx.GraphModule(torch.nn.Sequential(model), graph, type(model).__name__)
 
 
-def normalize_input_shapes(input_shape: Any, count: int) -> list[tuple[Dim, ...]]:
-    """One shape per model input. A dimension is a positive int, or None / a name for a symbolic one."""
+def normalize_input_shapes(input_shape: Any, count: int, required: int | None = None) -> list[tuple[Dim, ...]]:
+    """One shape per model input given: `required` to `count` of them (all `count` by default; the
+    others are optional arguments). A dimension is a positive int, or None / a name for a symbolic one."""
     if _is_sequence(input_shape) and input_shape and all(_is_sequence(s) for s in input_shape):
         shapes = list(input_shape)
     elif _is_sequence(input_shape) and not any(_is_sequence(d) for d in input_shape):
@@ -444,8 +448,10 @@ def normalize_input_shapes(input_shape: Any, count: int) -> list[tuple[Dim, ...]
         raise InputShapeError(
             f"input_shape must be a shape such as (4, 1, 28, 28), or a list of shapes, got {input_shape!r}"
         )
-    if len(shapes) != count:
-        raise InputShapeError(f"the model takes {count} input(s) but input_shape gives {len(shapes)} shape(s)")
+    required = count if required is None else required
+    if not required <= len(shapes) <= count:
+        takes = f"{count} input(s)" if required == count else f"{required} to {count} inputs ({count - required} optional)"
+        raise InputShapeError(f"the model takes {takes} but input_shape gives {len(shapes)} shape(s)")
     symbols: dict[str, tirx.Var] = {}
     normalized = []
     for shape in shapes:
@@ -503,7 +509,10 @@ def import_model(
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; choose one of {', '.join(SUPPORTED_DTYPES)}")
     graph_module = trace(model)
-    count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
-    shapes = normalize_input_shapes(input_shape, count)
+    placeholders = [n for n in graph_module.graph.nodes if n.op == "placeholder"]
+    optional = 0  # trailing arguments with a default (forward(x, attn_mask=None)) may be left out
+    while optional < len(placeholders) and placeholders[len(placeholders) - 1 - optional].args:
+        optional += 1
+    shapes = normalize_input_shapes(input_shape, len(placeholders), len(placeholders) - optional)
     importer = GraphImporter(graph_module, dtype, keep_params_as_input)
     return importer, importer.import_graph(shapes)
