@@ -13,11 +13,13 @@ the two captures it.
 
     python tools/timm_survey.py [--timeout 180] [--budget 3600] [--build] [--size 96] [models ...]
 
-Each model runs in a subprocess with a time limit (smallest first, until --budget seconds are
-used). Prints a markdown table (family, model, input, parameters, status, detail) and, per missing
+First every model is built, captured and imported (in this process), then the ones that import
+are compiled and compared, each in a subprocess with a time limit, smallest first, until --budget
+seconds are used. Prints a markdown table (family, model, input, parameters, status, detail) and, per missing
 target, the models it blocks. Statuses: ok, mismatch, unsupported (fx2relax lacks an op), refused
-(a parameter or shape fx2relax refuses), untraceable (neither torch.fx nor torch.export captures
-it), export-only (torch.export captures it, fx2relax cannot import that yet), error, timeout, skipped.
+(a parameter or shape fx2relax refuses), timeout / skipped (imports, not compiled in the time
+given), untraceable (neither torch.fx nor torch.export captures
+it), export-only (torch.export captures it, fx2relax cannot import that yet), error.
 """
 
 from __future__ import annotations
@@ -99,9 +101,12 @@ def _exported(model, x):
         return None, f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
 
 
-def run_one(name: str, size: int, build_only: bool) -> dict:
-    """Capture, check, import, compile, run and compare one model (in this process)."""
-    import numpy as np
+def capture_and_import(name: str, size: int) -> tuple[dict, object, object, object]:
+    """Phase 1 for one model: build it, capture it (torch.fx, else torch.export) and import it.
+
+    Returns (row, IRModule or None, model, input); the row's status is "imports" when the model
+    imported, else why not (unsupported targets, a refusal, what cannot capture it).
+    """
     import torch
 
     import fx2relax
@@ -110,33 +115,49 @@ def run_one(name: str, size: int, build_only: bool) -> dict:
     model, shape = load(name, size)
     row = {"params": sum(p.numel() for p in model.parameters()) / 1e6, "input": "x".join(map(str, shape[2:]))}
     x = torch.rand(shape)
-    started = time.perf_counter()
     try:
         graph_module = trace(model)  # traced once: some models cache traced values (levit's bias cache)
         GraphImporter(graph_module).refuse_unsupported()
         capture = "fx"
     except fx2relax.UnsupportedOpError as error:
-        counts = Counter(_target(line) for line in error.unsupported)
-        return {**row, "status": "unsupported", "missing": sorted(counts),
-                "detail": ", ".join(f"{t} ×{n}" for t, n in sorted(counts.items()))}
+        return _unsupported(row, error, "fx"), None, model, x
     except fx2relax.TraceError as error:
         program, export_error = _exported(model, x)
         fx_error = str(error).split(": ", 1)[-1].splitlines()[0][:120]
         if program is None:
-            return {**row, "status": "untraceable", "detail": f"torch.fx: {fx_error}; torch.export: {export_error}"}
+            return {**row, "status": "untraceable", "detail": f"torch.fx: {fx_error}; torch.export: {export_error}"}, None, model, x
         from_exported = getattr(fx2relax, "from_exported_program", None)  # the torch.export path, once it lands
         if from_exported is None:
-            return {**row, "status": "export-only", "detail": f"torch.fx: {fx_error}; torch.export captures it"}
+            return {**row, "status": "export-only", "detail": f"torch.fx: {fx_error}; torch.export captures it"}, None, model, x
         capture = "export"
+    started = time.perf_counter()
     try:
         mod = fx2relax.from_module(graph_module, shape) if capture == "fx" else from_exported(program)
     except fx2relax.UnsupportedOpError as error:
-        counts = Counter(_target(line) for line in error.unsupported)
-        return {**row, "status": "unsupported", "missing": sorted(counts),
-                "detail": f"({capture}) " + ", ".join(f"{t} ×{n}" for t, n in sorted(counts.items()))}
+        return _unsupported(row, error, capture), None, model, x
     except fx2relax.Fx2RelaxError as error:
-        return {**row, "status": "refused", "detail": f"({capture}) {str(error).splitlines()[0][:200]}"}
-    imported = time.perf_counter()
+        return {**row, "status": "refused", "detail": f"({capture}) {str(error).splitlines()[0][:200]}"}, None, model, x
+    detail = f"({capture}) imports in {time.perf_counter() - started:.0f} s"
+    return {**row, "status": "imports", "detail": detail}, mod, model, x
+
+
+def _unsupported(row: dict, error, capture: str) -> dict:
+    counts = Counter(_target(line) for line in error.unsupported)
+    return {**row, "status": "unsupported", "missing": sorted(counts),
+            "detail": f"({capture}) " + ", ".join(f"{t} ×{n}" for t, n in sorted(counts.items()))}
+
+
+def run_one(name: str, size: int, build_only: bool) -> dict:
+    """Phase 2 for one model: import, compile (or build), run and compare (in this process)."""
+    import numpy as np
+    import torch
+
+    import fx2relax
+
+    row, mod, model, x = capture_and_import(name, size)
+    if mod is None:
+        return row
+    started = time.perf_counter()
     run = fx2relax.build(mod) if build_only else fx2relax.compile(mod)
     compiled = time.perf_counter()
     actual = run(x)
@@ -147,9 +168,16 @@ def run_one(name: str, size: int, build_only: bool) -> dict:
     expected = expected.numpy()
     rel_error = float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
     status = "ok" if rel_error < TOLERANCE else "mismatch"
-    detail = (f"({capture}) rel error {rel_error:.1e}; import {imported - started:.0f} s, "
-              f"{'build' if build_only else 'compile'} {compiled - imported:.0f} s")
+    detail = f"{row['detail']}; rel error {rel_error:.1e}; {'build' if build_only else 'compile'} {compiled - started:.0f} s"
     return {**row, "status": status, "detail": detail}
+
+
+def check(name: str, size: int) -> dict:
+    """Phase 1 in this process; a model that timm or torch cannot build is an error row."""
+    try:
+        return capture_and_import(name, size)[0]
+    except Exception as error:
+        return {"status": "error", "detail": f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"}
 
 
 def survey(name: str, size: int, build_only: bool, timeout: float) -> dict:
@@ -158,7 +186,7 @@ def survey(name: str, size: int, build_only: bool, timeout: float) -> dict:
     try:
         process = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "detail": f"no result within {timeout:g} s"}
+        return {"status": "timeout", "detail": f"imports; no compiled result within {timeout:g} s"}
     lines = process.stdout.strip().splitlines()
     if process.returncode != 0 or not lines:
         last = (process.stderr.strip().splitlines() or ["?"])[-1]
@@ -185,12 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     modules = {model: module for module in timm.list_modules() for model in timm.list_models(module=module)}
     print(f"{len(names)} models", file=sys.stderr, flush=True)
     rows = {}
-    for name in names:
+    for name in names:  # phase 1: capture and import every model (in this process)
+        rows[name] = check(name, args.size)
+        print(f"{name}: {rows[name]['status']} {rows[name]['detail']}", file=sys.stderr, flush=True)
+    importing = sorted((n for n in names if rows[n]["status"] == "imports"), key=lambda n: rows[n]["params"])
+    for name in importing:  # phase 2: compile, run and compare, smallest first, within the budget
         left = args.budget - (time.perf_counter() - started)
         if left < 20:
-            rows[name] = {"status": "skipped", "detail": "survey time budget used up"}
+            rows[name] = {**rows[name], "status": "skipped", "detail": rows[name]["detail"] + "; survey time budget used up"}
         else:
-            rows[name] = survey(name, args.size, args.build, min(args.timeout, left))
+            rows[name] = {**rows[name], **survey(name, args.size, args.build, min(args.timeout, left))}
         print(f"{name}: {rows[name]['status']} {rows[name]['detail']}", file=sys.stderr, flush=True)
     print("| architecture | model | input | params (M) | status | detail |\n|---|---|---|---|---|---|")
     for name in names:
