@@ -49,6 +49,8 @@ def _check_axis(ctx: NodeContext, mode: str, axis: int, size: Dim, before: int, 
             return
         raise ctx.unsupported("pad", f"{mode} padding ({before}, {after}) of axis {axis}, whose size {size} is symbolic")
     out = size + before + after
+    if mode == "constant" and size + min(before, 0) + min(after, 0) < 0:  # PyTorch crops first (narrow)
+        raise ctx.shape_error(f"padding ({before}, {after}) crops more than the size {size} of axis {axis}", "pad")
     if mode == "reflect" and not (before < size and after < size):
         raise ctx.shape_error(f"reflect padding ({before}, {after}) must be smaller than the size {size} of axis {axis}", "pad")
     if mode == "circular":
