@@ -53,14 +53,14 @@ def _check_axis(ctx: NodeContext, mode: str, axis: int, size: Dim, before: int, 
         raise ctx.shape_error(f"padding ({before}, {after}) crops more than the size {size} of axis {axis}", "pad")
     if mode == "reflect" and not (before < size and after < size):
         raise ctx.shape_error(f"reflect padding ({before}, {after}) must be smaller than the size {size} of axis {axis}", "pad")
-    if mode == "circular":
+    if mode == "circular":  # PyTorch's limit is the axis size; past what a crop leaves, we wrap modulo
         kept = size + min(before, 0) + min(after, 0)
-        if kept < 1 or max(before, after) > kept:
+        if max(before, after) > size:
             raise ctx.shape_error(
-                f"circular padding ({before}, {after}) of axis {axis} (size {size}) wraps around the "
-                f"{max(kept, 0)} uncropped values more than once",
-                "pad",
+                f"circular padding ({before}, {after}) of axis {axis} (size {size}) wraps around more than once", "pad"
             )
+        if kept < 1 and max(before, after) > 0:
+            raise ctx.shape_error(f"circular padding ({before}, {after}) of axis {axis} (size {size}) wraps an emptied axis", "pad")
     if out < 1:
         raise ctx.shape_error(
             f"padding ({before}, {after}) of axis {axis} (size {size}) leaves {out} values (empty tensors are not supported)",

@@ -4,7 +4,7 @@ ones crop) and values, NaN/inf; what PyTorch refuses is refused at import, namin
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from torch import nn
 
@@ -15,11 +15,16 @@ MODES = ("constant", "reflect", "replicate", "circular")
 
 
 def torch_outcome(model, x):
-    """PyTorch's output for `x`, or None when PyTorch refuses (or gives an empty tensor)."""
+    """PyTorch's output for `x`, or None when PyTorch refuses (or gives an empty tensor). Circular
+    padding past what a crop leaves fails in PyTorch on its own overlapping copies in some cases
+    (fx2relax wraps around modulo, as PyTorch does where it succeeds): nothing to compare."""
     try:
         with torch.no_grad():
             out = model(x.clone())
-    except (RuntimeError, ValueError, NotImplementedError):
+    except RuntimeError as error:
+        assume("single memory location" not in str(error))
+        return None
+    except (ValueError, NotImplementedError):
         return None
     return None if out.numel() == 0 else out
 
