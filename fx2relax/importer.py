@@ -201,7 +201,8 @@ class GraphImporter:
 
     A placeholder's entry in `input_shapes` is a shape (a tensor input of `main`) or a symbolic
     size (a tirx.Var, for the SymInt inputs of torch.compile graphs), which is bound to that
-    variable and is not a parameter of `main`.
+    variable and is not a parameter of `main`. Trailing placeholders without an entry are optional
+    arguments of forward (`attn_mask=None`) and take their default value.
     """
 
     def __init__(
@@ -403,22 +404,57 @@ class RegistryTracer(torch.fx.Tracer):
         return super().is_leaf_module(module, qualified_name)
 
 
-def trace(model: torch.nn.Module, registry: ConverterRegistry = REGISTRY) -> torch.fx.GraphModule:
+def trace(
+    model: torch.nn.Module, registry: ConverterRegistry = REGISTRY, concrete_args: dict[str, Any] | None = None
+) -> torch.fx.GraphModule:
     """Trace `model` into a GraphModule; failures become a TraceError naming the model.
 
     A model that is itself a convertible module (a bare `nn.Conv2d`) is traced as a one-node graph.
+    `concrete_args` (forward argument → value) are traced as those values, so torch.fx follows the
+    branches PyTorch takes for them (`if mask is None`), and they are not inputs of the graph.
     """
     if isinstance(model, torch.fx.GraphModule):
         return model
     if registry.lookup("call_module", model) is not None:
         return _single_module_graph(model)
     try:
-        graph = RegistryTracer(registry).trace(model)
+        graph = RegistryTracer(registry).trace(model, concrete_args=concrete_args or None)
     except Exception as error:
         raise TraceError(
             f"torch.fx could not trace {type(model).__name__}: {type(error).__name__}: {error}"
         ) from error
+    if concrete_args:
+        _drop_specialized_placeholders(graph, len(concrete_args))
     return torch.fx.GraphModule(model, graph, type(model).__name__)
+
+
+def left_out_defaults(model: torch.nn.Module, input_shape: Any) -> dict[str, Any]:
+    """The trailing forward arguments that `input_shape` gives no shape and that have a default
+    (`forward(x, attn_mask=None, scale=2.0)`), with their defaults: they are traced as those values."""
+    if isinstance(model, torch.fx.GraphModule) or not _is_sequence(input_shape) or len(input_shape) == 0:
+        return {}
+    given = len(input_shape) if all(_is_sequence(item) for item in input_shape) else 1
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    parameters = [p for p in inspect.signature(model.forward).parameters.values() if p.kind in positional]
+    left_out = parameters[given:]
+    if any(p.default is inspect.Parameter.empty for p in left_out):
+        return {}  # an argument without a default: the graph checks name it
+    return {p.name: p.default for p in left_out}
+
+
+def _drop_specialized_placeholders(graph: torch.fx.Graph, count: int) -> None:
+    """Remove the last `count` placeholders, which torch.fx made for concrete arguments, with the
+    checks it adds that a call passes the traced value (`_assert_is_none`, `x == 2.0`, `_assert`);
+    the traced graph itself uses the values, never the placeholders."""
+    placeholders = [node for node in graph.nodes if node.op == "placeholder"][-count:]
+    dependents: list[torch.fx.Node] = []
+    for node in graph.nodes:
+        if node in placeholders or any(arg in placeholders or arg in dependents for arg in node.all_input_nodes):
+            dependents.append(node)
+    if any(node.op == "output" for node in dependents):
+        return  # a concrete value flows to the output: leave the graph to the checks
+    for node in reversed(dependents):
+        graph.erase_node(node)
 
 
 def _single_module_graph(model: torch.nn.Module) -> torch.fx.GraphModule:
@@ -503,7 +539,7 @@ def import_model(
         raise TypeError(f"from_module expects a torch.nn.Module, got {type(model).__name__}")
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; choose one of {', '.join(SUPPORTED_DTYPES)}")
-    graph_module = trace(model)
+    graph_module = trace(model, concrete_args=left_out_defaults(model, input_shape))
     graph_module = prepare_graph(graph_module, input_shape)
     count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
     shapes = normalize_input_shapes(input_shape, count)

@@ -121,14 +121,17 @@ def test_argument_given_a_shape_stays_a_tensor_input():
     np.testing.assert_allclose(fx2relax.build(mod)(x, scale), (x * scale + 1 + True).numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("model", "named"),
-    [(WithMask(), r"'mask' \(default None\)"), (NeedsCount(), r"'n' have none")],
-)
-def test_argument_without_shape_or_number_default_is_named(model, named):
-    expected = rf"takes 2 input\(s\) but input_shape gives 1 shape\(s\): forward argument\(s\) {named}"
+def test_argument_left_out_is_traced_as_its_default():
+    # torch.fx follows `mask is None` as PyTorch does when the mask is left out, and multiplies when given
+    x, mask = torch.randn(2, 3), torch.randn(2, 3)
+    check_against_torch(WithMask(), x)
+    check_against_torch(WithMask(), [x, mask])
+
+
+def test_argument_without_shape_or_default_is_named():
+    expected = r"takes 2 input\(s\) but input_shape gives 1 shape\(s\): forward argument\(s\) 'n' have none"
     with pytest.raises(fx2relax.InputShapeError, match=expected):
-        fx2relax.from_module(model, (2, 3))
+        fx2relax.from_module(NeedsCount(), (2, 3))
 
 
 def test_users_graph_module_is_left_unchanged():

@@ -259,3 +259,21 @@ def test_the_walk_itself_refuses_unsupported_ops_naming_their_source_lines():
     assert len(error.value.unsupported) == 2
     assert f"      at {__file__}:" in str(error.value)
     assert "return torch.cumprod(x, 0) + torch.cummax(x, 0).values" in str(error.value)
+
+
+class OptionalMask(nn.Module):
+    """forward(x, mask=None, scale=2.0), as timm's attention blocks take an optional attn_mask."""
+
+    def forward(self, x, mask=None, scale=2.0):
+        return torch.nn.functional.scaled_dot_product_attention(x, x, x, attn_mask=mask) * scale
+
+
+def test_optional_arguments_left_out_take_their_defaults():
+    x, mask = torch.randn(2, 3, 4), torch.randn(3, 3)
+    check_against_torch(OptionalMask(), x)
+    check_against_torch(OptionalMask(), [x, mask])  # given, the optional mask is an input
+
+
+def test_more_shapes_than_inputs_are_refused():
+    with pytest.raises(fx2relax.InputShapeError, match=r"takes 3 input\(s\) but input_shape gives 4 shape\(s\)"):
+        fx2relax.from_module(OptionalMask(), [(2, 3, 4)] * 4)

@@ -99,8 +99,22 @@ def _alpha(ctx: NodeContext, alpha: object, input: object, other: object) -> rel
     return scalar(alpha, dtype)
 
 
+def _sequences(ctx: NodeContext, input, other, combine):
+    """`x.shape[:-1] + (-1,)`, `(1,) * rank`: Python's tuple (and list) arithmetic on sizes, whose
+    items may be symbolic; a sequence with a tensor is refused."""
+    for value, name in ((input, "input"), (other, "other")):
+        if _is_tensor(value):
+            raise ctx.unsupported(name, "arithmetic between a tuple of sizes and a tensor is not supported")
+    try:
+        return combine(tuple(input) if isinstance(input, tuple) else input, tuple(other) if isinstance(other, tuple) else other)
+    except TypeError as error:
+        raise ctx.unsupported("other", f"{type(input).__name__} and {type(other).__name__}: {error}") from None
+
+
 @register_converter(operator.add, operator.iadd, torch.add, "add", "add_", aten.add.Tensor, aten.add.Scalar, any_dtype=("input", "other"))
 def add(ctx, input, other, alpha=1):
+    if isinstance(input, (tuple, list)) or isinstance(other, (tuple, list)):
+        return _sequences(ctx, input, other, operator.add)
     scale = _alpha(ctx, alpha, input, other)
     return _binary(ctx, elementwise.add, input, other, _with_alpha(operator.add, alpha), alpha=scale)
 
@@ -127,6 +141,8 @@ def rsub(ctx, input, other, alpha=1):
     aten.mul.Tensor, aten.mul.Scalar, any_dtype=("input", "other"),
 )
 def mul(ctx, input, other):
+    if isinstance(input, (tuple, list)) or isinstance(other, (tuple, list)):
+        return _sequences(ctx, input, other, operator.mul)
     return _binary(ctx, elementwise.multiply, input, other, operator.mul)
 
 

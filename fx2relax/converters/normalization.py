@@ -1,9 +1,11 @@
 """Converters for normalization layers: batch norm (eval mode), layer norm and group norm,
-as modules and as F. functions (whose statistics and weights arrive as tensors or None)."""
+as modules and as F. functions (whose statistics and weights arrive as tensors or None), and
+F.normalize (division by a p-norm)."""
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,7 @@ from torch import nn
 from ..importer import NodeContext
 from ..kernels import normalization as kernels
 from ..registry import register_converter
-from .common import static_dims
+from .common import normalize_dim, static_dims
 
 aten = torch.ops.aten
 
@@ -170,3 +172,21 @@ def batch_norm_no_training(ctx, input, weight, bias, running_mean, running_var, 
 @register_converter(aten.batch_norm.default)
 def batch_norm_aten(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
     return batch_norm_function(ctx, input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+@register_converter(F.normalize)
+def normalize(ctx, input, p=2.0, dim=1, eps=1e-12, out=None):
+    """x / max(‖x‖_p, eps) over `dim` (an int or a tuple of ints), any real p (0 and ±inf too)."""
+    if out is not None:
+        raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
+    for value, name in ((p, "p"), (eps, "eps")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ctx.unsupported(name, f"must be a real number, got {value!r}")
+    rank = len(ctx.shape(input))
+    dims = list(dim) if isinstance(dim, (tuple, list)) else [dim]
+    if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims):
+        raise ctx.unsupported("dim", f"must be an int or a non-empty tuple of ints, got {dim!r}")
+    axes = sorted({normalize_dim(ctx, int(d), rank, "dim") for d in dims})
+    if len(axes) != len(dims):
+        raise ctx.shape_error(f"dim {dim!r} names an axis twice", "dim")
+    return ctx.emit_te(kernels.normalize, input, ord=float(p), axes=axes, eps=float(eps))

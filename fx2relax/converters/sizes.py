@@ -38,12 +38,18 @@ def numel(ctx, input):
     return symbolic.product(ctx.shape(input))
 
 
-_TENSOR_ATTRIBUTES = ("shape", "ndim", "dtype")
+_TENSOR_ATTRIBUTES = ("shape", "ndim", "dtype", "device")
 
 
 @register_converter(builtins.getattr, any_dtype=("obj",))
 def getattr_(ctx, obj, name):
-    """`x.shape`, `x.ndim`, `x.dtype` (FX traces attribute reads on tensors as getattr calls)."""
+    """`x.shape`, `x.ndim`, `x.dtype`, `x.device` (the CPU that runs the imported model): FX traces
+    attribute reads on tensors as getattr calls. Any other attribute of a tensor that no node uses
+    (a leftover of tracing, such as levit's cache key) is nothing to compute."""
+    if is_tensor(obj) and name == "device":
+        return torch.device("cpu")
+    if is_tensor(obj) and not ctx.node.users:
+        return None
     if not is_tensor(obj) or name not in _TENSOR_ATTRIBUTES:
         raise ctx.unsupported("name", f"reading attribute {name!r} is not supported (only {', '.join(_TENSOR_ATTRIBUTES)} of a tensor)")
     if name == "dtype":

@@ -1,4 +1,4 @@
-"""Convolutions (1-, 2- and 3-D, plain and transposed), and the spatial padding they use.
+"""Convolutions (1-, 2- and 3-D, plain and transposed); their padding is kernels/padding.py's.
 
 One N-d kernel per kind, for any number of trailing spatial axes; `conv1d` ... `conv3d` and
 `conv_transpose1d` ... `conv_transpose3d` name it, so each PrimFunc reads as its PyTorch op.
@@ -11,47 +11,9 @@ from collections.abc import Sequence
 from tvm import te, tirx
 
 from .marks import mark
+from .padding import pad
 
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _source_index(index: tirx.Expr, before: int, size: int, mode: str) -> tirx.Expr:
-    """Index into an axis of `size` read by padded position `index` (for the non-constant modes)."""
-    shifted = index - before
-    if mode == "replicate":
-        return tirx.max(tirx.min(shifted, size - 1), 0)
-    if mode == "reflect":
-        mirrored = tirx.Select(shifted < 0, -shifted, shifted)
-        return tirx.Select(mirrored >= size, 2 * (size - 1) - mirrored, mirrored)
-    return tirx.floormod(shifted, size)  # circular
-
-
-def pad(data: te.Tensor, padding: Sequence[Sequence[int]], mode: str = "zeros") -> te.Tensor:
-    """Pad the last len(padding) axes of `data` as PyTorch's padding modes do.
-
-    data: [*batch, S1, ..., Sk]; padding: ((before_1, after_1), ..., (before_k, after_k));
-    mode: "zeros", "reflect" (needs pad < size), "replicate" or "circular" (needs pad <= size).
-    Returns [*batch, S1 + before_1 + after_1, ..., Sk + before_k + after_k].
-    """
-    if all(before == after == 0 for before, after in padding):
-        return data
-    spatial = len(padding)
-    sizes = data.shape[-spatial:]
-    out_shape = (*data.shape[:-spatial], *(s + b + a for s, (b, a) in zip(sizes, padding)))
-
-    if mode == "zeros":
-        def padded(*i):
-            source = [p - before for p, (before, _) in zip(i[-spatial:], padding)]
-            inside = tirx.all(*(s >= 0 for s in source), *(s < size for s, size in zip(source, sizes)))
-            return te.if_then_else(inside, data[(*i[:-spatial], *source)], tirx.const(0, data.dtype))
-    else:
-        def padded(*i):
-            source = [
-                _source_index(p, before, size, mode) for p, (before, _), size in zip(i[-spatial:], padding, sizes)
-            ]
-            return data[(*i[:-spatial], *source)]
-
-    return te.compute(out_shape, padded, name="pad", attrs=mark("pad"))
 
 
 def _add_bias(conv: te.Tensor, bias: te.Tensor | None, spatial: int) -> te.Tensor:
@@ -74,7 +36,7 @@ def _convolution(
 ) -> te.Tensor:
     """k-D cross-correlation over the last k = len(stride) axes (see conv2d for the shapes)."""
     spatial = len(stride)
-    padded = pad(data, padding, padding_mode)
+    padded = pad(data, padding, "constant" if padding_mode == "zeros" else padding_mode)
     batch, sizes = padded.shape[:-spatial - 1], padded.shape[-spatial:]
     out_channels, group_channels, *kernel = weight.shape
     out_sizes = [(size - d * (k - 1) - 1) // s + 1 for size, k, s, d in zip(sizes, kernel, stride, dilation)]

@@ -1,4 +1,5 @@
-"""Normalization: batch norm (running or batch statistics), layer norm and group norm.
+"""Normalization: batch norm (running or batch statistics), layer norm, group norm, and division
+by a p-norm (`F.normalize`).
 
 Each kernel follows the operation order of PyTorch's CPU kernel, fused multiply-adds included;
 statistics are accumulated in float64 (as PyTorch does for batch statistics; its layer and group
@@ -7,11 +8,12 @@ norm moments differ from these by an ulp or so).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from tvm import te, tirx
 
-from .reduction import accumulated_sum
+from .reduction import accumulated_sum, nan_max
 
 
 def _element_count(data: te.Tensor, axes: Sequence[int]) -> tirx.PrimExpr:
@@ -189,3 +191,68 @@ def group_norm(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
         lambda n, c, *s: _fused_multiply_add(data[(n, c, *s)], scale[n, c], offset[n, c], data.dtype),
         name="group_norm",
     )
+
+
+def vector_norm(data: te.Tensor, ord: float, axes: Sequence[int], keepdim: bool) -> te.Tensor:
+    """The `ord`-norm over `axes` as `Tensor.norm(p, dim)`: (sum |x|^p)^(1/p) accumulated in float64;
+    p = 0 counts nonzeros (NaN included), p = ±inf is max/min |x|; NaN anywhere gives NaN.
+
+    data: [d0, ..., dn] → the shape without `axes` (kept as size 1 with keepdim).
+    """
+    if math.isinf(ord):
+        sign = 1 if ord > 0 else -1  # min |x| = -max(-|x|); the NaN-propagating max keeps NaN
+        reduce_vars = {a: te.reduce_axis((0, data.shape[a]), name=f"k{a}") for a in axes}
+        out_shape = [1 if a in reduce_vars else d for a, d in enumerate(data.shape) if keepdim or a not in reduce_vars]
+
+        def extreme(*out):
+            kept = iter(out)
+            index = []
+            for a in range(len(data.shape)):
+                if a in reduce_vars:
+                    if keepdim:
+                        next(kept)
+                    index.append(reduce_vars[a])
+                else:
+                    index.append(next(kept))
+            magnitude = te.abs(data[tuple(index)])
+            return nan_max(magnitude if sign > 0 else -magnitude, axis=list(reduce_vars.values()))
+
+        found = te.compute(out_shape, extreme, name="norm_extreme")
+        return te.compute(out_shape, lambda *i: found(*i) if sign > 0 else -found(*i), name="vector_norm")
+
+    def power(*i):
+        value = data(*i).astype("float64")
+        if ord == 0:
+            nonzero = tirx.Or(value != tirx.const(0, "float64"), te.isnan(value))  # NaN != 0 is false in TIR
+            return tirx.Select(nonzero, tirx.const(1, "float64"), tirx.const(0, "float64"))
+        if ord == 1:
+            return te.abs(value)
+        if ord == 2:
+            return value * value
+        return te.power(te.abs(value), tirx.const(ord, "float64"))
+
+    powers = te.compute(data.shape, power, name="norm_power")
+    total = accumulated_sum(powers, axes, keepdim, "norm_sum")
+
+    def root(*i):
+        if ord in (0, 1):
+            return total(*i).astype(data.dtype)
+        if ord == 2:
+            return te.sqrt(total(*i)).astype(data.dtype)
+        return te.power(total(*i), tirx.const(1 / ord, "float64")).astype(data.dtype)
+
+    return te.compute(total.shape, root, name="vector_norm")
+
+
+def normalize(data: te.Tensor, ord: float, axes: Sequence[int], eps: float) -> te.Tensor:
+    """`F.normalize`: data / max(norm, eps), the `ord`-norm over `axes` (see vector_norm); a NaN norm
+    stays NaN (clamp_min propagates it). data: [d0, ..., dn] → the same shape."""
+    norm = vector_norm(data, ord, axes, keepdim=True)
+    floor = tirx.const(eps, data.dtype)
+
+    def value(*i):
+        row = tuple(0 if a in axes else index for a, index in enumerate(i))
+        denominator = tirx.Select(te.isnan(norm[row]), norm[row], tirx.max(norm[row], floor))
+        return data(*i) / denominator
+
+    return te.compute(data.shape, value, name="normalize")

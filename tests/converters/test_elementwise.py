@@ -154,3 +154,25 @@ def test_sizes_as_operands_with_a_symbolic_batch(batch, leading_size_converter):
 def test_size_arithmetic_is_computed_in_python(leading_size_converter):
     x = torch.randn(5, 3)
     check_against_torch(ScaledBySize(), x)
+
+
+# ---------------------------------------------------------------- tuple arithmetic on sizes
+
+
+@given(st.lists(st.integers(1, 3), min_size=2, max_size=4), st.booleans(), st.data())
+def test_tuple_arithmetic_on_sizes(shape, symbolic, data):
+    """`x.shape[:-1] + (2, -1)` and `(1,) * k + x.shape` build new shapes, a symbolic batch included."""
+    shape = (*shape[:-1], 2 * shape[-1])
+    repeat = data.draw(st.integers(0, 2))
+
+    def reshape(x):
+        split = x.reshape(x.shape[:-1] + (2, -1))
+        return split.view((1,) * repeat + split.shape)
+
+    input_shape = (None, *shape[1:]) if symbolic else None
+    check_against_torch(Apply(reshape), data.draw(tensors(shape)), input_shape=input_shape)
+
+
+def test_tuple_plus_tensor_is_refused():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="tuple of sizes and a tensor"):
+        fx2relax.from_module(Apply(lambda x: x.shape + x), (2, 3))

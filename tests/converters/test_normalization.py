@@ -1,5 +1,5 @@
 """BatchNorm (eval mode, running or batch statistics), LayerNorm and GroupNorm, as modules and
-F. functions: every parameter against PyTorch, NaN/inf, symbolic batch, and refusals."""
+F. functions, and F.normalize: every parameter against PyTorch, NaN/inf, symbolic batch, and refusals."""
 
 import pytest
 import torch
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, tensors
 
 epsilons = st.sampled_from([1e-5, 1e-3, 0.1])
 
@@ -248,3 +248,41 @@ def test_functional_group_norm_refuses_indivisible_channels_naming_num_groups():
 def test_group_norm_refuses_a_single_value_per_group():
     with pytest.raises(fx2relax.ShapeError, match=r"parameter 'num_groups'.*more than 1 value per group"):
         fx2relax.from_module(nn.Sequential(nn.GroupNorm(2, 2)), (1, 2))
+
+
+# ---------------------------------------------------------------- F.normalize
+
+
+@st.composite
+def normalize_cases(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
+    rank = len(shape)
+    axes = draw(st.lists(st.integers(0, rank - 1), min_size=1, max_size=rank, unique=True))
+    dim = axes[0] - draw(st.sampled_from([0, rank])) if len(axes) == 1 else tuple(axes)
+    p = draw(st.sampled_from([2.0, 1, 3, 0.5, 0, float("inf"), float("-inf"), -1.5]))
+    eps = draw(st.sampled_from([1e-12, 1e-3, 0.5]))
+    return shape, p, dim, eps
+
+
+@given(normalize_cases(), st.booleans(), st.data())
+def test_normalize_matches_torch(case, keyword, data):
+    shape, p, dim, eps = case
+    if keyword:
+        model = Apply(lambda x: F.normalize(x, p=p, dim=dim, eps=eps))
+    else:
+        model = Apply(lambda x: F.normalize(x, p, dim, eps))
+    x = data.draw(tensors(shape, special_values=data.draw(st.booleans())))
+    if data.draw(st.booleans()):
+        x = x * (x.abs() > 1)  # zeros: p = 0 counts them, eps floors an all-zero slice
+    check_against_torch(model, x)
+
+
+def test_normalize_defaults_and_a_symbolic_batch():
+    check_against_torch(Apply(lambda x: F.normalize(x)), torch.randn(3, 5, 2), input_shape=(None, 5, 2))
+
+
+def test_normalize_refusals():
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'dim'.*out of range"):
+        fx2relax.from_module(Apply(lambda x: F.normalize(x, dim=2)), (2, 3))
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'p'"):
+        fx2relax.from_module(Apply(lambda x: F.normalize(x, p="fro")), (2, 3))

@@ -486,3 +486,15 @@ def even_channels(x):
 def test_size_arithmetic_refusals(function, shape, error, match):
     with pytest.raises(error, match=match):
         fx2relax.from_module(Apply(function), shape)
+
+
+class UnusedAttributes(nn.Module):
+    """levit reads `x.device` for a cache key that no node computes with; others pass it along."""
+
+    def forward(self, x):
+        x.device, x.is_cuda  # noqa: B018  (read, never used: traced as getattr nodes without users)
+        return x.to(x.device) * 2
+
+
+def test_device_and_unused_attributes_are_no_computation():
+    check_against_torch(UnusedAttributes(), torch.randn(2, 3))

@@ -1,0 +1,171 @@
+"""Converters for `F.interpolate` and nn.Upsample / UpsamplingNearest2d / UpsamplingBilinear2d:
+nearest, nearest-exact, linear, bilinear, bicubic, trilinear (onto kernels/resize.py) and area
+(adaptive average pooling).
+
+Index and weight tables are computed here, per spatial axis, with the formulas of PyTorch's CPU
+kernels (aten/src/ATen/native/UpSample.h, cpu/UpSampleKernel.cpp) in the model's float type:
+the scale is 1 / scale_factor when a scale factor was given (not recomputed), else in / out;
+nearest reads floor(out * scale) (out itself at equal sizes, out // 2 at twice the size); linear
+modes read floor of the area-pixel source index with its clamped fraction as weight; bicubic reads
+four clamped taps with A = -0.75 weights.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch.nn.functional as F
+from torch import nn
+from tvm import relax
+
+from ..importer import NodeContext
+from ..kernels import pooling as pooling_kernels
+from ..kernels import resize as kernels
+from ..registry import register_converter
+from .common import static_dims
+
+_MODE_RANKS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+_NEAREST_MODES = ("nearest", "nearest-exact", "area")
+_CUBIC_A = -0.75
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _output_sizes(ctx: NodeContext, sizes: list[int], size, scale_factor, recompute: bool) -> tuple[list[int], list]:
+    """(output sizes, scale factors or Nones) by F.interpolate's rules for `size` / `scale_factor`."""
+    spatial = len(sizes)
+    if size is not None and scale_factor is not None:
+        raise ctx.unsupported("scale_factor", "only one of size or scale_factor should be defined")
+    if size is not None:
+        if recompute:
+            raise ctx.unsupported("recompute_scale_factor", "is not meaningful with an explicit size")
+        outs = list(size) if isinstance(size, (tuple, list)) else [size] * spatial
+        if len(outs) != spatial or not all(_is_int(s) for s in outs):
+            raise ctx.unsupported("size", f"expected an int or {spatial} ints for spatial sizes {sizes}, got {size!r}")
+        return [int(s) for s in outs], [None] * spatial
+    if scale_factor is None:
+        raise ctx.unsupported("size", "either size or scale_factor should be defined")
+    factors = list(scale_factor) if isinstance(scale_factor, (tuple, list)) else [scale_factor] * spatial
+    if len(factors) != spatial or not all(isinstance(f, numbers.Real) and not isinstance(f, bool) for f in factors):
+        raise ctx.unsupported("scale_factor", f"expected a number or {spatial} numbers for spatial sizes {sizes}, got {scale_factor!r}")
+    outs = [int(s * float(f)) for s, f in zip(sizes, factors)]  # PyTorch truncates size * scale_factor
+    return outs, [None] * spatial if recompute else [float(f) for f in factors]
+
+
+def _scale(real: type, in_size: int, out_size: int, align_corners: bool, scale_factor: float | None):
+    """area_pixel_compute_scale: the source step per output position, in the float type `real`."""
+    if align_corners:
+        return real(in_size - 1) / real(out_size - 1) if out_size > 1 else real(0)
+    if scale_factor is not None and scale_factor > 0:
+        return real(1.0 / scale_factor)
+    return real(in_size) / real(out_size)
+
+
+def _source_index(real: type, scale, out_index: int, align_corners: bool, cubic: bool):
+    """area_pixel_compute_source_index: where output position `out_index` samples the input axis."""
+    if align_corners:
+        return real(scale * real(out_index))
+    source = real(scale * real(real(out_index) + real(0.5))) - real(0.5)
+    return real(0) if not cubic and source < 0 else source
+
+
+def _floor_and_fraction(real: type, source, in_size: int) -> tuple[int, object]:
+    """guard_index_and_lambda: the floor index (at most in_size - 1) and the fraction in [0, 1]."""
+    index = min(math.floor(source), in_size - 1)
+    return index, min(max(real(source - real(index)), real(0)), real(1))
+
+
+def _cubic_weights(real: type, t) -> list:
+    """get_cubic_upsample_coefficients with A = -0.75, evaluated in `real`."""
+    a = real(_CUBIC_A)
+
+    def near(x):  # |x| <= 1
+        return ((a + real(2)) * x - (a + real(3))) * x * x + real(1)
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - real(5) * a) * x + real(8) * a) * x - real(4) * a
+
+    return [far(real(t + real(1))), near(t), near(real(real(1) - t)), far(real(real(1) - t + real(1)))]
+
+
+def _axis_tables(real: type, mode: str, in_size: int, out_size: int, align_corners: bool, scale_factor):
+    """(indices [out, taps] int64, weights [out, taps] or None) for one spatial axis."""
+    scale = _scale(real, in_size, out_size, align_corners, scale_factor)
+    indices, weights = [], []
+    for i in range(out_size):
+        if mode == "nearest" and out_size in (in_size, 2 * in_size):  # PyTorch's nearest_idx special cases
+            indices.append([i if out_size == in_size else i >> 1])
+        elif mode == "nearest":
+            indices.append([min(math.floor(real(scale * real(i))), in_size - 1)])
+        elif mode == "nearest-exact":
+            source = _source_index(real, scale, i, False, cubic=False)
+            indices.append([min(math.floor(source + real(0.5)), in_size - 1)])
+        elif mode == "bicubic":
+            source = _source_index(real, scale, i, align_corners, cubic=True)
+            index, t = _floor_and_fraction(real, source, in_size)
+            indices.append([max(min(index - 1 + j, in_size - 1), 0) for j in range(4)])
+            weights.append(_cubic_weights(real, t))
+        elif out_size == in_size:  # linear modes copy at equal sizes, whatever the scale factor
+            indices.append([i, i])
+            weights.append([real(1), real(0)])
+        else:
+            source = _source_index(real, scale, i, align_corners, cubic=False)
+            index, fraction = _floor_and_fraction(real, source, in_size)
+            indices.append([index, index + (1 if index < in_size - 1 else 0)])
+            weights.append([real(1) - fraction, fraction])
+    return np.array(indices, dtype="int64"), (np.array(weights, dtype=real) if weights else None)
+
+
+def _interpolate(ctx: NodeContext, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
+    shape = ctx.shape(input)
+    rank = len(shape)
+    if mode not in (*_NEAREST_MODES, *_MODE_RANKS):
+        raise ctx.unsupported("mode", f"{mode!r} is not supported (nearest, nearest-exact, area, linear, bilinear, bicubic, trilinear are)")
+    if mode in _NEAREST_MODES:
+        if align_corners is not None:
+            raise ctx.unsupported(
+                "align_corners", "can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
+            )
+    elif align_corners is None:
+        align_corners = False
+    if antialias:
+        raise ctx.unsupported("antialias", "antialiased resampling is not supported")
+    if rank not in (3, 4, 5) or (mode in _MODE_RANKS and rank != _MODE_RANKS[mode]):
+        needed = f"{_MODE_RANKS[mode]}-D" if mode in _MODE_RANKS else "3-D, 4-D or 5-D"
+        raise ctx.shape_error(f"{mode} mode needs a {needed} input, got a {rank}-D input of shape {shape}", "input")
+    sizes = static_dims(ctx, shape, range(2, rank), "interpolate")
+    recompute = bool(recompute_scale_factor) or (mode == "area" and size is None)
+    outs, factors = _output_sizes(ctx, sizes, size, scale_factor, recompute)
+    if min(outs) <= 0:
+        raise ctx.shape_error(f"input and output sizes should be greater than 0, got input {sizes} and output {outs}", "size")
+    if mode == "area":
+        if rank == 5:
+            raise ctx.unsupported("mode", "'area' on a 5-D input (adaptive 3-D average pooling) is not supported")
+        pool = pooling_kernels.adaptive_avg_pool1d if rank == 3 else pooling_kernels.adaptive_avg_pool2d
+        return ctx.emit_te(pool, input, output_size=outs[0] if rank == 3 else outs)
+    real = np.float64 if ctx.dtype == "float64" else np.float32
+    tables = [_axis_tables(real, mode, s, o, align_corners, f) for s, o, f in zip(sizes, outs, factors)]
+    if mode in ("nearest", "nearest-exact"):
+        return ctx.emit_te(kernels.nearest, input, [relax.const(index[:, 0], "int64") for index, _ in tables])
+    indices = [relax.const(index, "int64") for index, _ in tables]
+    weights = [relax.const(weight.astype(ctx.dtype), ctx.dtype) for _, weight in tables]
+    return ctx.emit_te(kernels.interpolate, input, indices, weights)
+
+
+@register_converter(F.interpolate)
+def interpolate(ctx, input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    return _interpolate(ctx, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
+
+
+@register_converter(nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d)
+def upsample(ctx, input):
+    module = ctx.module
+    return _interpolate(
+        ctx, input, module.size, module.scale_factor, module.mode, module.align_corners,
+        module.recompute_scale_factor, False,
+    )

@@ -1,0 +1,99 @@
+"""F.interpolate and nn.Upsample* against PyTorch: every mode, drawn shapes, sizes or scale
+factors (recomputed or not), align_corners, NaN/inf; PyTorch's refusals refused at import."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from torch import nn
+
+import fx2relax
+from tests.helpers import Apply, check_against_torch, tensors
+
+MODE_RANKS = {
+    "nearest": (3, 4, 5), "nearest-exact": (3, 4, 5), "area": (3, 4),
+    "linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,),
+}
+FACTORS = st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0, 0.3, 1.7, 1 / 3, 2.25, 0.75])
+
+
+@st.composite
+def interpolate_cases(draw):
+    mode = draw(st.sampled_from(sorted(MODE_RANKS)))
+    rank = draw(st.sampled_from(MODE_RANKS[mode]))
+    spatial = rank - 2
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)), *draw(st.lists(st.integers(1, 7 if rank < 5 else 4),
+                                                                          min_size=spatial, max_size=spatial)))
+    options = {}
+    if draw(st.booleans()):
+        sizes = draw(st.lists(st.integers(1, 11 if rank < 5 else 5), min_size=spatial, max_size=spatial))
+        options["size"] = sizes[0] if draw(st.booleans()) else tuple(sizes)
+    else:
+        factors = draw(st.lists(FACTORS, min_size=spatial, max_size=spatial))
+        assume(all(int(s * f) >= 1 for s, f in zip(shape[2:], factors)))
+        options["scale_factor"] = tuple(factors)
+        options["recompute_scale_factor"] = draw(st.sampled_from([None, False, True]))
+    if mode not in ("nearest", "nearest-exact", "area"):
+        options["align_corners"] = draw(st.sampled_from([None, False, True]))
+    return mode, shape, options
+
+
+@given(interpolate_cases(), st.data())
+def test_interpolate_matches_torch(case, data):
+    mode, shape, options = case
+    x = data.draw(tensors(shape, special_values=data.draw(st.booleans())))
+    check_against_torch(Apply(lambda x: F.interpolate(x, mode=mode, **options)), x)
+
+
+@st.composite
+def upsample_cases(draw):
+    kind = draw(st.sampled_from(["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    if draw(st.booleans()):
+        options = {"size": (draw(st.integers(1, 10)), draw(st.integers(1, 10)))}
+    else:
+        options = {"scale_factor": draw(st.sampled_from([2, 3, 1.5]))}
+    if kind == "Upsample":
+        mode = draw(st.sampled_from(["nearest", "nearest-exact", "bilinear", "bicubic"]))
+        options["mode"] = mode
+        if mode in ("bilinear", "bicubic"):
+            options["align_corners"] = draw(st.booleans())
+    return getattr(nn, kind)(**options), shape
+
+
+@given(upsample_cases(), st.data())
+def test_upsample_modules_match_torch(case, data):
+    module, shape = case
+    check_against_torch(module, data.draw(tensors(shape, special_values=True)))
+
+
+def test_interpolate_keeps_a_symbolic_batch():
+    model = Apply(lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"))
+    check_against_torch(model, torch.randn(3, 2, 4, 5), input_shape=(None, 2, 4, 5))
+
+
+def test_interpolate_to_the_size_of_another_tensor():
+    """A feature-pyramid merge: `F.interpolate(top, size=lateral.shape[-2:])`."""
+    class Merge(nn.Module):
+        def forward(self, top, lateral):
+            return lateral + F.interpolate(top, size=lateral.shape[-2:], mode="nearest")
+
+    check_against_torch(Merge(), [torch.randn(1, 3, 3, 4), torch.randn(1, 3, 7, 9)])
+
+
+@pytest.mark.parametrize("options,error,message", [
+    ({"scale_factor": 2, "mode": "nearest", "align_corners": True}, fx2relax.UnsupportedParameterError, "'align_corners'"),
+    ({"scale_factor": 2, "mode": "bilinear", "antialias": True}, fx2relax.UnsupportedParameterError, "'antialias'"),
+    ({"scale_factor": 2, "mode": "linear"}, fx2relax.ShapeError, "'input'.*needs a 3-D input"),
+    ({"size": 4, "scale_factor": 2}, fx2relax.UnsupportedParameterError, "'scale_factor'.*only one"),
+    ({"mode": "nearest"}, fx2relax.UnsupportedParameterError, "'size'.*either"),
+    ({"size": (4, 4, 4)}, fx2relax.UnsupportedParameterError, "'size'"),
+    ({"size": 4, "recompute_scale_factor": True}, fx2relax.UnsupportedParameterError, "'recompute_scale_factor'"),
+    ({"scale_factor": 0.1}, fx2relax.ShapeError, "'size'.*greater than 0"),
+    ({"size": 4, "mode": "lanczos"}, fx2relax.UnsupportedParameterError, "'mode'"),
+])
+def test_interpolate_refusals_name_the_parameter(options, error, message):
+    with pytest.raises(error, match=f"parameter {message}") as raised:
+        fx2relax.from_module(Apply(lambda x: F.interpolate(x, **options)), (1, 2, 5, 5))
+    assert "F.interpolate" in str(raised.value)
