@@ -131,6 +131,13 @@ class ApplyBinary(Apply):
         return self.function(x, y)
 
 
+class ApplyTernary(Apply):
+    """A model whose forward is `function(x, y, z)`, for ops on three input tensors."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> object:
+        return self.function(x, y, z)
+
+
 class Functional(torch.nn.Module):
     """forward(x) = function(x, weight, bias, **params), the weight and bias read as get_attr
     tensors: tests F. functions that take their weights as tensors (F.conv2d, F.linear)."""

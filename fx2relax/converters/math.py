@@ -1,4 +1,4 @@
-"""Converters for element-wise math: exp, log, sqrt, rsqrt, sin, cos, abs, neg and pow, as torch.
+"""Converters for element-wise math: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow and clamp, as torch.
 functions, tensor methods, operators (`-x`, `x ** 2`, `abs(x)`) and ATen overloads.
 
 Result dtypes follow PyTorch: the float-valued functions of an integer tensor are float32 (the
@@ -112,3 +112,53 @@ def pow(ctx, input, exponent):
     if not dtypes.is_floating(dtype):
         raise ctx.unsupported("exponent", "integer powers with a tensor exponent are not supported (only float ones)")
     return ctx.emit_te(kernels.power, scalar(input, dtype), scalar(exponent, dtype), dtype=dtype)
+
+
+def _bound(ctx: NodeContext, value: object, dtype: str, parameter: str) -> object:
+    """A clamp bound: None, a tensor of the input's dtype, or a number that fits it (NaN refused)."""
+    if value is None:
+        return None
+    if is_tensor(value):
+        if dtypes.value_dtype(value) != dtype:
+            raise ctx.unsupported(parameter, f"a {dtypes.value_dtype(value)} bound on a {dtype} input is not supported")
+        return value
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ctx.unsupported(parameter, f"expected a number, a tensor or None, got {type(value).__name__} {value!r}")
+    if not dtypes.is_floating(dtype) and not isinstance(value, numbers.Integral):
+        raise ctx.unsupported(parameter, f"a float bound {value!r} on a {dtype} input is not supported (type promotion)")
+    if value != value:
+        raise ctx.unsupported(parameter, "a NaN bound is not supported")
+    return scalar(value, dtype)
+
+
+def _clamp(ctx: NodeContext, input, min, max):
+    dtype = _tensor(ctx, input)
+    if dtype == "bool":
+        raise ctx.unsupported("input", "clamp of a bool tensor is not supported")
+    if min is None and max is None:
+        raise ctx.unsupported("min", "at least one of min and max must be given, as PyTorch requires")
+    inplace = ctx.check_inplace()
+    low, high = _bound(ctx, min, dtype, "min"), _bound(ctx, max, dtype, "max")
+    shape = broadcast_operands(ctx, input, *(b for b in (min, max) if b is not None))
+    if inplace and tuple(shape) != tuple(ctx.shape(input)):
+        raise ctx.shape_error(f"in place, the result (shape {shape}) must keep the input's shape {ctx.shape(input)}")
+    return ctx.emit_te(kernels.clamp, input, low, high)
+
+
+@register_converter(
+    torch.clamp, torch.clip, torch.clamp_, "clamp", "clamp_", "clip", "clip_",
+    aten.clamp.default, aten.clamp.Tensor, any_dtype=("input", "min", "max"),
+)
+def clamp(ctx, input, min=None, max=None):
+    """input clamped to [min, max] (numbers or broadcasting tensors, either None); NaN as in PyTorch."""
+    return _clamp(ctx, input, min, max)
+
+
+@register_converter(torch.clamp_min, "clamp_min", "clamp_min_", aten.clamp_min.default, any_dtype=("input", "min"))
+def clamp_min(ctx, input, min):
+    return _clamp(ctx, input, min, None)
+
+
+@register_converter(torch.clamp_max, "clamp_max", "clamp_max_", aten.clamp_max.default, any_dtype=("input", "max"))
+def clamp_max(ctx, input, max):
+    return _clamp(ctx, input, None, max)

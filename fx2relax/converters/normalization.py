@@ -1,4 +1,4 @@
-"""Converters for normalization layers: batch norm (eval mode), layer norm and group norm,
+"""Converters for normalization layers: batch norm (eval mode), layer norm, RMS norm and group norm,
 as modules and as F. functions (whose statistics and weights arrive as tensors or None), and
 F.normalize (division by a p-norm)."""
 
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import dtypes
 from ..importer import NodeContext
 from ..kernels import normalization as kernels
 from ..registry import register_converter
@@ -79,7 +80,9 @@ def batch_norm_function(ctx, input, running_mean, running_var, weight=None, bias
     return _batch_norm(ctx, input, running_mean, running_var, weight, bias, eps)
 
 
-def _layer_norm(ctx: NodeContext, input, normalized_shape, weight, bias, eps: float):
+def _normalized_ndim(ctx: NodeContext, input, normalized_shape, weights: dict) -> int:
+    """The number of trailing axes `normalized_shape` names, after checking it against the input's
+    shape and the shape of each tensor in `weights` (parameter name → tensor or None)."""
     if not isinstance(normalized_shape, (tuple, list, torch.Size)):
         raise ctx.unsupported(
             "normalized_shape", f"must be a tuple or list of ints (as PyTorch requires), got {normalized_shape!r}"
@@ -95,9 +98,14 @@ def _layer_norm(ctx: NodeContext, input, normalized_shape, weight, bias, eps: fl
             f"[*, {', '.join(map(str, normalized_shape))}], got shape {shape}",
             "normalized_shape",
         )
-    for value, name in ((weight, "weight"), (bias, "bias")):
+    for name, value in weights.items():
         if value is not None and ctx.shape(value) != normalized_shape:
             raise ctx.shape_error(f"has shape {ctx.shape(value)}, expected normalized_shape {normalized_shape}", name)
+    return count
+
+
+def _layer_norm(ctx: NodeContext, input, normalized_shape, weight, bias, eps: float):
+    count = _normalized_ndim(ctx, input, normalized_shape, {"weight": weight, "bias": bias})
     return ctx.emit_te(kernels.layer_norm, input, weight, bias, normalized_ndim=count, eps=float(eps))
 
 
@@ -112,6 +120,27 @@ def layer_norm_module(ctx, input):
 @register_converter(F.layer_norm)
 def layer_norm_function(ctx, input, normalized_shape, weight=None, bias=None, eps=1e-05):
     return _layer_norm(ctx, input, normalized_shape, weight, bias, eps)
+
+
+def _rms_norm(ctx: NodeContext, input, normalized_shape, weight, eps):
+    """RMS norm; eps None is the input dtype's machine epsilon, as in PyTorch."""
+    count = _normalized_ndim(ctx, input, normalized_shape, {"weight": weight})
+    if eps is None:
+        eps = torch.finfo(getattr(torch, dtypes.value_dtype(input))).eps
+    elif not isinstance(eps, numbers.Real) or isinstance(eps, bool):
+        raise ctx.unsupported("eps", f"must be a float or None, got {eps!r}")
+    return ctx.emit_te(kernels.rms_norm, input, weight, normalized_ndim=count, eps=float(eps))
+
+
+@register_converter(nn.RMSNorm)
+def rms_norm_module(ctx, input):
+    module = ctx.module
+    return _rms_norm(ctx, input, module.normalized_shape, ctx.module_param("weight"), module.eps)
+
+
+@register_converter(F.rms_norm, torch.rms_norm, aten.rms_norm.default)
+def rms_norm_function(ctx, input, normalized_shape, weight=None, eps=None):
+    return _rms_norm(ctx, input, normalized_shape, weight, eps)
 
 
 def _group_norm(ctx: NodeContext, input, num_groups: int, weight, bias, eps: float):

@@ -1,4 +1,5 @@
-"""Converters for roll, repeat/tile, unbind and unfold (methods and torch. functions).
+"""Converters for roll, flip, repeat/tile, repeat_interleave, unbind and unfold (methods and torch.
+functions).
 
 unbind returns a Python tuple of tensors, as chunk and split do, so `q, k, v = qkv.unbind(0)`
 becomes three slices.
@@ -15,6 +16,8 @@ from ..kernels import rearrange as kernels
 from ..kernels import shape as shape_kernels
 from ..registry import register_converter
 from .common import is_size, normalize_dim
+
+aten = torch.ops.aten
 
 
 def _ints(ctx: NodeContext, value: object, parameter: str) -> list[int]:
@@ -43,6 +46,52 @@ def roll(ctx, input, shifts, dims=None):
     if not any(per_axis):
         return input
     return ctx.emit_te(kernels.roll, input, shifts=per_axis)
+
+
+@register_converter(torch.flip, "flip", aten.flip.default, any_dtype=("input",))
+def flip(ctx, input, *dims_given, dims=None):
+    """Reverse along `dims`: `torch.flip(x, dims)`, `x.flip(dims)` or `x.flip(0, 1)`."""
+    if dims is None:
+        dims = dims_given[0] if len(dims_given) == 1 and isinstance(dims_given[0], (tuple, list)) else dims_given
+    elif dims_given:
+        raise ctx.unsupported("dims", "given both by position and by keyword")
+    shape = ctx.shape(input)
+    axes = [normalize_dim(ctx, d, len(shape), "dims") for d in _ints(ctx, dims, "dims")] if len(shape) else []
+    repeated = sorted({a for a in axes if axes.count(a) > 1})
+    if repeated:
+        raise ctx.shape_error(f"dim {repeated[0]} appears multiple times in the list of dims {dims!r}", "dims")
+    flipped = [a for a in axes if not (isinstance(shape[a], int) and shape[a] == 1)]
+    return ctx.emit_te(kernels.flip, input, axes=flipped) if flipped else input
+
+
+@register_converter(
+    torch.repeat_interleave, "repeat_interleave", aten.repeat_interleave.self_int, any_dtype=("input", "repeats")
+)
+def repeat_interleave(ctx, input, repeats=None, dim=None, *, output_size=None):
+    """Each element repeated `repeats` (an int) times along `dim`, or along the flattened tensor
+    when dim is None."""
+    if repeats is None or not isinstance(repeats, numbers.Integral) or isinstance(repeats, bool):
+        raise ctx.unsupported(
+            "repeats", f"only an int number of repeats is supported (not a tensor of per-element counts), got {repeats!r}"
+        )
+    if repeats <= 0:
+        raise ctx.shape_error(f"repeats must be positive (empty tensors are not supported), got {repeats}", "repeats")
+    shape = ctx.shape(input)
+    if dim is None:
+        count = 1
+        for d in shape:
+            count = count * d
+        input, axis = ctx.emit_te(shape_kernels.reshape, input, new_shape=[count]), 0
+    elif isinstance(dim, numbers.Integral) and not isinstance(dim, bool):
+        axis = normalize_dim(ctx, int(dim), max(len(shape), 1), "dim")
+        if len(shape) == 0:
+            input = ctx.emit_te(shape_kernels.reshape, input, new_shape=[1])
+    else:
+        raise ctx.unsupported("dim", f"must be an int or None, got {dim!r}")
+    out_length = ctx.shape(input)[axis] * int(repeats)
+    if output_size is not None and isinstance(out_length, int) and output_size != out_length:
+        raise ctx.shape_error(f"output_size={output_size} but the result has {out_length} elements along dim", "output_size")
+    return ctx.emit_te(kernels.repeat_interleave, input, axis=axis, repeats=int(repeats))
 
 
 def _repeats(ctx: NodeContext, sizes: tuple, parameter: str) -> list:

@@ -1,4 +1,5 @@
-"""Converters for reductions: sum and mean over one, several or all axes (torch. and method forms)."""
+"""Converters for reductions: sum, mean, amax and amin over one, several or all axes (torch. and
+method forms), cumsum, any and all."""
 
 import torch
 
@@ -59,6 +60,35 @@ def reduce_mean(ctx, input, dim=None, keepdim=False, *, dtype=None):
     if not dtypes.is_floating(result):
         raise ctx.unsupported("dtype", f"mean needs a floating input or dtype, got {result or type(input).__name__}")
     return _reduce(ctx, kernels.reduce_mean, input, dim, keepdim, dtype, result)
+
+
+def _extreme(ctx: NodeContext, input, dim, keepdim, largest: bool):
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
+    if dtypes.value_dtype(input) == "bool":
+        raise ctx.unsupported("input", "amax/amin of a bool tensor is not supported")
+    shape = ctx.shape(input)
+    axes = _axes(ctx, dim, len(shape))
+    empty = [a for a in axes if isinstance(shape[a], int) and shape[a] == 0]
+    if empty:
+        raise ctx.shape_error(f"cannot reduce over the zero-size dimension {empty[0]} (no identity)", "dim")
+    return ctx.emit_te(kernels.reduce_extreme, input, axes=axes, keepdim=bool(keepdim), largest=largest)
+
+
+@register_converter(torch.amax, "amax", aten.amax.default, any_dtype=("input",))
+def amax(ctx, input, dim=(), keepdim=False, *, out=None):
+    """The largest value over `dim` (all axes when empty); NaN propagates."""
+    if out is not None:
+        raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
+    return _extreme(ctx, input, dim, keepdim, largest=True)
+
+
+@register_converter(torch.amin, "amin", aten.amin.default, any_dtype=("input",))
+def amin(ctx, input, dim=(), keepdim=False, *, out=None):
+    """The smallest value over `dim` (all axes when empty); NaN propagates."""
+    if out is not None:
+        raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
+    return _extreme(ctx, input, dim, keepdim, largest=False)
 
 
 @register_converter(torch.cumsum, "cumsum", "cumsum_", aten.cumsum.default, any_dtype=("input",))

@@ -1,4 +1,4 @@
-"""Element-wise math functions: exp, log, sqrt, rsqrt, sin, cos, abs, neg and pow.
+"""Element-wise math functions: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow and clamp.
 
 Every kernel takes a tensor of any shape and returns one of the same shape in `dtype`: the
 converter passes PyTorch's result dtype (an integer tensor's sqrt is float32, its abs stays
@@ -81,3 +81,28 @@ def int_power(data: te.Tensor, exponent: int, dtype: str | None = None) -> te.Te
         return value
 
     return _unary(data, "int_power", formula, dtype)
+
+
+def clamp(data: te.Tensor, low: Operand | None, high: Operand | None) -> te.Tensor:
+    """min(max(x, low), high) over the broadcast of data and the bounds (None: no bound), data's dtype.
+
+    As PyTorch: a NaN input stays NaN, a NaN bound gives NaN, and low > high gives high.
+    """
+    operands = [data, *(b for b in (low, high) if b is not None)]
+    floating = "float" in str(data.dtype)
+
+    def bound(value: tirx.Expr, limit: tirx.Expr, beyond: tirx.Expr) -> tirx.Expr:
+        clamped = tirx.Select(beyond, limit, value)
+        return tirx.Select(te.isnan(limit), limit, clamped) if floating else clamped
+
+    def combine(x: tirx.Expr, *bounds: tirx.Expr) -> tirx.Expr:
+        rest = list(bounds)
+        if low is not None:
+            lower = rest.pop(0)
+            x = bound(x, lower, x < lower)
+        if high is not None:
+            upper = rest.pop(0)
+            x = bound(x, upper, x > upper)
+        return x
+
+    return broadcast_compute(operands, "clamp", combine, str(data.dtype))

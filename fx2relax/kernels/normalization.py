@@ -1,4 +1,4 @@
-"""Normalization: batch norm (running or batch statistics), layer norm, group norm, and division
+"""Normalization: batch norm (running or batch statistics), layer norm, RMS norm, group norm, and division
 by a p-norm (`F.normalize`).
 
 Each kernel follows the operation order of PyTorch's CPU kernel, fused multiply-adds included;
@@ -145,6 +145,31 @@ def layer_norm(
         return _fused_multiply_add((data(*i) - mean[row]) * rstd[row], scale, offset, data.dtype)
 
     return te.compute(data.shape, value, name="layer_norm")
+
+
+def rms_norm(data: te.Tensor, weight: te.Tensor | None, normalized_ndim: int, eps: float) -> te.Tensor:
+    """RMS norm over the last `normalized_ndim` axes, as PyTorch computes it:
+    y = x * rsqrt(mean(x ** 2) + eps) * weight, x ** 2 in data's dtype, its mean accumulated in float64.
+
+    data: [*leading, *normalized_shape]; weight: normalized_shape or None. Returns data's shape.
+    """
+    rank = len(data.shape)
+    axes = list(range(rank - normalized_ndim, rank))
+    squared = te.compute(data.shape, lambda *i: data(*i) * data(*i), name="rms_norm_squared")
+    total = accumulated_sum(squared, axes, keepdim=True, name="rms_norm_sum")
+    count = _element_count(data, axes)
+    rstd = te.compute(
+        total.shape,
+        lambda *i: tirx.const(1, data.dtype)
+        / te.sqrt((total(*i) / count).astype(data.dtype) + tirx.const(eps, data.dtype)),
+        name="rms_norm_rstd",
+    )
+
+    def value(*i):
+        normalized = data(*i) * rstd[tuple(0 if a in axes else index for a, index in enumerate(i))]
+        return normalized * weight[i[rank - normalized_ndim :]] if weight is not None else normalized
+
+    return te.compute(data.shape, value, name="rms_norm")
 
 
 def group_norm(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None, num_groups: int, eps: float) -> te.Tensor:

@@ -1,4 +1,5 @@
-"""Ops that move or copy values without arithmetic: roll (cyclic shifts) and repeat (tiling).
+"""Ops that move or copy values without arithmetic: roll (cyclic shifts), flip, repeat (tiling) and
+repeat_interleave.
 
 Sizes may be ints or PrimExprs (a symbolic batch); shifts are ints, already summed per axis by
 the converter.
@@ -78,3 +79,28 @@ def unfold(data: te.Tensor, axis: int, size: int, step: int) -> te.Tensor:
         return data[tuple(index)]
 
     return te.compute((*shape[:axis], windows, *shape[axis + 1 :], size), source, name="unfold")
+
+
+def flip(data: te.Tensor, axes: Sequence[int]) -> te.Tensor:
+    """Reverse the order along each of `axes` (distinct, 0 <= axis < rank), as `torch.flip`.
+
+    data: [d0, ..., dn] → the same shape.
+    """
+
+    def source(*out):
+        return data[tuple(d - 1 - i if a in axes else i for a, (i, d) in enumerate(zip(out, data.shape)))]
+
+    return te.compute(data.shape, source, name="flip")
+
+
+def repeat_interleave(data: te.Tensor, axis: int, repeats: int) -> te.Tensor:
+    """Repeat each element `repeats` times in place along `axis`: out[..., i, ...] = data[..., i // repeats, ...].
+
+    data: [d0, ..., d_axis, ..., dn] → [d0, ..., d_axis * repeats, ..., dn].
+    """
+    shape = [d * repeats if a == axis else d for a, d in enumerate(data.shape)]
+
+    def source(*out):
+        return data[tuple(tirx.floordiv(i, repeats) if a == axis else i for a, i in enumerate(out))]
+
+    return te.compute(shape, source, name="repeat_interleave")

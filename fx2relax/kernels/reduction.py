@@ -14,12 +14,23 @@ def _nan_max_combine(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
     return tirx.Select(tirx.Or(lhs > rhs, te.isnan(lhs)), lhs, rhs)
 
 
+def _nan_min_combine(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
+    return tirx.Select(tirx.Or(lhs < rhs, te.isnan(lhs)), lhs, rhs)
+
+
 def _negative_infinity(dtype: str) -> tirx.Expr:
-    return tirx.const(float("-inf"), dtype)
+    return tirx.const(float("-inf"), dtype) if "float" in dtype else tirx.min_value(dtype)
+
+
+def _positive_infinity(dtype: str) -> tirx.Expr:
+    return tirx.const(float("inf"), dtype) if "float" in dtype else tirx.max_value(dtype)
 
 
 nan_max = te.comm_reducer(_nan_max_combine, _negative_infinity, name="nan_max")
-"""Max reducer that propagates NaN (a plain `max` would drop it); identity is -inf."""
+"""Max reducer that propagates NaN (a plain `max` would drop it); identity is -inf (an integer's lowest)."""
+
+nan_min = te.comm_reducer(_nan_min_combine, _positive_infinity, name="nan_min")
+"""Min reducer that propagates NaN; identity is +inf (an integer's highest)."""
 
 
 def reduction_index(rank: int, reduce_vars: dict, keepdim: bool, out: tuple) -> tuple:
@@ -73,6 +84,20 @@ def reduce_mean(data: te.Tensor, axes: Sequence[int], keepdim: bool, dtype: str 
         count = count * data.shape[a]
     count = tirx.Cast("float64", count)
     return te.compute(total.shape, lambda *i: (total(*i) / count).astype(dtype or data.dtype), name="mean")
+
+
+def reduce_extreme(data: te.Tensor, axes: Sequence[int], keepdim: bool, largest: bool) -> te.Tensor:
+    """amax (largest) or amin over `axes`, shapes as reduce_sum, data's dtype; a NaN anywhere in a
+    reduced slice gives NaN, as in PyTorch."""
+    reduce_vars = {a: te.reduce_axis((0, data.shape[a]), name=f"k{a}") for a in axes}
+    out_shape = [1 if a in reduce_vars else d for a, d in enumerate(data.shape) if keepdim or a not in reduce_vars]
+    reducer = nan_max if largest else nan_min
+
+    def reduce(*out):
+        value = data[reduction_index(len(data.shape), reduce_vars, keepdim, out)]
+        return reducer(value, axis=list(reduce_vars.values()))
+
+    return te.compute(out_shape, reduce, name="amax" if largest else "amin")
 
 
 def cumulative_sum(data: te.Tensor, axis: int, dtype: str) -> te.Tensor:

@@ -1,4 +1,4 @@
-"""exp, log, sqrt, rsqrt, sin, cos, abs, neg and pow against PyTorch: float inputs with NaN/±inf,
+"""exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow and clamp against PyTorch: float inputs with NaN/±inf,
 integer inputs (promoted to float32 where PyTorch does), through torch.fx and torch.export."""
 
 import operator
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fx2relax
-from tests.helpers import Apply, ApplyBinary, check_against_torch, check_exported, int_tensors, tensors
+from tests.helpers import Apply, ApplyBinary, ApplyTernary, check_against_torch, check_exported, int_tensors, tensors
 
 UNARY = {
     "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "rsqrt": torch.rsqrt, "sin": torch.sin,
@@ -64,3 +64,68 @@ def test_integer_power_with_tensor_exponent_is_refused():
     program = torch.export.export(ApplyBinary(torch.pow), (torch.ones(3, dtype=torch.int64), torch.ones(3, dtype=torch.int64)))
     with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'exponent': integer powers"):
         fx2relax.from_exported_program(program)
+
+
+CLAMP_FORMS = {
+    "torch": lambda low, high: lambda x: torch.clamp(x, low, high),
+    "keyword": lambda low, high: lambda x: torch.clamp(x, min=low, max=high),
+    "method": lambda low, high: lambda x: x.clamp(low, high),
+    "clip": lambda low, high: lambda x: x.clip(low, high),
+    "inplace": lambda low, high: lambda x: (x * 1).clamp_(low, high),
+}
+
+
+@st.composite
+def clamp_bounds(draw):
+    """(min, max): numbers (min > max allowed), at most one None."""
+    bound = st.one_of(st.none(), st.floats(-3, 3, allow_nan=False), st.sampled_from([float("inf"), float("-inf")]))
+    low, high = draw(bound), draw(bound)
+    return (low, high) if low is not None or high is not None else (draw(st.floats(-3, 3)), None)
+
+
+@settings(max_examples=15)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
+    bounds=clamp_bounds(),
+    form=st.sampled_from(sorted(CLAMP_FORMS)),
+    data=st.data(),
+)
+def test_clamp_with_numbers(shape, bounds, form, data):
+    x = data.draw(tensors(shape, special_values=True), label="x")
+    check_against_torch(Apply(CLAMP_FORMS[form](*bounds)), x)
+
+
+@settings(max_examples=10)
+@given(
+    shapes=st.lists(st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple), min_size=3, max_size=3),
+    which=st.sampled_from(["min", "max", "both", "clamp_min", "clamp_max"]),
+    data=st.data(),
+)
+def test_clamp_with_broadcast_tensor_bounds(shapes, which, data):
+    """Tensor bounds broadcast with the input; NaN in a bound gives NaN, min > max gives max."""
+    try:
+        torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        shapes = [shapes[0]] * 3
+    x, low, high = (data.draw(tensors(s, special_values=True)) for s in shapes)
+    model = {
+        "min": lambda a, lo, hi: torch.clamp(a, min=lo),
+        "max": lambda a, lo, hi: a.clamp(max=hi),
+        "both": lambda a, lo, hi: torch.clamp(a, lo, hi),
+        "clamp_min": lambda a, lo, hi: a.clamp_min(lo),
+        "clamp_max": lambda a, lo, hi: torch.clamp_max(a, hi),
+    }[which]
+    check_exported(ApplyTernary(model), (x, low, high))
+
+
+@settings(max_examples=8)
+@given(x=int_tensors((3, 4), -10, 10), low=st.integers(-6, 2), high=st.integers(-2, 6))
+def test_clamp_on_integers(x, low, high):
+    check_exported(Apply(lambda t: t.clamp(low, high)), x)
+
+
+def test_clamp_refusals():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="min"):
+        fx2relax.from_module(Apply(lambda x: x.clamp()), (2, 3))
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="NaN"):
+        fx2relax.from_module(Apply(lambda x: x.clamp(float("nan"))), (2, 3))

@@ -1,15 +1,15 @@
-"""BatchNorm (eval mode, running or batch statistics), LayerNorm and GroupNorm, as modules and
+"""BatchNorm (eval mode, running or batch statistics), LayerNorm, RMSNorm and GroupNorm, as modules and
 F. functions, and F.normalize: every parameter against PyTorch, NaN/inf, symbolic batch, and refusals."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, tensors
 
 epsilons = st.sampled_from([1e-5, 1e-3, 0.1])
 
@@ -286,3 +286,56 @@ def test_normalize_refusals():
         fx2relax.from_module(Apply(lambda x: F.normalize(x, dim=2)), (2, 3))
     with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'p'"):
         fx2relax.from_module(Apply(lambda x: F.normalize(x, p="fro")), (2, 3))
+
+
+class FunctionalRMSNorm(nn.Module):
+    """F.rms_norm (or torch.rms_norm) with a weight or none and a given or default eps."""
+
+    def __init__(self, normalized_shape: tuple, weight: bool, eps: float | None, form: str):
+        super().__init__()
+        self.normalized_shape = normalized_shape
+        self.weight = nn.Parameter(torch.rand(normalized_shape) * 2 - 0.5) if weight else None
+        self.eps, self.form = eps, form
+
+    def forward(self, x):
+        if self.form == "torch":
+            return torch.rms_norm(x, list(self.normalized_shape), self.weight, self.eps)
+        return F.rms_norm(x, self.normalized_shape, weight=self.weight, eps=self.eps)
+
+
+@st.composite
+def rms_norm_cases(draw):
+    """nn.RMSNorm or the function over 1-3 trailing axes, weight or not, eps given or None (finfo eps)."""
+    normalized_shape = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))
+    leading = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    eps = draw(st.one_of(st.none(), epsilons))
+    weight = draw(st.booleans())
+    form = draw(st.sampled_from(["module", "function", "torch"]))
+    if form == "module":
+        module = randomize(nn.RMSNorm(normalized_shape, eps=eps, elementwise_affine=weight), draw(st.integers(0, 2**16)))
+    else:
+        module = FunctionalRMSNorm(normalized_shape, weight, eps, form)
+    return module, (*leading, *normalized_shape)
+
+
+@settings(max_examples=15)
+@given(rms_norm_cases(), st.booleans(), st.data())
+def test_rms_norm_matches_torch(case, special_values, data):
+    module, shape = case
+    check_against_torch(module, data.draw(tensors(shape, special_values=special_values)))
+
+
+def test_rms_norm_default_eps_matters_for_tiny_inputs():
+    """eps=None is float32's machine epsilon: visible when the mean square is near it."""
+    x = torch.randn(2, 8) * 1e-4
+    check_against_torch(FunctionalRMSNorm((8,), False, None, "function"), x)
+
+
+def test_rms_norm_refuses_a_mismatched_normalized_shape():
+    with pytest.raises(fx2relax.ShapeError, match="normalized_shape"):
+        fx2relax.from_module(FunctionalRMSNorm((4,), True, None, "function"), (2, 5))
+
+
+def test_rms_norm_through_export():
+    module = FunctionalRMSNorm((3, 4), True, None, "function")
+    check_exported(module, torch.randn(2, 3, 4))

@@ -1,13 +1,13 @@
-"""roll, repeat/tile, unbind and unfold against PyTorch: drawn shapes, shifts (tuples, repeated and negative
-dims, no dims), repeat counts (leading new axes, symbolic sizes), every form; refusals."""
+"""roll, flip, repeat/tile, repeat_interleave, unbind and unfold against PyTorch: drawn shapes, shifts
+(tuples, repeated and negative dims, no dims), repeat counts (leading new axes, symbolic sizes), every form; refusals."""
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, tensors
 
 SHAPES = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 
@@ -122,3 +122,58 @@ def test_unfold_matches_torch(shape, data):
 def test_unfold_refuses_windows_larger_than_the_axis():
     with pytest.raises(fx2relax.ShapeError, match="parameter 'size'.*maximum size"):
         fx2relax.from_module(Apply(lambda x: x.unfold(1, 4, 1)), (2, 3))
+
+
+@st.composite
+def flip_dims(draw, rank):
+    axes = draw(st.lists(st.integers(0, rank - 1), min_size=0, max_size=rank, unique=True))
+    return [a - rank if draw(st.booleans()) else a for a in axes]
+
+
+@settings(max_examples=15)
+@given(shape=SHAPES, form=st.sampled_from(["torch", "keyword", "method", "method_varargs"]), data=st.data())
+def test_flip_matches_torch(shape, form, data):
+    dims = data.draw(flip_dims(len(shape)), label="dims")
+    if form == "method_varargs" and not dims:
+        form = "method"
+    model = {
+        "torch": lambda x: torch.flip(x, dims),
+        "keyword": lambda x: torch.flip(x, dims=tuple(dims)),
+        "method": lambda x: x.flip(dims),
+        "method_varargs": lambda x: x.flip(*dims),
+    }[form]
+    check_against_torch(Apply(model), data.draw(tensors(shape, special_values=True)))
+
+
+def test_flip_with_a_repeated_dim_is_refused():
+    with pytest.raises(fx2relax.ShapeError, match="multiple times"):
+        fx2relax.from_module(Apply(lambda x: x.flip(0, -2)), (2, 3))
+
+
+@settings(max_examples=15)
+@given(
+    shape=SHAPES, repeats=st.integers(1, 4), form=st.sampled_from(["torch", "method", "keyword"]), data=st.data()
+)
+def test_repeat_interleave_matches_torch(shape, repeats, form, data):
+    rank = len(shape)
+    dim = data.draw(st.one_of(st.none(), st.integers(-rank, rank - 1)), label="dim")
+    model = {
+        "torch": lambda x: torch.repeat_interleave(x, repeats, dim),
+        "method": lambda x: x.repeat_interleave(repeats, dim),
+        "keyword": lambda x: torch.repeat_interleave(x, repeats=repeats, dim=dim),
+    }[form]
+    check_against_torch(Apply(model), data.draw(tensors(shape, special_values=True)))
+
+
+def test_repeat_interleave_with_tensor_repeats_is_refused():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="repeats"):
+        fx2relax.from_module(Apply(lambda x: x.repeat_interleave(torch.tensor([1, 2]), 0)), (2, 3))
+
+
+@settings(max_examples=5)
+@given(shape=SHAPES, repeats=st.integers(1, 3), data=st.data())
+def test_flip_and_repeat_interleave_through_export(shape, repeats, data):
+    dims = data.draw(flip_dims(len(shape)), label="dims")
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    model = Apply(lambda x: torch.flip(x, dims).repeat_interleave(repeats, dim))
+    check_exported(model, data.draw(tensors(shape, special_values=True)))

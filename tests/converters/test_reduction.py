@@ -1,13 +1,13 @@
-"""sum and mean against PyTorch: dim as int, tuple, list, negative, None or empty; keepdim; every
+"""sum, mean, amax and amin against PyTorch: dim as int, tuple, list, negative, None or empty; keepdim; every
 alias; NaN/±inf; a large spatial mean (ShuffleNetV2's x.mean([2, 3])) and a symbolic batch."""
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, int_tensors, tensors
 
 FORMS = {
     "sum": {
@@ -82,3 +82,32 @@ def test_dtypes(function):
 def test_integer_mean_is_refused():
     with pytest.raises(fx2relax.UnsupportedParameterError, match="dtype"):
         fx2relax.from_module(Apply(lambda x: (x > 0).long().mean(1)), (2, 3))
+
+
+EXTREMES = {
+    "amax_torch": lambda dim, keepdim: lambda x: torch.amax(x, dim, keepdim),
+    "amax_method": lambda dim, keepdim: lambda x: x.amax(dim=dim, keepdim=keepdim),
+    "amin_torch": lambda dim, keepdim: lambda x: torch.amin(x, dim=dim, keepdim=keepdim),
+    "amin_method": lambda dim, keepdim: lambda x: x.amin(dim, keepdim),
+}
+
+
+@settings(max_examples=15)
+@given(data=st.data(), form=st.sampled_from(sorted(EXTREMES)), keepdim=st.booleans())
+def test_amax_amin(data, form, keepdim):
+    """dim as int, tuple, list, negative or empty (all axes); a NaN in a slice gives NaN."""
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple), label="shape")
+    dim = data.draw(dims(len(shape)).filter(lambda d: d is not None), label="dim")
+    x = data.draw(tensors(shape, special_values=data.draw(st.booleans())), label="x")
+    check_against_torch(Apply(EXTREMES[form](dim, keepdim)), x)
+
+
+@settings(max_examples=6)
+@given(x=int_tensors((3, 4), -9, 9), largest=st.booleans(), dim=st.sampled_from([0, 1, (0, 1), ()]))
+def test_amax_amin_on_integers_through_export(x, largest, dim):
+    check_exported(Apply(lambda t: t.amax(dim) if largest else t.amin(dim)), x)
+
+
+def test_amax_default_reduces_every_axis():
+    x = torch.randn(2, 3, 4)
+    check_against_torch(Apply(lambda t: t.amax()), x)
