@@ -15,9 +15,12 @@ from tvm.s_tir.dlight import ScheduleRule
 
 from .conv import ChannelVectorConv, PlaneConv
 from .generic import Generic
-from .matmul import PackedGemm, PackedGemv
+from .matmul import BatchedGemm, PackedGemm, PackedGemv
+from .rows import RowwiseReduction
 
-RULES: tuple[ScheduleRule, ...] = (PackedGemv(), PackedGemm(), ChannelVectorConv(), PlaneConv(), Generic())
+RULES: tuple[ScheduleRule, ...] = (
+    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), ChannelVectorConv(), PlaneConv(), Generic(),
+)
 """Tried in this order; Generic takes whatever the others leave."""
 
 SCHEDULED = "tirx.is_scheduled"
