@@ -9,6 +9,7 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
+from .vectors import vector_unit
 
 PARALLEL_MIN_ELEMENTS = 16384
 """Below this many outputs a parallel launch costs more than it saves."""
@@ -80,6 +81,19 @@ def parallelize_outer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> No
     sch.parallel(sch.fuse(*outer) if len(outer) > 1 else outer[0])
 
 
+def vectorize_innermost(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
+    """Vectorise an element-wise block's innermost loop in vectors of `lanes` when it is a whole
+    number of them (each lane computes what the scalar loop would: results do not change)."""
+    if any(iter_var.iter_type != tirx.IterVar.DataPar for iter_var in sch.get(block).iter_vars):
+        return
+    loop = sch.get_loops(block)[-1]
+    extent = static_extent(sch.get(loop).extent)
+    if extent is None or extent < lanes or extent % lanes:
+        return
+    _, lane = sch.split(loop, factors=[None, lanes])
+    sch.vectorize(lane)
+
+
 def loop_work(sch: s_tir.Schedule, loops: list) -> int | None:
     """The number of iterations of the nested `loops` (None when one is symbolic)."""
     extents = [static_extent(sch.get(loop).extent) for loop in loops]
@@ -87,13 +101,15 @@ def loop_work(sch: s_tir.Schedule, loops: list) -> int | None:
 
 
 class Generic(ScheduleRule):
-    """Any function: inline injective blocks, then parallelise the outer loops of every remaining block."""
+    """Any function: inline injective blocks, then parallelise the outer loops of every remaining
+    block and vectorise the innermost loop of the element-wise ones."""
 
     def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule:
         sch = s_tir.Schedule(func)
         inline_injective(sch)
         for block in top_blocks(sch):
             parallelize_outer(sch, block)
+            vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch
 
 
