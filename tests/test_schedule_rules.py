@@ -225,3 +225,18 @@ def test_rows_compiled_equal_build_exactly(model, target):
     mod = fx2relax.from_module(model, (3, 24, 32))
     x = torch.randn(3, 24, 32) * 4
     np.testing.assert_array_equal(fx2relax.compile(mod, target)(x), fx2relax.build(mod)(x))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(32, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+def test_multihead_attention_weights_times_values_get_the_batched_gemm_rule():
+    rules = chosen_rules(SelfAttention(), ENCODER_INPUT)
+    assert [rule for kernels, rule in rules if kernels == ("attend",)] == ["BatchedGemm"]
+    assert [rule for kernels, rule in rules if kernels == ("softmax",)] == ["RowwiseReduction"]

@@ -28,6 +28,7 @@ from .generic import (
     parallelize_outer,
     static_extent,
     top_blocks,
+    vectorize_innermost,
 )
 from .vectors import vector_unit
 
@@ -95,6 +96,7 @@ class PackedGemv(ScheduleRule):
         _vectorize_tile(sch, matmul, accumulator, k_loop, (m_loop, panel), lane)
         for block in epilogue:
             parallelize_outer(sch, block)
+            vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch
 
 
@@ -118,6 +120,7 @@ class PackedGemm(ScheduleRule):
         _vectorize_tile(sch, matmul, accumulator, k_loop, (row_loop,), lane)
         for block in epilogue:
             parallelize_outer(sch, block)
+            vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch
 
 
@@ -153,8 +156,9 @@ COLUMN_VECTORS = (4, 3, 2, 1)
 
 @dataclass(frozen=True)
 class _BatchedProduct:
-    """The "matmul" block of a fused function (kernels.linear.matmul, both operands matrices) with
-    static rows, columns and depth, the columns a whole number of vectors."""
+    """The "matmul" or "attend" block of a fused function (kernels.linear.matmul with both operands
+    matrices, kernels.attention.attend) with static rows, columns and depth, the columns a whole
+    number of vectors."""
 
     sch: s_tir.Schedule
     block: s_tir.schedule.SBlockRV
@@ -166,7 +170,7 @@ class _BatchedProduct:
     @classmethod
     def find(cls, func: tirx.PrimFunc, target: tvm.target.Target) -> _BatchedProduct | None:
         sch = s_tir.Schedule(func)
-        block = marked_block(sch, "matmul")
+        block = marked_block(sch, "matmul") or marked_block(sch, "attend")
         if block is None:
             return None
         iter_types = [iter_var.iter_type for iter_var in sch.get(block).iter_vars]
@@ -191,7 +195,8 @@ class _BatchedProduct:
 
 
 class BatchedGemm(ScheduleRule):
-    """A product of two activations (kernels.linear.matmul: attention's Q·Kᵀ and P·V): register tiles
+    """A product of two activations (kernels.linear.matmul: attention's Q·Kᵀ and P·V written with
+    `@`; kernels.attention.attend: P·V of nn.MultiheadAttention and scaled_dot_product_attention): register tiles
     of rows x a few column vectors, k outermost within a tile and in order (sums as `matmul`'s),
     the (batch, row block, column block) tiles in parallel; the epilogue computed per tile."""
 
@@ -215,4 +220,5 @@ class BatchedGemm(ScheduleRule):
         _vectorize_tile(sch, matmul, accumulator, k_loop, (i_inner, j_vector), lane)
         for block in epilogue:
             parallelize_outer(sch, block)
+            vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch
