@@ -3,6 +3,8 @@ observe a mutation that fx2relax (which computes every op out of place) cannot r
 
 from __future__ import annotations
 
+import operator
+
 import torch
 import torch.fx
 
@@ -25,8 +27,19 @@ def target_name(target: object) -> str:
     return target if isinstance(target, str) else getattr(target, "__name__", "")
 
 
+# Python's augmented assignments (`out += identity`), which dynamo records as these functions: on a
+# tensor they work in place.
+_INPLACE_OPERATORS = frozenset({
+    operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv, operator.imod,
+    operator.ipow, operator.iand, operator.ior, operator.ixor, operator.ilshift, operator.irshift, operator.imatmul,
+})
+
+
 def has_inplace_name(target: object) -> bool:
-    """Whether a function or method target is PyTorch's in-place form by name (`relu_`, `add_`)."""
+    """Whether a function or method target is PyTorch's in-place form by name (`relu_`, `add_`) or a
+    Python augmented assignment (`operator.iadd`)."""
+    if target in _INPLACE_OPERATORS:
+        return True
     name = target_name(target)
     return name.endswith("_") and not name.startswith("_")
 
@@ -49,15 +62,26 @@ def _first_argument(node: torch.fx.Node) -> object:
 def mutated_placeholder(node: torch.fx.Node) -> torch.fx.Node | None:
     """The graph input that `node` mutates in place (directly or through a view of it), or None.
 
-    In-place means a target name ending in "_" (`relu_`, `add_`) or `inplace=True`. A graph run by
-    torch.compile must leave that mutation for its caller to see, which an out-of-place result cannot.
+    A graph run by torch.compile must leave that mutation for its caller to see, which an
+    out-of-place result cannot.
+    """
+    mutated = mutated_root(node)
+    return mutated if mutated is not None and mutated.op == "placeholder" else None
+
+
+def mutated_root(node: torch.fx.Node) -> torch.fx.Node | None:
+    """The graph input (placeholder) or model tensor (get_attr) that `node` mutates in place,
+    directly or through a view of it; None if `node` works out of place or mutates a temporary.
+
+    In-place means a target name ending in "_" (`relu_`, `add_`), `inplace=True`, or item
+    assignment (`x[0] = ...`).
     """
     if node.op not in ("call_function", "call_method"):
         return None
-    if not (has_inplace_name(node.target) or node.kwargs.get("inplace") is True):
+    if not (has_inplace_name(node.target) or node.kwargs.get("inplace") is True or node.target is operator.setitem):
         return None
     mutated = _first_argument(node)
-    while isinstance(mutated, torch.fx.Node) and mutated.op != "placeholder":
+    while isinstance(mutated, torch.fx.Node) and mutated.op not in ("placeholder", "get_attr"):
         if not _may_alias_first_argument(mutated):
             return None
         mutated = _first_argument(mutated)

@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.fx
-from tvm import tirx
+from tvm import relax, tirx
 
+from . import dtypes
 from .aliasing import mutated_placeholder
 from .compiler import compile_or_build
 from .errors import ConversionError, Fx2RelaxError, UnsupportedOpError, UnsupportedParameterError
-from .importer import SUPPORTED_DTYPES, Dim, GraphImporter, describe_node
+from .exported import symbolic_dim
+from .graph_checks import check_sizes, refuse_state_updates
+from .importer import SUPPORTED_DTYPES, GraphImporter, describe_node
 from .runtime import TargetLike
 
 BACKEND_NAME = "fx2relax"
@@ -64,27 +67,87 @@ def dynamo_backend(
 
 
 def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], target: TargetLike | None = None) -> Callable[..., Any]:
-    """Import and build `gm`; the result calls the compiled model on the graph's tensor inputs."""
+    """Import and build `gm`; the result calls the compiled model on the graph's tensor inputs.
+
+    Sizes dynamo made symbolic stay symbolic where the converters can keep them so; when they cannot
+    (an op whose output size is a formula of several symbols, say), the graph is specialised: it is
+    compiled for each set of concrete sizes it is called with, with a warning saying why. Module
+    attributes dynamo passes as 0-d tensors read with `.item()` (a batch norm's eps under
+    `dynamic=True`) are specialised the same way: compiled for each value they take.
+    """
     _refuse_input_mutation(gm)
+    refuse_state_updates(gm)
     placeholders = [node for node in gm.graph.nodes if node.op == "placeholder"]
     examples = [node.meta.get("example_value", value) for node, value in zip(placeholders, example_inputs)]
-    dtype = _common_dtype(placeholders, examples)
-    symbols: dict[str, tirx.Var] = {}
-    shapes = [_placeholder_shape(node, example, symbols) for node, example in zip(placeholders, examples)]
-    mod = GraphImporter(gm, dtype).import_graph(shapes)
-    model = compile_or_build(mod, target)
-    tensor_positions = [i for i, example in enumerate(examples) if isinstance(example, torch.Tensor)]
+    numbers = [i for i, node in enumerate(placeholders) if _read_as_number(node)]
+    tensors = [i for i in range(len(placeholders)) if i not in numbers]
+    dtype = _model_dtype([placeholders[i] for i in tensors], [examples[i] for i in tensors])
+    tensor_positions = [i for i, example in enumerate(examples) if isinstance(example, torch.Tensor) and i not in numbers]
     output = next(node for node in gm.graph.nodes if node.op == "output").args[0]
     returns_sequence = isinstance(output, (tuple, list))
 
-    def run(*args: Any) -> Any:
-        outputs = model(*[args[i] for i in tensor_positions])
-        if isinstance(outputs, np.ndarray):
-            outputs = (outputs,)
-        tensors = tuple(torch.from_numpy(array) for array in outputs)
-        return tensors if returns_sequence else tensors[0]
+    def build(values: list[Any]) -> Callable[..., Any]:
+        mod = GraphImporter(gm, dtype).import_graph(values)
+        check_sizes(mod)
+        model = compile_or_build(mod, target)
 
-    return run
+        def run(*args: Any) -> Any:
+            outputs = model(*[args[i] for i in tensor_positions])
+            if isinstance(outputs, np.ndarray):
+                outputs = (outputs,)
+            tensors = tuple(torch.from_numpy(array) for array in outputs)
+            return tensors if returns_sequence else tensors[0]
+
+        return run
+
+    def with_numbers(values: list[Any], args: Sequence[Any]) -> list[Any]:
+        return [args[i].item() if i in numbers else value for i, value in enumerate(values)]
+
+    symbolic = _placeholder_values(placeholders, examples)
+    specialise_sizes = False
+    try:
+        first = build(with_numbers(symbolic, example_inputs))
+    except ConversionError as error:  # shape and parameter refusals too
+        if not any(_is_symbolic(example) for example in examples):
+            raise
+        warnings.warn(f"fx2relax compiles this graph for each input size it meets (sizes kept static): {error}", stacklevel=3)
+        specialise_sizes, first = True, None
+    if not numbers and not specialise_sizes:
+        return first
+
+    def key(args: Sequence[Any]) -> tuple:
+        shapes = tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else a for a in args) if specialise_sizes else ()
+        return shapes + tuple(args[i].item() for i in numbers)
+
+    compiled: dict[tuple, Callable[..., Any]] = {} if first is None else {key(example_inputs): first}
+
+    def run_specialised(*args: Any) -> Any:
+        wanted = key(args)
+        if wanted not in compiled:
+            values = _placeholder_values(placeholders, list(args)) if specialise_sizes else symbolic
+            compiled[wanted] = build(with_numbers(values, args))
+        return compiled[wanted](*args)
+
+    return run_specialised
+
+
+def _read_as_number(node: torch.fx.Node) -> bool:
+    """Whether a placeholder is a 0-d tensor the graph only reads as a Python number (`.item()`)."""
+    example = node.meta.get("example_value")
+    return (isinstance(example, torch.Tensor) and example.dim() == 0 and bool(node.users)
+            and all(user.op == "call_method" and user.target == "item" for user in node.users))
+
+
+def _placeholder_values(placeholders: list[torch.fx.Node], examples: list[Any]) -> list[Any]:
+    """What each placeholder is in `main`: a tensor parameter or a size; one tirx.Var per symbol."""
+    symbols: dict[str, tirx.Var] = {}
+    return [_placeholder_value(node, example, symbols) for node, example in zip(placeholders, examples)]
+
+
+def _is_symbolic(example: Any) -> bool:
+    if isinstance(example, torch.SymInt):
+        return True
+    return isinstance(example, torch.Tensor) and any(isinstance(size, torch.SymInt) for size in example.shape)
 
 
 def _refuse_input_mutation(gm: torch.fx.GraphModule) -> None:
@@ -100,48 +163,43 @@ def _refuse_input_mutation(gm: torch.fx.GraphModule) -> None:
             )
 
 
-def _common_dtype(placeholders: list[torch.fx.Node], examples: list[Any]) -> str:
-    """The one floating dtype of every tensor input; fx2relax imports a graph in a single dtype."""
-    dtypes = {str(e.dtype).removeprefix("torch.") for e in examples if isinstance(e, torch.Tensor)}
-    if len(dtypes) == 1 and next(iter(dtypes)) in SUPPORTED_DTYPES:
-        return dtypes.pop()
+def _model_dtype(placeholders: list[torch.fx.Node], examples: list[Any]) -> str:
+    """The one floating dtype of the float tensor inputs (weights included), float32 when there are
+    none; integer and bool inputs (token ids, masks) keep their own dtype."""
+    floats = {dtypes.dtype_name(e.dtype) for e in examples if isinstance(e, torch.Tensor) and e.is_floating_point()}
+    if not floats:
+        return dtypes.default_float()
+    if len(floats) == 1 and next(iter(floats)) in SUPPORTED_DTYPES:
+        return floats.pop()
     inputs = ", ".join(
-        f"{node.name}: {str(e.dtype).removeprefix('torch.')}"
+        f"{node.name}: {dtypes.dtype_name(e.dtype)}"
         for node, e in zip(placeholders, examples)
-        if isinstance(e, torch.Tensor)
+        if isinstance(e, torch.Tensor) and e.is_floating_point()
     )
-    raise ConversionError("graph inputs", f"need one dtype among {', '.join(SUPPORTED_DTYPES)}, got {inputs}")
+    raise ConversionError("graph inputs", f"need one float dtype among {', '.join(SUPPORTED_DTYPES)}, got {inputs}")
 
 
-def _placeholder_shape(node: torch.fx.Node, example: Any, symbols: dict[str, tirx.Var]) -> Any:
-    """A tensor placeholder's shape (SymInt sizes become tirx.Vars), or a SymInt placeholder's tirx.Var."""
+def _placeholder_value(node: torch.fx.Node, example: Any, symbols: dict[str, tirx.Var]) -> Any:
+    """A tensor placeholder as a parameter of `main` (SymInt sizes become tirx.Vars, the example's
+    dtype kept), a size placeholder as its int or tirx.Var."""
+    where = describe_node(node)
     if isinstance(example, torch.Tensor):
         if example.device.type != "cpu":
-            raise ConversionError(describe_node(node), f"is on {example.device}; fx2relax runs graphs on the CPU")
+            raise ConversionError(where, f"is on {example.device}; fx2relax runs graphs on the CPU")
         if torch.is_grad_enabled() and example.requires_grad:
             raise ConversionError(
-                describe_node(node),
+                where,
                 "requires grad, but fx2relax compiles inference only; run the model under torch.no_grad() "
                 "or torch.inference_mode()",
             )
-        return tuple(_dim(node, size, symbols) for size in example.shape)
-    if isinstance(example, (int, torch.SymInt)):
-        dim = _dim(node, example, symbols)
-        if isinstance(dim, tirx.Var):
-            return dim
-    raise ConversionError(describe_node(node), f"inputs must be tensors or sizes, got {type(example).__name__}")
-
-
-def _dim(node: torch.fx.Node, size: int | torch.SymInt, symbols: dict[str, tirx.Var]) -> Dim:
-    """A static size as an int, a symbolic one (dynamo's `s0`) as the tirx.Var of that name."""
-    if isinstance(size, int):
-        return size
-    expr = size.node.expr
-    if expr.is_Integer:
-        return int(expr)
-    if expr.is_Symbol:
-        return symbols.setdefault(str(expr), tirx.Var(str(expr), "int64"))
-    raise ConversionError(describe_node(node), f"size {expr} is an expression of symbols; fx2relax takes one symbol per size")
+        dtype = dtypes.dtype_name(example.dtype)
+        if dtype not in dtypes.TENSOR_DTYPES:
+            raise ConversionError(where, f"has dtype {dtype}; fx2relax imports {', '.join(dtypes.TENSOR_DTYPES)}")
+        shape = [symbolic_dim(size, symbols, where) for size in example.shape]
+        return relax.Var(node.name, relax.TensorType(shape, dtype))
+    if isinstance(example, (int, torch.SymInt)) and not isinstance(example, bool):
+        return symbolic_dim(example, symbols, where)
+    raise ConversionError(where, f"inputs must be tensors or sizes, got {type(example).__name__}")
 
 
 def _entry_point_declared() -> bool:

@@ -71,3 +71,13 @@ class DtypeError(ConversionError, TypeError):
 
 class InputError(Fx2RelaxError, ValueError):
     """A compiled model was called with inputs of the wrong number, rank, shape or dtype."""
+
+
+class LoadError(Fx2RelaxError):
+    """`load` refused exported files: missing, truncated, modified, or a sidecar field not as `export` writes it.
+
+    The message names the file and, for the sidecar, the field."""
+
+
+class ExportError(Fx2RelaxError, ValueError):
+    """`export` was given a path it cannot write files to that `load` reads back."""

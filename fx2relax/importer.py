@@ -32,6 +32,7 @@ from .errors import (
     UnsupportedOpError,
     UnsupportedParameterError,
 )
+from .graph_checks import check_sizes, prepare_graph
 from .registry import REGISTRY, ConverterRegistry, target_name
 from .symbolic import Dim
 
@@ -503,7 +504,10 @@ def import_model(
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; choose one of {', '.join(SUPPORTED_DTYPES)}")
     graph_module = trace(model)
+    graph_module = prepare_graph(graph_module, input_shape)
     count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
     shapes = normalize_input_shapes(input_shape, count)
     importer = GraphImporter(graph_module, dtype, keep_params_as_input)
-    return importer, importer.import_graph(shapes)
+    mod = importer.import_graph(shapes)
+    check_sizes(mod)
+    return importer, mod

@@ -9,9 +9,10 @@ and keyword arguments are read alike; `ctx` is the `NodeContext` (the module, em
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,15 +46,23 @@ def target_opcode(target: Target) -> str:
         if issubclass(target, torch.nn.Module):
             return "call_module"
         raise RegistryError(f"cannot register class {target!r}: only nn.Module subclasses are module targets")
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        raise RegistryError(
+            f"cannot register the ATen packet {target}: register each overload (e.g. {target}.default), "
+            "as torch.export records them"
+        )
     if callable(target):
         return "call_function"
     raise RegistryError(f"cannot register {target!r}: a target is an nn.Module type, a callable or a method name")
 
 
 def target_name(target: Target) -> str:
-    """A readable name for a target: `nn.Conv2d`, `torch.relu`, `operator.add`, `Tensor.view`."""
+    """A readable name for a target: `nn.Conv2d`, `torch.relu`, `operator.add`, `Tensor.view`, and
+    for an ATen overload from torch.export its own name, `aten.add.Tensor`."""
     if isinstance(target, str):
         return f"Tensor.{target}"
+    if isinstance(target, torch._ops.OpOverload):
+        return str(target)
     module = getattr(target, "__module__", None) or ""
     name = getattr(target, "__name__", None) or repr(target)
     if inspect.isclass(target) and module.startswith("torch.nn.modules"):
@@ -108,6 +117,17 @@ class ConverterRegistry:
             return converter
 
         return decorate
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[ConverterRegistry]:
+        """A `with` block whose registrations are undone when it ends: a converter for one test or
+        one import, e.g. `with fx2relax.REGISTRY.scope(): fx2relax.register_converter(MyModule)(convert)`."""
+        self._load_builtins()
+        saved = dict(self._entries)
+        try:
+            yield self
+        finally:
+            self._entries = saved
 
     def lookup(self, opcode: str, target: Any) -> Entry | None:
         """The entry for an FX node's opcode and target; module targets match on the exact type."""

@@ -3,13 +3,12 @@
 import torch
 from torch import nn
 
+from tests.helpers import course_cnn
+
 
 def cnn() -> nn.Module:
-    """The FashionMNIST CNN's layers with seeded random weights (4 channels, to stay quick)."""
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13, 10), nn.Softmax(dim=1)
-    )
+    """The course CNN with seeded random weights (4 channels, to stay quick)."""
+    return course_cnn(channels=4)
 
 
 class TwoInputs(nn.Module):
@@ -18,10 +17,21 @@ class TwoInputs(nn.Module):
 
 
 def cumulative() -> nn.Module:
-    """A model fx2relax refuses (torch.cumsum has no converter)."""
+    """A model fx2relax refuses (torch.cumprod has no converter)."""
     return nn.Sequential(nn.ReLU(), nn.Identity()).append(_Cumsum())
 
 
 class _Cumsum(nn.Module):
     def forward(self, x):
-        return torch.cumsum(x, dim=1)
+        return torch.cumprod(x, dim=1)
+
+
+SIZE = 3  # not callable
+
+
+def not_a_module() -> list:
+    return [nn.ReLU()]
+
+
+def failing() -> nn.Module:
+    raise RuntimeError("no weights here")

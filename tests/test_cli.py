@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import fx2relax
-from fx2relax.cli import main
+from fx2relax.cli import CommandError, main
 from fx2relax.ops import ops_table
 from tests.cli_models import TwoInputs, cnn
 
@@ -49,19 +49,76 @@ def test_refused_model_exits_1_naming_the_op(capsys):
     [
         (["inspect", "tests.cli_models", "--input-shape", "2,3"], "expected MODULE:FACTORY"),
         (["inspect", "tests.cli_models:nothing", "--input-shape", "2,3"], "tests.cli_models has no callable 'nothing'"),
+        (["inspect", "tests.cli_models:SIZE", "--input-shape", "2,3"], "tests.cli_models has no callable 'SIZE'"),
         (["inspect", "no/such/file.py:cnn", "--input-shape", "2,3"], "no/such/file.py is not a file"),
+        (["inspect", "no_such_module:cnn", "--input-shape", "2,3"], "cannot import no_such_module: No module named 'no_such_module'"),
+        (["inspect", "tests.cli_models:not_a_module", "--input-shape", "2,3"],
+         "tests.cli_models:not_a_module() returned a list, not a torch.nn.Module"),
+        (["inspect", "tests.cli_models:failing", "--input-shape", "2,3"],
+         "tests.cli_models:failing() failed: RuntimeError: no weights here"),
         (["inspect", "tests.cli_models:cnn", "--input-shape", "2,-3"], "each dimension is a positive integer, a name or '?'"),
+        (["inspect", "tests.cli_models:cnn", "--input-shape", "0,1,28,28"], "each dimension is a positive integer"),
+        (["inspect", "tests.cli_models:cnn", "--input-shape", ""], "each dimension is a positive integer"),
+        (["inspect", "tests.cli_models:cnn", "--input-shape", "2,\u00b2"], "each dimension is a positive integer"),
+        (["inspect", "tests.cli_models:cnn", "--input-shape", "2,1,28,28", "--input-shape", "2,3"],
+         r"the model takes 1 input(s) but input_shape gives 2 shape(s)"),
         (["inspect", "tests.cli_models:cnn"], "the following arguments are required: --input-shape"),
+        (["inspect", "tests.cli_models:cnn", "--input-shape", "2,3", "--bogus"], "unrecognized arguments: --bogus"),
+        (["bogus"], "invalid choice: 'bogus'"),
+        ([], "the following arguments are required: COMMAND"),
         (["compile", "tests.cli_models:cnn", "--input-shape", "2,3"], "the following arguments are required: -o/--output"),
         (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.so", "--target", "{kind: llvm}"],
          "is not a JSON object of target attributes"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.so", "--target", "no_such_kind"],
+         "'no_such_kind': fx2relax compiles for CPUs, target kind 'llvm'; got 'no_such_kind'"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.so", "--target", "cuda"], "got 'cuda'"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.so", "--target", "[1]"], "got '[1]'"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.so", "--target", '{"mcpu": "znver4"}'], "got None"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.so", "--target", '{"kind": "llvm", "mcpu": "z80"}'],
+         "LLVM knows no CPU 'z80'"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.so", "--target", '{"kind": "llvm", "speed": 9}'],
+         "is not a target TVM knows: Unknown config option 'speed'"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "no/such/dir/x.so"],
+         "-o/--output: cannot export to no/such/dir/x.so: directory no/such/dir does not exist"),
+        (["compile", "tests.cli_models:cnn", "--input-shape", "2,3", "-o", "x.json"], "-o/--output: x.json: give the library's path"),
     ],
 )
-def test_usage_errors_exit_2_with_a_message(capsys, argv, message):
-    with pytest.raises(SystemExit) as exit:
-        main(argv)
-    assert exit.value.code == 2
-    assert message in capsys.readouterr().err
+def test_usage_errors_exit_2_with_one_line(capsys, argv, message):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("fx2relax: error: ") and captured.err.count("\n") == 1, captured.err
+    assert message in captured.err
+
+
+def test_module_that_fails_to_import_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "broken.py").write_text("def make(:\n")
+    (tmp_path / "raising.py").write_text("raise ImportError('needs a GPU')\n")
+    assert main(["inspect", f"{tmp_path / 'broken.py'}:make", "--input-shape", "2"]) == 2
+    assert re.match(r"fx2relax: error: importing .*broken\.py failed: SyntaxError", capsys.readouterr().err)
+    assert main(["inspect", f"{tmp_path / 'raising.py'}:make", "--input-shape", "2"]) == 2
+    assert "failed: ImportError: needs a GPU" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(CommandError, match="cannot import no_such_module"):
+        main(["--debug", "inspect", "no_such_module:cnn", "--input-shape", "2,3"])
+    with pytest.raises(fx2relax.UnsupportedOpError):
+        main(["inspect", "tests.cli_models:cumulative", "--input-shape", "2,3", "--debug"])
+
+
+def test_unforeseen_failure_is_one_line_with_exit_1(capsys, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("deep inside TVM\nwith a second line")
+
+    monkeypatch.setattr("fx2relax.cli.import_model", explode)
+    assert main(["inspect", "tests.cli_models:cnn", "--input-shape", "2,1,28,28"]) == 1
+    err = capsys.readouterr().err
+    assert err == "fx2relax: RuntimeError: deep inside TVM with a second line (run with --debug for the traceback)\n"
+
+
+def test_help_exits_0(capsys):
+    assert main(["--help"]) == 0
+    assert "usage: fx2relax" in capsys.readouterr().out
 
 
 def test_ops_prints_the_table_from_the_registry(capsys):
@@ -98,3 +155,14 @@ def test_installed_command_compiles_in_a_subprocess(tmp_path):
     expected_sum, expected_tanh = TwoInputs()(x, y)
     np.testing.assert_allclose(sum_, expected_sum.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(tanh, expected_tanh.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_installed_command_reports_a_usage_error_in_one_line(tmp_path):
+    script = Path(sys.executable).with_name("fx2relax")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "fx2relax.cli"]
+    result = subprocess.run(
+        command + ["compile", "tests.cli_models:not_a_module", "--input-shape", "2", "-o", str(tmp_path / "m.so")],
+        capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert result.stderr == "fx2relax: error: tests.cli_models:not_a_module() returned a list, not a torch.nn.Module\n"

@@ -10,16 +10,7 @@ from torch.nn import functional as F
 
 import fx2relax
 from fx2relax.compiler import host_target
-from tests.helpers import assert_outputs_match, check_against_torch
-
-
-def course_cnn() -> nn.Module:
-    """The FashionMNIST CNN of examples/fashion_mnist.py, with random weights."""
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(kernel_size=2), nn.Flatten(),
-        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
-    ).eval()
+from tests.helpers import assert_outputs_match, check_against_torch, course_cnn
 
 
 class EveryFamily(nn.Module):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import fx2relax
-from tests.helpers import assert_outputs_match
+from tests.helpers import assert_outputs_match, course_cnn
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +94,7 @@ def test_model_with_a_graph_break_runs_each_graph_with_fx2relax():
 
 class Cumulative(nn.Module):
     def forward(self, x):
-        return torch.cumsum(torch.relu(x), dim=1).sub(1)
+        return torch.cumprod(torch.relu(x), dim=1).sub(1)
 
 
 def test_unsupported_op_is_refused_naming_it():
@@ -102,7 +102,7 @@ def test_unsupported_op_is_refused_naming_it():
     with pytest.raises(Exception) as error:
         compiled(torch.randn(2, 3))
     assert isinstance(error.value.inner_exception, fx2relax.UnsupportedOpError)
-    assert "(function torch.cumsum)" in str(error.value)
+    assert "(function torch.cumprod)" in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_unsupported_op_with_fallback_runs_eager_with_a_warning(backend):
     else:
         compiled = torch.compile(model, backend=backend)
     x = torch.randn(2, 3)
-    message = r"fx2relax left this graph to PyTorch eager: no converter for node 'cumsum' \(function torch.cumsum\)$"
+    message = r"fx2relax left this graph to PyTorch eager: no converter for node 'cumprod' \(function torch.cumprod\)$"
     with pytest.warns(UserWarning, match=message):
         assert_matches_eager(model, compiled, x)
 
@@ -169,11 +169,7 @@ def test_in_place_op_on_an_intermediate_runs():
 
 
 def test_fashion_mnist_cnn_matches_eager():
-    torch.manual_seed(0)
-    cnn = nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
-    ).eval()
+    cnn = course_cnn()
     compiled = torch.compile(cnn, backend="fx2relax")
     for batch in (4, 4, 5):  # the second batch size recompiles with a symbolic batch
         assert_matches_eager(cnn, compiled, torch.rand(batch, 1, 28, 28))
@@ -203,3 +199,83 @@ def test_backend_is_found_by_its_entry_point_without_importing_fx2relax(tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"backend from {repo / 'fx2relax' / 'dynamo.py'}" in result.stdout
+
+
+class AugmentedAssignment(nn.Module):
+    """`out += identity` as in torchvision's ResNet blocks: dynamo records operator.iadd."""
+
+    def forward(self, x):
+        out = torch.relu(x * 2)
+        out += x
+        out *= 0.5
+        return out
+
+
+def test_augmented_assignments_compile():
+    graphs = []
+    model = AugmentedAssignment()
+    compiled = torch.compile(model, backend=counting_backend(graphs))
+    x = torch.randn(2, 5)
+    assert_matches_eager(model, compiled, x)
+    assert len(graphs) == 1
+
+
+class TokenClassifier(nn.Module):
+    """int64 token ids in: embedding, positions, a padding mask, comparisons and where."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(50, 8)
+        self.positions = nn.Embedding(16, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, ids):
+        positions = torch.arange(ids.size(1)).unsqueeze(0)
+        hidden = self.embedding(ids) + self.positions(positions)
+        keep = (ids != 0).unsqueeze(-1)
+        return self.head(torch.where(keep, hidden, torch.zeros_like(hidden)))
+
+
+def test_integer_inputs_compile():
+    torch.manual_seed(0)
+    model = TokenClassifier().eval()
+    compiled = torch.compile(model, backend="fx2relax")
+    ids = torch.tensor([[3, 7, 0, 12, 0, 49]])
+    assert_matches_eager(model, compiled, ids)
+
+
+def test_dynamic_sizes_a_convolution_cannot_keep_are_specialised():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    compiled = torch.compile(model, backend="fx2relax", dynamic=True)
+    with pytest.warns(UserWarning, match="compiles this graph for each input size"):
+        assert_matches_eager(model, compiled, torch.randn(1, 3, 9, 9))
+    assert_matches_eager(model, compiled, torch.randn(1, 3, 12, 10))
+
+
+@pytest.mark.slow
+def test_bert_with_int64_inputs_compiles_without_fallback():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    model = transformers.BertModel(transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=100,
+        max_position_embeddings=64)).eval()
+    ids = torch.randint(0, 100, (1, 8))
+    mask = torch.ones(1, 8, dtype=torch.int64)
+    mask[0, 5:] = 0
+    compiled = torch.compile(model, backend=functools.partial(fx2relax.dynamo_backend, fallback=False))
+    with torch.no_grad():
+        actual, expected = compiled(ids, attention_mask=mask), model(ids, attention_mask=mask)
+    for name in ("last_hidden_state", "pooler_output"):
+        assert_outputs_match(actual[name].numpy(), expected[name], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_resnet18_compiles():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    compiled = torch.compile(model, backend="fx2relax")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert_outputs_match(compiled(x).numpy(), model(x), rtol=1e-4, atol=1e-5)

@@ -5,17 +5,11 @@ import gc
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import fx2relax
-from tests.helpers import check_against_torch
-
-
-def course_cnn() -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
-    ).eval()
+from tests.helpers import check_against_torch, course_cnn
 
 
 def test_main_is_one_dataflow_block_of_named_primfuncs():
@@ -67,9 +61,9 @@ def test_unsupported_modules_are_all_listed_in_one_error():
 def test_unsupported_function_is_named():
     class Cumulative(nn.Module):
         def forward(self, x):
-            return torch.cumsum(x, 0)
+            return torch.cumprod(x, 0)
 
-    with pytest.raises(fx2relax.UnsupportedOpError, match=r"node 'cumsum' \(function torch.cumsum\)"):
+    with pytest.raises(fx2relax.UnsupportedOpError, match=r"node 'cumprod' \(function torch.cumprod\)"):
         fx2relax.from_module(Cumulative(), (3,))
 
 
@@ -120,10 +114,6 @@ def test_unexpected_converter_failure_names_the_node():
     class Odd(nn.Module):
         pass
 
-    @fx2relax.register_converter(Odd)
-    def broken(ctx, input):
-        raise RuntimeError("boom")
-
     class Model(nn.Module):
         def __init__(self):
             super().__init__()
@@ -132,18 +122,20 @@ def test_unexpected_converter_failure_names_the_node():
         def forward(self, x):
             return self.odd(x)
 
-    with pytest.raises(fx2relax.ConversionError, match=r"node 'odd' \(module 'odd', .*Odd\): RuntimeError: boom"):
-        fx2relax.from_module(Model(), (2,))
+    with fx2relax.REGISTRY.scope():
+
+        @fx2relax.register_converter(Odd)
+        def broken(ctx, input):
+            raise RuntimeError("boom")
+
+        with pytest.raises(fx2relax.ConversionError, match=r"node 'odd' \(module 'odd', .*Odd\): RuntimeError: boom"):
+            fx2relax.from_module(Model(), (2,))
 
 
 def test_converter_given_arguments_it_does_not_take_is_refused():
     class Scaled(nn.Module):
         def forward(self, x, scale):
             return x * scale
-
-    @fx2relax.register_converter(Scaled)
-    def scaled(ctx, input):
-        return input
 
     class Model(nn.Module):
         def __init__(self):
@@ -153,8 +145,14 @@ def test_converter_given_arguments_it_does_not_take_is_refused():
         def forward(self, x):
             return self.scaled(x, 2.0)
 
-    with pytest.raises(fx2relax.UnsupportedParameterError, match="arguments not understood"):
-        fx2relax.from_module(Model(), (2,))
+    with fx2relax.REGISTRY.scope():
+
+        @fx2relax.register_converter(Scaled)
+        def scaled(ctx, input):
+            return input
+
+        with pytest.raises(fx2relax.UnsupportedParameterError, match="arguments not understood"):
+            fx2relax.from_module(Model(), (2,))
 
 
 def test_registered_user_module_is_a_leaf_and_converted_whole():
@@ -164,11 +162,15 @@ def test_registered_user_module_is_a_leaf_and_converted_whole():
         def forward(self, x):
             return torch.clamp(x, min=0)  # no converter for clamp: must not be traced into
 
-    @fx2relax.register_converter(MyRelu)
-    def my_relu(ctx, input):
-        return ctx.emit_te(relu, input)
+    with fx2relax.REGISTRY.scope():
 
-    check_against_torch(nn.Sequential(nn.Linear(3, 3), MyRelu()), torch.randn(2, 3))
+        @fx2relax.register_converter(MyRelu)
+        def my_relu(ctx, input):
+            return ctx.emit_te(relu, input)
+
+        check_against_torch(nn.Sequential(nn.Linear(3, 3), MyRelu()), torch.randn(2, 3))
+    with pytest.raises(fx2relax.UnsupportedOpError, match="function torch.clamp"):  # the scope has ended
+        fx2relax.from_module(nn.Sequential(nn.Linear(3, 3), MyRelu()), (2, 3))
 
 
 def test_a_float64_model_imported_as_float32_is_refused_naming_the_weight_and_the_fix():
@@ -219,10 +221,11 @@ def test_an_integer_tensor_where_a_converter_computes_in_floats_is_refused_by_na
             self.register_buffer("counts", torch.arange(3))
 
         def forward(self, x):
-            return x + self.counts
+            return F.linear(x, self.counts)  # fx2relax's linear computes in the model's float dtype
 
-    with pytest.raises(fx2relax.DtypeError, match=r"parameter 'other': takes float32 tensors, got a int64 tensor \(buffer 'counts'\)"):
+    with pytest.raises(fx2relax.DtypeError, match=r"parameter 'weight': takes float32 tensors, got a int64 tensor \(buffer 'counts'\)"):
         fx2relax.from_module(AddCounts(), (2, 3))
+
 
 
 class ReluThenLinear(nn.Module):
@@ -248,11 +251,11 @@ def test_a_refusal_names_the_users_source_line_and_leaves_stderr_clean(capfd):
 def test_the_walk_itself_refuses_unsupported_ops_naming_their_source_lines():
     class Cumulative(nn.Module):
         def forward(self, x):
-            return torch.cumsum(x, 0) + torch.cummax(x, 0).values
+            return torch.cumprod(x, 0) + torch.cummax(x, 0).values
 
     importer = fx2relax.importer.GraphImporter(fx2relax.importer.trace(Cumulative()))
     with pytest.raises(fx2relax.UnsupportedOpError) as error:
         importer.import_graph([(3,)])
     assert len(error.value.unsupported) == 2
     assert f"      at {__file__}:" in str(error.value)
-    assert "return torch.cumsum(x, 0) + torch.cummax(x, 0).values" in str(error.value)
+    assert "return torch.cumprod(x, 0) + torch.cummax(x, 0).values" in str(error.value)

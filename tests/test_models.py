@@ -8,7 +8,7 @@ from torch import nn
 
 import fx2relax
 from fx2relax.kernels import elementwise
-from tests.helpers import assert_outputs_match
+from tests.helpers import assert_outputs_match, course_cnn
 
 
 def run_both(compiled: fx2relax.CompiledModel, model: nn.Module, *inputs: torch.Tensor) -> None:
@@ -71,28 +71,19 @@ def test_residual_model_with_a_symbolic_batch(residual_net, batch):
 def test_unsupported_function_and_method_are_named():
     class Model(nn.Module):
         def forward(self, x):
-            return torch.cumsum(x, 0) + x.argsort()
+            return torch.cumprod(x, 0) + x.argsort()
 
     with pytest.raises(fx2relax.UnsupportedOpError) as error:
         fx2relax.from_module(Model(), (3, 4))
     message = str(error.value)
     assert "2 node(s) of the graph have no fx2relax converter" in message
-    assert "node 'cumsum' (function torch.cumsum)" in message
+    assert "node 'cumprod' (function torch.cumprod)" in message
     assert "node 'argsort' (method Tensor.argsort)" in message
     assert "Tensor.view" in message.split("Supported:")[1]
 
 
-def fashion_mnist_cnn() -> nn.Sequential:
-    """The MLC course CNN of examples/fashion_mnist.py, with random weights."""
-    return nn.Sequential(
-        nn.Conv2d(1, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(kernel_size=2), nn.Flatten(),
-        nn.Linear(5408, 100), nn.ReLU(), nn.Linear(100, 10), nn.Softmax(dim=1),
-    ).eval()
-
-
 def test_fashion_mnist_cnn_compiled_once_runs_any_batch():
-    torch.manual_seed(0)
-    model = fashion_mnist_cnn()
+    model = course_cnn()
     mod = fx2relax.from_module(model, (None, 1, 28, 28))
     assert str(mod["main"].params[0].ty.shape.values[0]) == "batch"
     compiled = fx2relax.build(mod)
@@ -144,16 +135,14 @@ class Scale(nn.Module):
 
 @pytest.fixture
 def user_converter():
-    """Register a converter for Scale, and remove it afterwards so other tests see the built-ins only."""
-    saved = dict(fx2relax.REGISTRY._entries)
+    """A converter for Scale, registered for this test only."""
+    with fx2relax.REGISTRY.scope():
 
-    @fx2relax.register_converter(Scale)
-    def scale(ctx, input):
-        return ctx.emit_te(elementwise.multiply, input, ctx.module_param("factor"))
+        @fx2relax.register_converter(Scale)
+        def scale(ctx, input):
+            return ctx.emit_te(elementwise.multiply, input, ctx.module_param("factor"))
 
-    yield scale
-    fx2relax.REGISTRY._entries.clear()
-    fx2relax.REGISTRY._entries.update(saved)
+        yield scale
 
 
 def test_user_registered_converter_for_a_user_module(user_converter):

@@ -43,3 +43,21 @@ def test_target_names_are_readable():
     assert target_name(torch.relu) == "torch.relu"
     assert target_name(operator.add) == "operator.add"
     assert target_name("view") == "Tensor.view"
+
+
+def test_a_scoped_registration_ends_with_its_scope():
+    registry = ConverterRegistry()
+    registry.register(nn.ReLU)(lambda ctx, input: input)
+    with registry.scope():
+        registry.register(torch.relu)(lambda ctx, input: input)
+        assert registry.lookup("call_function", torch.relu) is not None
+    assert registry.lookup("call_function", torch.relu) is None
+    assert registry.lookup("call_module", nn.ReLU()) is not None  # registered before the scope: kept
+    with registry.scope():
+        registry.register(torch.relu)(lambda ctx, input: input)  # registering again is no duplicate
+
+
+def test_any_dtype_parameters_are_recorded_on_the_entry():
+    registry = ConverterRegistry()
+    registry.register(operator.getitem, any_dtype=("obj", "index"))(lambda ctx, obj, index: obj)
+    assert registry.lookup("call_function", operator.getitem).any_dtype == {"obj", "index"}

@@ -22,6 +22,8 @@ from ..kernels import attention as kernels
 from ..kernels import elementwise, linear, softmax
 from ..registry import register_converter
 
+aten = torch.ops.aten
+
 
 def _additive_mask(ctx: NodeContext, value: relax.Expr, parameter: str, true_masks: bool) -> relax.Expr:
     """A mask as an additive tensor of the model's dtype: a float one as is, a bool buffer as 0 / -inf
@@ -134,8 +136,8 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
     return output, ctx.emit_te(kernels.head_weights, weights, average=average_attn_weights, batched=batched)
 
 
-@register_converter(F.scaled_dot_product_attention, any_dtype=("attn_mask",))
-def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+@register_converter(F.scaled_dot_product_attention, aten.scaled_dot_product_attention.default, any_dtype=("attn_mask",))
+def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None,
                                  enable_gqa=False):
     """softmax(q k^T * scale + mask) v over the last two axes; a fully masked row gives 0, as in PyTorch.
     With enable_gqa, each key/value head (axis -3) serves heads(query) / heads(key) query heads."""
@@ -168,7 +170,9 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
             elementwise.broadcast_shape(ctx.shape(attn_mask), (*shapes[0][:-1], shapes[1][-2]))
         except ValueError as error:
             raise ctx.shape_error(f"does not broadcast to the scores' shape: {error}", "attn_mask") from None
-        attn_mask = _additive_mask(ctx, attn_mask, "attn_mask", true_masks=False)
+        mask_dtype = ctx.tensor_dtype(attn_mask)  # a bool mask (True: attend) is applied by the kernel as is
+        if mask_dtype not in ("bool", ctx.dtype):
+            raise ctx.dtype_error(f"must be a bool or an additive {ctx.dtype} mask, got {mask_dtype}", "attn_mask")
     scale = 1 / math.sqrt(shapes[0][-1]) if scale is None else float(scale)
     scores = ctx.emit_te(kernels.attention_scores, query, key, mask=attn_mask, scale=scale, causal=is_causal,
                          groups=groups)

@@ -6,6 +6,7 @@ weight and bias arrive as tensors (constants, inputs or computed) and sizes as P
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -13,6 +14,8 @@ from ..importer import NodeContext
 from ..kernels import conv as kernels
 from ..registry import register_converter
 from .common import positive, static_dims
+
+aten = torch.ops.aten
 
 _CONV_KERNELS = {1: kernels.conv1d, 2: kernels.conv2d, 3: kernels.conv3d}
 _TRANSPOSED_KERNELS = {1: kernels.conv_transpose1d, 2: kernels.conv_transpose2d, 3: kernels.conv_transpose3d}
@@ -135,17 +138,17 @@ def conv(ctx, input):
     )
 
 
-@register_converter(F.conv1d)
+@register_converter(F.conv1d, aten.conv1d.default)
 def conv1d(ctx, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _convolve(ctx, 1, input, weight, bias, stride, padding, dilation, groups)
 
 
-@register_converter(F.conv2d)  # torch.conv2d is the same object
+@register_converter(F.conv2d, aten.conv2d.default)  # torch.conv2d is the same object
 def conv2d(ctx, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _convolve(ctx, 2, input, weight, bias, stride, padding, dilation, groups)
 
 
-@register_converter(F.conv3d)
+@register_converter(F.conv3d, aten.conv3d.default)
 def conv3d(ctx, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _convolve(ctx, 3, input, weight, bias, stride, padding, dilation, groups)
 
@@ -236,3 +239,15 @@ def conv_transpose2d(ctx, input, weight, bias=None, stride=1, padding=0, output_
 @register_converter(F.conv_transpose3d)
 def conv_transpose3d(ctx, input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     return _convolve_transposed(ctx, 3, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register_converter(aten.convolution.default)
+def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    """ATen's one convolution op: a convolution of as many spatial axes as the weight has beyond two."""
+    if transposed:
+        raise ctx.unsupported("transposed", "aten.convolution with transposed=True is not supported yet; "
+                              "use torch.export without decompositions (aten.conv_transpose2d)")
+    spatial = len(ctx.shape(weight)) - 2
+    if spatial not in _CONV_KERNELS:
+        raise ctx.shape_error(f"the weight must be 3-D to 5-D, got shape {ctx.shape(weight)}", "weight")
+    return _convolve(ctx, spatial, input, weight, bias, stride, padding, dilation, groups)

@@ -12,9 +12,12 @@ import numpy as np
 import torch
 from tvm import relax, tirx
 
+from .. import dtypes
 from ..importer import NodeContext
 from ..kernels import elementwise
 from ..registry import register_converter
+
+aten = torch.ops.aten
 
 
 def _is_tensor(value: object) -> bool:
@@ -30,33 +33,46 @@ def _check_operand(ctx: NodeContext, value: object, parameter: str) -> None:
     raise ctx.unsupported(parameter, f"expected a tensor or a real number, got {type(value).__name__} {value!r}")
 
 
-def _scalar(ctx: NodeContext, value: object) -> object:
-    """A Python number as a 0-d constant of the model's dtype (see kernels/elementwise.py why)."""
+def scalar(value: object, dtype: str) -> object:
+    """A Python number as a 0-d constant of `dtype` (see kernels/elementwise.py why); other operands
+    (tensors, size expressions) unchanged."""
     if isinstance(value, numbers.Real):
-        return relax.const(np.array(value, dtype=ctx.dtype), ctx.dtype)
+        return relax.const(np.array(value, dtype=dtype), dtype)
     return value
 
 
-def _binary(ctx: NodeContext, kernel, input, other, python_op, **params):
-    """Emit `kernel` on the operands after checking their broadcast, or compute in Python when
-    neither operand is a tensor."""
+def broadcast_operands(ctx: NodeContext, *operands: object) -> tuple:
+    """The broadcast shape of the tensor operands, or a ShapeError naming the one that does not fit."""
+    shape: tuple = ()
+    for name, operand in zip(("input", "other", "third"), operands):
+        if _is_tensor(operand):
+            try:
+                shape = elementwise.broadcast_shape(shape, ctx.shape(operand))
+            except ValueError as error:
+                shapes = [ctx.shape(o) for o in operands if _is_tensor(o)]
+                raise ctx.shape_error(f"shapes {', '.join(map(str, shapes))} do not broadcast: {error}", name) from None
+    return shape
+
+
+def _binary(ctx: NodeContext, kernel, input, other, python_op, dtype: str | None = None, **params):
+    """Emit `kernel` on the operands in their promoted dtype (or `dtype`) after checking their
+    broadcast, or compute in Python when neither operand is a tensor."""
     inplace = ctx.check_inplace()
     _check_operand(ctx, input, "input")
     _check_operand(ctx, other, "other")
     if not (_is_tensor(input) or _is_tensor(other)):
         return python_op(input, other)
-    if _is_tensor(input) and _is_tensor(other):
-        try:
-            shape = elementwise.broadcast_shape(ctx.shape(input), ctx.shape(other))
-        except ValueError as error:
-            raise ctx.shape_error(
-                f"shapes {ctx.shape(input)} and {ctx.shape(other)} do not broadcast: {error}", "other"
-            ) from None
-        if inplace and _grows(ctx.shape(input), shape):
-            raise ctx.shape_error(
-                f"in place, the result (shape {shape}) must keep the input's shape {ctx.shape(input)}", "other"
-            )
-    return ctx.emit_te(kernel, _scalar(ctx, input), _scalar(ctx, other), **params)
+    shape = broadcast_operands(ctx, input, other)
+    if inplace and _is_tensor(input) and _grows(ctx.shape(input), shape):
+        raise ctx.shape_error(
+            f"in place, the result (shape {shape}) must keep the input's shape {ctx.shape(input)}", "other"
+        )
+    dtype = dtype or dtypes.result_type(input, other)
+    if inplace and _is_tensor(input) and dtype != dtypes.value_dtype(input):
+        raise ctx.unsupported(
+            "other", f"in place, the result type {dtype} can't be cast to the input's {dtypes.value_dtype(input)}"
+        )
+    return ctx.emit_te(kernel, scalar(input, dtype), scalar(other, dtype), dtype=dtype, **params)
 
 
 def _grows(shape: tuple, result: tuple) -> bool:
@@ -70,42 +86,74 @@ def _with_alpha(op, alpha):
     return lambda a, b: op(a, b if alpha == 1 else alpha * b)
 
 
-def _alpha(ctx: NodeContext, alpha: object) -> relax.Expr | None:
-    """torch.add/sub's `alpha` as a 0-d constant, or None for 1 (then the kernel skips the product)."""
+def _alpha(ctx: NodeContext, alpha: object, input: object, other: object) -> relax.Expr | None:
+    """torch.add/sub's `alpha` as a 0-d constant of the result's dtype, or None for 1 (then the kernel
+    skips the product). A float alpha on integer operands is PyTorch's error."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise ctx.unsupported("alpha", f"must be a real number, got {alpha!r}")
-    return None if alpha == 1 else _scalar(ctx, alpha)
+    if alpha == 1:
+        return None
+    dtype = dtypes.result_type(input, other) if (_is_tensor(input) or _is_tensor(other)) else "float64"
+    if isinstance(alpha, float) and not dtypes.is_floating(dtype):
+        raise ctx.unsupported("alpha", f"a float alpha ({alpha}) needs floating operands, got {dtype}")
+    return scalar(alpha, dtype)
 
 
-@register_converter(operator.add, torch.add, "add", "add_")
+@register_converter(operator.add, operator.iadd, torch.add, "add", "add_", aten.add.Tensor, aten.add.Scalar, any_dtype=("input", "other"))
 def add(ctx, input, other, alpha=1):
-    scale = _alpha(ctx, alpha)
+    scale = _alpha(ctx, alpha, input, other)
     return _binary(ctx, elementwise.add, input, other, _with_alpha(operator.add, alpha), alpha=scale)
 
 
-@register_converter(operator.sub, torch.sub, torch.subtract, "sub", "sub_", "subtract", "subtract_")
+@register_converter(
+    operator.sub, operator.isub, torch.sub, torch.subtract, "sub", "sub_", "subtract", "subtract_",
+    aten.sub.Tensor, aten.sub.Scalar, any_dtype=("input", "other"),
+)
 def sub(ctx, input, other, alpha=1):
-    scale = _alpha(ctx, alpha)
+    if (_is_tensor(input) and dtypes.value_dtype(input) == "bool") or (_is_tensor(other) and dtypes.value_dtype(other) == "bool"):
+        raise ctx.unsupported("other", "subtracting bool tensors is an error in PyTorch; use logical_xor or ~")
+    scale = _alpha(ctx, alpha, input, other)
     return _binary(ctx, elementwise.subtract, input, other, _with_alpha(operator.sub, alpha), alpha=scale)
 
 
-@register_converter(operator.mul, torch.mul, torch.multiply, "mul", "mul_", "multiply", "multiply_")
+@register_converter(torch.rsub, aten.rsub.Tensor, aten.rsub.Scalar, any_dtype=("input", "other"))
+def rsub(ctx, input, other, alpha=1):
+    """other - alpha * input."""
+    return sub(ctx, other, input, alpha)
+
+
+@register_converter(
+    operator.mul, operator.imul, torch.mul, torch.multiply, "mul", "mul_", "multiply", "multiply_",
+    aten.mul.Tensor, aten.mul.Scalar, any_dtype=("input", "other"),
+)
 def mul(ctx, input, other):
     return _binary(ctx, elementwise.multiply, input, other, operator.mul)
 
 
 @register_converter(
-    operator.truediv, torch.div, torch.divide, torch.true_divide,
+    operator.truediv, operator.itruediv, torch.div, torch.divide, torch.true_divide,
     "div", "div_", "divide", "divide_", "true_divide", "true_divide_",
+    aten.div.Tensor, aten.div.Scalar, aten.div.Tensor_mode, aten.div.Scalar_mode, any_dtype=("input", "other"),
 )
 def div(ctx, input, other, rounding_mode=None):
-    if rounding_mode not in (None, "trunc"):
-        raise ctx.unsupported(
-            "rounding_mode", f"{rounding_mode!r} is not supported (only None and 'trunc' are computed exactly)"
-        )
+    if rounding_mode not in (None, "trunc", "floor"):
+        raise ctx.unsupported("rounding_mode", f"must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     if not (_is_tensor(input) or _is_tensor(other)):
         if rounding_mode is not None or isinstance(input, tirx.Expr) or isinstance(other, tirx.Expr):
             raise ctx.unsupported(
                 "other", f"dividing the non-tensors {input} / {other} is only computed for plain numbers"
             )
-    return _binary(ctx, elementwise.divide, input, other, operator.truediv, rounding_mode=rounding_mode)
+        return operator.truediv(input, other)
+    dtype = dtypes.result_type(input, other)
+    if rounding_mode == "floor" and dtypes.is_floating(dtype):
+        raise ctx.unsupported("rounding_mode", "'floor' is supported on integer tensors only (PyTorch's float floor "
+                              "division is not yet computed exactly)")
+    if rounding_mode is None:
+        dtype = dtypes.float_result(dtype)  # int / int is a float, as in Python
+    return _binary(ctx, elementwise.divide, input, other, operator.truediv, dtype=dtype, rounding_mode=rounding_mode)
+
+
+@register_converter(torch.floor_divide, "floor_divide", aten.floor_divide.default, aten.floor_divide.Scalar, any_dtype=("input", "other"))
+def floor_divide(ctx, input, other):
+    """`a // b` on tensors: floor division, as div(rounding_mode="floor")."""
+    return div(ctx, input, other, rounding_mode="floor")

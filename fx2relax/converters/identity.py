@@ -6,11 +6,16 @@ Dropout in training mode is random, which an imported inference graph does not r
 
 import numbers
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..importer import NodeContext
+from .. import dtypes
+from ..errors import ConversionError
+from ..importer import NodeContext, is_tensor
 from ..registry import register_converter
+
+aten = torch.ops.aten
 
 
 @register_converter(nn.Identity)
@@ -30,7 +35,7 @@ def _check_eval(ctx: NodeContext, p: object, training: bool) -> None:
         raise ctx.unsupported("p", f"dropout probability has to be between 0 and 1, but got {p!r}")
 
 
-@register_converter(nn.Dropout, nn.Dropout2d, nn.Dropout3d, F.dropout, F.dropout2d, F.dropout3d)
+@register_converter(nn.Dropout, nn.Dropout2d, nn.Dropout3d, F.dropout, F.dropout2d, F.dropout3d, aten.dropout.default)
 def dropout(ctx, input, p=0.5, training=True, inplace=False):
     _check_eval(ctx, p, training)
     return input
@@ -49,6 +54,24 @@ def dropout1d(ctx, input, p=0.5, training=True, inplace=False):
 def alpha_dropout(ctx, input, p=0.5, training=False, inplace=False):
     _check_eval(ctx, p, training)
     return input
+
+
+@register_converter(aten.clone.default, aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default,
+                    aten.contiguous.default, any_dtype=("input",))
+def copy(ctx, input, *, memory_format=None):
+    """A copy or an alias of the input: the same values (fx2relax computes out of place, so a copy is the value)."""
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
+    return input
+
+
+@register_converter(aten._assert_tensor_metadata.default, any_dtype=("input",))
+def assert_tensor_metadata(ctx, input, size=None, stride=None, dtype=None, *, device=None, layout=None):
+    """torch.export's check of a tensor's dtype (and sizes): checked at import against the value fx2relax
+    computed, so a dtype fx2relax got wrong stops the import instead of computing on."""
+    if dtype is not None and is_tensor(input) and dtypes.value_dtype(input) != dtypes.dtype_name(dtype):
+        raise ConversionError(ctx.where, f"fx2relax computed {dtypes.value_dtype(input)} where PyTorch has {dtype}")
+    return None
 
 
 try:  # torchvision is optional; its residual models (EfficientNet, ConvNeXt, Swin) call this function

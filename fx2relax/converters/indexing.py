@@ -1,6 +1,10 @@
-"""Converter for indexing (operator.getitem): picking from Python tuples (a shape, the pieces of a
-chunk), basic tensor indexing (ints, slices, None, ...) as a strided slice, and one integer or
-boolean buffer as an index tensor (a gather)."""
+"""Converters for indexing: operator.getitem (picking from Python tuples such as a shape or the
+pieces of a chunk; basic tensor indexing with ints, slices, None and ... as a strided slice; index
+tensors, constant buffers as a gather, tensors computed at run time as advanced indexing), ATen's
+slice/select/index, embeddings (nn.Embedding, F.embedding) and gather.
+
+Index values computed at run time are known only then; the kernels never read out of bounds and
+give NaN where a float result's index was out of range (PyTorch raises there), see kernels/indexing.py."""
 
 from __future__ import annotations
 
@@ -8,13 +12,20 @@ import numbers
 import operator
 
 import numpy as np
-from tvm import relax
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tvm import relax, tirx
 
-from .. import symbolic
+from .. import dtypes, symbolic
 from ..importer import Dim, NodeContext, is_tensor
+from ..kernels import elementwise
+from ..kernels import indexing as indexing_kernels
 from ..kernels import shape as kernels
 from ..registry import register_converter
-from .common import is_size
+from .common import int_argument, is_size, normalize_dim
+
+aten = torch.ops.aten
 
 
 @register_converter(operator.getitem, any_dtype=("obj", "index"))
@@ -84,10 +95,12 @@ def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.E
 def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[int]) -> relax.Expr:
     """`x[..., idx, :]` with one constant integer (or 1-D boolean) index tensor: basic indexing of the
     other items, then a gather along the indexed axis, as PyTorch does with a single index tensor."""
-    if len(tensor_items) > 1 or any(is_size(item) or isinstance(item, (list, tuple)) for item in items):
+    if any(is_size(item) or isinstance(item, (list, tuple)) for item in items):
         raise ctx.unsupported(
-            "index", "advanced indexing is supported with one index tensor combined only with slices, None and ..."
+            "index", "advanced indexing is supported with index tensors combined only with slices, None and ..."
         )
+    if len(tensor_items) > 1 or ctx.source_name(items[tensor_items[0]]) is None:
+        return _gather_computed(ctx, input, items, tensor_items)
     at = tensor_items[0]
     name, indices = _constant_index(ctx, items[at])
     rank = len(ctx.shape(input))
@@ -102,6 +115,37 @@ def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[i
     indices = _checked_indices(ctx, name, indices, size, input_axis)
     sliced = _index_tensor(ctx, input, tuple(slice(None) if i == at else item for i, item in enumerate(items)))
     return ctx.emit_te(kernels.take, sliced, relax.const(indices, "int64"), axis=axis)
+
+
+def _gather_computed(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[int]) -> relax.Expr:
+    """`x[ids]`, `x[:, rows, cols]` with integer index tensors known at run time: the basic items
+    first, then PyTorch's advanced indexing (kernels/indexing.py) on the axes the tensors index."""
+    for position in tensor_items:
+        dtype = ctx.tensor_dtype(items[position])
+        if dtype == "bool":
+            raise ctx.unsupported("index", "a boolean mask computed at run time selects a data-dependent number of elements")
+        if not dtype.startswith(("int", "uint")):
+            raise ctx.unsupported("index", f"tensors used as indices must be long or int, got {dtype}")
+    if any(item is None for item in items):
+        raise ctx.unsupported("index", "None (a new axis) together with index tensors computed at run time is not supported")
+    rank = len(ctx.shape(input))
+    consumed = sum(1 for item in items if item is not Ellipsis)
+    if consumed > rank:
+        raise ctx.shape_error(f"too many indices for a tensor of dimension {rank}", "index")
+    sliced = _index_tensor(ctx, input, tuple(slice(None) if i in tensor_items else item for i, item in enumerate(items)))
+    indices: list = []
+    for position, item in enumerate(items):
+        if item is Ellipsis:
+            indices += [None] * (rank - consumed)
+        else:
+            indices.append(item if position in tensor_items else None)
+    try:
+        shape: tuple = ()
+        for position in tensor_items:
+            shape = elementwise.broadcast_shape(shape, ctx.shape(items[position]))
+    except ValueError as error:
+        raise ctx.shape_error(f"the index tensors do not broadcast: {error}", "index") from None
+    return ctx.emit_te(indexing_kernels.advanced_index, sliced, indices)
 
 
 def _constant_index(ctx: NodeContext, index: relax.Expr) -> tuple[str, np.ndarray]:
@@ -173,3 +217,123 @@ def _slice(ctx: NodeContext, item: slice, size: Dim, axis: int) -> tuple[Dim, Di
     if length == 0:
         raise ctx.shape_error(f"slice {item} on axis {axis} of size {size} is empty (empty tensors are not supported)", "index")
     return start, length, stride
+
+
+@register_converter(aten.slice.Tensor, any_dtype=("input",))
+def slice_aten(ctx, input, dim=0, start=None, end=None, step=1):
+    """ATen's `x[..., start:end:step]` on axis `dim`; bounds may be symbolic sizes (`x[:, :seq_len]`
+    of a dynamic length), which torch.export has guarded to lie within the axis."""
+    shape = ctx.shape(input)
+    axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(shape), "dim")
+    end = None if isinstance(end, int) and end >= 2**62 else end  # ATen's "to the end"
+    if not any(isinstance(v, tirx.Expr) for v in (start, end, shape[axis])):
+        return _index_tensor(ctx, input, (*[slice(None)] * axis, slice(start, end, step)))
+    stride = int_argument(ctx, step, "step")
+    begin = 0 if start is None else start
+    if isinstance(begin, int) and begin < 0 or isinstance(end, int) and end < 0 or stride <= 0:
+        raise ctx.unsupported("start", f"a slice of a symbolic size needs non-negative bounds and step, got "
+                              f"{start}:{end}:{step}")
+    stop = shape[axis] if end is None else end
+    if isinstance(stop, int) and isinstance(shape[axis], int):
+        stop = min(stop, shape[axis])
+    length = symbolic.as_dim(tirx.floordiv(symbolic.as_expr(stop) - symbolic.as_expr(begin) + stride - 1, stride))
+    if symbolic.equal(length, shape[axis]) and stride == 1:
+        return input
+    begins = [0] * len(shape)
+    begins[axis] = begin
+    steps = [1] * len(shape)
+    steps[axis] = stride
+    out_shape = list(shape)
+    out_shape[axis] = length
+    return ctx.emit_te(kernels.strided_slice, input, begin=begins, step=steps, out_axes=list(range(len(shape))),
+                       out_shape=out_shape)
+
+
+@register_converter(aten.select.int, any_dtype=("input",))
+def select(ctx, input, dim, index):
+    """ATen's `x[..., index]` on axis `dim` (the axis is dropped)."""
+    rank = len(ctx.shape(input))
+    axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), rank, "dim")
+    return _index_tensor(ctx, input, (*[slice(None)] * axis, index))
+
+
+def _indices(ctx: NodeContext, value: object, parameter: str) -> None:
+    """Refuse an index argument that is not an integer tensor."""
+    if not is_tensor(value):
+        raise ctx.unsupported(parameter, f"expected an integer tensor, got {type(value).__name__} {value!r}")
+    dtype = dtypes.value_dtype(value)
+    if dtypes.is_floating(dtype) or dtype == "bool":
+        raise ctx.unsupported(parameter, f"tensors used as indices must be long or int, got {dtype}")
+
+
+def _embedding(ctx: NodeContext, input, weight, max_norm=None):
+    _indices(ctx, input, "input")
+    if not is_tensor(weight) or len(ctx.shape(weight)) != 2:
+        raise ctx.shape_error(f"the weight must be a 2-D tensor, got {weight!r}", "weight")
+    if max_norm is not None:
+        raise ctx.unsupported("max_norm", "max_norm renormalizes the weight in place at every call; it is not supported")
+    return ctx.emit_te(indexing_kernels.embedding, weight, input)
+
+
+@register_converter(nn.Embedding, any_dtype=("input",))
+def embedding_module(ctx, input):
+    """nn.Embedding (padding_idx and scale_grad_by_freq only change gradients)."""
+    if ctx.module.sparse is not False and ctx.module.training:
+        raise ctx.unsupported("sparse", "sparse gradients need training mode; call model.eval() first")
+    return _embedding(ctx, input, ctx.module_param("weight"), ctx.module.max_norm)
+
+
+@register_converter(F.embedding, any_dtype=("input", "weight"))
+def embedding_function(ctx, input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                       sparse=False):
+    return _embedding(ctx, input, weight, max_norm)
+
+
+@register_converter(aten.embedding.default, any_dtype=("weight", "indices"))
+def embedding_aten(ctx, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    """ATen's embedding(weight, indices, ...): the weight comes first."""
+    return _embedding(ctx, indices, weight)
+
+
+@register_converter(torch.gather, "gather", aten.gather.default, any_dtype=("input", "index"))
+def gather(ctx, input, dim, index, *, sparse_grad=False, out=None):
+    """out[i][j] = input[index[i][j]][j] for dim=0 (and so on): index has input's rank and no larger sizes
+    on the other axes."""
+    if out is not None:
+        raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
+    _indices(ctx, index, "index")
+    shape, index_shape = ctx.shape(input), ctx.shape(index)
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise ctx.unsupported("dim", f"must be an int, got {dim!r}")
+    axis = normalize_dim(ctx, int(dim), len(shape), "dim")
+    if len(index_shape) != len(shape):
+        raise ctx.shape_error(f"index (shape {index_shape}) must have as many dimensions as input (shape {shape})", "index")
+    for a, (size, limit) in enumerate(zip(index_shape, shape)):
+        if a != axis and isinstance(size, int) and isinstance(limit, int) and size > limit:
+            raise ctx.shape_error(f"index size {size} exceeds the input's size {limit} at dimension {a}", "index")
+    return ctx.emit_te(indexing_kernels.gather, input, axis=axis, index=index)
+
+
+@register_converter(aten.index.Tensor, any_dtype=("input", "indices"))
+def index(ctx, input, indices):
+    """input[indices]: a list with one integer tensor or None (a full slice) per leading axis."""
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
+    indices = list(indices)
+    if len(indices) > len(ctx.shape(input)):
+        raise ctx.shape_error(f"too many indices ({len(indices)}) for a tensor of dimension {len(ctx.shape(input))}", "indices")
+    if all(item is None for item in indices):
+        return input
+    for item in indices:
+        if item is not None:
+            _indices(ctx, item, "indices")
+    try:
+        shape: tuple = ()
+        for item in indices:
+            if item is not None:
+                shape = elementwise.broadcast_shape(shape, ctx.shape(item))
+    except ValueError as error:
+        raise ctx.shape_error(f"the index tensors do not broadcast: {error}", "indices") from None
+    return ctx.emit_te(indexing_kernels.advanced_index, input, indices)

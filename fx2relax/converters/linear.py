@@ -15,6 +15,8 @@ from ..kernels import elementwise
 from ..kernels import linear as kernels
 from ..registry import register_converter
 
+aten = torch.ops.aten
+
 
 def _tensor(ctx: NodeContext, value: object, parameter: str) -> tuple:
     """The shape of a tensor argument; anything else is refused naming the parameter."""
@@ -56,7 +58,7 @@ def linear(ctx, input):
     return _linear(ctx, input, ctx.module_param("weight"), bias)
 
 
-@register_converter(F.linear)
+@register_converter(F.linear, aten.linear.default)
 def linear_function(ctx, input, weight, bias=None):
     return _linear(ctx, input, weight, bias)
 
@@ -84,26 +86,26 @@ def _check_product(ctx: NodeContext, lhs, rhs, names: tuple[str, str], ranks: tu
         raise ctx.shape_error(f"the batch axes of {shapes[0]} and {shapes[1]} do not broadcast: {error}", names[1]) from None
 
 
-@register_converter(torch.matmul, operator.matmul, "matmul")
+@register_converter(torch.matmul, operator.matmul, "matmul", aten.matmul.default)
 def matmul(ctx, input, other):
     _check_product(ctx, input, other, ("input", "other"))
     return ctx.emit_te(kernels.matmul, input, other)
 
 
-@register_converter(torch.mm, "mm")
+@register_converter(torch.mm, "mm", aten.mm.default)
 def mm(ctx, input, mat2):
     _check_product(ctx, input, mat2, ("input", "mat2"), ranks=(2,))
     return ctx.emit_te(kernels.matmul, input, mat2)
 
 
-@register_converter(torch.bmm, "bmm")
+@register_converter(torch.bmm, "bmm", aten.bmm.default)
 def bmm(ctx, input, mat2):
     _check_product(ctx, input, mat2, ("input", "mat2"), ranks=(3,), broadcast=False)
     return ctx.emit_te(kernels.matmul, input, mat2)
 
 
-@register_converter(torch.addmm, "addmm")
-def addmm(ctx, input, mat1, mat2, beta=1, alpha=1):
+@register_converter(torch.addmm, "addmm", aten.addmm.default)
+def addmm(ctx, input, mat1, mat2, *, beta=1, alpha=1):
     for name, value in (("beta", beta), ("alpha", alpha)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ctx.unsupported(name, f"must be a real number, got {value!r}")

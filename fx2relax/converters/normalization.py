@@ -14,6 +14,8 @@ from ..kernels import normalization as kernels
 from ..registry import register_converter
 from .common import static_dims
 
+aten = torch.ops.aten
+
 _BATCH_NORM_RANKS = {nn.BatchNorm1d: (2, 3), nn.BatchNorm2d: (4,), nn.BatchNorm3d: (5,)}
 
 
@@ -148,3 +150,23 @@ def group_norm_module(ctx, input):
 @register_converter(F.group_norm)
 def group_norm_function(ctx, input, num_groups, weight=None, bias=None, eps=1e-05):
     return _group_norm(ctx, input, num_groups, weight, bias, eps)
+
+
+@register_converter(aten.layer_norm.default)
+def layer_norm_aten(ctx, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
+    """ATen's layer_norm: F.layer_norm's arguments and a cudnn flag that does not change the result."""
+    return _layer_norm(ctx, input, normalized_shape, weight, bias, eps)
+
+
+@register_converter(aten._native_batch_norm_legit_no_training.default)
+def batch_norm_no_training(ctx, input, weight, bias, running_mean, running_var, momentum, eps):
+    """torch.export's eval-mode batch norm: (output, saved mean, saved inverse std); the saved
+    statistics are empty in eval mode and come back as None."""
+    if running_mean is None or running_var is None:
+        raise ctx.unsupported("running_mean", "running_mean and running_var must be given in eval mode")
+    return _batch_norm(ctx, input, running_mean, running_var, weight, bias, eps), None, None
+
+
+@register_converter(aten.batch_norm.default)
+def batch_norm_aten(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
+    return batch_norm_function(ctx, input, running_mean, running_var, weight, bias, training, momentum, eps)

@@ -7,6 +7,7 @@ parameter is checked here as an (h, w) pair.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -15,6 +16,8 @@ from ..kernels import pooling as kernels
 from ..kernels import reduction
 from ..registry import register_converter
 from .common import pair, positive, static_dims
+
+aten = torch.ops.aten
 
 
 def _spatial_size(ctx: NodeContext, input, dims: int) -> list[int]:
@@ -182,12 +185,12 @@ def adaptive_avg_pool(ctx, input):
     return _adaptive_avg_pool(ctx, input, dims, ctx.module.output_size)
 
 
-@register_converter(F.adaptive_avg_pool2d)
+@register_converter(F.adaptive_avg_pool2d, aten.adaptive_avg_pool2d.default)
 def adaptive_avg_pool2d_function(ctx, input, output_size):
     return _adaptive_avg_pool(ctx, input, 2, output_size)
 
 
-@register_converter(F.adaptive_avg_pool1d)
+@register_converter(F.adaptive_avg_pool1d, aten.adaptive_avg_pool1d.default)
 def adaptive_avg_pool1d_function(ctx, input, output_size):
     return _adaptive_avg_pool(ctx, input, 1, output_size)
 
@@ -219,3 +222,21 @@ def adaptive_max_pool1d_function(ctx, input, output_size, return_indices=False):
 @register_converter(F.adaptive_max_pool1d_with_indices, F.adaptive_max_pool2d_with_indices)
 def adaptive_max_pool_with_indices(ctx, input, output_size, return_indices=True):
     _refuse_indices(ctx, True)
+
+
+@register_converter(aten.max_pool2d.default)
+def max_pool2d_aten(ctx, input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    return _max_pool(ctx, input, 2, kernel_size, stride, padding, dilation, ceil_mode, False)
+
+
+@register_converter(aten.max_pool2d_with_indices.default)
+def max_pool2d_with_indices_aten(ctx, input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """(values, indices) as torch.export records max pooling; the indices are not computed (None), so
+    a graph that reads them is refused where it does."""
+    return _max_pool(ctx, input, 2, kernel_size, stride, padding, dilation, ceil_mode, False), None
+
+
+@register_converter(aten.avg_pool2d.default)
+def avg_pool2d_aten(ctx, input, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None):
+    return _avg_pool(ctx, input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)

@@ -2,10 +2,14 @@
 
 import torch
 
-from ..importer import NodeContext
+from .. import dtypes
+from ..importer import NodeContext, is_tensor
 from ..kernels import reduction as kernels
+from ..kernels.shape import reshape
 from ..registry import register_converter
 from .common import normalize_dim
+
+aten = torch.ops.aten
 
 
 def _axes(ctx: NodeContext, dim: object, rank: int) -> list[int]:
@@ -24,18 +28,71 @@ def _axes(ctx: NodeContext, dim: object, rank: int) -> list[int]:
     return sorted(axes)
 
 
-def _reduce(ctx: NodeContext, kernel, input, dim, keepdim, dtype):
-    if dtype is not None and dtype != getattr(torch, ctx.dtype):
-        raise ctx.unsupported("dtype", f"casting to {dtype} is not supported (the model computes in {ctx.dtype})")
+def _reduce(ctx: NodeContext, kernel, input, dim, keepdim, dtype, result: str):
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
+    if dtype is not None:
+        result = _dtype(ctx, dtype)
     axes = _axes(ctx, dim, len(ctx.shape(input)))
-    return ctx.emit_te(kernel, input, axes=axes, keepdim=bool(keepdim))
+    return ctx.emit_te(kernel, input, axes=axes, keepdim=bool(keepdim), dtype=result)
 
 
-@register_converter(torch.sum, "sum")
-def reduce_sum(ctx, input, dim=None, keepdim=False, dtype=None):
-    return _reduce(ctx, kernels.reduce_sum, input, dim, keepdim, dtype)
+def _dtype(ctx: NodeContext, dtype: object) -> str:
+    if not isinstance(dtype, torch.dtype) or dtypes.dtype_name(dtype) not in dtypes.TENSOR_DTYPES:
+        raise ctx.unsupported("dtype", f"must be one of {', '.join(dtypes.TENSOR_DTYPES)}, got {dtype!r}")
+    return dtypes.dtype_name(dtype)
 
 
-@register_converter(torch.mean, "mean")
-def reduce_mean(ctx, input, dim=None, keepdim=False, dtype=None):
-    return _reduce(ctx, kernels.reduce_mean, input, dim, keepdim, dtype)
+@register_converter(torch.sum, "sum", aten.sum.dim_IntList, aten.sum.default, any_dtype=("input",))
+def reduce_sum(ctx, input, dim=None, keepdim=False, *, dtype=None):
+    """The sum; integer and bool tensors sum to int64, as in PyTorch."""
+    source = dtypes.value_dtype(input) if is_tensor(input) else ""
+    result = source if dtypes.is_floating(source) else "int64"
+    return _reduce(ctx, kernels.reduce_sum, input, dim, keepdim, dtype, result)
+
+
+@register_converter(torch.mean, "mean", aten.mean.dim, aten.mean.default, any_dtype=("input",))
+def reduce_mean(ctx, input, dim=None, keepdim=False, *, dtype=None):
+    """The mean of a float tensor (PyTorch refuses integer ones without a float dtype)."""
+    source = dtypes.value_dtype(input) if is_tensor(input) else ""
+    result = dtypes.dtype_name(dtype) if isinstance(dtype, torch.dtype) else source
+    if not dtypes.is_floating(result):
+        raise ctx.unsupported("dtype", f"mean needs a floating input or dtype, got {result or type(input).__name__}")
+    return _reduce(ctx, kernels.reduce_mean, input, dim, keepdim, dtype, result)
+
+
+@register_converter(torch.cumsum, "cumsum", "cumsum_", aten.cumsum.default, any_dtype=("input",))
+def cumsum(ctx, input, dim, *, dtype=None, out=None):
+    """Running sum along `dim`; integer and bool tensors give int64, as in PyTorch."""
+    if out is not None:
+        raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
+    shape = ctx.shape(input)
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise ctx.unsupported("dim", f"must be an int, got {dim!r}")
+    axis = normalize_dim(ctx, dim, len(shape), "dim")
+    source = dtypes.value_dtype(input)
+    result = _dtype(ctx, dtype) if dtype is not None else (source if dtypes.is_floating(source) else "int64")
+    if len(shape) == 0:
+        return ctx.emit_te(kernels.cumulative_sum, ctx.emit_te(reshape, input, new_shape=[1]), axis=0, dtype=result)
+    return ctx.emit_te(kernels.cumulative_sum, input, axis=axis, dtype=result)
+
+
+def _any_all(ctx: NodeContext, input, dim, keepdim, every: bool):
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
+    axes = _axes(ctx, dim, len(ctx.shape(input)))
+    return ctx.emit_te(kernels.any_all, input, axes=axes, keepdim=bool(keepdim), every=every)
+
+
+@register_converter(torch.any, "any", aten.any.default, aten.any.dim, aten.any.dims, any_dtype=("input",))
+def any_(ctx, input, dim=None, keepdim=False, *, out=None):
+    """Whether any element (over `dim`) is non-zero; bool."""
+    return _any_all(ctx, input, dim, keepdim, every=False)
+
+
+@register_converter(torch.all, "all", aten.all.default, aten.all.dim, aten.all.dims, any_dtype=("input",))
+def all_(ctx, input, dim=None, keepdim=False, *, out=None):
+    """Whether every element (over `dim`) is non-zero; bool."""
+    return _any_all(ctx, input, dim, keepdim, every=True)

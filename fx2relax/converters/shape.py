@@ -15,11 +15,14 @@ import torch
 from torch import nn
 from tvm import relax, tirx
 
-from .. import symbolic
+from .. import dtypes, symbolic
 from ..importer import Dim, NodeContext, is_tensor
 from ..kernels import shape as kernels
 from ..registry import register_converter
+from .cast import convert
 from .common import int_argument, is_size, normalize_dim
+
+aten = torch.ops.aten
 
 
 def _sizes(ctx: NodeContext, sizes: tuple, parameter: str) -> list[Dim]:
@@ -70,16 +73,10 @@ def _emit_reshape(ctx: NodeContext, input: relax.Expr, new_shape: Sequence[Dim])
     return ctx.emit_te(kernels.reshape, input, new_shape=list(new_shape))
 
 
-def _check_dtype(ctx: NodeContext, dtype: object, parameter: str = "dtype") -> None:
-    """A dtype that is the model's own is a no-op; any other would cast, which is refused."""
-    if dtype is not None and dtype != getattr(torch, ctx.dtype):
-        raise ctx.unsupported(parameter, f"converting to {dtype} is not supported (the model computes in {ctx.dtype})")
-
-
 # ---------------------------------------------------------------- view, reshape, flatten, unflatten
 
 
-@register_converter("view", any_dtype=("input",))
+@register_converter("view", aten.view.default, aten._unsafe_view.default, any_dtype=("input",))
 def view(ctx, input, *shape):
     if len(shape) == 1 and isinstance(shape[0], torch.dtype):
         raise ctx.unsupported("dtype", f"viewing the bytes as {shape[0]} is not supported")
@@ -93,7 +90,7 @@ def reshape_method(ctx, input, *shape):
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
 
 
-@register_converter(torch.reshape, any_dtype=("input",))
+@register_converter(torch.reshape, aten.reshape.default, any_dtype=("input",))
 def reshape(ctx, input, shape):
     sizes = _sizes(ctx, (shape,), "shape")
     return _emit_reshape(ctx, input, _infer_shape(ctx, ctx.shape(input), sizes, "shape"))
@@ -124,7 +121,7 @@ def flatten_module(ctx, input):
     return _flatten(ctx, input, ctx.module.start_dim, ctx.module.end_dim)
 
 
-@register_converter(torch.flatten, "flatten", any_dtype=("input",))
+@register_converter(torch.flatten, "flatten", aten.flatten.using_ints, any_dtype=("input",))
 def flatten(ctx, input, start_dim=0, end_dim=-1):
     return _flatten(ctx, input, start_dim, end_dim)
 
@@ -158,7 +155,8 @@ def _emit_permute(ctx: NodeContext, input: relax.Expr, axes: list[int]) -> relax
 
 
 @register_converter(
-    torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims", any_dtype=("input",)
+    torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims", aten.transpose.int,
+    any_dtype=("input",),
 )
 def transpose(ctx, input, dim0, dim1):
     rank = len(ctx.shape(input))
@@ -174,7 +172,7 @@ def permute_method(ctx, input, *dims):
     return permute(ctx, input, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
-@register_converter(torch.permute, any_dtype=("input",))
+@register_converter(torch.permute, aten.permute.default, any_dtype=("input",))
 def permute(ctx, input, dims):
     rank = len(ctx.shape(input))
     if not isinstance(dims, (tuple, list)) or len(dims) != rank:
@@ -221,7 +219,7 @@ def _static_axis(ctx: NodeContext, input: relax.Expr, dim: object) -> tuple[int,
     return axis, shape[axis]
 
 
-@register_converter(torch.chunk, "chunk", any_dtype=("input",))
+@register_converter(torch.chunk, "chunk", aten.chunk.default, any_dtype=("input",))
 def chunk(ctx, input, chunks, dim=0):
     chunks = int_argument(ctx, chunks, "chunks")
     if chunks <= 0:
@@ -246,7 +244,7 @@ def _split(ctx: NodeContext, input: relax.Expr, split_size: object, dim: object,
     return _pieces(ctx, input, axis, [min(split_size, size - start) for start in range(0, size, split_size)])
 
 
-@register_converter(torch.split, any_dtype=("tensor",))
+@register_converter(torch.split, aten.split.Tensor, aten.split_with_sizes.default, any_dtype=("tensor",))
 def split(ctx, tensor, split_size_or_sections, dim=0):
     return _split(ctx, tensor, split_size_or_sections, dim, "split_size_or_sections")
 
@@ -262,7 +260,7 @@ def _tensor_list(ctx: NodeContext, tensors: object) -> list[relax.Expr]:
     return list(tensors)
 
 
-@register_converter(torch.cat, torch.concat, torch.concatenate)
+@register_converter(torch.cat, torch.concat, torch.concatenate, aten.cat.default, any_dtype=("tensors",))
 def cat(ctx, tensors, dim=0, axis=None, out=None):
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
@@ -279,10 +277,10 @@ def cat(ctx, tensors, dim=0, axis=None, out=None):
             )
     if len(tensors) == 1:
         return tensors[0]
-    return ctx.emit_te(kernels.concatenate, tensors, axis=axis)
+    return ctx.emit_te(kernels.concatenate, _promoted(ctx, tensors), axis=axis)
 
 
-@register_converter(torch.stack)
+@register_converter(torch.stack, aten.stack.default, any_dtype=("tensors",))
 def stack(ctx, tensors, dim=0, out=None):
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
@@ -296,19 +294,27 @@ def stack(ctx, tensors, dim=0, out=None):
                 "tensors",
             )
     axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(shapes[0]) + 1, "dim")
-    return ctx.emit_te(kernels.stack, tensors, axis=axis)
+    return ctx.emit_te(kernels.stack, _promoted(ctx, tensors), axis=axis)
+
+
+def _promoted(ctx: NodeContext, tensors: list[relax.Expr]) -> list[relax.Expr]:
+    """The tensors converted to their common dtype, as torch.cat and torch.stack promote them."""
+    dtype = torch.bool
+    for tensor in tensors:
+        dtype = torch.promote_types(dtype, dtypes.torch_dtype(dtypes.value_dtype(tensor)))
+    return [convert(ctx, tensor, dtype) for tensor in tensors]
 
 
 # ---------------------------------------------------------------- unsqueeze, squeeze, expand
 
 
-@register_converter(torch.unsqueeze, "unsqueeze", any_dtype=("input",))
+@register_converter(torch.unsqueeze, "unsqueeze", aten.unsqueeze.default, any_dtype=("input",))
 def unsqueeze(ctx, input, dim):
     axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(ctx.shape(input)) + 1, "dim")
     return ctx.emit_te(kernels.unsqueeze, input, axis=axis)
 
 
-@register_converter(torch.squeeze, "squeeze", any_dtype=("input",))
+@register_converter(torch.squeeze, "squeeze", aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims, any_dtype=("input",))
 def squeeze(ctx, input, dim=None):
     shape = ctx.shape(input)
     if dim is None:
@@ -355,7 +361,7 @@ def _expand(ctx: NodeContext, input: relax.Expr, sizes: list[Dim], parameter: st
     return ctx.emit_te(kernels.broadcast_to, input, shape=out_shape)
 
 
-@register_converter("expand", any_dtype=("input",))
+@register_converter("expand", aten.expand.default, any_dtype=("input",))
 def expand(ctx, input, *sizes, implicit=False):
     return _expand(ctx, input, _sizes(ctx, sizes, "size"), "size")
 
@@ -365,47 +371,3 @@ def expand_as(ctx, input, other):
     if not is_tensor(other):
         raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
     return _expand(ctx, input, list(ctx.shape(other)), "other")
-
-
-# ---------------------------------------------------------------- dtype and device no-ops
-
-
-@register_converter("to")
-def to(ctx, input, *args, device=None, dtype=None, non_blocking=False, copy=False, memory_format=None):
-    """`x.to(...)` keeping the model's dtype is the identity (device and layout do not change
-    values); a dtype change is refused. `args` are a dtype, a device or a tensor, as PyTorch takes."""
-    for arg in args:
-        if isinstance(arg, torch.dtype):
-            _check_dtype(ctx, arg)
-        elif not (is_tensor(arg) or isinstance(arg, (str, torch.device, bool))):
-            raise ctx.unsupported("args", f"x.to({arg!r}) is not understood")
-    _check_dtype(ctx, dtype)
-    return input
-
-
-@register_converter("float")
-def float_(ctx, input, memory_format=None):
-    _check_dtype(ctx, torch.float32)
-    return input
-
-
-@register_converter("double")
-def double(ctx, input, memory_format=None):
-    _check_dtype(ctx, torch.float64)
-    return input
-
-
-@register_converter("type_as")
-def type_as(ctx, input, other):
-    """The identity: every tensor of an imported model has the model's dtype."""
-    if not is_tensor(other):
-        raise ctx.unsupported("other", f"must be a tensor, got {type(other).__name__}")
-    return input
-
-
-@register_converter("type")
-def type_(ctx, input, dtype=None, non_blocking=False):
-    if not isinstance(dtype, torch.dtype):
-        raise ctx.unsupported("dtype", f"only x.type(torch.<dtype>) is supported, got {dtype!r}")
-    _check_dtype(ctx, dtype)
-    return input

@@ -17,8 +17,10 @@ from ..importer import NodeContext, is_tensor
 from ..registry import register_converter, target_name
 from .common import int_argument, is_size, normalize_dim
 
+aten = torch.ops.aten
 
-@register_converter("size", any_dtype=("input",))
+
+@register_converter("size", aten.sym_size.int, any_dtype=("input",))
 def size(ctx, input, dim=None):
     shape = ctx.shape(input)
     if dim is None:
@@ -74,12 +76,11 @@ def size_arithmetic(ctx, input, other):
 _COMPARISONS = {operator.eq: "==", operator.ne: "!=", operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}
 
 
-@register_converter(*_COMPARISONS)
-def size_comparison(ctx, input, other):
-    """A comparison of sizes (`x.dim() == 3`, `h == 224`) as a Python bool; a symbolic one must be
-    provable either way."""
+def size_comparison(ctx: NodeContext, compare, input: object, other: object) -> bool:
+    """`compare` (operator.lt, ...) of sizes (`x.dim() == 3`, `h == 224`) as a Python bool; a
+    symbolic one must be provable either way. The comparison converters (comparison.py) call it
+    when neither operand is a tensor."""
     _check_sizes(ctx, input, other)
-    compare = ctx.target
     if isinstance(input, int) and isinstance(other, int):
         return compare(input, other)
     condition = compare(symbolic.as_expr(input), symbolic.as_expr(other))

@@ -9,6 +9,8 @@ from ..kernels import softmax as kernels
 from ..registry import register_converter
 from .common import normalize_dim
 
+aten = torch.ops.aten
+
 
 def _emit(ctx: NodeContext, kernel, input, dim, dtype):
     """Emit `kernel` along `dim`; dim=None takes PyTorch's legacy implicit choice (it warns, the
@@ -28,7 +30,7 @@ def softmax(ctx, input, dim=None, _stacklevel=3, dtype=None):
     return _emit(ctx, kernels.softmax, input, dim, dtype)
 
 
-@register_converter(torch.softmax, "softmax")
+@register_converter(torch.softmax, "softmax", aten.softmax.int)
 def softmax_function(ctx, input, dim, dtype=None):
     return _emit(ctx, kernels.softmax, input, dim, dtype)
 
@@ -38,6 +40,20 @@ def log_softmax(ctx, input, dim=None, _stacklevel=3, dtype=None):
     return _emit(ctx, kernels.log_softmax, input, dim, dtype)
 
 
-@register_converter(torch.log_softmax, "log_softmax")
+@register_converter(torch.log_softmax, "log_softmax", aten.log_softmax.int)
 def log_softmax_function(ctx, input, dim, dtype=None):
     return _emit(ctx, kernels.log_softmax, input, dim, dtype)
+
+
+@register_converter(aten._softmax.default)
+def softmax_aten(ctx, input, dim, half_to_float):
+    if half_to_float:
+        raise ctx.unsupported("half_to_float", "half precision is not supported")
+    return _emit(ctx, kernels.softmax, input, dim, None)
+
+
+@register_converter(aten._log_softmax.default)
+def log_softmax_aten(ctx, input, dim, half_to_float):
+    if half_to_float:
+        raise ctx.unsupported("half_to_float", "half precision is not supported")
+    return _emit(ctx, kernels.log_softmax, input, dim, None)

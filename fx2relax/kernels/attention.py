@@ -70,8 +70,8 @@ def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Te
     `causal`, -inf where the key comes after the query (key index > query index).
 
     query: [*batch, length, head_dim]; key: [*batch, source, head_dim] with the same batch axes, except
-    heads / groups key heads (axis -3) with `groups` > 1; mask: additive, broadcastable to
-    [*batch, length, source], or None. Returns [*batch, length, source].
+    heads / groups key heads (axis -3) with `groups` > 1; mask: additive (float) or bool (True where
+    attending), broadcastable to [*batch, length, source], or None. Returns [*batch, length, source].
     """
     d = te.reduce_axis((0, query.shape[-1]), name="d")
     factor = tirx.const(scale, query.dtype)
@@ -86,7 +86,11 @@ def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Te
     def masked(*i):
         value = scores(*i)
         if mask is not None:
-            value = value + mask[broadcast_index(mask.shape, i)]
+            entry = mask[broadcast_index(mask.shape, i)]
+            if mask.dtype == "bool":  # True: attend
+                value = tirx.Select(entry, value, tirx.const(float("-inf"), scores.dtype))
+            else:
+                value = value + entry
         if causal:
             value = tirx.Select(i[-1] > i[-2], tirx.const(float("-inf"), scores.dtype), value)
         return value

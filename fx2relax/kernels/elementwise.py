@@ -43,50 +43,114 @@ def broadcast_index(shape: Sequence, index: Sequence) -> tuple:
     return tuple(0 if symbolic.is_one(d) else index[offset + a] for a, d in enumerate(shape))
 
 
-def _read(operand: Operand, index: tuple, dtype: str) -> tirx.Expr:
-    """The operand's value at output `index`: broadcast axes (size 1 or missing) read index 0."""
+def read_operand(operand: Operand, index: tuple, dtype: str) -> tirx.Expr:
+    """The operand's value at output `index` as `dtype`: broadcast axes (size 1 or missing) read index 0."""
     if isinstance(operand, te.Tensor):
-        return operand[broadcast_index(operand.shape, index)]
-    return tirx.Cast(dtype, operand)
+        value = operand[broadcast_index(operand.shape, index)]
+        return value if operand.dtype == dtype else cast_value(value, dtype)
+    return cast_value(operand, dtype)
 
 
-def _dtype(lhs: Operand, rhs: Operand) -> str:
-    """The dtype of the tensor operand(s): the result's dtype."""
+def expr_dtype(value: tirx.Expr) -> str:
+    """The dtype of a scalar expression (a tensor element read or a PrimExpr), e.g. "float32"."""
+    ty = getattr(value, "ty", None)
+    return str(ty.dtype) if ty is not None else str(value.dtype)
+
+
+def not_equal(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
+    """lhs != rhs as IEEE and PyTorch define it: True when either is NaN (LLVM's ordered compare,
+    which TVM emits for `!=`, would say False)."""
+    dtype = expr_dtype(lhs)
+    if dtype == "bool":  # TVM compares i1 values with a float compare: compare them as integers
+        return tirx.NE(tirx.Cast("int32", lhs), tirx.Cast("int32", rhs))
+    if "float" not in dtype:
+        return tirx.NE(lhs, rhs)
+    return tirx.Or(tirx.NE(lhs, rhs), tirx.Or(te.isnan(lhs), te.isnan(rhs)))
+
+
+def cast_value(value: tirx.Expr, dtype: str) -> tirx.Expr:
+    """`value` converted as PyTorch's `.to(dtype)`: to bool it is `value != 0` (NaN is True), from a
+    float to an integer it truncates toward zero, otherwise a plain conversion."""
+    source = expr_dtype(value)
+    if source == dtype:
+        return value
+    if dtype == "bool":
+        return not_equal(value, tirx.const(0, source))
+    if source == "bool":
+        return tirx.Select(value, tirx.const(1, dtype), tirx.const(0, dtype))
+    return tirx.Cast(dtype, value)
+
+
+def _tensor_dtype(lhs: Operand, rhs: Operand) -> str:
+    """The dtype of the tensor operand(s): the result's dtype when the converter gives none."""
     return (lhs if isinstance(lhs, te.Tensor) else rhs).dtype
 
 
-def _broadcast_compute(
-    lhs: Operand, rhs: Operand, name: str, combine: Callable[[tirx.Expr, tirx.Expr], tirx.Expr]
+def broadcast_compute(
+    operands: Sequence[Operand], name: str, combine: Callable[..., tirx.Expr], dtype: str, out_dtype: str | None = None
 ) -> te.Tensor:
-    tensors = [o for o in (lhs, rhs) if isinstance(o, te.Tensor)]
-    dtype = _dtype(lhs, rhs)
-    shape = broadcast_shape(*(t.shape for t in tensors)) if len(tensors) == 2 else tuple(tensors[0].shape)
-    return te.compute(shape, lambda *i: combine(_read(lhs, i, dtype), _read(rhs, i, dtype)), name=name)
+    """`combine` of the operands read as `dtype` (the promoted computation dtype), element by element
+    over their broadcast shape; the result is `out_dtype` (default `dtype`; bool for comparisons)."""
+    tensors = [o for o in operands if isinstance(o, te.Tensor)]
+    shape = tuple(tensors[0].shape)
+    for tensor in tensors[1:]:
+        shape = broadcast_shape(shape, tensor.shape)
+    out_dtype = out_dtype or dtype
+
+    def element(*i):
+        value = combine(*(read_operand(o, i, dtype) for o in operands))
+        return cast_value(value, out_dtype)
+
+    return te.compute(shape, element, name=name)
 
 
-def add(lhs: Operand, rhs: Operand, alpha: te.Tensor | None = None) -> te.Tensor:
+def _arithmetic(lhs: Operand, rhs: Operand, name: str, combine: Callable, dtype: str | None) -> te.Tensor:
+    """Arithmetic in `dtype` (default: the tensor operand's); bool arithmetic (add is or, mul is and)
+    is computed in int32 and converted back, as PyTorch's bool results are `value != 0`."""
+    dtype = dtype or _tensor_dtype(lhs, rhs)
+    compute_dtype = "int32" if dtype == "bool" else dtype
+    return broadcast_compute((lhs, rhs), name, combine, compute_dtype, dtype)
+
+
+def add(lhs: Operand, rhs: Operand, alpha: te.Tensor | None = None, dtype: str | None = None) -> te.Tensor:
     """lhs + alpha * rhs, broadcast; shapes [*a] and [*b] give broadcast_shape(a, b); alpha is a
-    0-d tensor, or None for 1."""
+    0-d tensor, or None for 1; both operands are read as `dtype` (the promoted dtype)."""
     if alpha is None:
-        return _broadcast_compute(lhs, rhs, "add", lambda a, b: a + b)
-    return _broadcast_compute(lhs, rhs, "add", lambda a, b: a + alpha[()] * b)
+        return _arithmetic(lhs, rhs, "add", lambda a, b: a + b, dtype)
+    return _arithmetic(lhs, rhs, "add", lambda a, b: a + cast_value(alpha[()], expr_dtype(a)) * b, dtype)
 
 
-def subtract(lhs: Operand, rhs: Operand, alpha: te.Tensor | None = None) -> te.Tensor:
+def subtract(lhs: Operand, rhs: Operand, alpha: te.Tensor | None = None, dtype: str | None = None) -> te.Tensor:
     """lhs - alpha * rhs, broadcast; alpha is a 0-d tensor, or None for 1."""
     if alpha is None:
-        return _broadcast_compute(lhs, rhs, "subtract", lambda a, b: a - b)
-    return _broadcast_compute(lhs, rhs, "subtract", lambda a, b: a - alpha[()] * b)
+        return _arithmetic(lhs, rhs, "subtract", lambda a, b: a - b, dtype)
+    return _arithmetic(lhs, rhs, "subtract", lambda a, b: a - cast_value(alpha[()], expr_dtype(a)) * b, dtype)
 
 
-def multiply(lhs: Operand, rhs: Operand) -> te.Tensor:
+def multiply(lhs: Operand, rhs: Operand, dtype: str | None = None) -> te.Tensor:
     """lhs * rhs, broadcast."""
-    return _broadcast_compute(lhs, rhs, "multiply", lambda a, b: a * b)
+    return _arithmetic(lhs, rhs, "multiply", lambda a, b: a * b, dtype)
 
 
-def divide(lhs: Operand, rhs: Operand, rounding_mode: str | None = None) -> te.Tensor:
+def divide(lhs: Operand, rhs: Operand, rounding_mode: str | None = None, dtype: str | None = None) -> te.Tensor:
     """lhs / rhs (IEEE: x / 0 is ±inf, 0 / 0 NaN), broadcast; rounding_mode="trunc" rounds the
-    quotient toward zero as PyTorch's trunc(a / b)."""
+    quotient toward zero as PyTorch's trunc(a / b), "floor" (integers) rounds it down as Python's //.
+    True division of integers is computed in the float `dtype` the converter promotes to."""
     if rounding_mode == "trunc":
-        return _broadcast_compute(lhs, rhs, "divide_trunc", lambda a, b: te.trunc(a / b))
-    return _broadcast_compute(lhs, rhs, "divide", lambda a, b: a / b)
+        if dtype is not None and "float" not in dtype:
+            return _arithmetic(lhs, rhs, "divide_trunc", lambda a, b: tirx.truncdiv(a, _nonzero(b)), dtype)
+        return _arithmetic(lhs, rhs, "divide_trunc", lambda a, b: te.trunc(a / b), dtype)
+    if rounding_mode == "floor":  # integers only: the converter refuses float floor division
+        return _arithmetic(lhs, rhs, "divide_floor", lambda a, b: tirx.floordiv(a, _nonzero(b)), dtype)
+    return _arithmetic(lhs, rhs, "divide", lambda a, b: a / b, dtype)
+
+
+def _nonzero(divisor: tirx.Expr) -> tirx.Expr:
+    """An integer divisor with 0 replaced by 1: PyTorch raises on integer division by zero, a CPU
+    traps (SIGFPE) and kills the process; here x // 0 gives x instead."""
+    return tirx.Select(tirx.EQ(divisor, tirx.const(0, expr_dtype(divisor))), tirx.const(1, expr_dtype(divisor)), divisor)
+
+
+def cast(data: te.Tensor, dtype: str) -> te.Tensor:
+    """data converted to `dtype` as `Tensor.to(dtype)` (to bool: x != 0; float to int: toward zero)."""
+    return te.compute(data.shape, lambda *i: cast_value(data(*i), dtype), name="cast")

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
+from .elementwise import cast_value, expr_dtype, not_equal
+
 
 def _nan_max_combine(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
     # Keep lhs when it is larger or NaN: a NaN anywhere wins, as in PyTorch's max reductions.
@@ -20,42 +22,92 @@ nan_max = te.comm_reducer(_nan_max_combine, _negative_infinity, name="nan_max")
 """Max reducer that propagates NaN (a plain `max` would drop it); identity is -inf."""
 
 
-def accumulated_sum(data: te.Tensor, axes: Sequence[int], keepdim: bool, name: str) -> te.Tensor:
-    """Sum over `axes` accumulated in float64. PyTorch sums float32 pairwise; a float32 running sum
-    over a 224x224 map already drifts ~7e-6 (relative) from it, too close to the 1e-5 bound."""
+def reduction_index(rank: int, reduce_vars: dict, keepdim: bool, out: tuple) -> tuple:
+    """The input index an output index `out` of a reduction over `reduce_vars` (axis → reduce axis)
+    reads: kept axes take the output's index, reduced ones the reduce axis."""
+    kept = iter(out)
+    index = []
+    for a in range(rank):
+        if a in reduce_vars:
+            if keepdim:
+                next(kept)
+            index.append(reduce_vars[a])
+        else:
+            index.append(next(kept))
+    return tuple(index)
+
+
+def accumulated_sum(data: te.Tensor, axes: Sequence[int], keepdim: bool, name: str, accumulator: str = "float64") -> te.Tensor:
+    """Sum over `axes` accumulated in float64 (or `accumulator`, int64 for integers). PyTorch sums
+    float32 pairwise; a float32 running sum over a 224x224 map already drifts ~7e-6 (relative)
+    from it, too close to the 1e-5 bound."""
     reduce_vars = {a: te.reduce_axis((0, data.shape[a]), name=f"k{a}") for a in axes}
     out_shape = [1 if a in reduce_vars else d for a, d in enumerate(data.shape) if keepdim or a not in reduce_vars]
 
     def total(*out):
-        kept = iter(out)
-        index = []
-        for a in range(len(data.shape)):
-            if a in reduce_vars:
-                if keepdim:
-                    next(kept)
-                index.append(reduce_vars[a])
-            else:
-                index.append(next(kept))
-        return te.sum(data[tuple(index)].astype("float64"), axis=list(reduce_vars.values()))
+        index = reduction_index(len(data.shape), reduce_vars, keepdim, out)
+        return te.sum(cast_value(data[index], accumulator), axis=list(reduce_vars.values()))
 
     return te.compute(out_shape, total, name=name)
 
 
-def reduce_sum(data: te.Tensor, axes: Sequence[int], keepdim: bool) -> te.Tensor:
-    """Sum over `axes` (distinct, 0 <= axis < rank; all axes for a full reduction).
+def reduce_sum(data: te.Tensor, axes: Sequence[int], keepdim: bool, dtype: str | None = None) -> te.Tensor:
+    """Sum over `axes` (distinct, 0 <= axis < rank; all axes for a full reduction), in `dtype`
+    (default data's; integers and bools accumulate in int64).
 
     data: [d0, ..., dn]; returns the shape without the reduced axes, or with them as 1 if keepdim.
     NaN and inf - inf give NaN, as in PyTorch.
     """
-    total = accumulated_sum(data, axes, keepdim, "sum_f64")
-    return te.compute(total.shape, lambda *i: total(*i).astype(data.dtype), name="sum")
+    dtype = dtype or data.dtype
+    accumulator = "float64" if "float" in dtype else "int64"
+    total = accumulated_sum(data, axes, keepdim, "sum_f64" if accumulator == "float64" else "sum_i64", accumulator)
+    return te.compute(total.shape, lambda *i: cast_value(total(*i), dtype), name="sum")
 
 
-def reduce_mean(data: te.Tensor, axes: Sequence[int], keepdim: bool) -> te.Tensor:
-    """Mean over `axes`: the float64 sum divided by the number of reduced elements, shapes as reduce_sum."""
+def reduce_mean(data: te.Tensor, axes: Sequence[int], keepdim: bool, dtype: str | None = None) -> te.Tensor:
+    """Mean over `axes`: the float64 sum divided by the number of reduced elements, shapes as reduce_sum,
+    in the float `dtype` (default data's)."""
     total = accumulated_sum(data, axes, keepdim, "mean_sum_f64")
     count = 1
     for a in axes:
         count = count * data.shape[a]
     count = tirx.Cast("float64", count)
-    return te.compute(total.shape, lambda *i: (total(*i) / count).astype(data.dtype), name="mean")
+    return te.compute(total.shape, lambda *i: (total(*i) / count).astype(dtype or data.dtype), name="mean")
+
+
+def cumulative_sum(data: te.Tensor, axis: int, dtype: str) -> te.Tensor:
+    """Running sum along `axis` (0 <= axis < rank) in `dtype`: out[..., i, ...] = sum of data[..., :i+1, ...].
+
+    Floats accumulate in float64 in index order, as PyTorch's CPU cumsum accumulates in double;
+    integers and bools in int64. Same shape as data. O(n^2) along the axis: meant for sequence
+    positions (attention masks, position ids), not long signals.
+    """
+    accumulator = "float64" if "float" in dtype else "int64"
+    k = te.reduce_axis((0, data.shape[axis]), name="k")
+
+    def running(*i):
+        source = data[(*i[:axis], k, *i[axis + 1 :])]
+        value = source.astype(accumulator) if expr_dtype(source) != "bool" else tirx.Select(
+            source, tirx.const(1, accumulator), tirx.const(0, accumulator))
+        return te.sum(tirx.Select(k <= i[axis], value, tirx.const(0, accumulator)), axis=k)
+
+    total = te.compute(data.shape, running, name="cumsum_acc")
+    return te.compute(data.shape, lambda *i: total(*i).astype(dtype), name="cumsum")
+
+
+def any_all(data: te.Tensor, axes: Sequence[int], keepdim: bool, every: bool) -> te.Tensor:
+    """Whether any (or with `every`, all) element over `axes` is non-zero (NaN counts as non-zero);
+    shapes as reduce_sum; a bool tensor."""
+    reduce_vars = {a: te.reduce_axis((0, data.shape[a]), name=f"k{a}") for a in axes}
+    out_shape = [1 if a in reduce_vars else d for a, d in enumerate(data.shape) if keepdim or a not in reduce_vars]
+
+    def reduce(*out):
+        value = data[reduction_index(len(data.shape), reduce_vars, keepdim, out)]
+        dtype = expr_dtype(value)
+        truth = value if dtype == "bool" else not_equal(value, tirx.const(0, dtype))
+        flag = tirx.Select(truth, tirx.const(1, "int32"), tirx.const(0, "int32"))
+        axes_list = list(reduce_vars.values())
+        return te.min(flag, axis=axes_list) if every else te.max(flag, axis=axes_list)
+
+    flags = te.compute(out_shape, reduce, name="all_flags" if every else "any_flags")
+    return te.compute(out_shape, lambda *i: tirx.NE(flags(*i), tirx.const(0, "int32")), name="all" if every else "any")

@@ -84,9 +84,10 @@ def parallelize_outer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> No
 def vectorize_innermost(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
     """Vectorise an element-wise block's innermost loop in vectors of `lanes` when it is a whole
     number of them (each lane computes what the scalar loop would: results do not change)."""
-    if any(iter_var.iter_type != tirx.IterVar.DataPar for iter_var in sch.get(block).iter_vars):
+    loops = sch.get_loops(block)
+    if not loops or any(iter_var.iter_type != tirx.IterVar.DataPar for iter_var in sch.get(block).iter_vars):
         return
-    loop = sch.get_loops(block)[-1]
+    loop = loops[-1]
     extent = static_extent(sch.get(loop).extent)
     if extent is None or extent < lanes or extent % lanes:
         return

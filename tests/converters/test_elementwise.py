@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from fx2relax import register_converter
 from tests.helpers import Apply, ApplyBinary, check_against_torch, tensors
 
 # Python scalars, including the ones TVM's simplifier would fold away (0) and IEEE specials.
@@ -117,9 +116,10 @@ def test_inplace_that_would_grow_its_input_is_refused():
         fx2relax.from_module(ApplyBinary(lambda x, y: x.mul_(y)), [(1, 3), (4, 3)])
 
 
-def test_floor_rounding_is_refused():
+@pytest.mark.parametrize("mode", ["floor", "round"])
+def test_float_floor_and_unknown_rounding_are_refused(mode):
     with pytest.raises(fx2relax.UnsupportedParameterError, match="rounding_mode"):
-        fx2relax.from_module(ApplyBinary(lambda x, y: torch.div(x, y, rounding_mode="floor")), [(2, 3), (2, 3)])
+        fx2relax.from_module(ApplyBinary(lambda x, y: torch.div(x, y, rounding_mode=mode)), [(2, 3), (2, 3)])
 
 
 @torch.fx.wrap
@@ -128,9 +128,12 @@ def leading_size(x: torch.Tensor) -> int:
     return x.shape[0]
 
 
-@register_converter(leading_size)
-def _leading_size(ctx, x):
-    return ctx.shape(x)[0]
+@pytest.fixture
+def leading_size_converter():
+    """A converter for leading_size, registered for one test."""
+    with fx2relax.REGISTRY.scope():
+        fx2relax.register_converter(leading_size)(lambda ctx, x: ctx.shape(x)[0])
+        yield
 
 
 class ScaledBySize(nn.Module):
@@ -143,11 +146,11 @@ class ScaledBySize(nn.Module):
 
 
 @pytest.mark.parametrize("batch", [1, 4])
-def test_sizes_as_operands_with_a_symbolic_batch(batch):
+def test_sizes_as_operands_with_a_symbolic_batch(batch, leading_size_converter):
     x = torch.randn(batch, 3)
     check_against_torch(ScaledBySize(), x, input_shape=(None, 3))
 
 
-def test_size_arithmetic_is_computed_in_python():
+def test_size_arithmetic_is_computed_in_python(leading_size_converter):
     x = torch.randn(5, 3)
     check_against_torch(ScaledBySize(), x)

@@ -69,6 +69,16 @@ def test_repeated_dim_is_refused():
         fx2relax.from_module(Apply(lambda x: x.sum((1, -1))), (2, 3))
 
 
-def test_casting_dtype_is_refused():
+@pytest.mark.parametrize("function", [
+    lambda x: x.mean(1, dtype=torch.float64),
+    lambda x: x.sum(-1, dtype=torch.float64),
+    lambda x: (x > 0).sum(1),  # a bool sum counts: int64
+    lambda x: (x > 0).long().sum((0, 1), keepdim=True),
+])
+def test_dtypes(function):
+    check_against_torch(Apply(function), torch.randn(3, 4))
+
+
+def test_integer_mean_is_refused():
     with pytest.raises(fx2relax.UnsupportedParameterError, match="dtype"):
-        fx2relax.from_module(Apply(lambda x: x.mean(1, dtype=torch.float64)), (2, 3))
+        fx2relax.from_module(Apply(lambda x: (x > 0).long().mean(1)), (2, 3))

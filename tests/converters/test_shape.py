@@ -333,10 +333,8 @@ def test_double_is_a_no_op_in_float64():
         (lambda x: x[:, 3:], (2, 3), fx2relax.ShapeError, "parameter 'index'.*empty"),
         (lambda x: x[1:], (None, 3), fx2relax.UnsupportedParameterError, "parameter 'index'.*symbolic size batch"),
         (lambda x: x[[0, 1]], (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'index': advanced indexing with a list \[0, 1\]"),
-        (lambda x: x[x > 0], (2, 3), fx2relax.UnsupportedParameterError, "operator.gt is only supported on sizes"),
+        (lambda x: x[x > 0], (2, 3), fx2relax.UnsupportedParameterError, "a boolean mask computed at run time"),
         (lambda x: x.to(torch.float16), (2, 3), fx2relax.UnsupportedParameterError, r"node 'to' \(method Tensor.to\): parameter 'dtype'"),
-        (lambda x: x.to(dtype=torch.int64), (2, 3), fx2relax.UnsupportedParameterError, "parameter 'dtype'"),
-        (lambda x: x.double(), (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'dtype'.*torch.float64"),
         (lambda x: x.type(torch.float16), (2, 3), fx2relax.UnsupportedParameterError, "parameter 'dtype'"),
         (lambda x: x.T, (2, 3), fx2relax.UnsupportedParameterError, r"node 'getattr.*' \(function getattr\): parameter 'name'.*'T'"),
     ],
@@ -431,8 +429,7 @@ def test_an_index_buffer_is_not_a_weight_to_swap():
         ((None, slice(None), "buffer"), torch.tensor([4]), fx2relax.ShapeError,
          "index 4 in 'positions' is out of bounds for dimension 1 with size 4"),
         (("buffer",), torch.tensor([0.0]), fx2relax.UnsupportedParameterError, "index tensor 'positions' has dtype torch.float32"),
-        ((0, "buffer"), torch.tensor([0]), fx2relax.UnsupportedParameterError, "one index tensor combined only with slices"),
-        (("buffer", "buffer"), torch.tensor([0]), fx2relax.UnsupportedParameterError, "one index tensor combined only with slices"),
+        ((0, "buffer"), torch.tensor([0]), fx2relax.UnsupportedParameterError, "index tensors combined only with slices"),
     ],
 )
 def test_constant_index_refusals(index, buffer, error, match):
@@ -440,8 +437,8 @@ def test_constant_index_refusals(index, buffer, error, match):
         fx2relax.from_module(IndexByBuffer(index, buffer), (3, 4))
 
 
-def test_indexing_with_a_computed_tensor_is_refused():
-    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'index': advanced indexing with a computed tensor"):
+def test_indexing_with_a_float_tensor_is_refused():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'index': tensors used as indices must be long or int"):
         fx2relax.from_module(ApplyBinary(lambda x, y: x[:, y]), [(2, 3), (2,)])
 
 
@@ -481,7 +478,6 @@ def even_channels(x):
          r"node '_assert' \(function torch._assert\): parameter 'condition': the model's assertion failed: channels must be even"),
         (lambda x: x // 2, (2, 3), fx2relax.UnsupportedParameterError,
          r"parameter 'input': operator.floordiv is only supported on sizes \(ints\), got a tensor"),
-        (lambda x: x > 0, (2, 3), fx2relax.UnsupportedParameterError, "parameter 'input': operator.gt is only supported on sizes"),
         (lambda x: x * (x.size(0) == 2), (None, 3), fx2relax.UnsupportedParameterError,
          "whether batch == 2 holds is known only at run time"),
         (lambda x: x * (x.size(1) // 0), (2, 3), fx2relax.ShapeError, "parameter 'other': operator.floordiv by zero"),

@@ -1,0 +1,114 @@
+"""Converters for element-wise math: exp, log, sqrt, rsqrt, sin, cos, abs, neg and pow, as torch.
+functions, tensor methods, operators (`-x`, `x ** 2`, `abs(x)`) and ATen overloads.
+
+Result dtypes follow PyTorch: the float-valued functions of an integer tensor are float32 (the
+default dtype), abs and neg keep the input's dtype, pow promotes its two operands.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import torch
+
+from .. import dtypes
+from ..importer import NodeContext, is_tensor
+from ..kernels import math as kernels
+from ..registry import register_converter
+from .elementwise import broadcast_operands, scalar
+
+aten = torch.ops.aten
+
+
+def _tensor(ctx: NodeContext, value: object, parameter: str = "input") -> str:
+    """The dtype of a tensor argument; anything else is refused naming the parameter."""
+    if not is_tensor(value):
+        raise ctx.unsupported(parameter, f"expected a tensor, got {type(value).__name__} {value!r}")
+    return dtypes.value_dtype(value)
+
+
+def _float_function(ctx: NodeContext, kernel, input):
+    """A float-valued function (exp, log, sqrt, ...): integer and bool inputs give the default float."""
+    ctx.check_inplace()
+    dtype = dtypes.float_result(_tensor(ctx, input))
+    return ctx.emit_te(kernel, input, dtype=dtype)
+
+
+@register_converter(torch.exp, torch.exp_, "exp", "exp_", aten.exp.default, any_dtype=("input",))
+def exp(ctx, input):
+    return _float_function(ctx, kernels.exp, input)
+
+
+@register_converter(torch.log, torch.log_, "log", "log_", aten.log.default, any_dtype=("input",))
+def log(ctx, input):
+    return _float_function(ctx, kernels.log, input)
+
+
+@register_converter(torch.sqrt, torch.sqrt_, "sqrt", "sqrt_", aten.sqrt.default, any_dtype=("input",))
+def sqrt(ctx, input):
+    return _float_function(ctx, kernels.sqrt, input)
+
+
+@register_converter(torch.rsqrt, torch.rsqrt_, "rsqrt", "rsqrt_", aten.rsqrt.default, any_dtype=("input",))
+def rsqrt(ctx, input):
+    return _float_function(ctx, kernels.rsqrt, input)
+
+
+@register_converter(torch.sin, torch.sin_, "sin", "sin_", aten.sin.default, any_dtype=("input",))
+def sin(ctx, input):
+    return _float_function(ctx, kernels.sin, input)
+
+
+@register_converter(torch.cos, torch.cos_, "cos", "cos_", aten.cos.default, any_dtype=("input",))
+def cos(ctx, input):
+    return _float_function(ctx, kernels.cos, input)
+
+
+@register_converter(torch.abs, torch.abs_, torch.absolute, operator.abs, "abs", "abs_", "absolute", aten.abs.default, any_dtype=("input",))
+def absolute(ctx, input):
+    ctx.check_inplace()
+    if _tensor(ctx, input) == "bool":
+        raise ctx.unsupported("input", "abs of a bool tensor is an error in PyTorch")
+    return ctx.emit_te(kernels.absolute, input)
+
+
+@register_converter(torch.neg, torch.negative, operator.neg, "neg", "neg_", "negative", aten.neg.default, any_dtype=("input",))
+def neg(ctx, input):
+    ctx.check_inplace()
+    if _tensor(ctx, input) == "bool":
+        raise ctx.unsupported("input", "negating a bool tensor is an error in PyTorch; use ~ or logical_not")
+    return ctx.emit_te(kernels.negative, input)
+
+
+@register_converter(torch.square, "square", aten.square.default, any_dtype=("input",))
+def square(ctx, input):
+    ctx.check_inplace()
+    dtype = _tensor(ctx, input)
+    return ctx.emit_te(kernels.square, input, dtype="int64" if dtype == "bool" else dtype)
+
+
+@register_converter(
+    torch.pow, operator.pow, operator.ipow, "pow", "pow_",
+    aten.pow.Tensor_Scalar, aten.pow.Tensor_Tensor, aten.pow.Scalar, any_dtype=("input", "exponent"),
+)
+def pow(ctx, input, exponent):
+    """input ** exponent; either may be a Python number (not both: that is Python's own pow)."""
+    ctx.check_inplace()
+    for name, value in (("input", input), ("exponent", exponent)):
+        if not (is_tensor(value) or (isinstance(value, numbers.Real))):
+            raise ctx.unsupported(name, f"expected a tensor or a real number, got {type(value).__name__} {value!r}")
+    if not (is_tensor(input) or is_tensor(exponent)):
+        return operator.pow(input, exponent)
+    broadcast_operands(ctx, input, exponent)
+    dtype = dtypes.result_type(input, exponent)
+    if not is_tensor(exponent) and not isinstance(exponent, bool):
+        if exponent == 2:
+            return ctx.emit_te(kernels.square, input, dtype=dtype)
+        if not dtypes.is_floating(dtype):
+            if not (isinstance(exponent, int) and 0 <= exponent <= 64):
+                raise ctx.unsupported("exponent", f"an integer tensor's power must be an int in [0, 64], got {exponent!r}")
+            return ctx.emit_te(kernels.int_power, input, exponent=int(exponent), dtype=dtype)
+    if not dtypes.is_floating(dtype):
+        raise ctx.unsupported("exponent", "integer powers with a tensor exponent are not supported (only float ones)")
+    return ctx.emit_te(kernels.power, scalar(input, dtype), scalar(exponent, dtype), dtype=dtype)
