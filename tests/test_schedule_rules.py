@@ -189,6 +189,15 @@ class EncoderLayer(nn.Module):
         return self.norm2(x + self.feed_forward(x))
 
 
+class SelfAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(32, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
 ENCODER_INPUT = (2, 16, 32)  # (batch, sequence, hidden): head_dim 16, a whole vector on AVX-512
 
 
@@ -217,6 +226,7 @@ def test_rows_and_products_the_rules_do_not_fit_fall_back_to_generic(model, shap
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_encoder_compiled_matches_torch(target, dtype):
     check_compiled(EncoderLayer(), torch.randn(ENCODER_INPUT, dtype=dtype), target)
+    check_compiled(SelfAttention(), torch.randn(ENCODER_INPUT, dtype=dtype), target)
 
 
 @pytest.mark.parametrize("model", [nn.Softmax(dim=-1), nn.LayerNorm(32)], ids=["softmax", "layer-norm"])
@@ -228,16 +238,8 @@ def test_rows_compiled_equal_build_exactly(model, target):
     np.testing.assert_array_equal(fx2relax.compile(mod, target)(x), fx2relax.build(mod)(x))
 
 
-class SelfAttention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.attention = nn.MultiheadAttention(32, 2, batch_first=True)
-
-    def forward(self, x):
-        return self.attention(x, x, x, need_weights=False)[0]
-
-
-def test_multihead_attention_weights_times_values_get_the_batched_gemm_rule():
-    rules = chosen_rules(SelfAttention(), ENCODER_INPUT)
+def test_multihead_attention_products_get_the_batched_gemm_rule():
+    rules = chosen_rules(SelfAttention(), ENCODER_INPUT)  # the scores' keys copied transposed first
+    assert [rule for kernels, rule in rules if kernels == ("attention_scores",)] == ["BatchedGemm"]
     assert [rule for kernels, rule in rules if kernels == ("attend",)] == ["BatchedGemm"]
     assert [rule for kernels, rule in rules if kernels == ("softmax",)] == ["RowwiseReduction"]

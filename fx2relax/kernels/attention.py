@@ -79,6 +79,7 @@ def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Te
         (*query.shape[:-1], key.shape[-2]),
         lambda *i: te.sum(query[(*i[:-1], d)] * factor * key[(*_shared_head(i[:-2], groups), i[-1], d)], axis=d),
         name="attention_scores",
+        attrs=mark("attention_scores"),
     )
     if mask is None and not causal:
         return scores

@@ -124,6 +124,21 @@ class PackedGemm(ScheduleRule):
         return sch
 
 
+def _transposed_operands_copied(sch: s_tir.Schedule, product: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
+    """Copy each operand the product reads as [..., column, k] (attention_scores' keys) once into a
+    [..., k, column] buffer, so the tile loads a vector of contiguous columns per k; the copy blocks."""
+    block = sch.get(product)
+    column, depth = block.iter_vars[-2].var, block.iter_vars[-1].var
+    copies = []
+    for index, read in enumerate(block.reads):
+        region = read.region
+        if len(region) >= 2 and region[-1].min.same_as(depth) and region[-2].min.same_as(column):
+            copy = sch.cache_read(product, index, "global")
+            sch.transform_layout(copy, ("write", 0), lambda *i: (*i[:-2], i[-1], i[-2]))
+            copies.append(copy)
+    return copies
+
+
 def _epilogue(sch: s_tir.Schedule, matmul: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
     """Inline the injective blocks around the product; the blocks left besides it (unpack, bias,
     activation that did not inline), in order."""
@@ -170,7 +185,7 @@ class _BatchedProduct:
     @classmethod
     def find(cls, func: tirx.PrimFunc, target: tvm.target.Target) -> _BatchedProduct | None:
         sch = s_tir.Schedule(func)
-        block = marked_block(sch, "matmul") or marked_block(sch, "attend")
+        block = marked_block(sch, "matmul") or marked_block(sch, "attend") or marked_block(sch, "attention_scores")
         if block is None:
             return None
         iter_types = [iter_var.iter_type for iter_var in sch.get(block).iter_vars]
@@ -206,6 +221,7 @@ class BatchedGemm(ScheduleRule):
             return None
         sch, matmul = product.sch, product.block
         epilogue = _epilogue(sch, matmul)
+        copies = _transposed_operands_copied(sch, matmul)
         row_count, vector_count = product.tile(target)
         *batch, i_loop, j_loop, k_loop = sch.get_loops(matmul)
         i_outer, i_inner = sch.split(i_loop, factors=[None, row_count])
@@ -218,7 +234,7 @@ class BatchedGemm(ScheduleRule):
         accumulator = sch.cache_write(matmul, 0, "local")
         sch.reverse_compute_at(accumulator, outer)
         _vectorize_tile(sch, matmul, accumulator, k_loop, (i_inner, j_vector), lane)
-        for block in epilogue:
+        for block in [*copies, *epilogue]:
             parallelize_outer(sch, block)
             vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch
