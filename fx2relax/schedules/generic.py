@@ -9,7 +9,6 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
-from .vectors import vector_unit
 
 PARALLEL_MIN_ELEMENTS = 16384
 """Below this many outputs a parallel launch costs more than it saves."""
@@ -102,15 +101,13 @@ def loop_work(sch: s_tir.Schedule, loops: list) -> int | None:
 
 
 class Generic(ScheduleRule):
-    """Any function: inline injective blocks, then parallelise the outer loops of every remaining
-    block and vectorise the innermost loop of the element-wise ones."""
+    """Any function: inline injective blocks, then parallelise the outer loops of every remaining block."""
 
     def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule:
         sch = s_tir.Schedule(func)
         inline_injective(sch)
         for block in top_blocks(sch):
             parallelize_outer(sch, block)
-            vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch
 
 
