@@ -67,24 +67,15 @@ def host_target() -> tvm.target.Target:
     return tvm.target.Target({"kind": "llvm", "mcpu": llvm_get_system_cpu(), "num-cores": THREADS})
 
 
-def flops_per_image(model: nn.Module, image_shape: tuple[int, ...]) -> int:
-    """Multiply-adds ×2 of the Conv2d and Linear layers for one image, from the shapes they see."""
-    total = 0
+def flops_per_call(model: nn.Module, example: torch.Tensor) -> int:
+    """Floating-point operations of one call of `model` on `example`, as PyTorch's FlopCounterMode
+    counts them: 2 per multiply-add of convolutions, matrix products and attention."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            total += 2 * output[0].numel() * (module.in_channels // module.groups) * kh * kw
-        else:
-            total += 2 * output[0].numel() * module.in_features
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        model(torch.zeros(1, *image_shape))
-    for hook in hooks:
-        hook.remove()
-    return total
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(example)
+    return counter.get_total_flops()
 
 
 def sgemm_roof(size: int = 2048, repeats: int = 5) -> float:
@@ -261,7 +252,7 @@ def benchmark_model(spec: ModelSpec, args: argparse.Namespace, roof: float) -> N
     """Build, time and report every variant of one model at each of its batch sizes."""
     torch.manual_seed(0)
     model = spec.build().eval()
-    flops = flops_per_image(model, spec.image_shape)
+    flops = flops_per_call(model, torch.zeros(1, *spec.image_shape))
     print(f"\n## {spec.name}: {flops / 1e6:.2f} MFLOP per image, input {spec.image_shape}\n", flush=True)
     by_batch: dict[int, list[Variant]] = {}
     for batch in spec.batches:

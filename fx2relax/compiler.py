@@ -1,7 +1,7 @@
 """`compile`: the fast path. Our kernels fused, scheduled for the host CPU, weights packed once.
 
-Pipeline: pack the weights of linear layers (fx2relax.packing), annotate op patterns and fuse
-(conv + bias + ReLU, linear + bias + ReLU), optionally MetaSchedule-tune (fx2relax.tuning), then
+Pipeline: pack the weights of linear layers and convolutions (fx2relax.packing), annotate op
+patterns and fuse (conv + batch norm + residual add + ReLU, linear + bias + ReLU), optionally MetaSchedule-tune (fx2relax.tuning), then
 give every PrimFunc without a tuned schedule one of ours (fx2relax.schedules), and build with
 TVM's Relax lowering passes (without its legalize/fuse passes, which would undo nothing but cost time).
 """
@@ -17,12 +17,13 @@ from tvm import relax, tirx
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
 from .kernels.marks import marked_kernel, stages
-from .packing import PackLinearWeights
+from .packing import PackConvWeights, PackLinearWeights
 from .runtime import CompiledModel, TargetLike, build, make_target
 from .schedules import apply_schedules
 
 DEFAULT_TUNING_DIR = "fx2relax_tuning"
 OP_PATTERN_ELEMWISE = 0  # relax.transform's OpPatternKind kElemWise
+OP_PATTERN_BROADCAST = 1  # kBroadcast
 
 
 def host_target() -> tvm.target.Target:
@@ -41,12 +42,14 @@ def with_num_cores(target: tvm.target.Target) -> tvm.target.Target:
 
 
 def fuse(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Pack linear weights for `target`, annotate op patterns and fuse our PrimFuncs."""
+    """Pack linear and convolution weights for `target`, annotate op patterns and fuse our PrimFuncs."""
     return tvm.transform.Sequential(
         [
             PackLinearWeights(target),
+            PackConvWeights(target),
             relax.transform.AnnotateTIROpPattern(),
             FusePoolingAsElementwise(),
+            SameShapeBroadcastIsElementwise(),
             relax.transform.FuseOps(),
             relax.transform.FuseTIR(),
             relax.transform.DeadCodeElimination(["main"]),
@@ -75,6 +78,36 @@ def _is_max_pooling(func: tirx.PrimFunc) -> bool:
     """Whether `func` is kernels.pooling.max_pool2d alone: one stage, marked as its."""
     blocks = stages(func)
     return len(blocks) == 1 and marked_kernel(blocks[0].annotations) == "max_pool2d"
+
+
+@tvm.transform.module_pass(opt_level=0, name="SameShapeBroadcastIsElementwise")
+class SameShapeBroadcastIsElementwise:
+    """Call a broadcasting function whose inputs all have its output's shape element-wise, which it is.
+
+    AnnotateTIROpPattern calls our binary kernels (add, mul, ...) broadcasts from their index
+    expressions, and FuseOps appends only element-wise functions to a convolution's group: a
+    ResNet's residual add (and the ReLU after it) would run as a separate pass over memory
+    instead of on the conv's output tile.
+    """
+
+    def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+        for global_var, func in list(mod.functions_items()):
+            if isinstance(func, tirx.PrimFunc) and _op_pattern(func) == OP_PATTERN_BROADCAST and _all_shapes_equal(func):
+                mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_ELEMWISE)
+        return mod
+
+
+def _op_pattern(func: tirx.PrimFunc) -> int | None:
+    return int(func.attrs["op_pattern"]) if func.attrs and "op_pattern" in func.attrs else None
+
+
+def _all_shapes_equal(func: tirx.PrimFunc) -> bool:
+    """Whether every tensor parameter of `func` (inputs and output) has one and the same static shape."""
+    params = func.ty.params
+    if len(params) < 2 or not all(hasattr(getattr(param, "shape", None), "values") for param in params):
+        return False
+    return len({tuple(str(d) for d in param.shape.values) for param in params}) == 1
 
 
 def lower(mod: tvm.IRModule, target: tvm.target.Target, tune: int | None, tuning_dir: str | os.PathLike | None) -> tvm.IRModule:

@@ -1,9 +1,11 @@
-"""Compile-time weight packing: linear layers on constant weights read a panel-packed copy.
+"""Compile-time weight packing: linear layers and convolutions on constant weights read a packed copy.
 
 `PackLinearWeights(target)` rewrites every call of our `linear` kernel (recognised by its stages'
 marks, kernels.marks) whose weight is a constant into a call of `kernels.linear.linear_packed` on
 the weight packed once here, in NumPy, in panels one vector of the target CPU wide, so that the
-GEMM/GEMV inner loop reads one vector of contiguous weights per input feature.
+GEMM/GEMV inner loop reads one vector of contiguous weights per input feature. `PackConvWeights`
+does the same for 2-D convolutions (groups=1, parameters read back from the conv stage's mark):
+`kernels.conv.conv2d_packed` reads one vector of output channels' weights per (input channel, tap).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 import tvm
 from tvm import relax, tirx
 
+from .kernels import conv as conv_kernels
 from .kernels import linear as linear_kernels
 from .kernels.marks import marked_kernel, stages
 from .schedules.vectors import vector_unit
@@ -73,6 +76,78 @@ class PackLinearWeights:
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
         packer = _LinearPacker(mod, self.target)
+        for global_var, func in mod.functions_items():
+            if isinstance(func, relax.Function):
+                packer.builder_.update_func(global_var, packer.visit_expr(func))
+        return relax.transform.DeadCodeElimination(["main"])(packer.builder_.get())
+
+
+def pack_conv2d_weight(weight: np.ndarray, lanes: int) -> np.ndarray:
+    """[O, C, KH, KW] → [O / lanes, C, KH, KW, lanes] with packed[b, c, kh, kw, j] = weight[b * lanes + j, c, kh, kw]."""
+    out_channels, *rest = weight.shape
+    return np.ascontiguousarray(weight.reshape(out_channels // lanes, lanes, *rest).transpose(0, 2, 3, 4, 1))
+
+
+def conv2d_parameters(func: tvm.ir.BaseFunc) -> dict[str, object] | None:
+    """The parameters of a PrimFunc made from kernels.conv.conv2d alone (read from its conv stage's
+    annotations), or None for any other function."""
+    if not isinstance(func, tirx.PrimFunc):
+        return None
+    blocks = stages(func)
+    marks = [marked_kernel(block.annotations) for block in blocks]
+    if marks.count("conv2d") != 1 or any(mark not in ("pad", "conv2d", None) for mark in marks) or len(blocks) > 3:
+        return None
+    annotations = blocks[marks.index("conv2d")].annotations
+    padding = [int(p) for p in annotations["fx2relax.padding"]]
+    return {
+        "stride": [int(s) for s in annotations["fx2relax.stride"]],
+        "padding": [padding[0:2], padding[2:4]],
+        "dilation": [int(d) for d in annotations["fx2relax.dilation"]],
+        "groups": int(annotations["fx2relax.groups"]),
+        "padding_mode": str(annotations["fx2relax.padding_mode"]),
+    }
+
+
+@relax.expr_functor.mutator
+class _ConvPacker(relax.PyExprMutator):
+    def __init__(self, mod: tvm.IRModule, target: tvm.target.Target):
+        super().__init__(mod)
+        self.mod = mod
+        self.vectors = vector_unit(target)
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        call = self.visit_expr_post_order(call)
+        if call.op != _CALL_TIR:
+            return call
+        parameters = conv2d_parameters(self.mod[call.args[0]])
+        if parameters is None or parameters.pop("groups") != 1:
+            return call
+        data, weight, *bias = call.args[1].fields
+        if not isinstance(weight, tvm.ir.expr.Constant) or len(data.ty.shape.values) != 4:
+            return call
+        weight_array = weight.value.numpy()
+        vector = self.vectors.lanes(str(weight_array.dtype))
+        lanes = next((lanes for lanes in (vector, vector // 2) if lanes and weight_array.shape[0] % lanes == 0), None)
+        if lanes is None:  # channels in neither whole vectors nor half vectors: the unpacked schedules take it
+            return call
+        packed = relax.const(pack_conv2d_weight(weight_array, lanes), str(weight_array.dtype))
+        return self.builder_.call_te(
+            conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters,
+            primfunc_name_hint="conv2d_packed",
+        )
+
+
+@tvm.transform.module_pass(opt_level=0, name="PackConvWeights")
+class PackConvWeights:
+    """Rewrite 2-D `conv2d` calls (groups=1) on constant weights to `conv2d_packed` on constants
+    packed in blocks of one vector of output channels of `target` (half a vector when the channels
+    do not fill whole ones)."""
+
+    def __init__(self, target: tvm.target.Target):
+        self.target = target
+
+    def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        packer = _ConvPacker(mod, self.target)
         for global_var, func in mod.functions_items():
             if isinstance(func, relax.Function):
                 packer.builder_.update_func(global_var, packer.visit_expr(func))

@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tvm import tirx
 
 import fx2relax
-from fx2relax.compiler import host_target
+from fx2relax.compiler import fuse, host_target
 from tests.helpers import assert_outputs_match, check_against_torch, course_cnn
 
 
@@ -71,9 +72,19 @@ def test_weights_kept_as_inputs_compile_unpacked():
         assert_outputs_match(fx2relax.compile(mod, weights=weights)(x), model(x))
 
 
+PACKED_CONVS = {
+    # groups=1 on constant weights: weight packing makes these conv2d_packed, which the PackedConv
+    # rule takes whatever their consumer (inputs [3, C, 12, 16]; tests/test_schedule_rules.py).
+    "two channel vectors, batch norm, relu6": nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU6()),
+    "half-vector channels, no consumer": nn.Sequential(nn.Conv2d(8, 24, 1)),
+    "strided, dilated, max-pool over overlapping windows": nn.Sequential(
+        nn.Conv2d(3, 16, 3, stride=(1, 2), dilation=2, padding=2), nn.MaxPool2d(3, stride=2)
+    ),
+}
 CHANNEL_VECTOR_CONVS = {
-    # Output channels in whole vectors of 16, consumer windows tiling the conv output:
-    # the ChannelVectorConv rule takes these (inputs [3, C, 12, 16]; tests/test_schedule_rules.py).
+    # Output channels in whole vectors of 16, consumer windows tiling the conv output: on weights
+    # given as inputs (not packed), the ChannelVectorConv rule takes these; with constant weights
+    # the groups=1 ones are packed.
     "strided padded, relu, max-pool": nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
     "grouped dilated reflect-padded, bias only": nn.Sequential(
         nn.Conv2d(4, 32, (2, 3), dilation=2, groups=2, padding=2, padding_mode="reflect")
@@ -82,7 +93,8 @@ CHANNEL_VECTOR_CONVS = {
     "prime output width, relu": nn.Sequential(nn.Conv2d(1, 16, (3, 4)), nn.ReLU()),
 }
 FALLBACK_CONVS = {
-    # Windows that pad or leave conv outputs unread: the PlaneConv rule takes these.
+    # Windows that pad or leave conv outputs unread: on weights given as inputs, the PlaneConv rule
+    # takes these.
     "padded ceil-mode max-pool": nn.Sequential(
         nn.Conv2d(3, 16, 3), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
     ),
@@ -90,13 +102,38 @@ FALLBACK_CONVS = {
 }
 
 
-@pytest.mark.parametrize("name", [*CHANNEL_VECTOR_CONVS, *FALLBACK_CONVS])
+@pytest.mark.parametrize("name", [*PACKED_CONVS, *CHANNEL_VECTOR_CONVS, *FALLBACK_CONVS])
 def test_convs_with_16_channel_multiples_compiled_match_torch(name):
-    model = {**CHANNEL_VECTOR_CONVS, **FALLBACK_CONVS}[name].eval()
+    model = {**PACKED_CONVS, **CHANNEL_VECTOR_CONVS, **FALLBACK_CONVS}[name].eval()
     torch.manual_seed(0)
     x = torch.randn(3, model[0].in_channels, 12, 16)
     x[0, 0, 2, 3], x[1, -1, 5, 5], x[2, 0, 0, 0] = float("nan"), float("inf"), float("-inf")
     check_against_torch(model, x, compiled=True)
+
+
+class ResidualBlock(nn.Module):
+    """ResNet's basic block: conv, batch norm, ReLU, conv, batch norm, residual add, ReLU."""
+
+    def __init__(self, channels: int = 16):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        self.conv2, self.bn2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        for bn in (self.bn1, self.bn2):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        y += x
+        return torch.relu(y)
+
+
+def test_residual_add_and_relu_fuse_into_the_second_conv():
+    torch.manual_seed(0)
+    model = ResidualBlock().eval()
+    fused = fuse(fx2relax.from_module(model, (2, 16, 8, 8)), host_target())
+    assert sum(isinstance(func, tirx.PrimFunc) for _, func in fused.functions_items()) == 2  # one per conv
+    check_against_torch(model, torch.randn(2, 16, 8, 8), compiled=True)
 
 
 def test_channel_vector_conv_with_symbolic_batch_runs_any_batch():

@@ -5,6 +5,9 @@ from_module results; tiny random-init transformers (BERT, DistilBERT, GPT-2, Lla
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -193,3 +196,13 @@ def test_transformer_through_build_and_compile(name):
         for actual, wanted in zip(outputs, expected):
             assert actual.shape == tuple(wanted.shape) and actual.dtype == wanted.numpy().dtype
             assert relative_error(actual, wanted) < 1e-4
+
+
+@pytest.mark.slow
+def test_example_runs_a_dynamic_length_bert():
+    _transformers()
+    path = Path(__file__).resolve().parents[1] / "examples" / "transformer_export.py"
+    spec = importlib.util.spec_from_file_location("transformer_export_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.main(["--model", "bert", "--unscheduled"]) == 0

@@ -17,7 +17,7 @@ from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.vectors import vector_unit
 from tests.helpers import Apply, assert_outputs_match, course_cnn
-from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, EveryFamily
+from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
 
 HOST = host_target()
 HASWELL = tvm.target.Target({"kind": "llvm", "mcpu": "haswell"})  # AVX2 only; runs on this znver4 too
@@ -30,10 +30,14 @@ def kernels_in(func: tirx.PrimFunc) -> tuple[str, ...]:
     return tuple(sorted(mark for mark in marks if mark is not None))
 
 
-def chosen_rules(model: nn.Module, shape: tuple, target: tvm.target.Target = HOST, dtype: str = "float32") -> list:
-    """(kernels in the function, rule that scheduled it) for each PrimFunc compile() would build, sorted."""
+def chosen_rules(
+    model: nn.Module, shape: tuple, target: tvm.target.Target = HOST, dtype: str = "float32", weights_as_inputs: bool = False
+) -> list:
+    """(kernels in the function, rule that scheduled it) for each PrimFunc compile() would build, sorted;
+    `weights_as_inputs` imports the weights as inputs, which compile() does not pack."""
     model = copy.deepcopy(model).eval().to(getattr(torch, dtype))  # a copy: shared test models stay float32
-    scheduled = lower(fx2relax.from_module(model, shape, dtype=dtype), target, None, None)
+    mod = fx2relax.from_module(model, shape, dtype=dtype, keep_params_as_input=weights_as_inputs)
+    scheduled = lower(mod[0] if weights_as_inputs else mod, target, None, None)
     return sorted(
         (kernels_in(func), str(func.attrs[SCHEDULE_RULE]))
         for _, func in scheduled.functions_items()
@@ -59,10 +63,10 @@ def test_vector_unit_comes_from_the_target_cpu():
 
 @pytest.mark.parametrize("target", [HOST, HASWELL], ids=["host", "haswell"])
 def test_course_cnn_gets_its_rules(target):
-    pooled_conv, linear = ("conv2d", "max_pool2d"), ("linear_packed",)
+    pooled_conv, linear = ("conv2d_packed", "max_pool2d"), ("linear_packed",)
     assert chosen_rules(course_cnn(), (1, 1, 28, 28), target) == sorted(
         # conv + bias + ReLU + max-pool fused (the pooling-fusion pass), flatten unmarked
-        [((), "Generic"), (("softmax",), "RowwiseReduction"), (pooled_conv, "ChannelVectorConv"), (linear, "PackedGemv"),
+        [((), "Generic"), (("softmax",), "RowwiseReduction"), (pooled_conv, "PackedConv"), (linear, "PackedGemv"),
          (linear, "PackedGemv")]
     )
 
@@ -78,15 +82,29 @@ def test_linear_layers_get_the_gemv_or_gemm_rule(batch, rule, dtype):
 def test_convs_with_whole_channel_vectors_get_the_channel_vector_rule(name, target, dtype):
     model = CHANNEL_VECTOR_CONVS[name]
     batch, height, width = CONV_INPUT
-    rules = chosen_rules(model, (batch, model[0].in_channels, height, width), target, dtype)
+    rules = chosen_rules(model, (batch, model[0].in_channels, height, width), target, dtype, weights_as_inputs=True)
     assert [rule for kernels, rule in rules if "conv2d" in kernels] == ["ChannelVectorConv"]
+
+
+@pytest.mark.parametrize("name", PACKED_CONVS)
+@pytest.mark.parametrize(("target", "dtype"), [(HOST, "float32"), (HASWELL, "float32"), (HOST, "float64")])
+def test_convs_on_constant_weights_get_the_packed_rule(name, target, dtype):
+    model = PACKED_CONVS[name]
+    batch, height, width = CONV_INPUT
+    rules = chosen_rules(model, (batch, model[0].in_channels, height, width), target, dtype)
+    assert [rule for kernels, rule in rules if "conv2d_packed" in kernels] == ["PackedConv"]
+
+
+def test_depthwise_convs_get_the_plane_rule():
+    model = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.BatchNorm2d(32), nn.ReLU6())
+    assert chosen_rules(model, (1, 32, 14, 14)) == [(("conv2d", "pad"), "PlaneConv")]  # batch norm, ReLU6 unmarked
 
 
 @pytest.mark.parametrize("name", FALLBACK_CONVS)
 def test_convs_whose_windows_do_not_tile_get_the_plane_rule(name):
     model = FALLBACK_CONVS[name]
     batch, height, width = CONV_INPUT
-    rules = chosen_rules(model, (batch, model[0].in_channels, height, width))
+    rules = chosen_rules(model, (batch, model[0].in_channels, height, width), weights_as_inputs=True)
     assert rules == [(("conv2d", "max_pool2d"), "PlaneConv")]
 
 
@@ -98,7 +116,7 @@ def test_convs_whose_windows_do_not_tile_get_the_plane_rule(name):
 def test_channel_vectors_are_as_wide_as_the_target_holds_the_dtype(target, dtype, rule):
     # 8 output channels: a whole vector of float32 on AVX2 and of float64 on AVX-512, half one of float32 there.
     model = nn.Sequential(nn.Conv2d(2, 8, 3), nn.ReLU(), nn.MaxPool2d(2))
-    assert chosen_rules(model, (2, 2, 10, 10), target, dtype) == [(("conv2d", "max_pool2d"), rule)]
+    assert chosen_rules(model, (2, 2, 10, 10), target, dtype, weights_as_inputs=True) == [(("conv2d", "max_pool2d"), rule)]
 
 
 def test_functions_without_our_marked_kernels_get_the_generic_rule():

@@ -251,10 +251,19 @@ def slice_aten(ctx, input, dim=0, start=None, end=None, step=1):
 
 @register_converter(aten.select.int, any_dtype=("input",))
 def select(ctx, input, dim, index):
-    """ATen's `x[..., index]` on axis `dim` (the axis is dropped)."""
-    rank = len(ctx.shape(input))
-    axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), rank, "dim")
-    return _index_tensor(ctx, input, (*[slice(None)] * axis, index))
+    """ATen's `x[..., index]` on axis `dim` (the axis is dropped). On an axis of symbolic size (a
+    dynamic sequence length) the index is one torch.export has guarded to lie within it."""
+    shape = ctx.shape(input)
+    axis = normalize_dim(ctx, int_argument(ctx, dim, "dim"), len(shape), "dim")
+    if isinstance(shape[axis], int):
+        return _index_tensor(ctx, input, (*[slice(None)] * axis, index))
+    position = int_argument(ctx, index, "index")
+    begin = [0] * len(shape)
+    begin[axis] = position if position >= 0 else symbolic.as_dim(shape[axis] + position)
+    out_axes = [a - (a > axis) if a != axis else None for a in range(len(shape))]
+    out_shape = [d for a, d in enumerate(shape) if a != axis]
+    return ctx.emit_te(kernels.strided_slice, input, begin=begin, step=[1] * len(shape), out_axes=out_axes,
+                       out_shape=out_shape)
 
 
 def _indices(ctx: NodeContext, value: object, parameter: str) -> None:

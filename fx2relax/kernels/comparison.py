@@ -10,7 +10,24 @@ from tvm import te, tirx
 
 from .elementwise import Operand, broadcast_compute, broadcast_shape, expr_dtype, not_equal, read_operand
 
-_COMPARISONS = {"eq": tirx.EQ, "ne": not_equal, "lt": tirx.LT, "le": tirx.LE, "gt": tirx.GT, "ge": tirx.GE}
+
+def _ordered(compare):
+    """`compare` false whenever an operand is NaN, spelled out: TVM's simplifier rewrites the
+    negation of a comparison (`~(x < y)`, `(x == 0).logical_not()`, fused by compile) into the
+    opposite comparison, which is false for NaN where the negation is true."""
+
+    def ordered(a: tirx.Expr, b: tirx.Expr) -> tirx.Expr:
+        if "float" not in expr_dtype(a):
+            return compare(a, b)
+        return tirx.And(compare(a, b), tirx.Not(tirx.Or(te.isnan(a), te.isnan(b))))
+
+    return ordered
+
+
+_COMPARISONS = {
+    "eq": _ordered(tirx.EQ), "ne": not_equal, "lt": _ordered(tirx.LT), "le": _ordered(tirx.LE),
+    "gt": _ordered(tirx.GT), "ge": _ordered(tirx.GE),
+}
 
 
 def compare(lhs: Operand, rhs: Operand, op: str, dtype: str) -> te.Tensor:

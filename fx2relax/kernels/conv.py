@@ -51,7 +51,7 @@ def pad(data: te.Tensor, padding: Sequence[Sequence[int]], mode: str = "zeros") 
             ]
             return data[(*i[:-spatial], *source)]
 
-    return te.compute(out_shape, padded, name="pad")
+    return te.compute(out_shape, padded, name="pad", attrs=mark("pad"))
 
 
 def _add_bias(conv: te.Tensor, bias: te.Tensor | None, spatial: int) -> te.Tensor:
@@ -88,8 +88,48 @@ def _convolution(
         source = [p * s + r * d for p, r, s, d in zip(position, taps, stride, dilation)]
         return te.sum(padded[(*n, channel, *source)] * weight[(o, rc, *taps)], axis=[rc, *taps])
 
-    conv = te.compute((*batch, out_channels, *out_sizes), window_sum, name=name, attrs=mark(name))
+    parameters = {"stride": list(stride), "padding": [p for pair in padding for p in pair], "dilation": list(dilation)}
+    attrs = mark(name, **parameters, groups=groups, padding_mode=padding_mode)  # weight packing reads them back
+    conv = te.compute((*batch, out_channels, *out_sizes), window_sum, name=name, attrs=attrs)
     return _add_bias(conv, bias, spatial)
+
+
+def conv2d_packed(
+    data: te.Tensor,
+    packed_weight: te.Tensor,
+    bias: te.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[Sequence[int]],
+    dilation: Sequence[int],
+    padding_mode: str = "zeros",
+) -> te.Tensor:
+    """conv2d (groups=1) with the weight pre-packed in blocks of `lanes` output channels, so the
+    inner loop reads one vector of weights per (input channel, kernel row, kernel column).
+
+    data: [N, C, H, W]; packed_weight: [O / lanes, C, KH, KW, lanes] with
+    packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw]; bias: [O] or None.
+    Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in the same order.
+    """
+    padded = pad(data, padding, padding_mode)
+    batch, channels, height, width = padded.shape
+    blocks, _, kernel_h, kernel_w, lanes = packed_weight.shape
+    (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
+    out_h = (height - dilation_h * (kernel_h - 1) - 1) // stride_h + 1
+    out_w = (width - dilation_w * (kernel_w - 1) - 1) // stride_w + 1
+    rc = te.reduce_axis((0, channels), name="rc")
+    rh = te.reduce_axis((0, kernel_h), name="r0")
+    rw = te.reduce_axis((0, kernel_w), name="r1")
+    conv = te.compute(
+        (batch, blocks * lanes, out_h, out_w),
+        lambda n, o, h, w: te.sum(
+            padded[n, rc, h * stride_h + rh * dilation_h, w * stride_w + rw * dilation_w]
+            * packed_weight[o // lanes, rc, rh, rw, o % lanes],
+            axis=[rc, rh, rw],
+        ),
+        name="conv2d_packed",
+        attrs=mark("conv2d_packed"),
+    )
+    return _add_bias(conv, bias, 2)
 
 
 def conv1d(

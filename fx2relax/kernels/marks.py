@@ -8,7 +8,7 @@ kernel may call its stage "linear" too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from tvm import s_tir, tirx
 
@@ -19,7 +19,7 @@ PANEL_WIDTH = "fx2relax.panel_width"
 """On a linear_packed stage: output features per packed weight panel (the schedule's vector axis)."""
 
 
-def mark(kernel: str, **details: int) -> dict[str, object]:
+def mark(kernel: str, **details: int | str | Sequence[int]) -> dict[str, object]:
     """The te.compute `attrs` marking a stage of `kernel`, with `details` under their namespaced keys."""
     return {KERNEL: kernel, **{f"fx2relax.{name}": value for name, value in details.items()}}
 

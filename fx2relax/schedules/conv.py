@@ -1,18 +1,29 @@
-"""Direct 2-D convolution rules for kernels.conv.conv2d, each output plane computed in cache.
+"""Direct 2-D convolution rules for kernels.conv.conv2d and conv2d_packed.
 
-Channel-vector rule (2-D conv, output channels a multiple of the vector lanes of its dtype on the
-target, one fused consumer over the same outputs): for each (image, block of `lanes` output
-channels), in parallel (unless the conv has at most generic.SERIAL_MAX_MACS multiply-adds), the
-block's output planes are accumulated in a local buffer laid out [rows, columns, lanes], so each
-tap is one broadcast input value times one vector of weights (repacked per block [C, kh, kw,
-lanes]); COLUMN_TILE columns of a row stay in registers across the taps. The fused consumer (bias
-and activation inlined, and max-pooling) then reads channel vectors while they are in L1 and
-keeps its result in registers until one store per output position.
+Packed rule (conv2d_packed: groups=1, weights packed at compile time in blocks of `lanes` output
+channels, fx2relax.packing): a register tile of up to COLUMN_TILE output columns x one vector of
+output channels (two when the tile is narrow) accumulates over (input channel, kernel row, kernel
+column), one packed weight vector and one broadcast input value per FMA; tiles of (image, channel
+block, row) run in parallel. An element-wise consumer (bias, batch norm, activation, residual add)
+runs on each tile while it is in registers, so any plane size fits; a pooling consumer reads a
+block of planes in cache as below where the block fits in L2, else after the conv, from memory.
+Zero padding is one copy of the input up front, not a bounds check per tap.
 
-Plane rule (any other conv2d): for each (image, output channel) pair the plane is accumulated
-with the output columns as the vector axis, then read by the fused consumer where it reads the
-conv element-wise or in windows side by side (`_Window.side_by_side`); otherwise the plane goes to
-memory and the consumer is scheduled on its own.
+Channel-vector rule (2-D conv on weights that are not constants, output channels a multiple of
+the vector lanes of its dtype on the target, not depthwise, one fused consumer over the same
+outputs): for each (image, block of `lanes` output channels), in parallel (unless the conv has
+at most generic.SERIAL_MAX_MACS multiply-adds), the block's output planes are accumulated in a
+local buffer laid out [rows, columns, lanes], so each tap is one broadcast input value times one
+vector of weights (repacked per block [C, kh, kw, lanes]); COLUMN_TILE columns of a row stay in
+registers across the taps. The fused consumer (bias and activation inlined, and max-pooling) then
+reads channel vectors while they are in L1 and keeps its result in registers until one store per
+output position.
+
+Plane rule (any other conv2d, e.g. depthwise): for each (image, output channel) pair the plane is
+accumulated row by row with the output columns as the vector axis, each row in registers across
+the taps, then read by the fused consumer where it reads the conv element-wise (a row at a time)
+or in windows side by side (`_Window.side_by_side`, a plane at a time); otherwise the plane goes
+to memory and the consumer is scheduled on its own. Zero padding is copied once, as above.
 
 Both decide from the consumer's read pattern (`_ConsumerReads`) whether it fits before changing
 anything, so a schedule primitive that fails is a bug that surfaces, not a case passed on. Taps
@@ -27,6 +38,7 @@ import tvm
 from tvm import s_tir, sym, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
+from ..kernels.marks import marked_kernel
 from .generic import (
     SERIAL_MAX_MACS,
     inline_injective,
@@ -36,6 +48,7 @@ from .generic import (
     output_dtype,
     parallelize_outer,
     static_extent,
+    top_blocks,
 )
 from .vectors import vector_unit
 
@@ -46,6 +59,14 @@ PLANE_BLOCK_MAX_BYTES = 512 * 1024
 COLUMN_TILE = 14
 """At most this many output columns of a row accumulate in registers (one vector each; with the
 weight vector and the broadcast input, 16 registers: AVX2's count)."""
+
+TILE_ACCUMULATORS = 24
+"""Vector accumulators a packed conv's register tile may hold with two vectors of output channels
+(AVX-512 has 32 registers): a tile of few columns takes two, so enough FMA chains hide the latency."""
+
+UNROLLED_TAPS = 9
+"""Kernel windows up to this many taps are unrolled whole in the packed rule; larger ones (7x7)
+only along a row, which keeps LLVM's compile time down."""
 
 
 @dataclass(frozen=True)
@@ -157,8 +178,9 @@ def _fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, la
     channels = static_extent(sch.get(loops[spatial_count - 3]).extent)
     plane = loop_work(sch, loops[spatial_count - 2:spatial_count])
     element_bytes = tvm.DataType(output_dtype(sch, conv)).bits // 8
+    depthwise = int(sch.get(conv).annotations.get("fx2relax.groups", 1)) == channels  # a vector would gather across planes
     return (
-        channels is not None and channels % lanes == 0
+        channels is not None and channels % lanes == 0 and not depthwise
         and plane is not None and plane * lanes * element_bytes <= PLANE_BLOCK_MAX_BYTES
     )
 
@@ -207,7 +229,8 @@ class PlaneConv(ScheduleRule):
         conv = marked_block(sch, "conv2d")
         if conv is None:
             return None
-        inline_injective(sch, keep=(conv,))
+        pads = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == "pad"]
+        inline_injective(sch, keep=(conv, *pads))
         consumer = _ConsumerReads.find(sch, conv)
         fused = consumer is not None and all(w.side_by_side() for w in consumer.windows)
         loops = sch.get_loops(conv)
@@ -216,8 +239,8 @@ class PlaneConv(ScheduleRule):
         taps = loops[spatial_count:]  # (input channel, kernel row, kernel column)
         sch.reorder(row, *taps, column)
         plane_loop = sch.fuse(*plane) if len(plane) > 1 else plane[0]
-        if fused:
-            sch.reverse_compute_at(consumer.block, plane_loop)
+        if fused:  # an element-wise consumer takes each row while it is in registers, a pooling one each plane
+            sch.reverse_compute_at(consumer.block, plane_loop if consumer.windows else row)
             sch.set_scope(conv, 0, "local")
         sch.parallel(plane_loop)
         sch.vectorize(column)
@@ -229,6 +252,8 @@ class PlaneConv(ScheduleRule):
         else:
             for block in sch.get_consumers(conv):
                 parallelize_outer(sch, block)
+        for pad in pads:
+            parallelize_outer(sch, pad)
         return sch
 
 
@@ -247,3 +272,78 @@ def schedule_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> No
         sch.unroll(loop)
     sch.vectorize(column)
     sch.decompose_reduction(block, window[0])
+
+
+class PackedConv(ScheduleRule):
+    """The packed rule (see the module docstring) of a conv2d_packed and its fused consumer."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        sch = s_tir.Schedule(func)
+        conv = marked_block(sch, "conv2d_packed")
+        if conv is None:
+            return None
+        pads = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == "pad"]
+        inline_injective(sch, keep=(conv, *pads))
+        lanes = _packed_lanes(sch, conv)
+        reads = _ConsumerReads.find(sch, conv)
+        apart = list(sch.get_consumers(conv))  # consumers scheduled on their own, after the conv
+        tile_consumer = pooling = None
+        if reads is not None and not reads.windows:
+            tile_consumer, apart = reads.block, []
+        elif reads is not None and all(w.side_by_side() for w in reads.windows) and _plane_block_fits(sch, conv, lanes):
+            pooling, apart = reads.block, []
+        batch, channel, row, column, *taps = sch.get_loops(conv)
+        work = loop_work(sch, sch.get_loops(conv))
+        tile = _column_tile(static_extent(sch.get(column).extent))
+        channels = static_extent(sch.get(channel).extent)
+        vectors = 2 if pooling is None and channels % (2 * lanes) == 0 and 2 * tile <= TILE_ACCUMULATORS else 1
+        channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
+        column_block, column_in_tile = sch.split(column, factors=[None, tile])
+        sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
+        if pooling is not None:  # the block of planes in cache, then the pooling over it, as the channel-vector rule
+            outer = sch.fuse(batch, channel_block)
+            sch.reverse_compute_at(pooling, outer)
+            sch.set_scope(conv, 0, "local")
+            sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+        else:  # one register tile at a time, written out through the element-wise consumer if any
+            outer = sch.fuse(batch, channel_block, row)
+            if tile_consumer is None:
+                tile_consumer = sch.cache_write(conv, 0, "local")
+            else:
+                sch.set_scope(conv, 0, "local")
+            sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
+            sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+            _, tile_channel, _, tile_column = sch.get_loops(tile_consumer)[2:]  # (n, o, h, w) under (outer, column_block)
+            sch.reorder(tile_column, tile_channel)
+            sch.vectorize(tile_channel)
+            sch.unroll(tile_column)
+        if work is None or work > SERIAL_MAX_MACS:
+            sch.parallel(outer)
+        sch.vectorize(lane)
+        sch.unroll(column_in_tile)
+        sch.unroll(channel_vector)
+        kernel_rows, kernel_columns = (static_extent(sch.get(tap).extent) for tap in taps[1:])
+        for tap in taps[1:] if kernel_rows * kernel_columns <= UNROLLED_TAPS else taps[2:]:
+            sch.unroll(tap)
+        sch.decompose_reduction(conv, taps[0])
+        if pooling is not None:
+            _schedule_channel_consumer(sch, pooling)
+        for block in apart:
+            parallelize_outer(sch, block)
+            if reads is not None and block.same_as(reads.block) and reads.windows:
+                schedule_consumer(sch, block)
+        for pad in pads:
+            parallelize_outer(sch, pad)
+        return sch
+
+
+def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
+    """The lanes of a conv2d_packed block's packed weight (the last axis of its 5-D read)."""
+    return next(int(region.source.shape[-1]) for region in sch.get(conv).reads if len(region.region) == 5)
+
+
+def _plane_block_fits(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, lanes: int) -> bool:
+    """Whether a block of `lanes` output planes of the conv fits PLANE_BLOCK_MAX_BYTES."""
+    plane = loop_work(sch, sch.get_loops(conv)[2:4])
+    element_bytes = tvm.DataType(output_dtype(sch, conv)).bits // 8
+    return plane is not None and plane * lanes * element_bytes <= PLANE_BLOCK_MAX_BYTES

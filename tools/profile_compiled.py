@@ -1,0 +1,105 @@
+"""Where fx2relax.compile's time goes on a benchmark model: per compile phase, and per fused kernel.
+
+Compiles the model phase by phase (import, fuse, schedule, TVM build), then times each call the VM
+makes (an instrument around every call), largest first, with its argument
+shapes, so the kernels worth a faster schedule stand out.
+
+    python tools/profile_compiled.py resnet18 [--batch 1] [--top 25] [--repeats 5]
+
+Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("TVM_NUM_THREADS", "2")
+
+import tvm
+from tvm import relax, tirx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import fx2relax  # noqa: E402
+from fx2relax.compiler import _lowering_pipeline, fuse, host_target  # noqa: E402
+from fx2relax.schedules import apply_schedules  # noqa: E402
+
+
+def argument_shapes(func: tirx.PrimFunc) -> str:
+    """The shapes of a PrimFunc's buffer arguments, e.g. "1x64x56x56, 64x64x3x3 → 1x64x56x56"."""
+    shapes = ["x".join(str(int(d)) for d in param.shape.values) for param in func.ty.params if hasattr(param.shape, "values")]
+    return ", ".join(shapes[:-1]) + " → " + shapes[-1] if shapes else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench_models import MODELS, build_model
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", choices=[name for name in MODELS if name != "bert"])
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--top", type=int, default=25, help="kernels listed")
+    parser.add_argument("--repeats", type=int, default=5, help="profiled runs; the best per kernel is reported")
+    args = parser.parse_args(argv)
+
+    model, example = build_model(args.model), MODELS[args.model].example(args.batch)
+    target = host_target()
+    phases = {}
+    start = time.perf_counter()
+    mod = fx2relax.from_module(model, tuple(example.shape))
+    phases["import"] = time.perf_counter() - start
+    start = time.perf_counter()
+    fused = fuse(mod, target)
+    phases["fuse (pack, annotate, FuseOps, FuseTIR)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    scheduled = apply_schedules(fused, target)
+    phases["schedule"] = time.perf_counter() - start
+    start = time.perf_counter()
+    executable = tvm.compile(scheduled, target=target, relax_pipeline=_lowering_pipeline(target))
+    phases["TVM build (lowering, LLVM)"] = time.perf_counter() - start
+    print(f"# {MODELS[args.model].label}, B={args.batch}: compile phases\n\n| phase | s |\n|---|---|")
+    for phase, seconds in phases.items():
+        print(f"| {phase} | {seconds:.2f} |")
+    print(f"| total | {sum(phases.values()):.2f} |")
+
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    data = tvm.runtime.tensor(example.numpy(), tvm.cpu())
+    vm["main"](data)
+    totals: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    started: dict[str, float] = {}
+
+    def instrument(func, symbol: str, before_run: bool, ret_value, *call_args) -> int:
+        """Times each kernel call of the VM (microseconds), from before to after it runs."""
+        if before_run:
+            started[symbol] = time.perf_counter()
+        else:
+            totals[symbol] += (time.perf_counter() - started.pop(symbol)) * 1e6
+            calls[symbol] += 1
+        return 0  # VMInstrumentReturnKind.NO_OP: run the call as usual
+
+    vm.set_instrument(instrument)
+    vm["main"](data)
+    per_run: dict[str, list[float]] = defaultdict(list)
+    for _ in range(args.repeats):
+        totals.clear()
+        vm["main"](data)
+        for name, micros in totals.items():
+            per_run[name].append(micros)
+    medians = {name: min(times) for name, times in per_run.items()}
+    whole = sum(medians.values())
+    functions = {gv.name_hint: func for gv, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)}
+    print(f"\n## Kernels by time (best of {args.repeats} profiled runs; total {whole / 1e3:.2f} ms)\n")
+    print("| kernel | calls | µs | % | arguments |\n|---|---|---|---|---|")
+    for name, micros in sorted(medians.items(), key=lambda item: -item[1])[: args.top]:
+        shapes = argument_shapes(functions[name]) if name in functions else ""
+        print(f"| {name} | {calls[name] // (args.repeats + 1)} | {micros:.0f} | {100 * micros / whole:.1f} | {shapes} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
