@@ -4,6 +4,7 @@ stage "linear" is never taken for ours."""
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import tvm
@@ -15,7 +16,7 @@ from fx2relax.compiler import host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.vectors import vector_unit
-from tests.helpers import assert_outputs_match, course_cnn
+from tests.helpers import Apply, assert_outputs_match, course_cnn
 from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
 
 HOST = host_target()
@@ -64,8 +65,9 @@ def test_vector_unit_comes_from_the_target_cpu():
 def test_course_cnn_gets_its_rules(target):
     pooled_conv, linear = ("conv2d_packed", "max_pool2d"), ("linear_packed",)
     assert chosen_rules(course_cnn(), (1, 1, 28, 28), target) == sorted(
-        # conv + bias + ReLU + max-pool fused (the pooling-fusion pass), flatten and softmax unmarked
-        [((), "Generic"), ((), "Generic"), (pooled_conv, "PackedConv"), (linear, "PackedGemv"), (linear, "PackedGemv")]
+        # conv + bias + ReLU + max-pool fused (the pooling-fusion pass), flatten unmarked
+        [((), "Generic"), (("softmax",), "RowwiseReduction"), (pooled_conv, "PackedConv"), (linear, "PackedGemv"),
+         (linear, "PackedGemv")]
     )
 
 
@@ -118,7 +120,7 @@ def test_channel_vectors_are_as_wide_as_the_target_holds_the_dtype(target, dtype
 
 
 def test_functions_without_our_marked_kernels_get_the_generic_rule():
-    model = nn.Sequential(nn.ReLU(), nn.Softmax(dim=1))
+    model = nn.Sequential(nn.ReLU(), nn.LogSoftmax(dim=1))
     assert {rule for _, rule in chosen_rules(model, (4, 10))} == {"Generic"}
 
 
@@ -180,3 +182,82 @@ def test_float64_course_cnn_compiled_matches_torch(batch):
 def test_float64_models_compiled_match_torch(model, target):
     shape = (5, 40) if isinstance(model[0], nn.Linear) else (3, model[0].in_channels, 12, 16)
     check_compiled(model, torch.randn(shape, dtype=torch.float64), target)
+
+
+class EncoderLayer(nn.Module):
+    """A small post-norm BERT layer written with the modules from_module traces: Q·Kᵀ and P·V are
+    products of two activations, softmax and layer norm run over rows, GELU follows a linear."""
+
+    def __init__(self, hidden: int = 32, heads: int = 2, intermediate: int = 64):
+        super().__init__()
+        self.heads, self.scale = heads, (hidden // heads) ** -0.5
+        self.query, self.key, self.value, self.out = (nn.Linear(hidden, hidden) for _ in range(4))
+        self.norm1, self.norm2 = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
+        self.feed_forward = nn.Sequential(nn.Linear(hidden, intermediate), nn.GELU(), nn.Linear(intermediate, hidden))
+
+    def split(self, x):
+        batch, length, hidden = x.shape
+        return x.view(batch, length, self.heads, hidden // self.heads).transpose(1, 2)
+
+    def forward(self, x):
+        batch, length, hidden = x.shape
+        query, key, value = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
+        scores = torch.softmax(query @ key.transpose(-1, -2) * self.scale, dim=-1)
+        x = self.norm1(x + self.out((scores @ value).transpose(1, 2).reshape(batch, length, hidden)))
+        return self.norm2(x + self.feed_forward(x))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(32, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+ENCODER_INPUT = (2, 16, 32)  # (batch, sequence, hidden): head_dim 16, a whole vector on AVX-512
+
+
+@pytest.mark.parametrize(("target", "dtype"), [(HOST, "float32"), (HASWELL, "float32"), (HOST, "float64")])
+def test_encoder_products_softmax_and_layer_norm_get_their_rules(target, dtype):
+    rules = chosen_rules(EncoderLayer(), ENCODER_INPUT, target, dtype)  # both layer norms share one function
+    assert [rule for kernels, rule in rules if kernels == ("matmul",)] == ["BatchedGemm", "BatchedGemm"]
+    assert [rule for kernels, rule in rules if kernels == ("softmax",)] == ["RowwiseReduction"]
+    assert [rule for kernels, rule in rules if kernels == ("layer_norm",)] == ["RowwiseReduction"]
+
+
+@pytest.mark.parametrize(
+    ("model", "shape"),
+    [
+        (nn.Softmax(dim=1), (4, 10, 6)),  # a row is not the last axis
+        (nn.LayerNorm((6, 8)), (3, 6, 8)),  # two normalized axes
+        (Apply(lambda x: x @ x[0]), (3, 5, 5)),  # columns not a whole vector
+    ],
+    ids=["softmax-dim1", "layer-norm-2d", "odd-columns"],
+)
+def test_rows_and_products_the_rules_do_not_fit_fall_back_to_generic(model, shape):
+    assert {rule for _, rule in chosen_rules(model, shape)} == {"Generic"}
+
+
+@pytest.mark.parametrize("target", [None, HASWELL], ids=["host", "haswell"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_encoder_compiled_matches_torch(target, dtype):
+    check_compiled(EncoderLayer(), torch.randn(ENCODER_INPUT, dtype=dtype), target)
+    check_compiled(SelfAttention(), torch.randn(ENCODER_INPUT, dtype=dtype), target)
+
+
+@pytest.mark.parametrize("model", [nn.Softmax(dim=-1), nn.LayerNorm(32)], ids=["softmax", "layer-norm"])
+@pytest.mark.parametrize("target", [None, HASWELL], ids=["host", "haswell"])
+def test_rows_compiled_equal_build_exactly(model, target):
+    # The row rule keeps every sum in its row's order and computes each value as build does.
+    mod = fx2relax.from_module(model, (3, 24, 32))
+    x = torch.randn(3, 24, 32) * 4
+    np.testing.assert_array_equal(fx2relax.compile(mod, target)(x), fx2relax.build(mod)(x))
+
+
+def test_multihead_attention_products_get_the_batched_gemm_rule():
+    rules = chosen_rules(SelfAttention(), ENCODER_INPUT)  # the scores' keys copied transposed first
+    assert [rule for kernels, rule in rules if kernels == ("attention_scores",)] == ["BatchedGemm"]
+    assert [rule for kernels, rule in rules if kernels == ("attend",)] == ["BatchedGemm"]
+    assert [rule for kernels, rule in rules if kernels == ("softmax",)] == ["RowwiseReduction"]

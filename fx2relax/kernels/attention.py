@@ -11,6 +11,7 @@ from __future__ import annotations
 from tvm import te, tirx
 
 from .elementwise import broadcast_index
+from .marks import mark
 
 
 def split_heads(data: te.Tensor, num_heads: int, batch_axis: int | None, bias: te.Tensor | None = None,
@@ -78,6 +79,7 @@ def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Te
         (*query.shape[:-1], key.shape[-2]),
         lambda *i: te.sum(query[(*i[:-1], d)] * factor * key[(*_shared_head(i[:-2], groups), i[-1], d)], axis=d),
         name="attention_scores",
+        attrs=mark("attention_scores"),
     )
     if mask is None and not causal:
         return scores
@@ -125,12 +127,14 @@ def multi_head_mask(attn_mask: te.Tensor | None, key_padding_mask: te.Tensor | N
 
 def attend(weights: te.Tensor, value: te.Tensor, groups: int = 1) -> te.Tensor:
     """weights · value. weights: [*batch, length, source]; value: [*batch, source, head_dim], with
-    heads / groups heads (axis -3) when `groups` query heads share one. Returns [*batch, length, head_dim]."""
+    heads / groups heads (axis -3) when `groups` query heads share one. Returns [*batch, length, head_dim].
+    Marked "attend": a product of two activations, as kernels.linear.matmul (compile's BatchedGemm)."""
     s = te.reduce_axis((0, value.shape[-2]), name="s")
     return te.compute(
         (*weights.shape[:-1], value.shape[-1]),
         lambda *i: te.sum(weights[(*i[:-1], s)] * value[(*_shared_head(i[:-2], groups), s, i[-1])], axis=s),
         name="attend",
+        attrs=mark("attend"),
     )
 
 

@@ -23,6 +23,12 @@ def _add_bias(conv: te.Tensor, bias: te.Tensor | None, spatial: int) -> te.Tenso
     return te.compute(conv.shape, lambda *i: conv(*i) + bias[i[-spatial - 1]], name="bias_add")
 
 
+def _pad(data: te.Tensor, padding: Sequence[Sequence[int]], padding_mode: str) -> te.Tensor:
+    """The input padded as a convolution's `padding_mode` (one of PAD_MODES) says; "zeros" is
+    constant padding with 0."""
+    return pad(data, padding, "constant" if padding_mode == "zeros" else padding_mode)
+
+
 def _convolution(
     data: te.Tensor,
     weight: te.Tensor,
@@ -36,7 +42,7 @@ def _convolution(
 ) -> te.Tensor:
     """k-D cross-correlation over the last k = len(stride) axes (see conv2d for the shapes)."""
     spatial = len(stride)
-    padded = pad(data, padding, "constant" if padding_mode == "zeros" else padding_mode)
+    padded = _pad(data, padding, padding_mode)
     batch, sizes = padded.shape[:-spatial - 1], padded.shape[-spatial:]
     out_channels, group_channels, *kernel = weight.shape
     out_sizes = [(size - d * (k - 1) - 1) // s + 1 for size, k, s, d in zip(sizes, kernel, stride, dilation)]
@@ -72,7 +78,7 @@ def conv2d_packed(
     packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw]; bias: [O] or None.
     Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in the same order.
     """
-    padded = pad(data, padding, padding_mode)
+    padded = _pad(data, padding, padding_mode)
     batch, channels, height, width = padded.shape
     blocks, _, kernel_h, kernel_w, lanes = packed_weight.shape
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation

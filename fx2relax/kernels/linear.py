@@ -37,7 +37,7 @@ def matmul(lhs: te.Tensor, rhs: te.Tensor) -> te.Tensor:
 
     lhs: [*a, n, k] or a vector [k]; rhs: [*b, k, m] or a vector [k]. Returns
     [*broadcast(a, b), n, m], without n when lhs is a vector and without m when rhs is one
-    (a 0-d tensor for vector · vector).
+    (a 0-d tensor for vector · vector). The stage is marked "matmul" (compile's batched GEMM rule).
     """
     lhs_vector, rhs_vector = len(lhs.shape) == 1, len(rhs.shape) == 1
     lhs_batch = () if lhs_vector else tuple(lhs.shape[:-2])
@@ -53,7 +53,7 @@ def matmul(lhs: te.Tensor, rhs: te.Tensor) -> te.Tensor:
         right = rhs[k] if rhs_vector else rhs[(*broadcast_index(rhs_batch, b), k, rest.pop(0))]
         return te.sum(left * right, axis=k)
 
-    return te.compute((*batch, *rows, *columns), product, name="matmul")
+    return te.compute((*batch, *rows, *columns), product, name="matmul", attrs=mark("matmul"))
 
 
 def addmm(data: te.Tensor, lhs: te.Tensor, rhs: te.Tensor, beta: float, alpha: float) -> te.Tensor:

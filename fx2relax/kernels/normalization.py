@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
+from .marks import mark
 from .reduction import accumulated_sum, nan_max
 
 
@@ -132,6 +133,7 @@ def layer_norm(
 
     As PyTorch's CPU kernel: y = (x - mean) * rstd * weight + bias, the last multiply-add fused.
     data: [*leading, *normalized_shape]; weight, bias: normalized_shape or None. Returns data's shape.
+    The last stage is marked "layer_norm" (compile's row schedule).
     """
     rank = len(data.shape)
     axes = range(rank - normalized_ndim, rank)
@@ -144,7 +146,7 @@ def layer_norm(
         offset = bias[trailing] if bias is not None else tirx.const(0, data.dtype)
         return _fused_multiply_add((data(*i) - mean[row]) * rstd[row], scale, offset, data.dtype)
 
-    return te.compute(data.shape, value, name="layer_norm")
+    return te.compute(data.shape, value, name="layer_norm", attrs=mark("layer_norm"))
 
 
 def rms_norm(data: te.Tensor, weight: te.Tensor | None, normalized_ndim: int, eps: float) -> te.Tensor:

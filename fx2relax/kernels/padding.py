@@ -40,6 +40,8 @@ def pad(data: te.Tensor, padding: Sequence[Sequence[int]], mode: str = "constant
     pad < size; circular: pad <= the cropped size; every output size >= 1).
     Returns [*batch, S1 + before_1 + after_1, ..., Sk + before_k + after_k].
     """
+    if mode not in PAD_MODES:
+        raise ValueError(f"padding mode {mode!r} is not one of {PAD_MODES}")
     if all(before == after == 0 for before, after in padding):
         return data
     spatial = len(padding)

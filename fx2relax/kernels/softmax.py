@@ -2,6 +2,7 @@
 
 from tvm import te, tirx
 
+from .marks import mark
 from .reduction import nan_max
 
 
@@ -43,6 +44,7 @@ def softmax(data: te.Tensor, axis: int, zero_masked_slices: bool = False) -> te.
     Subtracting the max keeps large logits finite; the NaN-propagating max makes a NaN (or an
     inf - inf) anywhere in a slice give a NaN slice, as PyTorch does. A slice of only -inf is NaN,
     or with `zero_masked_slices` all 0, as PyTorch's `_safe_softmax` in scaled_dot_product_attention.
+    The last stage is marked "softmax" (compile's row schedule).
     """
     shape = data.shape
     reduced_shape = [d for a, d in enumerate(shape) if a != axis]
@@ -62,4 +64,4 @@ def softmax(data: te.Tensor, axis: int, zero_masked_slices: bool = False) -> te.
         masked = max_elem[_drop_axis(i, axis)] == tirx.const(float("-inf"), data.dtype)
         return tirx.Select(masked, tirx.const(0, data.dtype), value)
 
-    return te.compute(shape, norm, name="T_softmax_norm")
+    return te.compute(shape, norm, name="T_softmax_norm", attrs=mark("softmax"))

@@ -15,9 +15,13 @@ from tvm.s_tir.dlight import ScheduleRule
 
 from .conv import ChannelVectorConv, PackedConv, PlaneConv
 from .generic import Generic
-from .matmul import PackedGemm, PackedGemv
+from .matmul import BatchedGemm, PackedGemm, PackedGemv
+from .rows import RowwiseReduction
 
-RULES: tuple[ScheduleRule, ...] = (PackedGemv(), PackedGemm(), PackedConv(), ChannelVectorConv(), PlaneConv(), Generic())
+RULES: tuple[ScheduleRule, ...] = (
+    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), PackedConv(), ChannelVectorConv(), PlaneConv(),
+    Generic(),
+)
 """Tried in this order; Generic takes whatever the others leave."""
 
 SCHEDULED = "tirx.is_scheduled"

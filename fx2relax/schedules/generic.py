@@ -80,6 +80,20 @@ def parallelize_outer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> No
     sch.parallel(sch.fuse(*outer) if len(outer) > 1 else outer[0])
 
 
+def vectorize_innermost(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
+    """Vectorise an element-wise block's innermost loop in vectors of `lanes` when it is a whole
+    number of them (each lane computes what the scalar loop would: results do not change)."""
+    loops = sch.get_loops(block)
+    if not loops or any(iter_var.iter_type != tirx.IterVar.DataPar for iter_var in sch.get(block).iter_vars):
+        return
+    loop = loops[-1]
+    extent = static_extent(sch.get(loop).extent)
+    if extent is None or extent < lanes or extent % lanes:
+        return
+    _, lane = sch.split(loop, factors=[None, lanes])
+    sch.vectorize(lane)
+
+
 def loop_work(sch: s_tir.Schedule, loops: list) -> int | None:
     """The number of iterations of the nested `loops` (None when one is symbolic)."""
     extents = [static_extent(sch.get(loop).extent) for loop in loops]

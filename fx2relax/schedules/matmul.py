@@ -19,7 +19,17 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import PANEL_WIDTH
-from .generic import SERIAL_MAX_MACS, inline_injective, marked_block, parallelize_outer, static_extent, top_blocks
+from .generic import (
+    SERIAL_MAX_MACS,
+    inline_injective,
+    loop_work,
+    marked_block,
+    output_dtype,
+    parallelize_outer,
+    static_extent,
+    top_blocks,
+    vectorize_innermost,
+)
 from .vectors import vector_unit
 
 ROW_TILES = (8, 6, 4, 3, 2)
@@ -86,6 +96,7 @@ class PackedGemv(ScheduleRule):
         _vectorize_tile(sch, matmul, accumulator, k_loop, (m_loop, panel), lane)
         for block in epilogue:
             parallelize_outer(sch, block)
+            vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch
 
 
@@ -109,7 +120,23 @@ class PackedGemm(ScheduleRule):
         _vectorize_tile(sch, matmul, accumulator, k_loop, (row_loop,), lane)
         for block in epilogue:
             parallelize_outer(sch, block)
+            vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch
+
+
+def _transposed_operands_copied(sch: s_tir.Schedule, product: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
+    """Copy each operand the product reads as [..., column, k] (attention_scores' keys) once into a
+    [..., k, column] buffer, so the tile loads a vector of contiguous columns per k; the copy blocks."""
+    block = sch.get(product)
+    column, depth = block.iter_vars[-2].var, block.iter_vars[-1].var
+    copies = []
+    for index, read in enumerate(block.reads):
+        region = read.region
+        if len(region) >= 2 and region[-1].min.same_as(depth) and region[-2].min.same_as(column):
+            copy = sch.cache_read(product, index, "global")
+            sch.transform_layout(copy, ("write", 0), lambda *i: (*i[:-2], i[-1], i[-2]))
+            copies.append(copy)
+    return copies
 
 
 def _epilogue(sch: s_tir.Schedule, matmul: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
@@ -136,3 +163,78 @@ def _vectorize_tile(
     init = sch.decompose_reduction(matmul, k_loop)
     sch.vectorize(sch.get_loops(init)[-1])
     sch.vectorize(sch.get_loops(accumulator)[-1])
+
+
+COLUMN_VECTORS = (4, 3, 2, 1)
+"""Column vectors per batched-matmul register tile, tried with every row tile of ROW_TILES."""
+
+
+@dataclass(frozen=True)
+class _BatchedProduct:
+    """The "matmul" or "attend" block of a fused function (kernels.linear.matmul with both operands
+    matrices, kernels.attention.attend) with static rows, columns and depth, the columns a whole
+    number of vectors."""
+
+    sch: s_tir.Schedule
+    block: s_tir.schedule.SBlockRV
+    width: int
+    rows: int
+    columns: int
+    depth: int
+
+    @classmethod
+    def find(cls, func: tirx.PrimFunc, target: tvm.target.Target) -> _BatchedProduct | None:
+        sch = s_tir.Schedule(func)
+        block = marked_block(sch, "matmul") or marked_block(sch, "attend") or marked_block(sch, "attention_scores")
+        if block is None:
+            return None
+        iter_types = [iter_var.iter_type for iter_var in sch.get(block).iter_vars]
+        if len(iter_types) < 3 or iter_types[-1] != tirx.IterVar.CommReduce or tirx.IterVar.CommReduce in iter_types[:-1]:
+            return None  # a vector operand (no row or column axis)
+        rows, columns, depth = (static_extent(sch.get(loop).extent) for loop in sch.get_loops(block)[-3:])
+        width = vector_unit(target).lanes(output_dtype(sch, block))
+        if None in (rows, columns, depth) or columns % width:
+            return None
+        return cls(sch, block, width, rows, columns, depth)
+
+    def tile(self, target: tvm.target.Target) -> tuple[int, int]:
+        """(rows, column vectors) of the register tile: the most accumulators that fit the registers
+        but two, dividing rows and columns; among equals the fewest loads per k (rows + vectors)."""
+        budget = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+        vectors = self.columns // self.width
+        shapes = [
+            (rows, count) for rows in (*ROW_TILES, 1) for count in COLUMN_VECTORS
+            if self.rows % rows == 0 and vectors % count == 0 and rows * count <= budget
+        ]
+        return max(shapes, key=lambda shape: (shape[0] * shape[1], -(shape[0] + shape[1])))
+
+
+class BatchedGemm(ScheduleRule):
+    """A product of two activations (kernels.linear.matmul: attention's Q·Kᵀ and P·V written with
+    `@`; kernels.attention.attend: P·V of nn.MultiheadAttention and scaled_dot_product_attention): register tiles
+    of rows x a few column vectors, k outermost within a tile and in order (sums as `matmul`'s),
+    the (batch, row block, column block) tiles in parallel; the epilogue computed per tile."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        product = _BatchedProduct.find(func, target)
+        if product is None:
+            return None
+        sch, matmul = product.sch, product.block
+        epilogue = _epilogue(sch, matmul)
+        copies = _transposed_operands_copied(sch, matmul)
+        row_count, vector_count = product.tile(target)
+        *batch, i_loop, j_loop, k_loop = sch.get_loops(matmul)
+        i_outer, i_inner = sch.split(i_loop, factors=[None, row_count])
+        j_outer, j_vector, lane = sch.split(j_loop, factors=[None, vector_count, product.width])
+        sch.reorder(*batch, i_outer, j_outer, k_loop, i_inner, j_vector, lane)
+        outer = sch.fuse(*batch, i_outer, j_outer)
+        macs = loop_work(sch, sch.get_loops(matmul))
+        if macs is None or macs > SERIAL_MAX_MACS:
+            sch.parallel(outer)
+        accumulator = sch.cache_write(matmul, 0, "local")
+        sch.reverse_compute_at(accumulator, outer)
+        _vectorize_tile(sch, matmul, accumulator, k_loop, (i_inner, j_vector), lane)
+        for block in [*copies, *epilogue]:
+            parallelize_outer(sch, block)
+            vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
+        return sch

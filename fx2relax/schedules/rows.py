@@ -1,0 +1,106 @@
+"""The row rule for softmax and layer norm over the last axis: every stage computed row block by
+row block, in parallel.
+
+A function whose last stage is marked "softmax" or "layer_norm" (kernels.marks) reduces each row
+(all axes but the last) to a few statistics (max, sum of exponentials; sum, sum of squared
+deviations) and then maps the row's elements with them. Generic runs each stage over the whole
+tensor and inlines the exponentials into both their consumers (computing each twice); here a
+block of ROW_TILE rows goes through all stages while it is in L1, the exponentials computed once,
+element-wise stages vectorised along the row and the reductions' rows unrolled into independent
+chains. Each sum still runs over its row in order, so results equal `build`'s.
+"""
+
+from __future__ import annotations
+
+import tvm
+from tvm import s_tir, tirx
+from tvm.s_tir.dlight import ScheduleRule
+
+from ..kernels.marks import marked_kernel
+from .generic import PARALLEL_MIN_ELEMENTS, loop_work, output_dtype, static_extent, top_blocks
+from .vectors import vector_unit
+
+ROW_KERNELS = ("softmax", "layer_norm")
+"""Kernels whose last stage marks a row function."""
+
+ROW_TILES = (8, 4, 2, 1)
+"""Rows per block, largest first: the first that divides the rows is used (8 chains hide an add's latency)."""
+
+
+def _inline_single_use(sch: s_tir.Schedule) -> None:
+    """Inline each injective stage with one consumer (computing it there costs nothing more); a
+    stage read by two (softmax's exponentials) is kept, computed once."""
+    for block in top_blocks(sch)[:-1]:
+        if len(sch.get_consumers(block)) != 1:
+            continue
+        try:
+            sch.compute_inline(block)
+        except s_tir.ScheduleError:
+            continue
+
+
+def _reduces_along_rows(block: s_tir.SBlock) -> bool:
+    """Whether a stage is element-wise, or reduces over one axis that is the last index of one of its reads."""
+    reduce_vars = [iter_var.var for iter_var in block.iter_vars if iter_var.iter_type == tirx.IterVar.CommReduce]
+    if not reduce_vars:
+        return all(iter_var.iter_type == tirx.IterVar.DataPar for iter_var in block.iter_vars)
+    if len(reduce_vars) != 1 or not block.iter_vars[-1].var.same_as(reduce_vars[0]):
+        return False
+    return any(len(read.region) and read.region[-1].min.same_as(reduce_vars[0]) for read in block.reads)
+
+
+class RowwiseReduction(ScheduleRule):
+    """Softmax and layer norm over the last axis: row blocks in parallel, all stages per block."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        sch = s_tir.Schedule(func)
+        blocks = top_blocks(sch)
+        output = blocks[-1]
+        if marked_kernel(sch.get(output).annotations) not in ROW_KERNELS:
+            return None
+        _inline_single_use(sch)
+        blocks = top_blocks(sch)
+        if not all(_reduces_along_rows(sch.get(block)) for block in blocks):
+            return None
+        *row_loops, element_loop = sch.get_loops(output)
+        rows, elements = loop_work(sch, row_loops), loop_work(sch, [element_loop])
+        if not row_loops or rows is None or elements is None:
+            return None
+        last_rows = loop_work(sch, row_loops[-1:])
+        row_block, _ = sch.split(row_loops[-1], factors=[None, next(t for t in ROW_TILES if last_rows % t == 0)])
+        for block in reversed(blocks[:-1]):
+            sch.compute_at(block, row_block)
+        outer = [*row_loops[:-1], row_block]  # fused only now: compute_at needs affine row bindings
+        parallel = sch.fuse(*outer) if len(outer) > 1 else row_block
+        if rows * elements >= PARALLEL_MIN_ELEMENTS:
+            sch.parallel(parallel)
+        lanes = vector_unit(target).lanes(output_dtype(sch, output))
+        for block in blocks:
+            inner = sch.get_loops(block)[1:]
+            if not inner:
+                continue
+            reduce_extents = [i.dom.extent for i in sch.get(block).iter_vars if i.iter_type == tirx.IterVar.CommReduce]
+            if not reduce_extents:
+                _vectorize_last(sch, inner[-1], lanes)
+            elif static_extent(reduce_extents[0]) != 1:  # else compute_at left no reduce loop
+                _interleave_rows(sch, block, inner)
+        return sch
+
+
+def _interleave_rows(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner: list) -> None:
+    """A reduction's row loops unrolled inside its reduce loop: independent chains, each in order."""
+    *spatial, reduce_loop = inner
+    if spatial:
+        sch.reorder(reduce_loop, *spatial)
+    sch.decompose_reduction(block, reduce_loop)
+    for loop in spatial:
+        sch.unroll(loop)
+
+
+def _vectorize_last(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int) -> None:
+    """Vectorise `loop` in vectors of `lanes` when it is a whole number of them."""
+    extent = loop_work(sch, [loop])
+    if extent is None or extent < lanes or extent % lanes:
+        return
+    _, lane = sch.split(loop, factors=[None, lanes])
+    sch.vectorize(lane)
