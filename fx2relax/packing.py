@@ -67,6 +67,14 @@ class _LinearPacker(relax.PyExprMutator):
         )
 
 
+def _rewrite_calls(packer: relax.PyExprMutator, mod: tvm.IRModule) -> tvm.IRModule:
+    """`mod` with every Relax function rewritten by `packer`, the unpacked weights left unused dropped."""
+    for global_var, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            packer.builder_.update_func(global_var, packer.visit_expr(func))
+    return relax.transform.DeadCodeElimination(["main"])(packer.builder_.get())
+
+
 @tvm.transform.module_pass(opt_level=0, name="PackLinearWeights")
 class PackLinearWeights:
     """Rewrite `linear` calls on constant weights to `linear_packed` on constants packed for `target`."""
@@ -75,11 +83,7 @@ class PackLinearWeights:
         self.target = target
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        packer = _LinearPacker(mod, self.target)
-        for global_var, func in mod.functions_items():
-            if isinstance(func, relax.Function):
-                packer.builder_.update_func(global_var, packer.visit_expr(func))
-        return relax.transform.DeadCodeElimination(["main"])(packer.builder_.get())
+        return _rewrite_calls(_LinearPacker(mod, self.target), mod)
 
 
 def pack_conv2d_weight(weight: np.ndarray, lanes: int) -> np.ndarray:
@@ -147,8 +151,4 @@ class PackConvWeights:
         self.target = target
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        packer = _ConvPacker(mod, self.target)
-        for global_var, func in mod.functions_items():
-            if isinstance(func, relax.Function):
-                packer.builder_.update_func(global_var, packer.visit_expr(func))
-        return relax.transform.DeadCodeElimination(["main"])(packer.builder_.get())
+        return _rewrite_calls(_ConvPacker(mod, self.target), mod)

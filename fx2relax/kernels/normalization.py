@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from tvm import te, tirx
 
 from .marks import mark
-from .reduction import accumulated_sum, nan_max
+from .reduction import accumulated_sum, nan_max, reduction_index
 
 
 def _element_count(data: te.Tensor, axes: Sequence[int]) -> tirx.PrimExpr:
@@ -232,16 +232,7 @@ def vector_norm(data: te.Tensor, ord: float, axes: Sequence[int], keepdim: bool)
         out_shape = [1 if a in reduce_vars else d for a, d in enumerate(data.shape) if keepdim or a not in reduce_vars]
 
         def extreme(*out):
-            kept = iter(out)
-            index = []
-            for a in range(len(data.shape)):
-                if a in reduce_vars:
-                    if keepdim:
-                        next(kept)
-                    index.append(reduce_vars[a])
-                else:
-                    index.append(next(kept))
-            magnitude = te.abs(data[tuple(index)])
+            magnitude = te.abs(data[reduction_index(len(data.shape), reduce_vars, keepdim, out)])
             return nan_max(magnitude if sign > 0 else -magnitude, axis=list(reduce_vars.values()))
 
         found = te.compute(out_shape, extreme, name="norm_extreme")
