@@ -80,6 +80,12 @@ def bind_number_defaults(graph_module: torch.fx.GraphModule, shapes_given: int |
             f"the model takes {len(named)} input(s) but input_shape gives {shapes_given} shape(s): "
             f"forward argument(s) {described} have none. Give a shape for each tensor argument; a number "
             "argument with a default is compiled with its default when input_shape leaves it out."
+            + (
+                " A graph traced beforehand has every forward argument as an input: pass the model itself, "
+                "or trace it with fx2relax.importer.trace(model, input_shape), which traces the arguments "
+                "input_shape leaves out as their defaults."
+                if any(default is not inspect.Parameter.empty for default in defaults.values()) else ""
+            )
         )
     if not defaults and not variadic:
         return graph_module

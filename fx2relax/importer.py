@@ -405,18 +405,20 @@ class RegistryTracer(torch.fx.Tracer):
 
 
 def trace(
-    model: torch.nn.Module, registry: ConverterRegistry = REGISTRY, concrete_args: dict[str, Any] | None = None
+    model: torch.nn.Module, input_shape: Any = None, registry: ConverterRegistry = REGISTRY
 ) -> torch.fx.GraphModule:
     """Trace `model` into a GraphModule; failures become a TraceError naming the model.
 
     A model that is itself a convertible module (a bare `nn.Conv2d`) is traced as a one-node graph.
-    `concrete_args` (forward argument → value) are traced as those values, so torch.fx follows the
-    branches PyTorch takes for them (`if mask is None`), and they are not inputs of the graph.
+    The trailing forward arguments `input_shape` gives no shape and that have defaults
+    (`attn_mask=None`) are traced as their defaults (torch.fx's concrete_args), so torch.fx follows
+    the branches PyTorch takes for them (`if mask is None`), and they are not inputs of the graph.
     """
     if isinstance(model, torch.fx.GraphModule):
         return model
     if registry.lookup("call_module", model) is not None:
         return _single_module_graph(model)
+    concrete_args = left_out_defaults(model, input_shape)
     try:
         graph = RegistryTracer(registry).trace(model, concrete_args=concrete_args or None)
     except Exception as error:
@@ -430,7 +432,8 @@ def trace(
 
 def left_out_defaults(model: torch.nn.Module, input_shape: Any) -> dict[str, Any]:
     """The trailing forward arguments that `input_shape` gives no shape and that have a default
-    (`forward(x, attn_mask=None, scale=2.0)`), with their defaults: they are traced as those values."""
+    (`forward(x, attn_mask=None, scale=2.0)`), with their defaults: they are traced as those values.
+    None for input_shape: no argument is left out."""
     if isinstance(model, torch.fx.GraphModule) or not _is_sequence(input_shape) or len(input_shape) == 0:
         return {}
     given = len(input_shape) if all(_is_sequence(item) for item in input_shape) else 1
@@ -539,7 +542,7 @@ def import_model(
         raise TypeError(f"from_module expects a torch.nn.Module, got {type(model).__name__}")
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; choose one of {', '.join(SUPPORTED_DTYPES)}")
-    graph_module = trace(model, concrete_args=left_out_defaults(model, input_shape))
+    graph_module = trace(model, input_shape)
     graph_module = prepare_graph(graph_module, input_shape)
     count = sum(1 for n in graph_module.graph.nodes if n.op == "placeholder")
     shapes = normalize_input_shapes(input_shape, count)

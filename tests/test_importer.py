@@ -274,6 +274,17 @@ def test_optional_arguments_left_out_take_their_defaults():
     check_against_torch(OptionalMask(), [x, mask])  # given, the optional mask is an input
 
 
+def test_a_graph_traced_with_its_input_shape_leaves_the_optional_arguments_out():
+    x = torch.randn(2, 3, 4)
+    check_against_torch(fx2relax.importer.trace(OptionalMask(), x.shape), x)  # how the timm survey traces
+
+
+def test_a_graph_traced_beforehand_with_an_optional_tensor_argument_is_refused_with_the_remedy():
+    graph_module = torch.fx.symbolic_trace(OptionalMask())  # `mask` is an input of this graph
+    with pytest.raises(fx2relax.InputShapeError, match=r"'mask' \(default None\).*trace\(model, input_shape\)"):
+        fx2relax.from_module(graph_module, (2, 3, 4))
+
+
 def test_more_shapes_than_inputs_are_refused():
     with pytest.raises(fx2relax.InputShapeError, match=r"takes 3 input\(s\) but input_shape gives 4 shape\(s\)"):
         fx2relax.from_module(OptionalMask(), [(2, 3, 4)] * 4)

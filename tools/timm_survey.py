@@ -116,7 +116,7 @@ def capture_and_import(name: str, size: int) -> tuple[dict, object, object, obje
     row = {"params": sum(p.numel() for p in model.parameters()) / 1e6, "input": "x".join(map(str, shape[2:]))}
     x = torch.rand(shape)
     try:
-        graph_module = trace(model)  # traced once: some models cache traced values (levit's bias cache)
+        graph_module = trace(model, shape)  # once: some models cache traced values (levit's bias cache)
         GraphImporter(graph_module).refuse_unsupported()
         capture = "fx"
     except fx2relax.UnsupportedOpError as error:

@@ -58,7 +58,7 @@ def check_ops(name: str) -> dict:
     model, shape = load(name)
     result = {"params": sum(p.numel() for p in model.parameters()) / 1e6, "shape": shape}
     try:
-        GraphImporter(trace(model)).refuse_unsupported()
+        GraphImporter(trace(model, shape)).refuse_unsupported()
         result["unsupported"] = []
     except fx2relax.UnsupportedOpError as error:
         result["unsupported"] = [_target(line) for line in error.unsupported]
