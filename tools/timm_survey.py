@@ -66,16 +66,21 @@ def pick_models() -> list[str]:
 
 
 def load(name: str, size: int):
-    """The model (random init, eval) and its input shape: `size` when the model takes it, else its own."""
+    """The model (random init, eval) and its input shape: `size` when the model takes it, else the
+    model as timm builds it by default, with its own input size."""
     import timm
     import torch
 
     torch.manual_seed(0)
     try:
-        model = timm.create_model(name, pretrained=False, img_size=size)
-    except Exception:  # no img_size argument, or the architecture fixes the size
-        model = timm.create_model(name, pretrained=False)
-    model.eval()
+        model = timm.create_model(name, pretrained=False, img_size=size).eval()
+        with torch.no_grad():
+            model(torch.rand(1, 3, size, size))
+        return model, (1, 3, size, size)
+    except Exception:  # no img_size argument, or the architecture does not take this size
+        pass
+    torch.manual_seed(0)  # built anew: a model built for `size` may run other sizes differently (crossvit)
+    model = timm.create_model(name, pretrained=False).eval()
     shape = (1, 3, size, size)
     try:
         with torch.no_grad():
