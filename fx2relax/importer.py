@@ -136,6 +136,11 @@ class NodeContext:
             )
         return True
 
+    def inline(self, graph_module: torch.fx.GraphModule, inputs: Sequence[Any]) -> Any:
+        """Walk `graph_module` (the ATen graph a leaf function was traced into) in place of this node,
+        its placeholders bound to `inputs` in order; returns the values its output node returns."""
+        return self._importer.inline_graph(graph_module, inputs)
+
     def unsupported(self, parameter: str, message: str) -> UnsupportedParameterError:
         """An error refusing a parameter value, to `raise`."""
         return UnsupportedParameterError(self.where, message, parameter)
@@ -251,6 +256,21 @@ class GraphImporter:
             builder.end_scope()
             raise
         return builder.get()
+
+    def inline_graph(self, graph_module: torch.fx.GraphModule, inputs: Sequence[Any]) -> Any:
+        """Convert the nodes of another graph into `main`, its placeholders bound to `inputs`: the
+        walk's graph (for get_attr) and values are that graph's until it returns its output."""
+        outer = self.graph_module, self.env
+        self.graph_module, self.env = graph_module, {}
+        try:
+            placeholders = [node for node in graph_module.graph.nodes if node.op == "placeholder"]
+            self.env.update(zip(placeholders, inputs, strict=True))
+            for node in graph_module.graph.nodes:
+                if node.op not in ("placeholder", "output"):
+                    self.env[node] = self.run_node(node)
+            return torch.fx.node.map_arg(graph_module.graph.output_node().args[0], self.env.__getitem__)
+        finally:
+            self.graph_module, self.env = outer
 
     def refuse_unsupported(self) -> None:
         """Raise one UnsupportedOpError listing every node whose target has no converter."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.fx
+from torch.fx._symbolic_trace import _wrapped_fns_to_patch
 
 from .errors import RegistryError
 
@@ -76,6 +78,14 @@ def target_name(target: Target) -> str:
     return f"{module}.{getattr(target, '__qualname__', name)}" if module else name
 
 
+def is_fx_wrapped(target: Any) -> bool:
+    """Whether `target` is a function `torch.fx.wrap` made a leaf of every trace: torch.fx records
+    the globals of the module that wrapped it and the function's name there."""
+    return callable(target) and any(
+        frame.get(name) is target for (_, name), frame in list(_wrapped_fns_to_patch.items())
+    )
+
+
 class ConverterRegistry:
     """Target → converter. Registering a target twice is an error, so import order never decides.
 
@@ -130,14 +140,19 @@ class ConverterRegistry:
             self._entries = saved
 
     def lookup(self, opcode: str, target: Any) -> Entry | None:
-        """The entry for an FX node's opcode and target; module targets match on the exact type."""
+        """The entry for an FX node's opcode and target; module targets match on the exact type. A
+        function `torch.fx.wrap` made a leaf (timm's `_build_grid`) without an entry of its own takes
+        the entry registered for `torch.fx.wrap` itself."""
         self._load_builtins()
         if opcode == "call_module":
             target = type(target)
         try:
-            return self._entries.get((opcode, target))
+            entry = self._entries.get((opcode, target))
         except TypeError:  # an unhashable target has no converter
             return None
+        if entry is None and opcode == "call_function" and is_fx_wrapped(target):
+            entry = self._entries.get(("call_function", torch.fx.wrap))
+        return entry
 
     def entries(self) -> list[Entry]:
         """All entries, sorted by opcode then name (for the supported-ops table)."""

@@ -2,7 +2,8 @@
 PyTorch: relative error (max |diff| / max |output|) under 1e-4. The full zoo is surveyed by
 tools/timm_survey.py; these keep the architectures' distinctive ops covered: ConvNeXt (LayerNorm2d,
 layer scale), Swin (window partition, roll, shifted-window masks, unbind), PiT (pooling over tokens),
-ViT (forward's optional attn_mask left out, scaled dot-product attention)."""
+ViT (forward's optional attn_mask left out, scaled dot-product attention), DINOv3's ViT (rotary
+embeddings over a grid from timm's `_build_grid`, a torch.fx.wrap leaf computed at import)."""
 
 import numpy as np
 import pytest
@@ -19,6 +20,9 @@ TINY_MODELS = {
     ),
     "vit": lambda: timm.models.vision_transformer.VisionTransformer(
         img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=10
+    ),
+    "dinov3": lambda: timm.create_model(
+        "vit_tiny_patch16_dinov3_qkvb", img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=10
     ),
     "pit": lambda: timm.models.pit.PoolingVisionTransformer(
         img_size=32, patch_size=8, stride=4, base_dims=[8, 8], depth=[1, 1], heads=[2, 4], num_classes=10

@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registration)
     elementwise,
     identity,
     indexing,
+    leaf_functions,
     linear,
     math,
     normalization,
