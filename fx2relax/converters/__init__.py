@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (registration)
     padding,
     pooling,
     rearrange,
+    recurrent,
     reduction,
     resize,
     shape,

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from tvm import te, tirx
 
+from .elementwise import expr_dtype
+
 
 def _elementwise(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]) -> te.Tensor:
     return te.compute(data.shape, lambda *i: formula(data(*i)), name=name)
@@ -78,10 +80,15 @@ def hardtanh(data: te.Tensor, min_val: float, max_val: float) -> te.Tensor:
     return _elementwise(data, "hardtanh", lambda x: _clamp(x, low, high))
 
 
+def logistic(value: tirx.Expr) -> tirx.Expr:
+    """1 / (1 + exp(-x)) of one value: exactly 0 and 1 at ∓inf, NaN for NaN (recurrent cells' gates too)."""
+    one = tirx.const(1, expr_dtype(value))
+    return one / (one + te.exp(-value))
+
+
 def sigmoid(data: te.Tensor) -> te.Tensor:
     """1 / (1 + exp(-x)): exactly 0 and 1 at ∓inf, NaN for NaN."""
-    one = tirx.const(1, data.dtype)
-    return _elementwise(data, "sigmoid", lambda x: one / (one + te.exp(-x)))
+    return _elementwise(data, "sigmoid", logistic)
 
 
 def tanh(data: te.Tensor) -> te.Tensor:

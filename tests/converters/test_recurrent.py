@@ -1,0 +1,92 @@
+"""nn.LSTM against PyTorch: drawn sizes, layers, directions, batch_first, bias, proj_size, batched or
+not, with or without (h_0, c_0); every output of (output, (h_n, c_n)); refusals at import."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import fx2relax
+from tests.helpers import check_against_torch
+
+
+class Recurrent(nn.Module):
+    """Returns every output of the LSTM, picked from its nested tuple."""
+
+    def __init__(self, **options):
+        super().__init__()
+        self.lstm = nn.LSTM(**options)
+
+    def forward(self, x, h_0=None, c_0=None):
+        output, (h_n, c_n) = self.lstm(x) if h_0 is None else self.lstm(x, (h_0, c_0))
+        return output, h_n, c_n
+
+
+@st.composite
+def lstm_cases(draw):
+    hidden_size = draw(st.integers(1, 5))
+    options = {
+        "input_size": draw(st.integers(1, 4)),
+        "hidden_size": hidden_size,
+        "num_layers": draw(st.integers(1, 2)),
+        "bias": draw(st.booleans()),
+        "batch_first": draw(st.booleans()),
+        "bidirectional": draw(st.booleans()),
+        "proj_size": draw(st.integers(0, hidden_size - 1)),
+        "dropout": draw(st.sampled_from([0.0, 0.5])),  # none in eval mode
+    }
+    length, batch = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    batched = draw(st.booleans())
+    if batched:
+        shape = (batch, length, options["input_size"]) if options["batch_first"] else (length, batch, options["input_size"])
+    else:
+        shape = (length, options["input_size"])
+    return options, shape, batched, batch, draw(st.booleans())
+
+
+@settings(max_examples=12, deadline=None)
+@given(case=lstm_cases())
+def test_lstm_matches_torch(case):
+    options, shape, batched, batch, with_states = case
+    torch.manual_seed(0)
+    model = Recurrent(**options)
+    inputs = [torch.randn(shape)]
+    if with_states:
+        count = options["num_layers"] * (2 if options["bidirectional"] else 1)
+        sizes = (options["proj_size"] or options["hidden_size"], options["hidden_size"])
+        inputs += [torch.randn(count, batch, size) if batched else torch.randn(count, size) for size in sizes]
+    check_against_torch(model, inputs)
+
+
+def test_lstm_with_a_symbolic_batch():
+    model = Recurrent(input_size=3, hidden_size=4, bidirectional=True)
+    check_against_torch(model, torch.randn(5, 2, 3), input_shape=(5, None, 3))
+
+
+def test_lstm_output_alone():
+    class LastOutput(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(3, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.lstm(x)[0][:, -1]
+
+    check_against_torch(LastOutput(), torch.randn(2, 6, 3))
+
+
+def test_lstm_training_dropout_between_layers_is_refused():
+    model = Recurrent(input_size=3, hidden_size=4, num_layers=2, dropout=0.5).train()
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="dropout"):
+        fx2relax.from_module(model, (5, 2, 3))
+
+
+def test_lstm_of_a_symbolic_length_is_refused():
+    with pytest.raises(fx2relax.ShapeError, match="sequence length must be static"):
+        fx2relax.from_module(Recurrent(input_size=3, hidden_size=4), (None, 2, 3))
+
+
+def test_lstm_with_a_wrongly_shaped_state_is_refused():
+    with pytest.raises(fx2relax.ShapeError, match=r"expected h_0 of shape \(1, 2, 4\)"):
+        fx2relax.from_module(Recurrent(input_size=3, hidden_size=4), [(5, 2, 3), (1, 3, 4), (1, 2, 4)])
