@@ -1,8 +1,10 @@
-"""The cells of recurrent layers, one time step each: nn.LSTM's gates over precomputed products.
+"""The cells of recurrent layers, one time step each: nn.LSTM's and nn.GRU's gates over precomputed
+products.
 
 The converter computes the input's projection for every time step at once (`linear` over the whole
 sequence) and, per step, the hidden state's projection (`linear`); these kernels add the two and
-apply the gates. PyTorch orders an LSTM's gates input, forget, cell, output along the 4·hidden axis.
+apply the gates. PyTorch orders an LSTM's gates input, forget, cell, output along the 4·hidden axis,
+a GRU's reset, update, new along the 3·hidden axis.
 """
 
 from __future__ import annotations
@@ -46,3 +48,27 @@ def lstm_hidden(pre: te.Tensor, hidden_gates: te.Tensor, cell: te.Tensor, step: 
         * te.tanh(_next_cell(pre, hidden_gates, cell, step, time_axis, n, j)),
         name="lstm_hidden",
     )
+
+
+def gru_hidden(pre: te.Tensor, hidden_gates: te.Tensor, hidden: te.Tensor, step: int, time_axis: int) -> te.Tensor:
+    """nn.GRU's next hidden state at time `step`, as ATen's gru_cell computes it: r = σ(i_r + h_r),
+    z = σ(i_z + h_z), n = tanh(i_n + r·h_n), h' = (h - n)·z + n (gates reset, update, new along 3H).
+
+    pre: the input projection (with bias_ih) of the sequence, [T, N, 3H] (time_axis 0) or [N, T, 3H]
+    (time_axis 1); hidden_gates: the hidden state's projection (with bias_hh), [N, 3H]; hidden: [N, H].
+    Returns [N, H].
+    """
+    size = hidden.shape[1]
+
+    def read(n, j, gate):
+        index = [n, gate * size + j]
+        index.insert(time_axis, step)
+        return pre[tuple(index)]
+
+    def next_hidden(n, j):
+        reset = logistic(read(n, j, 0) + hidden_gates[n, j])
+        update = logistic(read(n, j, 1) + hidden_gates[n, size + j])
+        new = te.tanh(read(n, j, 2) + hidden_gates[n, 2 * size + j] * reset)
+        return (hidden[n, j] - new) * update + new
+
+    return te.compute(hidden.shape, next_hidden, name="gru_hidden")

@@ -1,5 +1,6 @@
-"""nn.LSTM against PyTorch: drawn sizes, layers, directions, batch_first, bias, proj_size, batched or
-not, with or without (h_0, c_0); every output of (output, (h_n, c_n)); refusals at import."""
+"""nn.LSTM and nn.GRU against PyTorch: drawn sizes, layers, directions, batch_first, bias, the LSTM's
+proj_size, batched or not, with or without initial states; every output of (output, (h_n, c_n)) and
+(output, h_n); refusals at import."""
 
 import pytest
 import torch
@@ -21,6 +22,18 @@ class Recurrent(nn.Module):
     def forward(self, x, h_0=None, c_0=None):
         output, (h_n, c_n) = self.lstm(x) if h_0 is None else self.lstm(x, (h_0, c_0))
         return output, h_n, c_n
+
+
+class Gated(nn.Module):
+    """Returns both outputs of the GRU."""
+
+    def __init__(self, **options):
+        super().__init__()
+        self.gru = nn.GRU(**options)
+
+    def forward(self, x, h_0=None):
+        output, h_n = self.gru(x, h_0)
+        return output, h_n
 
 
 @st.composite
@@ -56,6 +69,20 @@ def test_lstm_matches_torch(case):
         count = options["num_layers"] * (2 if options["bidirectional"] else 1)
         sizes = (options["proj_size"] or options["hidden_size"], options["hidden_size"])
         inputs += [torch.randn(count, batch, size) if batched else torch.randn(count, size) for size in sizes]
+    check_against_torch(model, inputs)
+
+
+@settings(max_examples=8, deadline=None)
+@given(case=lstm_cases())
+def test_gru_matches_torch(case):
+    options, shape, batched, batch, with_state = case
+    del options["proj_size"]  # an LSTM's alone
+    torch.manual_seed(0)
+    model = Gated(**options)
+    inputs = [torch.randn(shape)]
+    if with_state:
+        count = options["num_layers"] * (2 if options["bidirectional"] else 1)
+        inputs.append(torch.randn(count, batch, options["hidden_size"]) if batched else torch.randn(count, options["hidden_size"]))
     check_against_torch(model, inputs)
 
 
