@@ -1,5 +1,5 @@
 """Converters for sizes and scalar arithmetic on them: `x.size()`, `x.dim()`, `numel`, `x.shape` /
-`x.ndim` / `x.dtype`, `//` and `%` on sizes, comparisons and `torch._assert`, decided at import.
+`x.ndim` / `x.dtype`, `//` and `%` on sizes (and on tensors), comparisons and `torch._assert`, decided at import.
 
 A size is a Python int, or a PrimExpr for a symbolic dimension (see fx2relax/symbolic.py).
 """
@@ -16,6 +16,8 @@ from .. import symbolic
 from ..importer import NodeContext, is_tensor
 from ..registry import register_converter, target_name
 from .common import int_argument, is_size, normalize_dim
+from .elementwise import floor_divide
+from .math import remainder
 
 aten = torch.ops.aten
 
@@ -67,15 +69,19 @@ def _check_sizes(ctx: NodeContext, *operands: object) -> None:
             raise ctx.unsupported(name, f"{target_name(ctx.target)} is only supported on sizes (ints), got {what}")
 
 
-@register_converter(operator.floordiv, operator.mod)
-def size_arithmetic(ctx, input, other):
-    """`channels // groups`, `size % patch` on sizes: Python ints, or a PrimExpr for a symbolic size."""
+@register_converter(operator.floordiv, operator.mod, operator.ifloordiv, operator.imod, any_dtype=("input", "other"))
+def floordiv_mod(ctx, input, other):
+    """`//` and `%` (and `//=`, `%=`): on tensors PyTorch's floor division and remainder; on sizes
+    (`channels // groups`, `size % patch`) Python ints, or a PrimExpr for a symbolic size."""
+    floor = ctx.target in (operator.floordiv, operator.ifloordiv)
+    if is_tensor(input) or is_tensor(other):
+        return floor_divide(ctx, input, other) if floor else remainder(ctx, input, other)
     _check_sizes(ctx, input, other)
     if isinstance(other, int) and other == 0:
         raise ctx.shape_error(f"{target_name(ctx.target)} by zero", "other")
     if isinstance(input, int) and isinstance(other, int):
-        return ctx.target(input, other)
-    combine = tirx.floordiv if ctx.target is operator.floordiv else tirx.floormod
+        return input // other if floor else input % other
+    combine = tirx.floordiv if floor else tirx.floormod
     return symbolic.as_dim(combine(symbolic.as_expr(input), symbolic.as_expr(other)))
 
 
