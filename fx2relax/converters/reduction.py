@@ -1,11 +1,15 @@
 """Converters for reductions: sum, mean, amax and amin over one, several or all axes (torch. and
-method forms), cumsum, any and all."""
+method forms), vector norms (torch.norm, Tensor.norm, torch.linalg.vector_norm), cumsum, any and all."""
+
+import numbers
 
 import torch
 
 from .. import dtypes
 from ..importer import NodeContext, is_tensor
 from ..kernels import reduction as kernels
+from ..kernels.elementwise import cast
+from ..kernels.normalization import vector_norm as vector_norm_kernel
 from ..kernels.shape import reshape
 from ..registry import register_converter
 from .common import normalize_dim
@@ -126,3 +130,61 @@ def any_(ctx, input, dim=None, keepdim=False, *, out=None):
 def all_(ctx, input, dim=None, keepdim=False, *, out=None):
     """Whether every element (over `dim`) is non-zero; bool."""
     return _any_all(ctx, input, dim, keepdim, every=True)
+
+
+def _vector_norm(ctx: NodeContext, input, ord, dim, keepdim, dtype):
+    """The `ord`-norm of a float tensor over `dim` (all axes for None or ()), computed in `dtype`
+    (the input cast to it first, as PyTorch does; narrowing is PyTorch's error)."""
+    if not is_tensor(input) or not dtypes.is_floating(dtypes.value_dtype(input)):
+        got = dtypes.value_dtype(input) if is_tensor(input) else type(input).__name__
+        raise ctx.unsupported("input", f"a norm needs a floating-point tensor, got {got} (PyTorch's error)")
+    if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
+        raise ctx.unsupported("ord", f"must be a real number, got {ord!r}")
+    source = dtypes.value_dtype(input)
+    if dtype is not None:
+        result = _dtype(ctx, dtype)
+        if not dtypes.is_floating(result) or (source == "float64" and result == "float32"):
+            raise ctx.unsupported("dtype", f"a {source} input cannot be computed in {result} (narrowing is PyTorch's error)")
+        if result != source:
+            input = ctx.emit_te(cast, input, dtype=result)
+    axes = _axes(ctx, dim, len(ctx.shape(input)))
+    return ctx.emit_te(vector_norm_kernel, input, ord=float(ord), axes=axes, keepdim=bool(keepdim))
+
+
+def _norm_order(ctx: NodeContext, p, dim):
+    """torch.norm's `p` as a vector norm's order: None and 'fro' (over at most two axes) are 2; the
+    nuclear norm and matrix norms over more axes are refused."""
+    if p is None:
+        return 2.0
+    if not isinstance(p, str):
+        return p
+    if p == "nuc":
+        raise ctx.unsupported("p", "the nuclear norm ('nuc', a sum of singular values) is not supported")
+    if p != "fro":
+        raise ctx.unsupported("p", f"only valid string values are 'fro' and 'nuc', found {p!r}")
+    if isinstance(dim, (tuple, list)) and len(dim) > 2:
+        raise ctx.unsupported("dim", f"the Frobenius norm is over at most two dims, got {dim!r} (PyTorch's error)")
+    return 2.0
+
+
+@register_converter(torch.norm, any_dtype=("input",))
+def norm(ctx, input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """torch.norm: the vector `p`-norm over `dim` (an int, a tuple, None for all); p any real number
+    (0 counts nonzeros, ±inf the largest/smallest magnitude), 'fro' the 2-norm."""
+    if out is not None:
+        raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
+    return _vector_norm(ctx, input, _norm_order(ctx, p, dim), dim, keepdim, dtype)
+
+
+@register_converter("norm", any_dtype=("input",))
+def norm_method(ctx, input, p="fro", dim=None, keepdim=False, dtype=None):
+    """x.norm(p, dim, keepdim, dtype): torch.norm (whose fifth positional parameter is `out`)."""
+    return _vector_norm(ctx, input, _norm_order(ctx, p, dim), dim, keepdim, dtype)
+
+
+@register_converter(torch.linalg.vector_norm, aten.linalg_vector_norm.default, any_dtype=("input",))
+def vector_norm(ctx, input, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+    """torch.linalg.vector_norm (what torch.export records for torch.norm)."""
+    if out is not None:
+        raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
+    return _vector_norm(ctx, input, ord, dim, keepdim, dtype)

@@ -111,3 +111,65 @@ def test_amax_amin_on_integers_through_export(x, largest, dim):
 def test_amax_default_reduces_every_axis():
     x = torch.randn(2, 3, 4)
     check_against_torch(Apply(lambda t: t.amax()), x)
+
+
+# ---------------------------------------------------------------- vector norms
+
+NORM_ORDERS = st.one_of(
+    st.sampled_from([2, 1, float("inf"), float("-inf"), 0, 3, 0.5, -1, -2.5, "fro", None]),
+    st.floats(0.3, 4),
+)
+NORM_FORMS = {
+    "torch": lambda p, dim, keepdim: lambda x: torch.norm(x, p, dim, keepdim),
+    "torch_keyword": lambda p, dim, keepdim: lambda x: torch.norm(x, p=p, dim=dim, keepdim=keepdim),
+    "method": lambda p, dim, keepdim: lambda x: x.norm(p, dim, keepdim),
+    "method_keyword": lambda p, dim, keepdim: lambda x: x.norm(p=p, dim=dim, keepdim=keepdim),
+    "linalg": lambda p, dim, keepdim: lambda x: torch.linalg.vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim),
+}
+
+
+@settings(max_examples=30)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), p=NORM_ORDERS,
+    form=st.sampled_from(sorted(NORM_FORMS)), keepdim=st.booleans(), specials=st.booleans(), data=st.data(),
+)
+def test_norm_with_drawn_order_dims_and_keepdim(shape, p, form, keepdim, specials, data):
+    """Any real p (zeros in the input matter for p = 0 and p < 0), 'fro' and None (2-norm); NaN/±inf."""
+    dim = data.draw(dims(len(shape)), label="dim")
+    if p == "fro" and isinstance(dim, (tuple, list)) and len(dim) > 2:
+        dim = dim[:2]
+    x = data.draw(tensors(shape, special_values=specials), label="x")
+    x = x * (x.abs() > 0.5)  # zeros
+    check_against_torch(Apply(NORM_FORMS[form](p, dim, keepdim)), x)
+
+
+@settings(max_examples=10)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), p=NORM_ORDERS,
+       keepdim=st.booleans(), data=st.data())
+def test_norm_through_torch_export(shape, p, keepdim, data):
+    """torch.export records every form as aten.linalg_vector_norm."""
+    dim = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)), label="dim")
+    check_exported(Apply(lambda x: x.norm(p, dim, keepdim)), data.draw(tensors(shape), label="x"))
+
+
+def test_norm_in_another_dtype():
+    """dtype=float64 on a float32 input computes in float64, as PyTorch casts the input first."""
+    x = torch.randn(3, 5)
+    check_against_torch(Apply(lambda t: (torch.norm(t, 3, 1, dtype=torch.float64),
+                                         t.norm(dim=0, dtype=torch.float64),
+                                         torch.linalg.vector_norm(t, 1, dtype=torch.float64))), x)
+
+
+@pytest.mark.parametrize(
+    "function, match",
+    [
+        (lambda x: torch.norm(x, "nuc"), "parameter 'p': the nuclear norm"),
+        (lambda x: x.norm("fro", (0, 1, 2)), "parameter 'dim': the Frobenius norm is over at most two dims"),
+        (lambda x: x.norm("max"), "parameter 'p': only valid string values"),
+        (lambda x: torch.norm(x.long()), "parameter 'input': a norm needs a floating-point tensor"),
+        (lambda x: torch.norm(x.double(), dtype=torch.float32), "parameter 'dtype': a float64 input cannot"),
+    ],
+)
+def test_norm_refusals(function, match):
+    with pytest.raises(fx2relax.UnsupportedParameterError, match=match):
+        fx2relax.from_module(Apply(function), (2, 3, 4))
