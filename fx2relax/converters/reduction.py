@@ -1,11 +1,12 @@
 """Converters for reductions: sum, mean, amax and amin over one, several or all axes (torch. and
-method forms), vector norms (torch.norm, Tensor.norm, torch.linalg.vector_norm), cumsum, any and all."""
+method forms), max/min in all their forms, argmax/argmin, vector norms (torch.norm, Tensor.norm,
+torch.linalg.vector_norm), cumsum, any and all."""
 
 import numbers
 
 import torch
 
-from .. import dtypes
+from .. import dtypes, symbolic
 from ..importer import NodeContext, is_tensor
 from ..kernels import reduction as kernels
 from ..kernels.elementwise import cast
@@ -13,6 +14,7 @@ from ..kernels.normalization import vector_norm as vector_norm_kernel
 from ..kernels.shape import reshape
 from ..registry import register_converter
 from .common import normalize_dim
+from .comparison import maximum, minimum
 
 aten = torch.ops.aten
 
@@ -93,6 +95,76 @@ def amin(ctx, input, dim=(), keepdim=False, *, out=None):
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
     return _extreme(ctx, input, dim, keepdim, largest=False)
+
+
+def _extreme_with_index(ctx: NodeContext, input, dim, keepdim, largest: bool):
+    """(values, indices) of the largest (smallest) element along the int `dim`, as the named tuple
+    PyTorch returns (`.values`, `.indices`, or unpacked)."""
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise ctx.unsupported("dim", f"must be an int (or a tensor, for the element-wise form), got {dim!r}")
+    shape = ctx.shape(input)
+    if not shape:
+        raise ctx.unsupported("input", "max/min along a dim of a 0-d tensor is not supported")
+    values = _extreme(ctx, input, dim, keepdim, largest)
+    axis = normalize_dim(ctx, dim, len(shape), "dim")
+    indices = ctx.emit_te(kernels.arg_extreme, input, axis=axis, keepdim=bool(keepdim), largest=largest)
+    result = torch.return_types.max if largest else torch.return_types.min
+    return result((values, indices))
+
+
+def _max_min(ctx: NodeContext, input, dim, keepdim, other, out, largest: bool):
+    """torch.max / torch.min in their three forms: of the whole tensor, along `dim` with indices,
+    and element-wise against a tensor (`other`, or a tensor passed as the second argument)."""
+    if out is not None:
+        raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
+    if is_tensor(dim) or other is not None:
+        return (maximum if largest else minimum)(ctx, input, other if other is not None else dim)
+    if dim is None:  # the whole tensor's (PyTorch takes no keepdim without a dim)
+        return _extreme(ctx, input, None, False, largest)
+    return _extreme_with_index(ctx, input, dim, keepdim, largest)
+
+
+@register_converter(torch.max, "max", aten.max.default, aten.max.dim, any_dtype=("input", "dim", "other"))
+def max_(ctx, input, dim=None, keepdim=False, *, other=None, out=None):
+    """The largest element (NaN if any), `(values, indices)` along `dim`, or `maximum(input, other)`."""
+    return _max_min(ctx, input, dim, keepdim, other, out, largest=True)
+
+
+@register_converter(torch.min, "min", aten.min.default, aten.min.dim, any_dtype=("input", "dim", "other"))
+def min_(ctx, input, dim=None, keepdim=False, *, other=None, out=None):
+    """The smallest element (NaN if any), `(values, indices)` along `dim`, or `minimum(input, other)`."""
+    return _max_min(ctx, input, dim, keepdim, other, out, largest=False)
+
+
+@register_converter(torch.argmax, "argmax", aten.argmax.default, any_dtype=("input",))
+def argmax(ctx, input, dim=None, keepdim=False):
+    """The index of the largest element along `dim` (of the flattened tensor for None); first NaN,
+    first of ties."""
+    return _arg_extreme(ctx, input, dim, keepdim, largest=True)
+
+
+@register_converter(torch.argmin, "argmin", aten.argmin.default, any_dtype=("input",))
+def argmin(ctx, input, dim=None, keepdim=False):
+    """The index of the smallest element along `dim` (of the flattened tensor for None)."""
+    return _arg_extreme(ctx, input, dim, keepdim, largest=False)
+
+
+def _arg_extreme(ctx: NodeContext, input, dim, keepdim, largest: bool):
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a tensor, got {type(input).__name__} {input!r}")
+    if dtypes.value_dtype(input) == "bool":
+        raise ctx.unsupported("input", "argmax/argmin of a bool tensor is not supported")
+    shape = ctx.shape(input)
+    if dim is None:  # the flattened tensor's index; keepdim keeps every axis as size 1
+        flat = ctx.emit_te(reshape, input, new_shape=[symbolic.product(shape)])
+        index = ctx.emit_te(kernels.arg_extreme, flat, axis=0, keepdim=False, largest=largest)
+        return ctx.emit_te(reshape, index, new_shape=[1] * len(shape)) if keepdim else index
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise ctx.unsupported("dim", f"must be an int or None, got {dim!r}")
+    if not shape:
+        raise ctx.unsupported("input", "argmax/argmin along a dim of a 0-d tensor is not supported")
+    axis = normalize_dim(ctx, dim, len(shape), "dim")
+    return ctx.emit_te(kernels.arg_extreme, input, axis=axis, keepdim=bool(keepdim), largest=largest)
 
 
 @register_converter(torch.cumsum, "cumsum", "cumsum_", aten.cumsum.default, any_dtype=("input",))

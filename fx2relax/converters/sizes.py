@@ -41,13 +41,18 @@ def numel(ctx, input):
 
 
 _TENSOR_ATTRIBUTES = ("shape", "ndim", "dtype", "device")
+_NAMED_RESULTS = {torch.return_types.max: ("values", "indices"), torch.return_types.min: ("values", "indices")}
+"""The named tuples converters return (`x.max(1)`), with the fields a model may read (`.values`)."""
 
 
 @register_converter(builtins.getattr, any_dtype=("obj",))
 def getattr_(ctx, obj, name):
     """`x.shape`, `x.ndim`, `x.dtype`, `x.device` (the CPU that runs the imported model): FX traces
     attribute reads on tensors as getattr calls. Any other attribute of a tensor that no node uses
-    (a leftover of tracing, such as levit's cache key) is nothing to compute."""
+    (a leftover of tracing, such as levit's cache key) is nothing to compute. The fields of a named
+    result (`x.max(1).values`) are read too."""
+    if name in _NAMED_RESULTS.get(type(obj), ()):
+        return getattr(obj, name)
     if is_tensor(obj) and name == "device":
         return torch.device("cpu")
     if is_tensor(obj) and not ctx.node.users:
