@@ -1,5 +1,6 @@
 """Converters for sizes and scalar arithmetic on them: `x.size()`, `x.dim()`, `numel`, `x.shape` /
-`x.ndim` / `x.dtype`, `//` and `%` on sizes (and on tensors), comparisons and `torch._assert`, decided at import.
+`x.ndim` / `x.dtype`, `//` and `%` on sizes (and on tensors), `math.ceil` and friends, comparisons
+and `torch._assert`, decided at import.
 
 A size is a Python int, or a PrimExpr for a symbolic dimension (see fx2relax/symbolic.py).
 """
@@ -7,6 +8,8 @@ A size is a Python int, or a PrimExpr for a symbolic dimension (see fx2relax/sym
 from __future__ import annotations
 
 import builtins
+import math
+import numbers
 import operator
 
 import torch
@@ -88,6 +91,22 @@ def floordiv_mod(ctx, input, other):
         return input // other if floor else input % other
     combine = tirx.floordiv if floor else tirx.floormod
     return symbolic.as_dim(combine(symbolic.as_expr(input), symbolic.as_expr(other)))
+
+
+@register_converter(math.ceil, math.floor, math.trunc, math.sqrt)
+def size_math(ctx, x):
+    """`math.ceil(H / stride)`, `math.floor`, `math.trunc`, `math.sqrt` on sizes and numbers (torch.fx
+    records `math` functions of traced values): computed now. Rounding a symbolic size, an integer,
+    leaves it as is; a tensor or anything else is refused."""
+    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        try:
+            return ctx.target(x)
+        except (ValueError, OverflowError) as error:
+            raise ctx.unsupported("x", f"{target_name(ctx.target)}({x!r}): {error}") from None
+    if is_size(x) and ctx.target is not math.sqrt:
+        return x
+    what = "a tensor" if is_tensor(x) else f"{type(x).__name__} {x!r}"
+    raise ctx.unsupported("x", f"{target_name(ctx.target)} is only computed on sizes and numbers, got {what}")
 
 
 _COMPARISONS = {operator.eq: "==", operator.ne: "!=", operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}
