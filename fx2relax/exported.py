@@ -8,7 +8,8 @@ this subclass only binds the placeholders and picks the user outputs.
 Before the walk the program is decomposed to the core ATen opset except for a few high-level ops
 kept whole (linear, convolution, layer norm, batch norm, scaled dot-product attention, embedding,
 gelu, silu): `compile` schedules those as single kernels, where their decompositions (transposes,
-matrix products, softmax chains) would be scheduled piece by piece.
+matrix products, softmax chains) would be scheduled piece by piece. im2col and col2im (F.unfold,
+F.fold) are kept whole too: col2im decomposes into a scatter (index_put), which has no converter.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ KEPT_WHOLE = (
     aten.embedding.default,
     aten.gelu.default,
     aten.silu.default,
+    aten.im2col.default,
+    aten.col2im.default,
 )
 """High-level ops imported whole rather than through their core ATen decompositions."""
 

@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (registration)
     conv,
     creation,
     elementwise,
+    fold,
     identity,
     indexing,
     leaf_functions,

@@ -15,6 +15,7 @@ from tvm import relax, tirx
 from .. import dtypes
 from ..importer import NodeContext
 from ..kernels import elementwise
+from ..kernels import math as math_kernels
 from ..registry import register_converter
 
 aten = torch.ops.aten
@@ -54,7 +55,7 @@ def broadcast_operands(ctx: NodeContext, *operands: object) -> tuple:
     return shape
 
 
-def _binary(ctx: NodeContext, kernel, input, other, python_op, dtype: str | None = None, **params):
+def binary(ctx: NodeContext, kernel, input, other, python_op, dtype: str | None = None, **params):
     """Emit `kernel` on the operands in their promoted dtype (or `dtype`) after checking their
     broadcast, or compute in Python when neither operand is a tensor."""
     inplace = ctx.check_inplace()
@@ -116,7 +117,7 @@ def add(ctx, input, other, alpha=1):
     if isinstance(input, (tuple, list)) or isinstance(other, (tuple, list)):
         return _sequences(ctx, input, other, operator.add)
     scale = _alpha(ctx, alpha, input, other)
-    return _binary(ctx, elementwise.add, input, other, _with_alpha(operator.add, alpha), alpha=scale)
+    return binary(ctx, elementwise.add, input, other, _with_alpha(operator.add, alpha), alpha=scale)
 
 
 @register_converter(
@@ -127,7 +128,7 @@ def sub(ctx, input, other, alpha=1):
     if (_is_tensor(input) and dtypes.value_dtype(input) == "bool") or (_is_tensor(other) and dtypes.value_dtype(other) == "bool"):
         raise ctx.unsupported("other", "subtracting bool tensors is an error in PyTorch; use logical_xor or ~")
     scale = _alpha(ctx, alpha, input, other)
-    return _binary(ctx, elementwise.subtract, input, other, _with_alpha(operator.sub, alpha), alpha=scale)
+    return binary(ctx, elementwise.subtract, input, other, _with_alpha(operator.sub, alpha), alpha=scale)
 
 
 @register_converter(torch.rsub, aten.rsub.Tensor, aten.rsub.Scalar, any_dtype=("input", "other"))
@@ -143,7 +144,7 @@ def rsub(ctx, input, other, alpha=1):
 def mul(ctx, input, other):
     if isinstance(input, (tuple, list)) or isinstance(other, (tuple, list)):
         return _sequences(ctx, input, other, operator.mul)
-    return _binary(ctx, elementwise.multiply, input, other, operator.mul)
+    return binary(ctx, elementwise.multiply, input, other, operator.mul)
 
 
 @register_converter(
@@ -161,15 +162,25 @@ def div(ctx, input, other, rounding_mode=None):
             )
         return operator.truediv(input, other)
     dtype = dtypes.result_type(input, other)
-    if rounding_mode == "floor" and dtypes.is_floating(dtype):
-        raise ctx.unsupported("rounding_mode", "'floor' is supported on integer tensors only (PyTorch's float floor "
-                              "division is not yet computed exactly)")
+    if rounding_mode == "floor":
+        if dtype == "bool":
+            raise ctx.unsupported("other", "floor division of bool tensors is an error in PyTorch")
+        return binary(ctx, math_kernels.floor_divide, input, other, operator.floordiv, dtype=dtype)
     if rounding_mode is None:
         dtype = dtypes.float_result(dtype)  # int / int is a float, as in Python
-    return _binary(ctx, elementwise.divide, input, other, operator.truediv, dtype=dtype, rounding_mode=rounding_mode)
+    return binary(ctx, elementwise.divide, input, other, operator.truediv, dtype=dtype, rounding_mode=rounding_mode)
 
 
-@register_converter(torch.floor_divide, "floor_divide", aten.floor_divide.default, aten.floor_divide.Scalar, any_dtype=("input", "other"))
+@register_converter(
+    torch.floor_divide, "floor_divide", "floor_divide_", "__floordiv__",
+    aten.floor_divide.default, aten.floor_divide.Scalar, any_dtype=("input", "other"),
+)
 def floor_divide(ctx, input, other):
-    """`a // b` on tensors: floor division, as div(rounding_mode="floor")."""
+    """`a // b` on tensors: floor division, as div(rounding_mode="floor"), exactly PyTorch's on floats."""
     return div(ctx, input, other, rounding_mode="floor")
+
+
+@register_converter("__rfloordiv__", any_dtype=("input", "other"))
+def rfloordiv(ctx, input, other):
+    """`x.__rfloordiv__(y)` is y // x."""
+    return div(ctx, other, input, rounding_mode="floor")

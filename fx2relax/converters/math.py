@@ -1,8 +1,9 @@
-"""Converters for element-wise math: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow and clamp, as torch.
-functions, tensor methods, operators (`-x`, `x ** 2`, `abs(x)`) and ATen overloads.
+"""Converters for element-wise math: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow, clamp, remainder
+and fmod, as torch. functions, tensor methods, operators (`-x`, `x ** 2`, `abs(x)`, `x % y`) and ATen
+overloads. (Floor division is div's rounding mode, in elementwise.py.)
 
 Result dtypes follow PyTorch: the float-valued functions of an integer tensor are float32 (the
-default dtype), abs and neg keep the input's dtype, pow promotes its two operands.
+default dtype), abs and neg keep the input's dtype, pow, remainder and fmod promote their operands.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .. import dtypes
 from ..importer import NodeContext, is_tensor
 from ..kernels import math as kernels
 from ..registry import register_converter
-from .elementwise import broadcast_operands, scalar
+from .elementwise import binary, broadcast_operands, scalar
 
 aten = torch.ops.aten
 
@@ -162,3 +163,35 @@ def clamp_min(ctx, input, min):
 @register_converter(torch.clamp_max, "clamp_max", "clamp_max_", aten.clamp_max.default, any_dtype=("input", "max"))
 def clamp_max(ctx, input, max):
     return _clamp(ctx, input, None, max)
+
+
+
+def _modulo(ctx: NodeContext, kernel, input, other):
+    """remainder or fmod of two operands (one a tensor, the other maybe a number) in their promoted
+    dtype; bool operands are PyTorch's error."""
+    if not (is_tensor(input) or is_tensor(other)):
+        raise ctx.unsupported("input", f"expected a tensor operand, got {input!r} and {other!r}")
+    if dtypes.result_type(input, other) == "bool":
+        raise ctx.unsupported("other", f"{kernel.__name__} of bool tensors is an error in PyTorch")
+    return binary(ctx, kernel, input, other, operator.mod)
+
+
+@register_converter(
+    torch.remainder, "remainder", "remainder_", "__mod__",
+    aten.remainder.Tensor, aten.remainder.Scalar, aten.remainder.Scalar_Tensor, any_dtype=("input", "other"),
+)
+def remainder(ctx, input, other):
+    """Python's %: input - floor(input / other) * other, with the divisor's sign, exactly as PyTorch."""
+    return _modulo(ctx, kernels.remainder, input, other)
+
+
+@register_converter("__rmod__", any_dtype=("input", "other"))
+def rmod(ctx, input, other):
+    """`x.__rmod__(y)` is y % x."""
+    return _modulo(ctx, kernels.remainder, other, input)
+
+
+@register_converter(torch.fmod, "fmod", "fmod_", aten.fmod.Tensor, aten.fmod.Scalar, any_dtype=("input", "other"))
+def fmod(ctx, input, other):
+    """C's fmod: the remainder of the quotient truncated toward zero, with the dividend's sign."""
+    return _modulo(ctx, kernels.fmod, input, other)

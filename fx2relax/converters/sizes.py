@@ -1,5 +1,6 @@
 """Converters for sizes and scalar arithmetic on them: `x.size()`, `x.dim()`, `numel`, `x.shape` /
-`x.ndim` / `x.dtype`, `//` and `%` on sizes, comparisons and `torch._assert`, decided at import.
+`x.ndim` / `x.dtype`, `//` and `%` on sizes (and on tensors), `math.ceil` and friends, comparisons
+and `torch._assert`, decided at import.
 
 A size is a Python int, or a PrimExpr for a symbolic dimension (see fx2relax/symbolic.py).
 """
@@ -7,6 +8,8 @@ A size is a Python int, or a PrimExpr for a symbolic dimension (see fx2relax/sym
 from __future__ import annotations
 
 import builtins
+import math
+import numbers
 import operator
 
 import torch
@@ -16,6 +19,8 @@ from .. import symbolic
 from ..importer import NodeContext, is_tensor
 from ..registry import register_converter, target_name
 from .common import int_argument, is_size, normalize_dim
+from .elementwise import floor_divide
+from .math import remainder
 
 aten = torch.ops.aten
 
@@ -39,13 +44,18 @@ def numel(ctx, input):
 
 
 _TENSOR_ATTRIBUTES = ("shape", "ndim", "dtype", "device")
+_NAMED_RESULTS = {torch.return_types.max: ("values", "indices"), torch.return_types.min: ("values", "indices")}
+"""The named tuples converters return (`x.max(1)`), with the fields a model may read (`.values`)."""
 
 
 @register_converter(builtins.getattr, any_dtype=("obj",))
 def getattr_(ctx, obj, name):
     """`x.shape`, `x.ndim`, `x.dtype`, `x.device` (the CPU that runs the imported model): FX traces
     attribute reads on tensors as getattr calls. Any other attribute of a tensor that no node uses
-    (a leftover of tracing, such as levit's cache key) is nothing to compute."""
+    (a leftover of tracing, such as levit's cache key) is nothing to compute. The fields of a named
+    result (`x.max(1).values`) are read too."""
+    if name in _NAMED_RESULTS.get(type(obj), ()):
+        return getattr(obj, name)
     if is_tensor(obj) and name == "device":
         return torch.device("cpu")
     if is_tensor(obj) and not ctx.node.users:
@@ -67,16 +77,36 @@ def _check_sizes(ctx: NodeContext, *operands: object) -> None:
             raise ctx.unsupported(name, f"{target_name(ctx.target)} is only supported on sizes (ints), got {what}")
 
 
-@register_converter(operator.floordiv, operator.mod)
-def size_arithmetic(ctx, input, other):
-    """`channels // groups`, `size % patch` on sizes: Python ints, or a PrimExpr for a symbolic size."""
+@register_converter(operator.floordiv, operator.mod, operator.ifloordiv, operator.imod, any_dtype=("input", "other"))
+def floordiv_mod(ctx, input, other):
+    """`//` and `%` (and `//=`, `%=`): on tensors PyTorch's floor division and remainder; on sizes
+    (`channels // groups`, `size % patch`) Python ints, or a PrimExpr for a symbolic size."""
+    floor = ctx.target in (operator.floordiv, operator.ifloordiv)
+    if is_tensor(input) or is_tensor(other):
+        return floor_divide(ctx, input, other) if floor else remainder(ctx, input, other)
     _check_sizes(ctx, input, other)
     if isinstance(other, int) and other == 0:
         raise ctx.shape_error(f"{target_name(ctx.target)} by zero", "other")
     if isinstance(input, int) and isinstance(other, int):
-        return ctx.target(input, other)
-    combine = tirx.floordiv if ctx.target is operator.floordiv else tirx.floormod
+        return input // other if floor else input % other
+    combine = tirx.floordiv if floor else tirx.floormod
     return symbolic.as_dim(combine(symbolic.as_expr(input), symbolic.as_expr(other)))
+
+
+@register_converter(math.ceil, math.floor, math.trunc, math.sqrt)
+def size_math(ctx, x):
+    """`math.ceil(H / stride)`, `math.floor`, `math.trunc`, `math.sqrt` on sizes and numbers (torch.fx
+    records `math` functions of traced values): computed now. Rounding a symbolic size, an integer,
+    leaves it as is; a tensor or anything else is refused."""
+    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        try:
+            return ctx.target(x)
+        except (ValueError, OverflowError) as error:
+            raise ctx.unsupported("x", f"{target_name(ctx.target)}({x!r}): {error}") from None
+    if is_size(x) and ctx.target is not math.sqrt:
+        return x
+    what = "a tensor" if is_tensor(x) else f"{type(x).__name__} {x!r}"
+    raise ctx.unsupported("x", f"{target_name(ctx.target)} is only computed on sizes and numbers, got {what}")
 
 
 _COMPARISONS = {operator.eq: "==", operator.ne: "!=", operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}

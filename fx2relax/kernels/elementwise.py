@@ -134,18 +134,16 @@ def multiply(lhs: Operand, rhs: Operand, dtype: str | None = None) -> te.Tensor:
 
 def divide(lhs: Operand, rhs: Operand, rounding_mode: str | None = None, dtype: str | None = None) -> te.Tensor:
     """lhs / rhs (IEEE: x / 0 is ±inf, 0 / 0 NaN), broadcast; rounding_mode="trunc" rounds the
-    quotient toward zero as PyTorch's trunc(a / b), "floor" (integers) rounds it down as Python's //.
+    quotient toward zero as PyTorch's trunc(a / b) (floor division is kernels/math.py's floor_divide).
     True division of integers is computed in the float `dtype` the converter promotes to."""
     if rounding_mode == "trunc":
         if dtype is not None and "float" not in dtype:
-            return _arithmetic(lhs, rhs, "divide_trunc", lambda a, b: tirx.truncdiv(a, _nonzero(b)), dtype)
+            return _arithmetic(lhs, rhs, "divide_trunc", lambda a, b: tirx.truncdiv(a, nonzero_divisor(b)), dtype)
         return _arithmetic(lhs, rhs, "divide_trunc", lambda a, b: te.trunc(a / b), dtype)
-    if rounding_mode == "floor":  # integers only: the converter refuses float floor division
-        return _arithmetic(lhs, rhs, "divide_floor", lambda a, b: tirx.floordiv(a, _nonzero(b)), dtype)
     return _arithmetic(lhs, rhs, "divide", lambda a, b: a / b, dtype)
 
 
-def _nonzero(divisor: tirx.Expr) -> tirx.Expr:
+def nonzero_divisor(divisor: tirx.Expr) -> tirx.Expr:
     """An integer divisor with 0 replaced by 1: PyTorch raises on integer division by zero, a CPU
     traps (SIGFPE) and kills the process; here x // 0 gives x instead."""
     return tirx.Select(tirx.EQ(divisor, tirx.const(0, expr_dtype(divisor))), tirx.const(1, expr_dtype(divisor)), divisor)

@@ -1,4 +1,5 @@
-"""Element-wise math functions: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow and clamp.
+"""Element-wise math functions: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow, clamp, and floor
+division, remainder and fmod.
 
 Every kernel takes a tensor of any shape and returns one of the same shape in `dtype`: the
 converter passes PyTorch's result dtype (an integer tensor's sqrt is float32, its abs stays
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 from tvm import te, tirx
 
-from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype
+from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype, nonzero_divisor, not_equal
 
 
 def _unary(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr], dtype: str | None) -> te.Tensor:
@@ -106,3 +107,52 @@ def clamp(data: te.Tensor, low: Operand | None, high: Operand | None) -> te.Tens
         return x
 
     return broadcast_compute(operands, "clamp", combine, str(data.dtype))
+
+
+def _floor_divide_float(a: tirx.Expr, b: tirx.Expr) -> tirx.Expr:
+    """PyTorch's float a // b (c10::div_floor_floating, after CPython): (a - fmod(a, b)) / b, one
+    less when the remainder's sign differs from b's, rounded to the nearest integer; a zero quotient
+    takes the sign of a / b, and b = 0 gives a / b (±inf or NaN). Exact, so bit for bit PyTorch's."""
+    dtype = expr_dtype(a)
+    zero, one = tirx.const(0, dtype), tirx.const(1, dtype)
+    mod = tirx.Mod(a, b)  # a float Mod is LLVM's frem: C's fmod, exact
+    quotient = (a - mod) / b
+    quotient = tirx.Select(tirx.And(not_equal(mod, zero), not_equal(b < zero, mod < zero)), quotient - one, quotient)
+    floor = te.floor(quotient)
+    floor = tirx.Select(quotient - floor > tirx.const(0.5, dtype), floor + one, floor)
+    true_quotient = a / b
+    floor = tirx.Select(quotient == zero, tirx.copysign(zero, true_quotient), floor)
+    return tirx.Select(b == zero, true_quotient, floor)
+
+
+def floor_divide(lhs: Operand, rhs: Operand, dtype: str) -> te.Tensor:
+    """lhs // rhs broadcast, both read as `dtype`: floats as PyTorch computes them (NaN, ±inf, -0
+    and x // 0 included, see _floor_divide_float); integers round down, and x // 0 gives x where
+    PyTorch raises (a CPU would trap)."""
+    if "float" in dtype:
+        return broadcast_compute((lhs, rhs), "floor_divide", _floor_divide_float, dtype)
+    return broadcast_compute((lhs, rhs), "floor_divide", lambda a, b: tirx.floordiv(a, nonzero_divisor(b)), dtype)
+
+
+def _remainder_float(a: tirx.Expr, b: tirx.Expr) -> tirx.Expr:
+    """PyTorch's float remainder: fmod(a, b), plus b when nonzero with a sign other than b's (a zero
+    keeps fmod's sign, that of a); NaN for b = 0 or an infinite a."""
+    zero = tirx.const(0, expr_dtype(a))
+    mod = tirx.Mod(a, b)
+    return tirx.Select(tirx.And(not_equal(mod, zero), not_equal(b < zero, mod < zero)), mod + b, mod)
+
+
+def remainder(lhs: Operand, rhs: Operand, dtype: str) -> te.Tensor:
+    """torch.remainder (Python's %): the result has the divisor's sign, broadcast, read as `dtype`.
+    Integers: x % 0 gives 0 where PyTorch raises."""
+    if "float" in dtype:
+        return broadcast_compute((lhs, rhs), "remainder", _remainder_float, dtype)
+    return broadcast_compute((lhs, rhs), "remainder", lambda a, b: tirx.floormod(a, nonzero_divisor(b)), dtype)
+
+
+def fmod(lhs: Operand, rhs: Operand, dtype: str) -> te.Tensor:
+    """torch.fmod (C's fmod): the result has the dividend's sign, broadcast, read as `dtype`; exact
+    for floats (NaN for b = 0). Integers: x fmod 0 gives 0 where PyTorch raises."""
+    if "float" in dtype:
+        return broadcast_compute((lhs, rhs), "fmod", tirx.Mod, dtype)
+    return broadcast_compute((lhs, rhs), "fmod", lambda a, b: tirx.truncmod(a, nonzero_divisor(b)), dtype)

@@ -136,3 +136,43 @@ def any_all(data: te.Tensor, axes: Sequence[int], keepdim: bool, every: bool) ->
 
     flags = te.compute(out_shape, reduce, name="all_flags" if every else "any_flags")
     return te.compute(out_shape, lambda *i: tirx.NE(flags(*i), tirx.const(0, "int32")), name="all" if every else "any")
+
+
+def _arg_extreme_reducer(largest: bool, floating: bool) -> te.CommReducer:
+    """A reducer of (index, value) pairs keeping PyTorch's pick: a NaN before any number, then the
+    largest (smallest) value, the lowest index among equals. Symmetric, so any reduction order gives
+    the same pair. Its identity (the highest index, -inf or +inf) loses every comparison."""
+
+    def combine(lhs: tuple, rhs: tuple) -> tuple:
+        (lhs_index, lhs_value), (rhs_index, rhs_value) = lhs, rhs
+        first = lhs_index < rhs_index
+        beats = lhs_value > rhs_value if largest else lhs_value < rhs_value
+        keep = tirx.Or(beats, tirx.And(lhs_value == rhs_value, first))
+        if floating:
+            lhs_nan, rhs_nan = te.isnan(lhs_value), te.isnan(rhs_value)
+            keep = tirx.Select(lhs_nan, tirx.Or(tirx.Not(rhs_nan), first), tirx.And(tirx.Not(rhs_nan), keep))
+        return tirx.Select(keep, lhs_index, rhs_index), tirx.Select(keep, lhs_value, rhs_value)
+
+    def identity(index_dtype: str, value_dtype: str) -> tuple:
+        value = _negative_infinity(value_dtype) if largest else _positive_infinity(value_dtype)
+        return tirx.max_value(index_dtype), value
+
+    return te.comm_reducer(combine, identity, name="argmax" if largest else "argmin")
+
+
+def arg_extreme(data: te.Tensor, axis: int, keepdim: bool, largest: bool) -> te.Tensor:
+    """The int64 index along `axis` of the largest (largest=False: smallest) value, as PyTorch's
+    `max(dim)` / `argmax` pick it: the first NaN if any, else the first of equal extremes.
+
+    data: [d0, ..., dn] → the shape without `axis` (kept as size 1 with keepdim).
+    """
+    k = te.reduce_axis((0, data.shape[axis]), name="k")
+    out_shape = [1 if a == axis else d for a, d in enumerate(data.shape) if keepdim or a != axis]
+    reducer = _arg_extreme_reducer(largest, "float" in str(data.dtype))
+
+    def reduce(*out):
+        value = data[reduction_index(len(data.shape), {axis: k}, keepdim, out)]
+        return reducer((tirx.Cast("int64", k), value), axis=k)
+
+    index, _ = te.compute(out_shape, reduce, name="argmax_pair" if largest else "argmin_pair")
+    return te.compute(out_shape, lambda *i: index(*i), name="argmax" if largest else "argmin")

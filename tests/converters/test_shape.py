@@ -476,8 +476,8 @@ def even_channels(x):
     [
         (even_channels, (2, 3), fx2relax.ShapeError,
          r"node '_assert' \(function torch._assert\): parameter 'condition': the model's assertion failed: channels must be even"),
-        (lambda x: x // 2, (2, 3), fx2relax.UnsupportedParameterError,
-         r"parameter 'input': operator.floordiv is only supported on sizes \(ints\), got a tensor"),
+        (lambda x: x * (x.size(1) // 2.5), (2, 3), fx2relax.UnsupportedParameterError,
+         r"parameter 'other': operator.floordiv is only supported on sizes \(ints\), got 2.5"),
         (lambda x: x * (x.size(0) == 2), (None, 3), fx2relax.UnsupportedParameterError,
          "whether batch == 2 holds is known only at run time"),
         (lambda x: x * (x.size(1) // 0), (2, 3), fx2relax.ShapeError, "parameter 'other': operator.floordiv by zero"),
