@@ -6,10 +6,12 @@ and user inputs, told apart by the program's graph signature. The walk is `Graph
 this subclass only binds the placeholders and picks the user outputs.
 
 Before the walk the program is decomposed to the core ATen opset except for a few high-level ops
-kept whole (linear, convolution, layer norm, batch norm, scaled dot-product attention, embedding,
-gelu, silu): `compile` schedules those as single kernels, where their decompositions (transposes,
-matrix products, softmax chains) would be scheduled piece by piece. im2col and col2im (F.unfold,
-F.fold) are kept whole too: col2im decomposes into a scatter (index_put), which has no converter.
+kept whole (linear, convolution, layer and group norm, batch norm, scaled dot-product attention,
+embedding, gelu, silu, padding, upsampling, adaptive average pooling): `compile` schedules those as
+single kernels, where their decompositions (transposes, matrix products, softmax chains, index
+tables built from `arange`) would be scheduled piece by piece, and they map onto the kernels the
+torch.fx path uses. im2col and col2im (F.unfold, F.fold) are kept whole too: col2im decomposes into
+a scatter (index_put), which has no converter.
 """
 
 from __future__ import annotations
@@ -43,6 +45,36 @@ KEPT_WHOLE = (
     aten.silu.default,
     aten.im2col.default,
     aten.col2im.default,
+    aten.group_norm.default,
+    aten.pad.default,
+    aten.reflection_pad1d.default,
+    aten.reflection_pad2d.default,
+    aten.reflection_pad3d.default,
+    aten.replication_pad1d.default,
+    aten.replication_pad2d.default,
+    aten.replication_pad3d.default,
+    aten._pad_circular.default,
+    aten.upsample_nearest1d.vec,
+    aten.upsample_nearest2d.vec,
+    aten.upsample_nearest3d.vec,
+    aten._upsample_nearest_exact1d.vec,
+    aten._upsample_nearest_exact2d.vec,
+    aten._upsample_nearest_exact3d.vec,
+    aten.upsample_linear1d.vec,
+    aten.upsample_bilinear2d.vec,
+    aten.upsample_bicubic2d.vec,
+    aten.upsample_trilinear3d.vec,
+    aten._upsample_bilinear2d_aa.vec,
+    aten._upsample_bicubic2d_aa.vec,
+    aten.upsample_nearest1d.default,
+    aten.upsample_nearest2d.default,
+    aten.upsample_nearest3d.default,
+    aten._upsample_nearest_exact1d.default,
+    aten._upsample_nearest_exact2d.default,
+    aten._upsample_nearest_exact3d.default,
+    aten.upsample_linear1d.default,
+    aten.adaptive_avg_pool1d.default,
+    aten.adaptive_avg_pool2d.default,
 )
 """High-level ops imported whole rather than through their core ATen decompositions."""
 

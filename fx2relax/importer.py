@@ -115,6 +115,12 @@ class NodeContext:
         computed values. Names buffers in error messages."""
         return self._importer.param_names.get(value) if isinstance(value, relax.Expr) else None
 
+    def traced_tensor(self, parameter: str) -> torch.Tensor | None:
+        """The tensor torch.export traced for the argument bound to `parameter` (its fake tensor, with
+        PyTorch's strides and storage offset); None where the graph recorded none (torch.fx traces)."""
+        value = getattr(self._arguments.get(parameter), "meta", {}).get("val")
+        return value if isinstance(value, torch.Tensor) else None
+
     def check_inplace(self, inplace: bool = False, parameter: str = "input") -> bool:
         """Whether the op works in place on its argument `parameter`; refuses it when another node
         would observe the mutation.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Any
 
 from tvm import tirx
@@ -56,3 +57,11 @@ def int_argument(ctx: NodeContext, value: object, parameter: str) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise ctx.unsupported(parameter, f"must be an int, got {value!r}")
     return int(value)
+
+
+@dataclass(frozen=True)
+class NotComputed:
+    """An output of a multi-output ATen op that fx2relax does not compute (max pooling's indices,
+    group norm's saved mean): `operator.getitem` refuses to pick it, naming `what` it is."""
+
+    what: str

@@ -1,4 +1,5 @@
-"""Converters for ops that are the identity at inference: nn.Identity and the dropout family in eval.
+"""Converters for ops that are the identity at inference: nn.Identity and the dropout family in eval,
+and the checks torch.export records (tensor metadata, assertions), which compute nothing.
 
 Dropout in training mode is random, which an imported inference graph does not reproduce, so
 `training=True` is refused rather than silently ignored.
@@ -9,6 +10,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tvm import sym, tirx
 
 from .. import dtypes
 from ..errors import ConversionError
@@ -71,6 +73,53 @@ def assert_tensor_metadata(ctx, input, size=None, stride=None, dtype=None, *, de
     computed, so a dtype fx2relax got wrong stops the import instead of computing on."""
     if dtype is not None and is_tensor(input) and dtypes.value_dtype(input) != dtypes.dtype_name(dtype):
         raise ConversionError(ctx.where, f"fx2relax computed {dtypes.value_dtype(input)} where PyTorch has {dtype}")
+    return None
+
+
+@register_converter(aten._assert_async.msg, aten._assert_async.default, any_dtype=("input",))
+def assert_async(ctx, input, assert_msg="_assert_async failed"):
+    """A data check PyTorch may raise from (`one_hot`'s class range, say); nothing computes from it.
+    Checked now when its one value is a constant; a value computed at run time is not checked, as
+    fx2relax raises nothing at run time (the ops after it follow their kernels' rules for such
+    values, as for out-of-range indices)."""
+    if not is_tensor(input):
+        raise ctx.unsupported("input", f"expected a one-element tensor, got {type(input).__name__}")
+    value = ctx.constant(input)
+    if value is not None:
+        if value.size != 1:
+            raise ctx.shape_error(f"expects a tensor with one element, got shape {value.shape}", "input")
+        if not value.reshape(()).item():
+            raise ctx.shape_error(f"the model's assertion failed: {assert_msg}", "input")
+    return None
+
+
+def _decide(ctx: NodeContext, condition: object, parameter: str) -> bool:
+    """A size condition (a bool, or a boolean PrimExpr of symbolic sizes) that must be provable at import."""
+    if isinstance(condition, bool):
+        return condition
+    if isinstance(condition, tirx.PrimExpr):
+        analyzer = sym.Analyzer()
+        if analyzer.can_prove(condition):
+            return True
+        if analyzer.can_prove(tirx.Not(condition)):
+            return False
+    raise ctx.unsupported(parameter, f"must be decidable at import time, got {condition!r}")
+
+
+@register_converter(aten._assert_scalar.default)
+def assert_scalar(ctx, input, assert_msg):
+    """torch.export's check of a size condition (`s0 >= 2`): decided at import, a failing one raised now."""
+    if not _decide(ctx, input, "input"):
+        raise ctx.shape_error(f"the model's assertion failed: {assert_msg}", "input")
+    return None
+
+
+@register_converter(aten.sym_constrain_range_for_size.default, aten.sym_constrain_range.default)
+def sym_constrain_range(ctx, size, *, min=None, max=None):  # noqa: A002 (ATen's names)
+    """torch.export's range of a size (`min <= size <= max`), decided at import."""
+    for bound, holds in ((min, lambda b: size >= b), (max, lambda b: size <= b)):
+        if bound is not None and not _decide(ctx, holds(bound), "size"):
+            raise ctx.shape_error(f"size {size} is outside the range [{min}, {max}] the program requires", "size")
     return None
 
 

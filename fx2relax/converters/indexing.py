@@ -23,7 +23,7 @@ from ..kernels import elementwise
 from ..kernels import indexing as indexing_kernels
 from ..kernels import shape as kernels
 from ..registry import register_converter
-from .common import int_argument, is_size, normalize_dim
+from .common import NotComputed, int_argument, is_size, normalize_dim
 
 aten = torch.ops.aten
 
@@ -36,9 +36,13 @@ def getitem(ctx, obj, index):
         if not isinstance(index, (numbers.Integral, slice)) or isinstance(index, bool):
             raise ctx.unsupported("index", f"a tuple is indexed by an int or a slice, got {index!r}")
         try:
-            return obj[index]
+            item = obj[index]
         except IndexError:
             raise ctx.shape_error(f"index {index} is out of range for a tuple of {len(obj)} items", "index") from None
+        for picked in item if isinstance(index, slice) else [item]:
+            if isinstance(picked, NotComputed):
+                raise ctx.unsupported("index", f"{picked.what} is not computed by fx2relax (only the op's main result is)")
+        return item
     if not is_tensor(obj):
         raise ctx.unsupported("input", f"indexing a {type(obj).__name__} is not supported")
     return _index_tensor(ctx, obj, index)

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import dtypes
+from .. import dtypes, symbolic
 from ..importer import NodeContext
 from ..kernels import normalization as kernels
 from ..registry import register_converter
-from .common import normalize_dim, static_dims
+from .common import NotComputed, normalize_dim, static_dims
 
 aten = torch.ops.aten
 
@@ -201,6 +201,40 @@ def batch_norm_no_training(ctx, input, weight, bias, running_mean, running_var, 
 @register_converter(aten.batch_norm.default)
 def batch_norm_aten(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
     return batch_norm_function(ctx, input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+@register_converter(aten._native_batch_norm_legit.no_stats)
+def batch_norm_batch_stats_aten(ctx, input, weight, bias, training, momentum, eps):
+    """torch.export's batch norm without running statistics (BatchNorm with track_running_stats=False):
+    normalised by the batch's own mean and biased variance; the saved statistics are not computed."""
+    out = batch_norm_function(ctx, input, None, None, weight, bias, training, momentum, eps)
+    return out, NotComputed("batch norm's saved mean"), NotComputed("batch norm's saved inverse std")
+
+
+@register_converter(aten._native_batch_norm_legit.default)
+def batch_norm_legit_aten(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps):
+    """ATen's batch norm with running statistics: eval mode (training=True would update them in place)."""
+    out = batch_norm_function(ctx, input, running_mean, running_var, weight, bias, training, momentum, eps)
+    return out, NotComputed("batch norm's saved mean"), NotComputed("batch norm's saved inverse std")
+
+
+@register_converter(aten.group_norm.default)
+def group_norm_aten(ctx, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
+    """ATen's group_norm: F.group_norm's arguments and a cudnn flag that does not change the result."""
+    return _group_norm(ctx, input, num_groups, weight, bias, eps)
+
+
+@register_converter(aten.native_group_norm.default)
+def native_group_norm(ctx, input, weight, bias, N, C, HxW, group, eps):  # noqa: N803 (ATen's names)
+    """Group norm as core ATen records it: (output, mean, rstd) with the batch, channel and spatial
+    sizes spelled out (checked against the input's); the saved mean and rstd are not computed."""
+    shape = ctx.shape(input)
+    if len(shape) >= 2:
+        for name, given, actual in (("N", N, shape[0]), ("C", C, shape[1]), ("HxW", HxW, symbolic.product(shape[2:]))):
+            if not symbolic.equal(given, actual):
+                raise ctx.shape_error(f"is {given} but the input of shape {shape} has {actual}", name)
+    out = _group_norm(ctx, input, group, weight, bias, eps)
+    return out, NotComputed("group norm's saved mean"), NotComputed("group norm's saved inverse std")
 
 
 @register_converter(F.normalize)

@@ -1,5 +1,7 @@
 """Converters for padding: `F.pad` in every mode and the nn padding modules (ZeroPad*, ConstantPad*,
-ReflectionPad*, ReplicationPad*, CircularPad*), onto kernels/padding.py.
+ReflectionPad*, ReplicationPad*, CircularPad*), and their ATen ops from torch.export (`aten.pad`,
+`constant_pad_nd`, `reflection_pad{1,2,3}d`, `replication_pad{1,2,3}d`, `_pad_circular`), onto
+kernels/padding.py.
 
 PyTorch's rules are checked at import: an even-length `pad` of ints, pairs from the last axis back;
 constant padding on any number of axes, the other modes on the last 1-3 axes of an input with at
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import numbers
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -24,6 +27,16 @@ _MODULE_MODES = {
     **dict.fromkeys((nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d), "circular"),
 }
 _CIRCULAR_RANKS = {nn.CircularPad1d: (2, 3), nn.CircularPad2d: (3, 4), nn.CircularPad3d: (4, 5)}
+
+aten = torch.ops.aten
+_ATEN_MODES = {  # ATen's padding ops of one mode and a fixed number of padded axes
+    aten.reflection_pad1d.default: ("reflect", 1),
+    aten.reflection_pad2d.default: ("reflect", 2),
+    aten.reflection_pad3d.default: ("reflect", 3),
+    aten.replication_pad1d.default: ("replicate", 1),
+    aten.replication_pad2d.default: ("replicate", 2),
+    aten.replication_pad3d.default: ("replicate", 3),
+}
 
 
 def _pairs(ctx: NodeContext, pad: object, rank: int) -> list[tuple[int, int]]:
@@ -109,3 +122,30 @@ def pad_module(ctx, input):
         low, high = _CIRCULAR_RANKS[type(module)]
         raise ctx.shape_error(f"expected {low}D or {high}D input (got {rank}D input)")
     return _pad(ctx, input, module.padding, _MODULE_MODES[type(module)], getattr(module, "value", None))
+
+
+@register_converter(aten.pad.default)
+def pad_aten(ctx, input, pad, mode="constant", value=None):
+    """torch.export's F.pad, with F.pad's arguments."""
+    return _pad(ctx, input, pad, mode, value)
+
+
+@register_converter(aten.constant_pad_nd.default)
+def constant_pad_nd(ctx, input, pad, value=0):
+    """Constant padding (negative amounts crop) of any number of trailing axes: F.pad's constant mode."""
+    return _pad(ctx, input, pad, "constant", value)
+
+
+@register_converter(*_ATEN_MODES)
+def pad_axes_aten(ctx, input, padding):
+    """reflection_pad{1,2,3}d / replication_pad{1,2,3}d: one mode on exactly 1, 2 or 3 trailing axes."""
+    mode, axes = _ATEN_MODES[ctx.target]
+    if not isinstance(padding, (tuple, list)) or len(padding) != 2 * axes:
+        raise ctx.shape_error(f"padding size is expected to be {2 * axes}, got {padding!r}", "padding")
+    return _pad(ctx, input, padding, mode, None)
+
+
+@register_converter(aten._pad_circular.default)
+def pad_circular_aten(ctx, input, pad):
+    """F.pad's circular mode as ATen records it."""
+    return _pad(ctx, input, pad, "circular", None)

@@ -15,7 +15,7 @@ from ..importer import NodeContext
 from ..kernels import pooling as kernels
 from ..kernels import reduction
 from ..registry import register_converter
-from .common import pair, positive, static_dims
+from .common import NotComputed, pair, positive, static_dims
 
 aten = torch.ops.aten
 
@@ -169,9 +169,11 @@ def _adaptive_output_size(ctx: NodeContext, input, dims: int, output_size) -> tu
     return positive(ctx, output, "output_size")
 
 
-def _adaptive_avg_pool(ctx: NodeContext, input, dims: int, output_size):
+def _adaptive_avg_pool(ctx: NodeContext, input, dims: int, output_size, mean_at_one: bool = True):
+    """Adaptive average pooling; `mean_at_one`: an all-1 output is the mean over the pooled axes, as
+    F.adaptive_avg_pool* computes it (ATen's `_adaptive_avg_pool2d` kernel sums the window instead)."""
     output = _adaptive_output_size(ctx, input, dims, output_size)
-    if all(o == 1 for o in output):  # PyTorch takes the mean over the pooled axes here, summed as a whole
+    if mean_at_one and all(o == 1 for o in output):  # PyTorch's mean, summed as a whole
         rank = len(ctx.shape(input))
         return ctx.emit_te(reduction.reduce_mean, input, axes=list(range(rank - dims, rank)), keepdim=True)
     if dims == 1:
@@ -188,6 +190,12 @@ def adaptive_avg_pool(ctx, input):
 @register_converter(F.adaptive_avg_pool2d, aten.adaptive_avg_pool2d.default)
 def adaptive_avg_pool2d_function(ctx, input, output_size):
     return _adaptive_avg_pool(ctx, input, 2, output_size)
+
+
+@register_converter(aten._adaptive_avg_pool2d.default)
+def adaptive_avg_pool2d_kernel_aten(ctx, input, output_size):
+    """The pooling kernel F.adaptive_avg_pool2d calls for outputs other than 1x1 (torch.export's decomposition)."""
+    return _adaptive_avg_pool(ctx, input, 2, output_size, mean_at_one=False)
 
 
 @register_converter(F.adaptive_avg_pool1d, aten.adaptive_avg_pool1d.default)
@@ -231,9 +239,16 @@ def max_pool2d_aten(ctx, input, kernel_size, stride=(), padding=0, dilation=1, c
 
 @register_converter(aten.max_pool2d_with_indices.default)
 def max_pool2d_with_indices_aten(ctx, input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
-    """(values, indices) as torch.export records max pooling; the indices are not computed (None), so
-    a graph that reads them is refused where it does."""
-    return _max_pool(ctx, input, 2, kernel_size, stride, padding, dilation, ceil_mode, False), None
+    """(values, indices) as torch.export records max pooling; the indices are not computed, so a graph
+    that reads them is refused where it does."""
+    return _max_pool(ctx, input, 2, kernel_size, stride, padding, dilation, ceil_mode, False), NotComputed("the max pooling indices")
+
+
+@register_converter(aten.adaptive_max_pool2d.default)
+def adaptive_max_pool2d_aten(ctx, input, output_size):
+    """(values, indices) as torch.export records adaptive max pooling (1-D too, on a height of 1);
+    the indices are not computed."""
+    return _adaptive_max_pool(ctx, input, 2, output_size, False), NotComputed("the adaptive max pooling indices")
 
 
 @register_converter(aten.avg_pool2d.default)

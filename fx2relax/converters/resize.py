@@ -1,6 +1,7 @@
 """Converters for `F.interpolate` and nn.Upsample / UpsamplingNearest2d / UpsamplingBilinear2d:
 nearest, nearest-exact, linear, bilinear, bicubic, trilinear (onto kernels/resize.py) and area
-(adaptive average pooling).
+(adaptive average pooling); and the ATen upsample ops torch.export records for them (`.vec` with
+an output size or scale factors, `.default` with both), onto the same tables and kernels.
 
 Index and weight tables are computed here, per spatial axis, with the formulas of PyTorch's CPU
 kernels (aten/src/ATen/native/UpSample.h, cpu/UpSampleKernel.cpp) in the model's float type:
@@ -16,6 +17,7 @@ import math
 import numbers
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import nn
 from tvm import relax
@@ -26,6 +28,7 @@ from ..kernels import resize as kernels
 from ..registry import register_converter
 from .common import static_dims
 
+aten = torch.ops.aten
 _MODE_RANKS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
 _NEAREST_MODES = ("nearest", "nearest-exact", "area")
 _CUBIC_A = -0.75
@@ -121,6 +124,7 @@ def _axis_tables(real: type, mode: str, in_size: int, out_size: int, align_corne
 
 
 def _interpolate(ctx: NodeContext, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
+    """F.interpolate's argument rules, then `_resample`."""
     shape = ctx.shape(input)
     rank = len(shape)
     if mode not in (*_NEAREST_MODES, *_MODE_RANKS):
@@ -133,20 +137,30 @@ def _interpolate(ctx: NodeContext, input, size, scale_factor, mode, align_corner
     elif align_corners is None:
         align_corners = False
     if antialias:
-        raise ctx.unsupported("antialias", "antialiased resampling is not supported")
+        _refuse_antialias(ctx)
     if rank not in (3, 4, 5) or (mode in _MODE_RANKS and rank != _MODE_RANKS[mode]):
         needed = f"{_MODE_RANKS[mode]}-D" if mode in _MODE_RANKS else "3-D, 4-D or 5-D"
         raise ctx.shape_error(f"{mode} mode needs a {needed} input, got a {rank}-D input of shape {shape}", "input")
     sizes = static_dims(ctx, shape, range(2, rank), "interpolate")
     recompute = bool(recompute_scale_factor) or (mode == "area" and size is None)
     outs, factors = _output_sizes(ctx, sizes, size, scale_factor, recompute)
+    return _resample(ctx, input, mode, sizes, outs, factors, align_corners)
+
+
+def _refuse_antialias(ctx: NodeContext) -> None:
+    raise ctx.unsupported("antialias", "antialiased resampling is not supported")
+
+
+def _resample(ctx: NodeContext, input, mode: str, sizes: list[int], outs: list[int], factors: list, align_corners):
+    """Resample the spatial axes of `sizes` to `outs`; `factors` are the scale factors the source
+    positions are computed from (None: in / out), as PyTorch's upsample kernels take them."""
     if min(outs) <= 0:
         raise ctx.shape_error(f"input and output sizes should be greater than 0, got input {sizes} and output {outs}", "size")
     if mode == "area":
-        if rank == 5:
+        if len(sizes) == 3:
             raise ctx.unsupported("mode", "'area' on a 5-D input (adaptive 3-D average pooling) is not supported")
-        pool = pooling_kernels.adaptive_avg_pool1d if rank == 3 else pooling_kernels.adaptive_avg_pool2d
-        return ctx.emit_te(pool, input, output_size=outs[0] if rank == 3 else outs)
+        pool = pooling_kernels.adaptive_avg_pool1d if len(sizes) == 1 else pooling_kernels.adaptive_avg_pool2d
+        return ctx.emit_te(pool, input, output_size=outs[0] if len(sizes) == 1 else outs)
     real = np.float64 if ctx.dtype == "float64" else np.float32
     tables = [_axis_tables(real, mode, s, o, align_corners, f) for s, o, f in zip(sizes, outs, factors)]
     if mode in ("nearest", "nearest-exact"):
@@ -169,3 +183,116 @@ def upsample(ctx, input):
         ctx, input, module.size, module.scale_factor, module.mode, module.align_corners,
         module.recompute_scale_factor, False,
     )
+
+
+_ATEN_MODES = {  # ATen's upsample ops (.vec as F.interpolate calls them, .default as they decompose): mode, spatial axes
+    **{op: ("nearest", 1) for op in (aten.upsample_nearest1d.vec, aten.upsample_nearest1d.default)},
+    **{op: ("nearest", 2) for op in (aten.upsample_nearest2d.vec, aten.upsample_nearest2d.default)},
+    **{op: ("nearest", 3) for op in (aten.upsample_nearest3d.vec, aten.upsample_nearest3d.default)},
+    **{op: ("nearest-exact", 1) for op in (aten._upsample_nearest_exact1d.vec, aten._upsample_nearest_exact1d.default)},
+    **{op: ("nearest-exact", 2) for op in (aten._upsample_nearest_exact2d.vec, aten._upsample_nearest_exact2d.default)},
+    **{op: ("nearest-exact", 3) for op in (aten._upsample_nearest_exact3d.vec, aten._upsample_nearest_exact3d.default)},
+    **{op: ("linear", 1) for op in (aten.upsample_linear1d.vec, aten.upsample_linear1d.default)},
+    **{op: ("bilinear", 2) for op in (aten.upsample_bilinear2d.vec, aten.upsample_bilinear2d.default)},
+    **{op: ("bicubic", 2) for op in (aten.upsample_bicubic2d.vec, aten.upsample_bicubic2d.default)},
+    **{op: ("trilinear", 3) for op in (aten.upsample_trilinear3d.vec, aten.upsample_trilinear3d.default)},
+}
+
+
+def _aten_sizes(ctx: NodeContext, input) -> tuple[str, list[int]]:
+    """The mode of the node's upsample op and the input's spatial sizes, checked against its rank."""
+    mode, spatial = _ATEN_MODES[ctx.target]
+    shape = ctx.shape(input)
+    if len(shape) != spatial + 2:
+        raise ctx.shape_error(f"expects a {spatial + 2}-D input, got shape {shape}", "input")
+    return mode, static_dims(ctx, shape, range(2, spatial + 2), "upsampling")
+
+
+def _aten_output_size(ctx: NodeContext, output_size, spatial: int) -> list[int]:
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != spatial or not all(_is_int(s) for s in output_size):
+        raise ctx.unsupported("output_size", f"expected {spatial} ints, got {output_size!r}")
+    return [int(s) for s in output_size]
+
+
+def _upsample_vec(ctx: NodeContext, input, output_size, scale_factors, align_corners):
+    """An upsample .vec op: exactly one of `output_size` and `scale_factors` (then the output size
+    is each input size times its factor, truncated, and the factors place the sources)."""
+    mode, sizes = _aten_sizes(ctx, input)
+    if (output_size is None) == (scale_factors is None):
+        raise ctx.unsupported("scale_factors", "must specify exactly one of output_size and scale_factors")
+    if output_size is not None:
+        return _resample(ctx, input, mode, sizes, _aten_output_size(ctx, output_size, len(sizes)), [None] * len(sizes), align_corners)
+    if not isinstance(scale_factors, (tuple, list)) or len(scale_factors) != len(sizes):
+        raise ctx.unsupported("scale_factors", f"expected {len(sizes)} numbers, got {scale_factors!r}")
+    outs, factors = _output_sizes(ctx, sizes, None, tuple(scale_factors), False)
+    return _resample(ctx, input, mode, sizes, outs, factors, align_corners)
+
+
+def _upsample_default(ctx: NodeContext, input, output_size, scales: tuple, align_corners):
+    """An upsample .default op: the output size, and per axis an optional scale factor placing the sources."""
+    mode, sizes = _aten_sizes(ctx, input)
+    outs = _aten_output_size(ctx, output_size, len(sizes))
+    for scale in scales:
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Real)):
+            raise ctx.unsupported("scales", f"must be numbers or None, got {scales!r}")
+    return _resample(ctx, input, mode, sizes, outs, [None if f is None else float(f) for f in scales], align_corners)
+
+
+def _align_corners(ctx: NodeContext, align_corners) -> bool:
+    if not isinstance(align_corners, bool):
+        raise ctx.unsupported("align_corners", f"must be a bool, got {align_corners!r}")
+    return align_corners
+
+
+@register_converter(
+    aten.upsample_nearest1d.vec, aten.upsample_nearest2d.vec, aten.upsample_nearest3d.vec,
+    aten._upsample_nearest_exact1d.vec, aten._upsample_nearest_exact2d.vec, aten._upsample_nearest_exact3d.vec,
+)
+def upsample_nearest_vec(ctx, input, output_size, scale_factors):
+    return _upsample_vec(ctx, input, output_size, scale_factors, None)
+
+
+@register_converter(
+    aten.upsample_linear1d.vec, aten.upsample_bilinear2d.vec, aten.upsample_bicubic2d.vec, aten.upsample_trilinear3d.vec
+)
+def upsample_interpolating_vec(ctx, input, output_size, align_corners, scale_factors):
+    return _upsample_vec(ctx, input, output_size, scale_factors, _align_corners(ctx, align_corners))
+
+
+@register_converter(aten.upsample_nearest1d.default, aten._upsample_nearest_exact1d.default)
+def upsample_nearest1d(ctx, input, output_size, scales=None):
+    return _upsample_default(ctx, input, output_size, (scales,), None)
+
+
+@register_converter(aten.upsample_nearest2d.default, aten._upsample_nearest_exact2d.default)
+def upsample_nearest2d(ctx, input, output_size, scales_h=None, scales_w=None):
+    return _upsample_default(ctx, input, output_size, (scales_h, scales_w), None)
+
+
+@register_converter(aten.upsample_nearest3d.default, aten._upsample_nearest_exact3d.default)
+def upsample_nearest3d(ctx, input, output_size, scales_d=None, scales_h=None, scales_w=None):
+    return _upsample_default(ctx, input, output_size, (scales_d, scales_h, scales_w), None)
+
+
+@register_converter(aten.upsample_linear1d.default)
+def upsample_linear1d(ctx, input, output_size, align_corners, scales=None):
+    return _upsample_default(ctx, input, output_size, (scales,), _align_corners(ctx, align_corners))
+
+
+@register_converter(aten.upsample_bilinear2d.default, aten.upsample_bicubic2d.default)
+def upsample_2d(ctx, input, output_size, align_corners, scales_h=None, scales_w=None):
+    return _upsample_default(ctx, input, output_size, (scales_h, scales_w), _align_corners(ctx, align_corners))
+
+
+@register_converter(aten.upsample_trilinear3d.default)
+def upsample_trilinear3d(ctx, input, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
+    return _upsample_default(ctx, input, output_size, (scales_d, scales_h, scales_w), _align_corners(ctx, align_corners))
+
+
+@register_converter(
+    aten._upsample_bilinear2d_aa.vec, aten._upsample_bicubic2d_aa.vec,
+    aten._upsample_bilinear2d_aa.default, aten._upsample_bicubic2d_aa.default,
+)
+def upsample_antialiased(ctx, input, output_size, align_corners, *scales, **named_scales):
+    """F.interpolate(..., antialias=True): refused, as on the torch.fx path."""
+    _refuse_antialias(ctx)

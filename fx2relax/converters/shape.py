@@ -366,6 +366,49 @@ def expand(ctx, input, *sizes, implicit=False):
     return _expand(ctx, input, _sizes(ctx, sizes, "size"), "size")
 
 
+@register_converter(aten.copy.default, any_dtype=("input", "src"))
+def copy_into(ctx, input, src, non_blocking=False):
+    """`aten.copy(self, src)`, the functional form of `self.copy_(src)`: src broadcast to self's shape
+    and converted to self's dtype (self's values are not read)."""
+    if not is_tensor(input) or not is_tensor(src):
+        raise ctx.unsupported("src", "copies a tensor into a tensor")
+    value = _expand(ctx, src, list(ctx.shape(input)), "src")
+    return convert(ctx, value, getattr(torch, dtypes.value_dtype(input)), "src")
+
+
+@register_converter(aten.as_strided.default, any_dtype=("input",))
+def as_strided(ctx, input, size, stride, storage_offset=None):
+    """A strided view of the input's storage, exact where PyTorch's input is contiguous, so that its
+    storage holds the input's row-major elements, and every position read lies inside them."""
+    shape = ctx.shape(input)
+    static = all(isinstance(d, int) for d in shape)
+    traced = ctx.traced_tensor("input") if static else None
+    if traced is None or not traced.is_contiguous():
+        raise ctx.unsupported(
+            "input",
+            "as_strided reads PyTorch's memory layout, known here only for a contiguous input of static shape traced by torch.export",
+        )
+    for name, values in (("size", size), ("stride", stride)):
+        if not isinstance(values, (tuple, list)) or not all(isinstance(v, int) and v >= 0 for v in values):
+            raise ctx.unsupported(name, f"must be a list of non-negative ints, got {values!r}")
+    if len(size) != len(stride):
+        raise ctx.shape_error(f"mismatch in length of strides ({len(stride)}) and shape ({len(size)})", "stride")
+    base = int(traced.storage_offset())
+    offset = base if storage_offset is None else storage_offset
+    if not isinstance(offset, int) or offset < 0:
+        raise ctx.unsupported("storage_offset", f"must be a non-negative int, got {storage_offset!r}")
+    if 0 in size:
+        raise ctx.unsupported("size", f"empty results are not supported, got size {list(size)}")
+    last = offset - base + sum((n - 1) * step for n, step in zip(size, stride))
+    if offset < base or last >= symbolic.product(shape):
+        raise ctx.unsupported(
+            "storage_offset",
+            f"the view (size {list(size)}, stride {list(stride)}, offset {offset}) reads storage outside the input's "
+            f"{symbolic.product(shape)} elements (which start at offset {base})",
+        )
+    return ctx.emit_te(kernels.as_strided, input, size=list(size), stride=list(stride), offset=offset - base)
+
+
 @register_converter("expand_as", any_dtype=("input", "other"))
 def expand_as(ctx, input, other):
     if not is_tensor(other):

@@ -1,5 +1,5 @@
 """Layout changes that move no arithmetic: reshape, flatten, permute, slicing, concatenation,
-stacking, unsqueeze/squeeze and broadcasting.
+stacking, unsqueeze/squeeze, broadcasting and strided views of the row-major elements.
 
 Every size may be an int or a PrimExpr (a symbolic batch); arguments are already checked and
 normalised by the converters (non-negative axes, in-range indices).
@@ -164,6 +164,28 @@ def broadcast_to(data: te.Tensor, shape: Sequence) -> te.Tensor:
         return data[tuple(0 if symbolic.is_one(d) else out[offset + a] for a, d in enumerate(data.shape))]
 
     return te.compute(tuple(shape), source, name="broadcast_to")
+
+
+def as_strided(data: te.Tensor, size: Sequence[int], stride: Sequence[int], offset: int) -> te.Tensor:
+    """A strided view of data's row-major elements: out[i0, ..., ik] = flat[offset + sum_j i_j * stride[j]],
+    flat being data read in row-major order (as PyTorch's contiguous storage).
+
+    data: any static shape; size, stride: k ints; the converter checks every position read lies in
+    [0, data's element count). Returns `size`.
+    """
+    sizes = [int(d) for d in data.shape]
+
+    def source(*out):
+        flat = offset
+        for index, step in zip(out, stride):
+            flat = flat + index * step
+        indices = []
+        for dim in reversed(sizes):
+            indices.append(tirx.floormod(flat, dim))
+            flat = tirx.floordiv(flat, dim)
+        return data[tuple(reversed(indices))]
+
+    return te.compute(tuple(size), source, name="as_strided")
 
 
 def take(data: te.Tensor, indices: te.Tensor, axis: int) -> te.Tensor:
