@@ -240,7 +240,7 @@ class PlaneConv(ScheduleRule):
         sch.reorder(row, *taps, column)
         plane_loop = sch.fuse(*plane) if len(plane) > 1 else plane[0]
         if fused:  # an element-wise consumer takes each row while it is in registers, a pooling one each plane
-            sch.reverse_compute_at(consumer.block, plane_loop if consumer.windows else row)
+            sch.reverse_compute_at(consumer.block, plane_loop if consumer.windows else row, preserve_unit_loops=True)
             sch.set_scope(conv, 0, "local")
         sch.parallel(plane_loop)
         sch.vectorize(column)
