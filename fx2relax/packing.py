@@ -213,9 +213,11 @@ class _BatchNormFolder(relax.PyExprMutator):
         if not isinstance(conv, relax.Call) or conv.op != _CALL_TIR:
             return call
         convolution = convolution_parameters(self.mod[conv.args[0]])
+        if convolution is None:
+            return call
         data, weight, *bias = conv.args[1].fields
         constants = [weight, *bias, mean, variance, *(v for v in (scale, shift) if v is not None)]
-        if convolution is None or not all(isinstance(value, tvm.ir.expr.Constant) for value in constants):
+        if not all(isinstance(value, tvm.ir.expr.Constant) for value in constants):
             return call
         weight_array = weight.value.numpy()
         if weight_array.dtype not in (np.float32, np.float64):
