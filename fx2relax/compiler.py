@@ -1,6 +1,7 @@
 """`compile`: the fast path. Our kernels fused, scheduled for the host CPU, weights packed once.
 
-Pipeline: pack the weights of linear layers and convolutions (fx2relax.packing), annotate op
+Pipeline: fold eval batch norms into the convolutions before them and pack the weights of linear
+layers and convolutions (fx2relax.packing), annotate op
 patterns and fuse (conv + batch norm + residual add + ReLU, linear + bias + ReLU), optionally MetaSchedule-tune (fx2relax.tuning), then
 give every PrimFunc without a tuned schedule one of ours (fx2relax.schedules), and build with
 TVM's Relax lowering passes (without its legalize/fuse passes, which would undo nothing but cost time).
@@ -17,7 +18,7 @@ from tvm import relax, tirx
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
 from .kernels.marks import marked_kernel, stages
-from .packing import PackConvWeights, PackLinearWeights
+from .packing import FoldBatchNorm, PackConvWeights, PackLinearWeights
 from .runtime import CompiledModel, TargetLike, build, make_target
 from .schedules import apply_schedules
 
@@ -42,9 +43,11 @@ def with_num_cores(target: tvm.target.Target) -> tvm.target.Target:
 
 
 def fuse(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Pack linear and convolution weights for `target`, annotate op patterns and fuse our PrimFuncs."""
+    """Fold eval batch norms into the convolutions before them, pack linear and convolution weights
+    for `target`, annotate op patterns and fuse our PrimFuncs."""
     return tvm.transform.Sequential(
         [
+            FoldBatchNorm(),
             PackLinearWeights(target),
             PackConvWeights(target),
             relax.transform.AnnotateTIROpPattern(),

@@ -92,20 +92,25 @@ def pack_conv2d_weight(weight: np.ndarray, lanes: int) -> np.ndarray:
     return np.ascontiguousarray(weight.reshape(out_channels // lanes, lanes, *rest).transpose(0, 2, 3, 4, 1))
 
 
-def conv2d_parameters(func: tvm.ir.BaseFunc) -> dict[str, object] | None:
-    """The parameters of a PrimFunc made from kernels.conv.conv2d alone (read from its conv stage's
-    annotations), or None for any other function."""
+CONVOLUTIONS = {"conv1d": conv_kernels.conv1d, "conv2d": conv_kernels.conv2d, "conv3d": conv_kernels.conv3d}
+"""Our convolution kernels by the mark of their conv stage."""
+
+
+def convolution_parameters(func: tvm.ir.BaseFunc) -> tuple[str, dict[str, object]] | None:
+    """The kernel (a key of CONVOLUTIONS) and parameters of a PrimFunc made from one of our
+    convolutions alone (read from its conv stage's annotations), or None for any other function."""
     if not isinstance(func, tirx.PrimFunc):
         return None
     blocks = stages(func)
     marks = [marked_kernel(block.annotations) for block in blocks]
-    if marks.count("conv2d") != 1 or any(mark not in ("pad", "conv2d", None) for mark in marks) or len(blocks) > 3:
+    kernels = [mark for mark in marks if mark in CONVOLUTIONS]
+    if len(kernels) != 1 or any(mark not in ("pad", kernels[0], None) for mark in marks) or len(blocks) > 3:
         return None
-    annotations = blocks[marks.index("conv2d")].annotations
+    annotations = blocks[marks.index(kernels[0])].annotations
     padding = [int(p) for p in annotations["fx2relax.padding"]]
-    return {
+    return kernels[0], {
         "stride": [int(s) for s in annotations["fx2relax.stride"]],
-        "padding": [padding[0:2], padding[2:4]],
+        "padding": [padding[i:i + 2] for i in range(0, len(padding), 2)],
         "dilation": [int(d) for d in annotations["fx2relax.dilation"]],
         "groups": int(annotations["fx2relax.groups"]),
         "padding_mode": str(annotations["fx2relax.padding_mode"]),
@@ -123,9 +128,10 @@ class _ConvPacker(relax.PyExprMutator):
         call = self.visit_expr_post_order(call)
         if call.op != _CALL_TIR:
             return call
-        parameters = conv2d_parameters(self.mod[call.args[0]])
-        if parameters is None or parameters.pop("groups") != 1:
+        convolution = convolution_parameters(self.mod[call.args[0]])
+        if convolution is None or convolution[0] != "conv2d" or convolution[1].pop("groups") != 1:
             return call
+        parameters = convolution[1]
         data, weight, *bias = call.args[1].fields
         if not isinstance(weight, tvm.ir.expr.Constant) or len(data.ty.shape.values) != 4:
             return call
@@ -152,3 +158,87 @@ class PackConvWeights:
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
         return _rewrite_calls(_ConvPacker(mod, self.target), mod)
+
+
+def batch_norm_parameters(func: tvm.ir.BaseFunc) -> dict[str, object] | None:
+    """eps and which of weight and bias a PrimFunc made from kernels.batch_norm alone (running
+    statistics) takes, read from its last stage's mark; None for any other function."""
+    if not isinstance(func, tirx.PrimFunc):
+        return None
+    marks = [(marked_kernel(block.annotations), block.annotations) for block in stages(func)]
+    if [kernel for kernel, _ in marks if kernel is not None] != ["batch_norm"] or marks[-1][0] != "batch_norm":
+        return None
+    annotations = marks[-1][1]
+    return {
+        "eps": float(str(annotations["fx2relax.eps"])),
+        "weight": bool(int(annotations["fx2relax.weight"])),
+        "bias": bool(int(annotations["fx2relax.bias"])),
+    }
+
+
+def fold_batch_norm(
+    weight: np.ndarray, bias: np.ndarray | None, mean: np.ndarray, variance: np.ndarray,
+    scale: np.ndarray | None, shift: np.ndarray | None, eps: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A convolution's (weight [O, ...], bias [O] or None) with the eval batch norm after it folded in.
+
+    As kernels.batch_norm: invstd = 1 / sqrt(var + eps) and alpha = scale * invstd in the weight's
+    dtype, beta = shift - mean * alpha rounded once; then weight * alpha per output channel and
+    bias * alpha + beta rounded once. The folded conv differs from conv-then-norm by roundings.
+    """
+    dtype = weight.dtype.type
+    invstd = dtype(1) / np.sqrt(variance + dtype(eps))
+    alpha = invstd if scale is None else scale * invstd
+    wide_alpha = alpha.astype(np.float64)
+    beta = (0.0 if shift is None else shift.astype(np.float64)) - mean.astype(np.float64) * wide_alpha
+    folded_bias = beta.astype(dtype) if bias is None else (bias.astype(np.float64) * wide_alpha + beta.astype(dtype)).astype(dtype)
+    folded_weight = weight * alpha.reshape(-1, *[1] * (weight.ndim - 1))
+    return folded_weight.astype(dtype), folded_bias
+
+
+@relax.expr_functor.mutator
+class _BatchNormFolder(relax.PyExprMutator):
+    def __init__(self, mod: tvm.IRModule):
+        super().__init__(mod)
+        self.mod = mod
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        call = self.visit_expr_post_order(call)
+        if call.op != _CALL_TIR or (norm := batch_norm_parameters(self.mod[call.args[0]])) is None:
+            return call
+        conv_output, mean, variance, *affine = call.args[1].fields
+        scale = affine.pop(0) if norm["weight"] else None
+        shift = affine.pop(0) if norm["bias"] else None
+        conv = self.lookup_binding(conv_output) if isinstance(conv_output, relax.Var) else None
+        if not isinstance(conv, relax.Call) or conv.op != _CALL_TIR:
+            return call
+        convolution = convolution_parameters(self.mod[conv.args[0]])
+        if convolution is None:
+            return call
+        data, weight, *bias = conv.args[1].fields
+        constants = [weight, *bias, mean, variance, *(v for v in (scale, shift) if v is not None)]
+        if not all(isinstance(value, tvm.ir.expr.Constant) for value in constants):
+            return call
+        weight_array = weight.value.numpy()
+        if weight_array.dtype not in (np.float32, np.float64):
+            return call
+        folded_weight, folded_bias = fold_batch_norm(
+            weight_array, bias[0].value.numpy() if bias else None, mean.value.numpy(), variance.value.numpy(),
+            None if scale is None else scale.value.numpy(), None if shift is None else shift.value.numpy(), norm["eps"],
+        )
+        kernel, parameters = convolution
+        dtype = str(weight_array.dtype)
+        return self.builder_.call_te(
+            CONVOLUTIONS[kernel], data, relax.const(folded_weight, dtype), relax.const(folded_bias, dtype), **parameters,
+            primfunc_name_hint=kernel,
+        )
+
+
+@tvm.transform.module_pass(opt_level=0, name="FoldBatchNorm")
+class FoldBatchNorm:
+    """Fold every eval batch norm (constant statistics) that reads a convolution's output (constant
+    weights) into the convolution's weights and bias, as ONNX Runtime and OpenVINO do: the
+    normalisation costs nothing at run time. Results differ from conv-then-norm by roundings."""
+
+    def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        return _rewrite_calls(_BatchNormFolder(mod), mod)

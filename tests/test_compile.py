@@ -5,12 +5,15 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 from tvm import tirx
 
 import fx2relax
 from fx2relax.compiler import fuse, host_target
+from fx2relax.kernels.marks import marked_kernel, stages
 from tests.helpers import assert_outputs_match, check_against_torch, course_cnn
 
 
@@ -134,6 +137,45 @@ def test_residual_add_and_relu_fuse_into_the_second_conv():
     fused = fuse(fx2relax.from_module(model, (2, 16, 8, 8)), host_target())
     assert sum(isinstance(func, tirx.PrimFunc) for _, func in fused.functions_items()) == 2  # one per conv
     check_against_torch(model, torch.randn(2, 16, 8, 8), compiled=True)
+
+
+class ConvThenNorm(nn.Module):
+    """A 1-, 2- or 3-D conv, then F.batch_norm on running statistics with or without weight and bias."""
+
+    def __init__(self, rank: int, channels: int, groups: int, bias: bool, norm_weight: bool, norm_bias: bool):
+        super().__init__()
+        conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[rank - 1]
+        self.conv = conv(2 * groups, channels, 3, padding=1, groups=groups, bias=bias)
+        self.register_buffer("mean", torch.empty(channels).uniform_(-1, 1))
+        self.register_buffer("var", torch.empty(channels).uniform_(0.1, 3))
+        self.weight = nn.Parameter(torch.empty(channels).uniform_(-2, 2)) if norm_weight else None
+        self.shift = nn.Parameter(torch.empty(channels).uniform_(-1, 1)) if norm_bias else None
+
+    def forward(self, x):
+        return F.batch_norm(self.conv(x), self.mean, self.var, self.weight, self.shift, eps=1e-3)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    rank=st.integers(1, 3), per_group=st.sampled_from([1, 3, 16]), groups=st.sampled_from([1, 2]),
+    bias=st.booleans(), norm_weight=st.booleans(), norm_bias=st.booleans(), seed=st.integers(0, 2**16),
+)
+def test_batch_norm_after_a_conv_is_folded_into_its_weights(rank, per_group, groups, bias, norm_weight, norm_bias, seed):
+    torch.manual_seed(seed)
+    model = ConvThenNorm(rank, per_group * groups, groups, bias, norm_weight, norm_bias).eval()
+    shape = (2, 2 * groups, *[6] * rank)
+    fused = fuse(fx2relax.from_module(model, shape), host_target())
+    functions = [func for _, func in fused.functions_items() if isinstance(func, tirx.PrimFunc)]
+    assert "batch_norm" not in {marked_kernel(block.annotations) for func in functions for block in stages(func)}
+    x = torch.randn(shape)
+    x[0, 0, 1], x[1, -1, 0] = float("nan"), float("inf")
+    check_against_torch(model, x, compiled=True)
+
+
+def test_conv_on_one_pixel_planes_with_a_consumer_compiles():
+    # A squeeze-and-excitation conv (GhostNet's): 20 output channels, neither packed nor in channel vectors.
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(72, 20, 1), nn.ReLU())
+    check_against_torch(model, torch.randn(2, 72, 6, 6), compiled=True)
 
 
 def test_channel_vector_conv_with_symbolic_batch_runs_any_batch():

@@ -100,6 +100,29 @@ def test_depthwise_convs_get_the_plane_rule():
     assert chosen_rules(model, (1, 32, 14, 14)) == [(("conv2d", "pad"), "PlaneConv")]  # batch norm, ReLU6 unmarked
 
 
+STRIDED_PLANE_CONVS = {
+    # Column stride 2 on a padded input of even width: the padded copy is stored as two planes of
+    # alternate columns, so each tap reads a contiguous vector; odd width: read in place.
+    "depthwise, stride 2, even padded width": (nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16), (2, 16, 9, 10)),
+    "depthwise, stride 2, odd padded width": (nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16), (2, 16, 9, 9)),
+    "grouped, 2 outputs per group, stride (1, 3), dilated": (
+        nn.Conv2d(8, 16, 3, stride=(1, 3), padding=2, dilation=2, groups=8), (1, 8, 7, 14)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", STRIDED_PLANE_CONVS)
+def test_grouped_and_strided_convs_get_the_plane_rule_and_match_torch(name):
+    # Fewer output channels per group than a vector's lanes: a channel vector would gather from several input planes.
+    conv, shape = STRIDED_PLANE_CONVS[name]
+    model = nn.Sequential(conv, nn.BatchNorm2d(conv.out_channels), nn.ReLU6())
+    assert chosen_rules(model, shape) == [(("conv2d", "pad"), "PlaneConv")]
+    torch.manual_seed(0)
+    x = torch.randn(shape)
+    x[0, 0, 1, 2], x[-1, -1, -1, -1] = float("nan"), float("-inf")
+    check_compiled(model, x)
+
+
 @pytest.mark.parametrize("name", FALLBACK_CONVS)
 def test_convs_whose_windows_do_not_tile_get_the_plane_rule(name):
     model = FALLBACK_CONVS[name]

@@ -4,9 +4,12 @@ Compiles the model phase by phase (import, fuse, schedule, TVM build), then time
 makes (an instrument around every call), largest first, with its argument
 shapes, so the kernels worth a faster schedule stand out.
 
-    python tools/profile_compiled.py resnet18 [--batch 1] [--top 25] [--repeats 5]
+    python tools/profile_compiled.py resnet18 [--batch 1] [--top 25] [--repeats 5] [--codegen]
+    python tools/profile_compiled.py timm:ghostnet_100 --size 96
 
-Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2).
+Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2), or any timm model
+(`timm:<name>`, random weights, `--size`² images). `--codegen` also builds each scheduled function
+alone and lists those TVM's lowering and LLVM take longest over.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("TVM_NUM_THREADS", "2")
 
+import torch
 import tvm
 from tvm import relax, tirx
 
@@ -36,17 +40,43 @@ def argument_shapes(func: tirx.PrimFunc) -> str:
     return ", ".join(shapes[:-1]) + " → " + shapes[-1] if shapes else ""
 
 
-def main(argv: list[str] | None = None) -> int:
+def model_and_example(name: str, batch: int, size: int) -> tuple[torch.nn.Module, torch.Tensor]:
+    """A benchmark model (bench_models.MODELS) or `timm:<name>` with random weights, and an input."""
     from bench_models import MODELS, build_model
 
+    if name.startswith("timm:"):
+        import timm
+
+        torch.manual_seed(0)
+        model = timm.create_model(name.removeprefix("timm:"), pretrained=False).eval()
+        return model, torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
+    if name not in MODELS or name == "bert":
+        raise SystemExit(f"unknown model {name!r}: one of {', '.join(n for n in MODELS if n != 'bert')} or timm:<name>")
+    return build_model(name), MODELS[name].example(batch)
+
+
+def codegen_seconds(scheduled: tvm.IRModule, target: tvm.target.Target) -> dict[str, float]:
+    """Seconds TVM's TIR lowering and LLVM take over each scheduled PrimFunc built alone."""
+    seconds = {}
+    for global_var, func in scheduled.functions_items():
+        if isinstance(func, tirx.PrimFunc):
+            start = time.perf_counter()
+            tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=target)
+            seconds[global_var.name_hint] = time.perf_counter() - start
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", choices=[name for name in MODELS if name != "bert"])
+    parser.add_argument("model", help="cnn, resnet18, mobilenet_v2 or timm:<name>")
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--size", type=int, default=96, help="image side of a timm model")
     parser.add_argument("--top", type=int, default=25, help="kernels listed")
     parser.add_argument("--repeats", type=int, default=5, help="profiled runs; the best per kernel is reported")
+    parser.add_argument("--codegen", action="store_true", help="time lowering + LLVM per function")
     args = parser.parse_args(argv)
 
-    model, example = build_model(args.model), MODELS[args.model].example(args.batch)
+    model, example = model_and_example(args.model, args.batch, args.size)
     target = host_target()
     phases = {}
     start = time.perf_counter()
@@ -61,10 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     executable = tvm.compile(scheduled, target=target, relax_pipeline=_lowering_pipeline(target))
     phases["TVM build (lowering, LLVM)"] = time.perf_counter() - start
-    print(f"# {MODELS[args.model].label}, B={args.batch}: compile phases\n\n| phase | s |\n|---|---|")
+    print(f"# {args.model} {'x'.join(map(str, example.shape))}: compile phases\n\n| phase | s |\n|---|---|")
     for phase, seconds in phases.items():
         print(f"| {phase} | {seconds:.2f} |")
     print(f"| total | {sum(phases.values()):.2f} |")
+    functions = {gv.name_hint: func for gv, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)}
+    if args.codegen:
+        seconds = codegen_seconds(scheduled, target)
+        print(f"\n## Lowering + LLVM per function, built alone ({len(seconds)} functions, {sum(seconds.values()):.2f} s)\n")
+        print("| function | rule | s | arguments |\n|---|---|---|---|")
+        for name, took in sorted(seconds.items(), key=lambda item: -item[1])[: args.top]:
+            rule = functions[name].attrs.get("fx2relax.schedule_rule", "")
+            print(f"| {name} | {rule} | {took:.2f} | {argument_shapes(functions[name])} |")
 
     vm = relax.VirtualMachine(executable, tvm.cpu())
     data = tvm.runtime.tensor(example.numpy(), tvm.cpu())
@@ -92,7 +130,6 @@ def main(argv: list[str] | None = None) -> int:
             per_run[name].append(micros)
     medians = {name: min(times) for name, times in per_run.items()}
     whole = sum(medians.values())
-    functions = {gv.name_hint: func for gv, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)}
     print(f"\n## Kernels by time (best of {args.repeats} profiled runs; total {whole / 1e3:.2f} ms)\n")
     print("| kernel | calls | µs | % | arguments |\n|---|---|---|---|---|")
     for name, micros in sorted(medians.items(), key=lambda item: -item[1])[: args.top]:

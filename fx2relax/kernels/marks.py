@@ -31,6 +31,19 @@ def marked_kernel(annotations: Mapping[str, object]) -> str | None:
 
 
 def stages(func: tirx.PrimFunc) -> list[s_tir.SBlock]:
-    """The blocks (stages) directly under a PrimFunc's root block, in order."""
-    sch = s_tir.Schedule(func)
-    return [sch.get(block) for block in sch.get_child_blocks(sch.get_sblock("root"))]
+    """The blocks (stages) directly under a PrimFunc's root block, in order (read off its body:
+    cheaper than a Schedule, which compile's passes would build for every call)."""
+    root = func.body.block if isinstance(func.body, s_tir.SBlockRealize) else func.body
+    found: list[s_tir.SBlock] = []
+    pending = [root.body if isinstance(root, s_tir.SBlock) else root]
+    while pending:
+        stmt = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            found.append(stmt.block)
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend(reversed(list(stmt.seq)))
+        elif isinstance(stmt, tirx.IfThenElse):
+            pending.extend(branch for branch in (stmt.else_case, stmt.then_case) if branch is not None)
+        elif hasattr(stmt, "body"):  # loops, bindings, attributes, allocations
+            pending.append(stmt.body)
+    return found

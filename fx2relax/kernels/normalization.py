@@ -33,12 +33,13 @@ def _fused_multiply_add(a: tirx.PrimExpr, b: tirx.PrimExpr, c: tirx.PrimExpr, dt
 
 
 def _channel_affine(
-    data: te.Tensor, mean: te.Tensor, invstd: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None
+    data: te.Tensor, mean: te.Tensor, invstd: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None,
+    attrs: dict[str, object] | None = None,
 ) -> te.Tensor:
     """y = x * alpha + beta with alpha = weight * invstd, beta = bias - mean * alpha per channel (axis 1).
 
     PyTorch's CPU kernel computes exactly this, its compiler fusing both multiply-adds
-    (mean, invstd, weight, bias: [C]).
+    (mean, invstd, weight, bias: [C]). `attrs` go on the last stage.
     """
     dtype = data.dtype
     if weight is None:
@@ -53,7 +54,8 @@ def _channel_affine(
         name="bn_beta",
     )
     return te.compute(
-        data.shape, lambda *i: _fused_multiply_add(data(*i), alpha[i[1]], beta[i[1]], dtype), name="batch_norm"
+        data.shape, lambda *i: _fused_multiply_add(data(*i), alpha[i[1]], beta[i[1]], dtype), name="batch_norm",
+        attrs=attrs,
     )
 
 
@@ -64,7 +66,9 @@ def batch_norm(
     """Batch norm with running statistics (eval mode): (x - mean) / sqrt(var + eps) * weight + bias.
 
     data: [N, C, *spatial]; running_mean, running_var, weight, bias: [C] (weight, bias may be None).
-    invstd = 1 / sqrt(var + eps) in the data's dtype, as PyTorch. Returns data's shape.
+    invstd = 1 / sqrt(var + eps) in the data's dtype, as PyTorch. Returns data's shape. The last
+    stage is marked "batch_norm" with eps and which of weight and bias are given (compile folds it
+    into a preceding convolution's weights).
     """
     eps_value = tirx.const(eps, data.dtype)
     invstd = te.compute(
@@ -72,7 +76,8 @@ def batch_norm(
         lambda c: tirx.const(1, data.dtype) / te.sqrt(running_var[c] + eps_value),
         name="bn_invstd",
     )
-    return _channel_affine(data, running_mean, invstd, weight, bias)
+    attrs = mark("batch_norm", eps=repr(float(eps)), weight=int(weight is not None), bias=int(bias is not None))
+    return _channel_affine(data, running_mean, invstd, weight, bias, attrs)
 
 
 def batch_norm_batch_stats(data: te.Tensor, weight: te.Tensor | None, bias: te.Tensor | None, eps: float) -> te.Tensor:

@@ -9,8 +9,8 @@ runs on each tile while it is in registers, so any plane size fits; a pooling co
 block of planes in cache as below where the block fits in L2, else after the conv, from memory.
 Zero padding is one copy of the input up front, not a bounds check per tap.
 
-Channel-vector rule (2-D conv on weights that are not constants, output channels a multiple of
-the vector lanes of its dtype on the target, not depthwise, one fused consumer over the same
+Channel-vector rule (2-D conv on weights that are not constants, output channels of each group a
+multiple of the vector lanes of its dtype on the target, one fused consumer over the same
 outputs): for each (image, block of `lanes` output channels), in parallel (unless the conv has
 at most generic.SERIAL_MAX_MACS multiply-adds), the block's output planes are accumulated in a
 local buffer laid out [rows, columns, lanes], so each tap is one broadcast input value times one
@@ -178,9 +178,10 @@ def _fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, la
     channels = static_extent(sch.get(loops[spatial_count - 3]).extent)
     plane = loop_work(sch, loops[spatial_count - 2:spatial_count])
     element_bytes = tvm.DataType(output_dtype(sch, conv)).bits // 8
-    depthwise = int(sch.get(conv).annotations.get("fx2relax.groups", 1)) == channels  # a vector would gather across planes
+    groups = int(sch.get(conv).annotations.get("fx2relax.groups", 1))
+    gathers = channels is not None and (channels // groups) % lanes != 0  # a vector's lanes would read several input planes
     return (
-        channels is not None and channels % lanes == 0 and not depthwise
+        channels is not None and channels % lanes == 0 and not gathers
         and plane is not None and plane * lanes * element_bytes <= PLANE_BLOCK_MAX_BYTES
     )
 
@@ -233,6 +234,7 @@ class PlaneConv(ScheduleRule):
         inline_injective(sch, keep=(conv, *pads))
         consumer = _ConsumerReads.find(sch, conv)
         fused = consumer is not None and all(w.side_by_side() for w in consumer.windows)
+        _deinterleave_strided_columns(sch, conv, pads)
         loops = sch.get_loops(conv)
         spatial_count = len(leading_spatial_loops(sch, conv))
         *plane, row, column = loops[:spatial_count]  # plane: (*batch, channel)
@@ -240,7 +242,7 @@ class PlaneConv(ScheduleRule):
         sch.reorder(row, *taps, column)
         plane_loop = sch.fuse(*plane) if len(plane) > 1 else plane[0]
         if fused:  # an element-wise consumer takes each row while it is in registers, a pooling one each plane
-            sch.reverse_compute_at(consumer.block, plane_loop if consumer.windows else row)
+            sch.reverse_compute_at(consumer.block, plane_loop if consumer.windows else row, preserve_unit_loops=True)
             sch.set_scope(conv, 0, "local")
         sch.parallel(plane_loop)
         sch.vectorize(column)
@@ -255,6 +257,25 @@ class PlaneConv(ScheduleRule):
         for pad in pads:
             parallelize_outer(sch, pad)
         return sch
+
+
+def _deinterleave_strided_columns(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, pads: list) -> None:
+    """Store the zero-padded input of a conv with column stride s > 1 as s planes of every s-th
+    column ([..., W] → [..., s, W / s]): a row of outputs then reads each tap's inputs as one
+    contiguous vector instead of gathering every s-th value (which LLVM also takes long to emit)."""
+    stride = int(sch.get(conv).annotations["fx2relax.stride"][-1])
+    padded = [pad for pad in pads if any(r.source.same_as(sch.get(pad).writes[0].source) for r in sch.get(conv).reads)]
+    if stride == 1 or len(padded) != 1:
+        return
+    shape = sch.get(padded[0]).writes[0].source.shape
+    width = static_extent(shape[-1])
+    if width is None or width % stride:
+        return
+    deinterleave = tirx.IndexMap.from_func(
+        lambda *index: (*index[:-1], index[-1] % stride, index[-1] // stride), ndim=len(shape)
+    )
+    sch.transform_layout(padded[0], ("write", 0), deinterleave)
+    sch.transform_block_layout(padded[0], deinterleave)
 
 
 def schedule_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> None:
