@@ -204,7 +204,8 @@ class _BatchNormFolder(relax.PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
-        if call.op != _CALL_TIR or (norm := batch_norm_parameters(self.mod[call.args[0]])) is None:
+        functions = self.builder_.get()  # holds the convs this pass already folded, which self.mod lacks
+        if call.op != _CALL_TIR or (norm := batch_norm_parameters(functions[call.args[0]])) is None:
             return call
         conv_output, mean, variance, *affine = call.args[1].fields
         scale = affine.pop(0) if norm["weight"] else None
@@ -212,7 +213,7 @@ class _BatchNormFolder(relax.PyExprMutator):
         conv = self.lookup_binding(conv_output) if isinstance(conv_output, relax.Var) else None
         if not isinstance(conv, relax.Call) or conv.op != _CALL_TIR:
             return call
-        convolution = convolution_parameters(self.mod[conv.args[0]])
+        convolution = convolution_parameters(functions[conv.args[0]])
         if convolution is None:
             return call
         data, weight, *bias = conv.args[1].fields

@@ -172,6 +172,30 @@ def test_batch_norm_after_a_conv_is_folded_into_its_weights(rank, per_group, gro
     check_against_torch(model, x, compiled=True)
 
 
+class ReparameterizableGhost(nn.Module):
+    """RepGhost's module: a conv + batch norm read by a depthwise conv + batch norm and by a second
+    batch norm (its re-parameterizable branch), summed."""
+
+    def __init__(self, bias: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1, bias=bias)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=bias)
+        self.norms = nn.ModuleList(nn.BatchNorm2d(8) for _ in range(3))
+        for norm in self.norms:
+            nn.init.uniform_(norm.running_mean, -1, 1)
+            nn.init.uniform_(norm.running_var, 0.5, 2)
+            nn.init.uniform_(norm.weight, -2, 2)
+
+    def forward(self, x):
+        primary = self.norms[0](self.conv(x))
+        return self.norms[1](self.depthwise(primary)) + self.norms[2](primary)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_batch_norm_of_a_folded_conv_folds_again(bias):
+    check_against_torch(ReparameterizableGhost(bias).eval(), torch.randn(2, 3, 7, 7), compiled=True)
+
+
 def test_conv_on_one_pixel_planes_with_a_consumer_compiles():
     # A squeeze-and-excitation conv (GhostNet's): 20 output channels, neither packed nor in channel vectors.
     model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(72, 20, 1), nn.ReLU())
