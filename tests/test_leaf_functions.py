@@ -130,3 +130,13 @@ def test_timm_attention_mask_functions_on_run_time_scores():
 
     actual = check_against_torch(CausalScores(), torch.randn(2, 5, 5))
     assert np.all(actual[:, 0, 1:] == 0)  # the causal mask was applied
+
+
+def test_a_weight_kept_as_an_input_of_main_is_a_run_time_tensor_of_the_function():
+    model = Scores(nn.Parameter(torch.randn(3, 3)), causal=True).eval()
+    x = torch.randn(2, 3, 4)
+    mod, weights = fx2relax.from_module(model, (2, 3, 4), keep_params_as_input=True)
+    assert list(weights) == ["bias"]  # traced with make_fx on the shapes, not computed at import
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(fx2relax.build(mod, weights=weights)(x), expected, rtol=1e-5, atol=1e-5)
