@@ -140,3 +140,9 @@ class Pick(nn.Module):
 
     def forward(self, x):
         return self.layer(x)[0]
+
+
+def test_a_bare_lstm_returns_its_nested_tuple():
+    torch.manual_seed(0)
+    output, (h_n, c_n) = check_against_torch(nn.LSTM(3, 4, batch_first=True), torch.randn(2, 5, 3))
+    assert output.shape == (2, 5, 4) and h_n.shape == c_n.shape == (1, 2, 4)
