@@ -7,11 +7,11 @@ this subclass only binds the placeholders and picks the user outputs.
 
 Before the walk the program is decomposed to the core ATen opset except for a few high-level ops
 kept whole (linear, convolution, layer and group norm, batch norm, scaled dot-product attention,
-embedding, gelu, silu, padding, upsampling, adaptive average pooling): `compile` schedules those as
-single kernels, where their decompositions (transposes, matrix products, softmax chains, index
-tables built from `arange`) would be scheduled piece by piece, and they map onto the kernels the
-torch.fx path uses. im2col and col2im (F.unfold, F.fold) are kept whole too: col2im decomposes into
-a scatter (index_put), which has no converter.
+embedding, gelu, silu, padding, upsampling, adaptive average pooling, im2col and col2im) and every
+other ATen op with a converter of its own: `compile` schedules those as single kernels, where their
+decompositions (transposes, matrix products, softmax chains, index tables built from `arange`, the
+scatter col2im decomposes into) would be scheduled piece by piece, and they map onto the kernels
+the torch.fx path uses.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from . import dtypes
 from .errors import ConversionError, Fx2RelaxError
 from .graph_checks import check_sizes
 from .importer import Dim, GraphImporter, describe_node, is_tensor
+from .registry import REGISTRY
 
 aten = torch.ops.aten
 
@@ -80,9 +81,11 @@ KEPT_WHOLE = (
 
 
 def decomposition_table() -> dict:
-    """torch.export's default decompositions without the ops fx2relax keeps whole."""
+    """torch.export's default decompositions without the ops fx2relax keeps whole: KEPT_WHOLE and
+    every ATen overload with a converter of its own (an upsample, say: one kernel instead of the
+    index arithmetic of its decomposition)."""
     table = torch.export.default_decompositions()
-    for op in KEPT_WHOLE:
+    for op in [*KEPT_WHOLE, *(op for op in table if REGISTRY.lookup("call_function", op) is not None)]:
         table.pop(op, None)
     return table
 

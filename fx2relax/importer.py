@@ -336,14 +336,15 @@ class GraphImporter:
         return self._convert(node, node.target, None, args, kwargs)
 
     def output(self, node: torch.fx.Node, args: tuple, kwargs: dict) -> relax.Expr:
-        result = args[0]
-        if isinstance(result, (tuple, list)):
-            if not all(is_tensor(item) for item in result):
-                raise ConversionError(describe_node(node), "every output must be a tensor")
-            return relax.Tuple(list(result))
-        if not is_tensor(result):
-            raise ConversionError(describe_node(node), f"the output must be a tensor, got {type(result).__name__}")
-        return result
+        """The result: a tensor, or a (nested) tuple of tensors such as nn.LSTM's (output, (h_n, c_n))."""
+        def value(result: Any) -> relax.Expr:
+            if isinstance(result, (tuple, list)):
+                return relax.Tuple([value(item) for item in result])
+            if not is_tensor(result):
+                raise ConversionError(describe_node(node), f"every output must be a tensor, got {type(result).__name__}")
+            return result
+
+        return value(args[0])
 
     def _convert(self, node: torch.fx.Node, target: Any, module: Any, args: tuple, kwargs: dict) -> Any:
         entry = self.registry.lookup(node.op, target)

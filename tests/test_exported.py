@@ -206,3 +206,18 @@ def test_example_runs_a_dynamic_length_bert():
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     assert example.main(["--model", "bert", "--unscheduled"]) == 0
+
+
+def test_an_aten_op_with_a_converter_is_imported_whole_rather_than_decomposed():
+    from fx2relax.exported import import_program
+
+    class Hardswish(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.hardswish(x)
+
+    x = torch.randn(2, 5)
+    program = torch.export.export(Hardswish().eval(), (x,))
+    importer, _ = import_program(program)
+    targets = [record.node.target for record in importer.records]
+    assert torch.ops.aten.hardswish.default in targets  # its decomposition would be clamps, adds and a product
+    check_exported(Hardswish(), x)

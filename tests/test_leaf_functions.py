@@ -130,3 +130,28 @@ def test_timm_attention_mask_functions_on_run_time_scores():
 
     actual = check_against_torch(CausalScores(), torch.randn(2, 5, 5))
     assert np.all(actual[:, 0, 1:] == 0)  # the causal mask was applied
+
+
+def test_a_weight_kept_as_an_input_of_main_is_a_run_time_tensor_of_the_function():
+    model = Scores(nn.Parameter(torch.randn(3, 3)), causal=True).eval()
+    x = torch.randn(2, 3, 4)
+    mod, weights = fx2relax.from_module(model, (2, 3, 4), keep_params_as_input=True)
+    assert list(weights) == ["bias"]  # traced with make_fx on the shapes, not computed at import
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(fx2relax.build(mod, weights=weights)(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_timm_position_embedding_resampled_to_the_input_size_at_import():
+    pos_embed = pytest.importorskip("timm.layers.pos_embed")
+
+    class Resampled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.positions = nn.Parameter(torch.randn(1, 1 + 4 * 4, 3))  # a class token and a 4x4 grid
+
+        def forward(self, x):  # x: [batch, 3, H, W]
+            grid = pos_embed.resample_abs_pos_embed(self.positions, (x.shape[2], x.shape[3]), num_prefix_tokens=1)
+            return x.flatten(2).transpose(1, 2) + grid[:, 1:]
+
+    check_against_torch(Resampled(), torch.randn(2, 3, 6, 5), input_shape=(None, 3, 6, 5))

@@ -2,6 +2,7 @@
 proj_size, batched or not, with or without initial states; every output of (output, (h_n, c_n)) and
 (output, h_n); refusals at import."""
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -117,3 +118,31 @@ def test_lstm_of_a_symbolic_length_is_refused():
 def test_lstm_with_a_wrongly_shaped_state_is_refused():
     with pytest.raises(fx2relax.ShapeError, match=r"expected h_0 of shape \(1, 2, 4\)"):
         fx2relax.from_module(Recurrent(input_size=3, hidden_size=4), [(5, 2, 3), (1, 3, 4), (1, 2, 4)])
+
+
+@pytest.mark.parametrize("layer", [nn.LSTM, nn.GRU])
+def test_recurrent_layers_in_float64(layer):
+    torch.manual_seed(0)
+    model = layer(3, 4, num_layers=2, bidirectional=True).double().eval()
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x)[0].numpy()
+    mod = fx2relax.from_module(Pick(model), (5, 2, 3), dtype="float64")
+    np.testing.assert_allclose(fx2relax.build(mod)(x.numpy()), expected, rtol=1e-12, atol=1e-12)
+
+
+class Pick(nn.Module):
+    """The output sequence of a recurrent layer."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(x)[0]
+
+
+def test_a_bare_lstm_returns_its_nested_tuple():
+    torch.manual_seed(0)
+    output, (h_n, c_n) = check_against_torch(nn.LSTM(3, 4, batch_first=True), torch.randn(2, 5, 3))
+    assert output.shape == (2, 5, 4) and h_n.shape == c_n.shape == (1, 2, 4)
