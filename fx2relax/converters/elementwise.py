@@ -76,6 +76,16 @@ def binary(ctx: NodeContext, kernel, input, other, python_op, dtype: str | None 
     return ctx.emit_te(kernel, scalar(input, dtype), scalar(other, dtype), dtype=dtype, **params)
 
 
+def refuse_integer_division_by_zero(ctx: NodeContext, divisor: object, dtype: str) -> None:
+    """Refuse an integer division (//, %, fmod, trunc) by a divisor known now to hold a zero (a number
+    or a constant buffer): PyTorch raises ZeroDivisionError, the kernels would return a number."""
+    if dtypes.is_floating(dtype) or dtype == "bool":
+        return
+    values = ctx.constant(divisor) if _is_tensor(divisor) else divisor
+    if isinstance(values, (numbers.Real, np.ndarray)) and not np.all(values):
+        raise ctx.shape_error("integer division by zero is an error in PyTorch (ZeroDivisionError)", "other")
+
+
 def _grows(shape: tuple, result: tuple) -> bool:
     """Whether broadcasting turned `shape` into a larger `result` (an in-place op cannot)."""
     return len(result) > len(shape) or any(
@@ -162,6 +172,8 @@ def div(ctx, input, other, rounding_mode=None):
             )
         return operator.truediv(input, other)
     dtype = dtypes.result_type(input, other)
+    if rounding_mode is not None:
+        refuse_integer_division_by_zero(ctx, other, dtype)
     if rounding_mode == "floor":
         if dtype == "bool":
             raise ctx.unsupported("other", "floor division of bool tensors is an error in PyTorch")
