@@ -12,11 +12,12 @@ import numpy as np
 import torch
 from tvm import relax, tirx
 
-from .. import dtypes
+from .. import dtypes, symbolic
 from ..importer import NodeContext
 from ..kernels import elementwise
 from ..kernels import math as math_kernels
 from ..registry import register_converter
+from .common import is_size
 
 aten = torch.ops.aten
 
@@ -166,7 +167,10 @@ def div(ctx, input, other, rounding_mode=None):
     if rounding_mode not in (None, "trunc", "floor"):
         raise ctx.unsupported("rounding_mode", f"must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     if not (_is_tensor(input) or _is_tensor(other)):
-        if rounding_mode is not None or isinstance(input, tirx.Expr) or isinstance(other, tirx.Expr):
+        symbolic_sizes = isinstance(input, tirx.Expr) or isinstance(other, tirx.Expr)
+        if rounding_mode is None and symbolic_sizes and is_size(input) and is_size(other) and not symbolic.equal(other, 0):
+            return symbolic.Ratio(input, other)  # for math.ceil and friends (converters/sizes.py)
+        if rounding_mode is not None or symbolic_sizes:
             raise ctx.unsupported(
                 "other", f"dividing the non-tensors {input} / {other} is only computed for plain numbers"
             )
