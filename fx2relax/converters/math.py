@@ -165,7 +165,6 @@ def clamp_max(ctx, input, max):
     return _clamp(ctx, input, None, max)
 
 
-
 def _modulo(ctx: NodeContext, kernel, input, other):
     """remainder or fmod of two operands (one a tensor, the other maybe a number) in their promoted
     dtype; bool operands are PyTorch's error."""
