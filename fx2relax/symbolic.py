@@ -4,6 +4,7 @@ arithmetic and provable comparisons the kernels and converters do on them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tvm import sym, tirx
@@ -45,3 +46,21 @@ def equal(a: Dim, b: Dim) -> bool:
 def same_shape(a: Sequence[Dim], b: Sequence[Dim]) -> bool:
     """Whether two shapes have the same rank and provably equal sizes."""
     return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """`H / stride` of a symbolic size: no float at import time, so kept as a fraction of two integer
+    sizes until `math.ceil`, `math.floor` or `math.trunc` rounds it to a size."""
+
+    numerator: Dim
+    denominator: Dim
+
+    def rounded(self, mode: str) -> Dim:
+        """The fraction rounded by `mode` ("floor", "ceil" or "trunc"), for either sign."""
+        a, b = as_expr(self.numerator), as_expr(self.denominator)
+        if mode == "floor":
+            return as_dim(tirx.floordiv(a, b))
+        if mode == "ceil":
+            return as_dim(-tirx.floordiv(-a, b))
+        return as_dim(tirx.truncdiv(a, b))

@@ -3,7 +3,9 @@ PyTorch: relative error (max |diff| / max |output|) under 1e-4. The full zoo is 
 tools/timm_survey.py; these keep the architectures' distinctive ops covered: ConvNeXt (LayerNorm2d,
 layer scale), Swin (window partition, roll, shifted-window masks, unbind), PiT (pooling over tokens),
 ViT (forward's optional attn_mask left out, scaled dot-product attention), DINOv3's ViT (rotary
-embeddings over a grid from timm's `_build_grid`, a torch.fx.wrap leaf computed at import)."""
+embeddings over a grid from timm's `_build_grid`, a torch.fx.wrap leaf computed at import), VOLO
+(outlook attention: unfold, fold, math.ceil of sizes, max), XCiT (float floor division in its
+Fourier position encoding)."""
 
 import numpy as np
 import pytest
@@ -23,6 +25,13 @@ TINY_MODELS = {
     ),
     "dinov3": lambda: timm.create_model(
         "vit_tiny_patch16_dinov3_qkvb", img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=10
+    ),
+    "volo": lambda: timm.models.volo.VOLO(
+        layers=[1, 1, 1, 1], img_size=32, patch_size=8, stem_hidden_dim=8, embed_dims=[16, 16, 16, 16],
+        num_heads=[1, 2, 2, 2], num_classes=10,
+    ),
+    "xcit": lambda: timm.models.xcit.Xcit(
+        img_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2, cls_attn_layers=1, num_classes=10
     ),
     "pit": lambda: timm.models.pit.PoolingVisionTransformer(
         img_size=32, patch_size=8, stride=4, base_dims=[8, 8], depth=[1, 1], heads=[2, 4], num_classes=10

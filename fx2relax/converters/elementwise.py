@@ -12,11 +12,12 @@ import numpy as np
 import torch
 from tvm import relax, tirx
 
-from .. import dtypes
+from .. import dtypes, symbolic
 from ..importer import NodeContext
 from ..kernels import elementwise
 from ..kernels import math as math_kernels
 from ..registry import register_converter
+from .common import is_size
 
 aten = torch.ops.aten
 
@@ -74,6 +75,16 @@ def binary(ctx: NodeContext, kernel, input, other, python_op, dtype: str | None 
             "other", f"in place, the result type {dtype} can't be cast to the input's {dtypes.value_dtype(input)}"
         )
     return ctx.emit_te(kernel, scalar(input, dtype), scalar(other, dtype), dtype=dtype, **params)
+
+
+def refuse_integer_division_by_zero(ctx: NodeContext, divisor: object, dtype: str) -> None:
+    """Refuse an integer division (//, %, fmod, trunc) by a divisor known now to hold a zero (a number
+    or a constant buffer): PyTorch raises ZeroDivisionError, the kernels would return a number."""
+    if dtypes.is_floating(dtype) or dtype == "bool":
+        return
+    values = ctx.constant(divisor) if _is_tensor(divisor) else divisor
+    if isinstance(values, (numbers.Real, np.ndarray)) and not np.all(values):
+        raise ctx.shape_error("integer division by zero is an error in PyTorch (ZeroDivisionError)", "other")
 
 
 def _grows(shape: tuple, result: tuple) -> bool:
@@ -156,12 +167,17 @@ def div(ctx, input, other, rounding_mode=None):
     if rounding_mode not in (None, "trunc", "floor"):
         raise ctx.unsupported("rounding_mode", f"must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     if not (_is_tensor(input) or _is_tensor(other)):
-        if rounding_mode is not None or isinstance(input, tirx.Expr) or isinstance(other, tirx.Expr):
+        symbolic_sizes = isinstance(input, tirx.Expr) or isinstance(other, tirx.Expr)
+        if rounding_mode is None and symbolic_sizes and is_size(input) and is_size(other) and not symbolic.equal(other, 0):
+            return symbolic.Ratio(input, other)  # for math.ceil and friends (converters/sizes.py)
+        if rounding_mode is not None or symbolic_sizes:
             raise ctx.unsupported(
                 "other", f"dividing the non-tensors {input} / {other} is only computed for plain numbers"
             )
         return operator.truediv(input, other)
     dtype = dtypes.result_type(input, other)
+    if rounding_mode is not None:
+        refuse_integer_division_by_zero(ctx, other, dtype)
     if rounding_mode == "floor":
         if dtype == "bool":
             raise ctx.unsupported("other", "floor division of bool tensors is an error in PyTorch")

@@ -17,7 +17,7 @@ from .. import dtypes
 from ..importer import NodeContext, is_tensor
 from ..kernels import math as kernels
 from ..registry import register_converter
-from .elementwise import binary, broadcast_operands, scalar
+from .elementwise import binary, broadcast_operands, refuse_integer_division_by_zero, scalar
 
 aten = torch.ops.aten
 
@@ -165,14 +165,15 @@ def clamp_max(ctx, input, max):
     return _clamp(ctx, input, None, max)
 
 
-
 def _modulo(ctx: NodeContext, kernel, input, other):
     """remainder or fmod of two operands (one a tensor, the other maybe a number) in their promoted
     dtype; bool operands are PyTorch's error."""
     if not (is_tensor(input) or is_tensor(other)):
         raise ctx.unsupported("input", f"expected a tensor operand, got {input!r} and {other!r}")
-    if dtypes.result_type(input, other) == "bool":
+    dtype = dtypes.result_type(input, other)
+    if dtype == "bool":
         raise ctx.unsupported("other", f"{kernel.__name__} of bool tensors is an error in PyTorch")
+    refuse_integer_division_by_zero(ctx, other, dtype)
     return binary(ctx, kernel, input, other, operator.mod)
 
 

@@ -204,14 +204,14 @@ def all_(ctx, input, dim=None, keepdim=False, *, out=None):
     return _any_all(ctx, input, dim, keepdim, every=True)
 
 
-def _vector_norm(ctx: NodeContext, input, ord, dim, keepdim, dtype):
+def _vector_norm(ctx: NodeContext, input, ord, dim, keepdim, dtype, order_parameter: str = "ord"):
     """The `ord`-norm of a float tensor over `dim` (all axes for None or ()), computed in `dtype`
     (the input cast to it first, as PyTorch does; narrowing is PyTorch's error)."""
     if not is_tensor(input) or not dtypes.is_floating(dtypes.value_dtype(input)):
         got = dtypes.value_dtype(input) if is_tensor(input) else type(input).__name__
         raise ctx.unsupported("input", f"a norm needs a floating-point tensor, got {got} (PyTorch's error)")
     if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
-        raise ctx.unsupported("ord", f"must be a real number, got {ord!r}")
+        raise ctx.unsupported(order_parameter, f"must be a real number, got {ord!r}")
     source = dtypes.value_dtype(input)
     if dtype is not None:
         result = _dtype(ctx, dtype)
@@ -245,13 +245,13 @@ def norm(ctx, input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     (0 counts nonzeros, ±inf the largest/smallest magnitude), 'fro' the 2-norm."""
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
-    return _vector_norm(ctx, input, _norm_order(ctx, p, dim), dim, keepdim, dtype)
+    return _vector_norm(ctx, input, _norm_order(ctx, p, dim), dim, keepdim, dtype, "p")
 
 
 @register_converter("norm", any_dtype=("input",))
 def norm_method(ctx, input, p="fro", dim=None, keepdim=False, dtype=None):
     """x.norm(p, dim, keepdim, dtype): torch.norm (whose fifth positional parameter is `out`)."""
-    return _vector_norm(ctx, input, _norm_order(ctx, p, dim), dim, keepdim, dtype)
+    return _vector_norm(ctx, input, _norm_order(ctx, p, dim), dim, keepdim, dtype, "p")
 
 
 @register_converter(torch.linalg.vector_norm, aten.linalg_vector_norm.default, any_dtype=("input",))

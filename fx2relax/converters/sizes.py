@@ -93,11 +93,15 @@ def floordiv_mod(ctx, input, other):
     return symbolic.as_dim(combine(symbolic.as_expr(input), symbolic.as_expr(other)))
 
 
+_ROUNDING_MODES = {math.ceil: "ceil", math.floor: "floor", math.trunc: "trunc"}
+
+
 @register_converter(math.ceil, math.floor, math.trunc, math.sqrt)
 def size_math(ctx, x):
     """`math.ceil(H / stride)`, `math.floor`, `math.trunc`, `math.sqrt` on sizes and numbers (torch.fx
     records `math` functions of traced values): computed now. Rounding a symbolic size, an integer,
-    leaves it as is; a tensor or anything else is refused."""
+    leaves it as is; a symbolic `H / s` (a symbolic.Ratio) rounds to a size expression; a tensor or
+    anything else is refused."""
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
         try:
             return ctx.target(x)
@@ -105,6 +109,8 @@ def size_math(ctx, x):
             raise ctx.unsupported("x", f"{target_name(ctx.target)}({x!r}): {error}") from None
     if is_size(x) and ctx.target is not math.sqrt:
         return x
+    if isinstance(x, symbolic.Ratio) and ctx.target in _ROUNDING_MODES:
+        return x.rounded(_ROUNDING_MODES[ctx.target])
     what = "a tensor" if is_tensor(x) else f"{type(x).__name__} {x!r}"
     raise ctx.unsupported("x", f"{target_name(ctx.target)} is only computed on sizes and numbers, got {what}")
 

@@ -185,3 +185,28 @@ def test_bool_operands_are_refused(function):
     model = ApplyBinary(lambda x, y: function(x > 0, y > 0))
     with pytest.raises(fx2relax.UnsupportedParameterError, match="bool"):
         fx2relax.from_module(model, [(2, 3), (2, 3)])
+
+
+class DividedByBuffer(torch.nn.Module):
+    """An integer division by a constant buffer holding a zero."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("divisor", torch.tensor([2, 0, 3]))
+
+    def forward(self, x):
+        return x.long() % self.divisor
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        Apply(lambda x: x.long() // 0), Apply(lambda x: x.long() % 0), Apply(lambda x: torch.fmod(x.long(), 0)),
+        Apply(lambda x: torch.div(x.long(), 0, rounding_mode="trunc")), Apply(lambda x: 7 // x.long() * 0 // 0),
+        DividedByBuffer(),
+    ],
+)
+def test_integer_division_by_a_known_zero_is_refused(model):
+    """PyTorch raises ZeroDivisionError; a divisor known at import to hold a zero is refused."""
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'other': integer division by zero"):
+        fx2relax.from_module(model, (2, 3))

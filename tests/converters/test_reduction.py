@@ -166,6 +166,7 @@ def test_norm_in_another_dtype():
         (lambda x: torch.norm(x, "nuc"), "parameter 'p': the nuclear norm"),
         (lambda x: x.norm("fro", (0, 1, 2)), "parameter 'dim': the Frobenius norm is over at most two dims"),
         (lambda x: x.norm("max"), "parameter 'p': only valid string values"),
+        (lambda x: x.norm(p=True), "parameter 'p': must be a real number"),
         (lambda x: torch.norm(x.long()), "parameter 'input': a norm needs a floating-point tensor"),
         (lambda x: torch.norm(x.double(), dtype=torch.float32), "parameter 'dtype': a float64 input cannot"),
     ],

@@ -44,14 +44,22 @@ def test_rounded_sizes_shape_the_graph(shape, rounding, divisor, factor_divisor,
 
 
 class RoundedBatch(nn.Module):
+    def __init__(self, divisor: int):
+        super().__init__()
+        self.divisor = divisor
+
     def forward(self, x):
-        return x * math.ceil(x.shape[0] // 2) + math.floor(x.shape[0])
+        batch = x.shape[0]
+        rounded = math.ceil(batch / self.divisor) * 100 + math.floor(batch / self.divisor) * 10 + math.trunc(batch / self.divisor)
+        return x * rounded + math.ceil(batch // 2)
 
 
-@pytest.mark.parametrize("batch", [1, 5])
-def test_rounding_a_symbolic_size_keeps_it(batch):
-    """math.ceil of an integer size (here the symbolic batch // 2) is that size."""
-    check_against_torch(RoundedBatch(), torch.randn(batch, 3), input_shape=(None, 3))
+@pytest.mark.parametrize("batch", [1, 4, 5])
+@pytest.mark.parametrize("divisor", [2, 3, -2])
+def test_rounding_a_symbolic_size(batch, divisor):
+    """A symbolic batch / s rounded by math.ceil, floor and trunc (any sign of s) is a size expression;
+    math.ceil of an integer size (batch // 2) is that size."""
+    check_against_torch(RoundedBatch(divisor), torch.randn(batch, 3), input_shape=(None, 3))
 
 
 class MathOn(nn.Module):
@@ -62,6 +70,8 @@ class MathOn(nn.Module):
     def forward(self, x):
         if self.case == "tensor":
             return x * math.ceil(x)
+        if self.case == "unrounded_ratio":  # a symbolic batch / 2 has no value before it is rounded
+            return x * (x.shape[0] / 2)
         if self.case == "symbolic_sqrt":
             return x * math.sqrt(x.shape[0])
         return x * math.sqrt(1 - x.shape[1])
@@ -72,6 +82,7 @@ class MathOn(nn.Module):
     [
         ("tensor", "parameter 'x': math.ceil is only computed on sizes and numbers, got a tensor"),
         ("symbolic_sqrt", "parameter 'x': math.sqrt is only computed on sizes and numbers"),
+        ("unrounded_ratio", "parameter 'other': expected a tensor or a real number, got Ratio"),
         ("negative_sqrt", r"parameter 'x': math.sqrt\(-2\): math domain error"),
     ],
 )
