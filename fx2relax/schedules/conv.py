@@ -135,10 +135,12 @@ class ChannelVectorConv(ScheduleRule):
         conv = marked_block(sch, "conv2d")
         if conv is None:
             return None
-        inline_injective(sch, keep=(conv,))
         lanes = vector_unit(target).lanes(output_dtype(sch, conv))
+        if not _fits_channel_vectors(sch, conv, lanes):  # decided before inlining, which takes time
+            return None
+        inline_injective(sch, keep=(conv,))
         consumer = _ConsumerReads.find(sch, conv)
-        if consumer is None or not all(w.side_by_side() for w in consumer.windows) or not _fits_channel_vectors(sch, conv, lanes):
+        if consumer is None or not all(w.side_by_side() for w in consumer.windows):
             return None
         loops = sch.get_loops(conv)
         spatial_count = len(leading_spatial_loops(sch, conv))
