@@ -74,6 +74,10 @@ KEPT_WHOLE = (
     aten._upsample_nearest_exact2d.default,
     aten._upsample_nearest_exact3d.default,
     aten.upsample_linear1d.default,
+    aten.upsample_bilinear2d.default,
+    aten.upsample_trilinear3d.default,
+    aten._upsample_bilinear2d_aa.default,
+    aten._upsample_bicubic2d_aa.default,
     aten.adaptive_avg_pool1d.default,
     aten.adaptive_avg_pool2d.default,
 )

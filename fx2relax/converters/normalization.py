@@ -211,13 +211,6 @@ def batch_norm_batch_stats_aten(ctx, input, weight, bias, training, momentum, ep
     return out, NotComputed("batch norm's saved mean"), NotComputed("batch norm's saved inverse std")
 
 
-@register_converter(aten._native_batch_norm_legit.default)
-def batch_norm_legit_aten(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """ATen's batch norm with running statistics: eval mode (training=True would update them in place)."""
-    out = batch_norm_function(ctx, input, running_mean, running_var, weight, bias, training, momentum, eps)
-    return out, NotComputed("batch norm's saved mean"), NotComputed("batch norm's saved inverse std")
-
-
 @register_converter(aten.group_norm.default)
 def group_norm_aten(ctx, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
     """ATen's group_norm: F.group_norm's arguments and a cudnn flag that does not change the result."""

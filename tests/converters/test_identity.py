@@ -1,14 +1,16 @@
 """Identity and the dropout family: the identity in eval mode (NaN/inf pass through), refused in
-training mode or with an invalid probability."""
+training mode or with an invalid probability; torch.export's assertions (checked at import where
+their values are known then, computing nothing)."""
 
 import pytest
+import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, int_tensors, tensors
 
 PROBABILITIES = st.floats(0, 1)
 
@@ -91,3 +93,46 @@ def test_torchvision_stochastic_depth_refusals(p, mode, training, match):
     model = nn.Sequential(StochasticDepth(p, mode)).train(training)
     with pytest.raises(fx2relax.UnsupportedParameterError, match=match):
         fx2relax.from_module(model, (2, 3))
+
+
+# ---------------------------------------------------------------- the torch.export path: runtime assertions
+
+
+class OneHot(nn.Module):
+    """F.one_hot, which torch.export records with _assert_async checks of the class range."""
+
+    def forward(self, x, classes):
+        return F.one_hot(classes, x.shape[-1]).float() + x
+
+
+@given(st.integers(1, 6), st.integers(1, 5), st.data())
+@settings(max_examples=5)
+def test_exported_runtime_assertions_compute_nothing(rows, classes, data):
+    x = data.draw(tensors((rows, classes)))
+    indices = data.draw(int_tensors((rows,), low=0, high=classes - 1))
+    check_exported(OneHot(), [x, indices])
+
+
+class ConstantAssertion(nn.Module):
+    def __init__(self, holds: bool):
+        super().__init__()
+        self.holds = holds
+
+    def forward(self, x):
+        torch._assert_async(torch.tensor(self.holds), "the flag must be set")
+        return x + 1
+
+
+def test_exported_constant_assertion_that_holds_imports():
+    """(A false constant assertion never reaches fx2relax: torch.export evaluates it while exporting.)"""
+    check_exported(ConstantAssertion(True), torch.randn(3))
+
+
+def test_exported_size_assertions_are_decided_at_import():
+    class AtLeastTwo(nn.Module):
+        def forward(self, x):
+            torch._check(x.shape[0] >= 2)
+            return x * 2
+
+    batch = torch.export.Dim("batch", min=2, max=64)
+    check_exported(AtLeastTwo(), torch.randn(3, 2), dynamic_shapes=({0: batch},))

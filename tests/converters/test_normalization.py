@@ -1,5 +1,6 @@
 """BatchNorm (eval mode, running or batch statistics), LayerNorm, RMSNorm and GroupNorm, as modules and
-F. functions, and F.normalize: every parameter against PyTorch, NaN/inf, symbolic batch, and refusals."""
+F. functions, and F.normalize: every parameter against PyTorch, NaN/inf, symbolic batch, and refusals;
+group and batch norm through torch.export (aten.group_norm, native_group_norm, _native_batch_norm_legit.no_stats)."""
 
 import pytest
 import torch
@@ -339,3 +340,52 @@ def test_rms_norm_refuses_a_mismatched_normalized_shape():
 def test_rms_norm_through_export():
     module = FunctionalRMSNorm((3, 4), True, None, "function")
     check_exported(module, torch.randn(2, 3, 4))
+
+
+# ---------------------------------------------------------------- the torch.export path (ATen norm ops)
+
+
+class NativeGroupNorm(FunctionalGroupNorm):
+    """Group norm as a core-ATen program records it: native_group_norm's (output, mean, rstd), one picked."""
+
+    def __init__(self, groups, channels, affine, eps, output=0):
+        super().__init__(groups, channels, affine, eps)
+        self.output = output
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        results = torch.ops.aten.native_group_norm(x, self.weight, self.bias, n, c, x[0, 0].numel(), self.groups, self.eps)
+        return results[self.output]
+
+
+@settings(max_examples=10)
+@given(group_norm_cases(), st.booleans(), st.data())
+def test_exported_group_norm_matches_torch(case, native, data):
+    """nn.GroupNorm through torch.export (aten.group_norm kept whole), or aten.native_group_norm."""
+    module, shape = case
+    if native:
+        native_module = NativeGroupNorm(module.num_groups, module.num_channels, module.weight is not None, module.eps)
+        with torch.no_grad():
+            for name in ("weight", "bias"):
+                if getattr(module, name) is not None and getattr(native_module, name) is not None:
+                    getattr(native_module, name).copy_(getattr(module, name))
+        module = native_module
+    x = data.draw(tensors(shape))
+    check_exported(module, x, atol=group_norm_atol(x, module.num_groups if not native else module.groups,
+                                                   module.weight, module.bias, module.eps))
+
+
+def test_exported_group_norm_refuses_reading_the_saved_mean():
+    program = torch.export.export(NativeGroupNorm(2, 4, True, 1e-5, output=1).eval(), (torch.randn(2, 4, 3),))
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'index'.*group norm's saved mean"):
+        fx2relax.from_exported_program(program)
+
+
+@settings(max_examples=10)
+@given(batch_norm_cases(), st.data())
+def test_exported_batch_norm_matches_torch(case, data):
+    """BatchNorm through torch.export: running statistics (_native_batch_norm_legit_no_training) or,
+    with track_running_stats=False, the batch's own (_native_batch_norm_legit.no_stats)."""
+    module, shape = case
+    check_exported(module, data.draw(tensors(shape, special_values=data.draw(st.booleans()))))
+

@@ -1,15 +1,16 @@
 """F.pad and the nn padding modules against PyTorch: every mode, drawn shapes, amounts (negative
-ones crop) and values, NaN/inf; what PyTorch refuses is refused at import, naming the parameter."""
+ones crop) and values, NaN/inf; what PyTorch refuses is refused at import, naming the parameter.
+The same through torch.export: aten.pad and the per-mode ATen ops."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, tensors
 
 MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -139,3 +140,45 @@ def test_circular_pad_module_checks_the_rank():
     with pytest.raises(fx2relax.ShapeError, match="expected 3D or 4D input") as raised:
         fx2relax.from_module(nn.Sequential(nn.CircularPad2d(1)), (2, 1, 3, 4, 4))
     assert "nn.CircularPad2d" in str(raised.value)
+
+
+# ---------------------------------------------------------------- the torch.export path (ATen padding ops)
+
+ATEN_PADS = {
+    ("reflect", 1): torch.ops.aten.reflection_pad1d, ("reflect", 2): torch.ops.aten.reflection_pad2d,
+    ("reflect", 3): torch.ops.aten.reflection_pad3d, ("replicate", 1): torch.ops.aten.replication_pad1d,
+    ("replicate", 2): torch.ops.aten.replication_pad2d, ("replicate", 3): torch.ops.aten.replication_pad3d,
+    ("circular", 1): torch.ops.aten._pad_circular, ("circular", 2): torch.ops.aten._pad_circular,
+    ("circular", 3): torch.ops.aten._pad_circular,
+}
+
+
+def check_exported_or_refused(model, x, undefined=False):
+    """check_exported where PyTorch computes a defined, non-empty result; where its result is
+    undefined (circular wrap of an emptied axis), from_exported_program must refuse naming the parameter."""
+    assume(torch_outcome(model, x) is not None)
+    if undefined:
+        with pytest.raises((fx2relax.ShapeError, fx2relax.UnsupportedParameterError), match="parameter"):
+            fx2relax.from_exported_program(torch.export.export(model, (x,)))
+    else:
+        check_exported(model, x)
+
+
+@settings(max_examples=12)
+@given(pad_cases(), st.booleans(), st.data())
+def test_exported_pad_matches_torch(case, aten_op, data):
+    """F.pad in every mode through torch.export (aten.pad kept whole), or the mode's own ATen op
+    (constant_pad_nd, reflection_pad*, replication_pad*, _pad_circular) as a core-ATen program has it."""
+    shape, pad, mode, value = case
+    axes = len(pad) // 2
+    if mode != "constant":
+        shape = (2,) * (1 + axes - len(shape) % 2) + shape[-axes:]  # a rank the non-constant modes take
+    if not aten_op:
+        model = Apply(lambda x: F.pad(x, pad, mode, value))
+    elif mode == "constant":
+        model = Apply(lambda x: torch.constant_pad_nd(x, pad, 0.0 if value is None else value))
+    else:
+        model = Apply(lambda x: ATEN_PADS[mode, axes](x, pad))
+    x = data.draw(tensors(shape, special_values=True))
+    check_exported_or_refused(model, x, undefined=wraps_an_empty_axis(shape, pad, mode))
+

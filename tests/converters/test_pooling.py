@@ -1,16 +1,17 @@
 """Max, average and adaptive pooling (modules and F. functions): every parameter against PyTorch
-(ceil_mode's output-size rule included), NaN/inf propagation, symbolic batch, and refusals."""
+(ceil_mode's output-size rule included), NaN/inf propagation, symbolic batch, and refusals; adaptive
+pooling through torch.export (aten.adaptive_avg_pool2d, _adaptive_avg_pool2d, adaptive_max_pool2d)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
 from fx2relax.kernels.pooling import pool_output_size
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, tensors
 
 sizes = st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4)))
 
@@ -271,3 +272,32 @@ def test_adaptive_avg_pool1d_refuses_none_like_torch():
 def test_pool1d_refuses_a_4d_input():
     with pytest.raises(fx2relax.ShapeError, match=r"2-D \(C, L\) or 3-D \(N, C, L\)"):
         fx2relax.from_module(nn.Sequential(nn.AvgPool1d(2)), (1, 2, 8, 8))
+
+
+# ---------------------------------------------------------------- the torch.export path (ATen pooling ops)
+
+
+@settings(max_examples=10)
+@given(adaptive_cases(nn.AdaptiveAvgPool2d, F.adaptive_avg_pool2d), st.tuples(st.integers(1, 6), st.integers(1, 6)),
+       st.booleans(), st.data())
+def test_exported_adaptive_avg_pool2d_matches_torch(case, kernel_output_size, kernel_op, data):
+    """Adaptive average pooling through torch.export (aten.adaptive_avg_pool2d kept whole), or the
+    window-summing kernel op aten._adaptive_avg_pool2d a core-ATen program calls (1x1 outputs too)."""
+    pool, shape = case
+    if kernel_op:
+        pool = Apply(lambda x: torch.ops.aten._adaptive_avg_pool2d(x, list(kernel_output_size)))
+    check_exported(pool, data.draw(tensors(shape, special_values=data.draw(st.booleans()))))
+
+
+@settings(max_examples=8)
+@given(adaptive_cases(nn.AdaptiveMaxPool2d, F.adaptive_max_pool2d), st.data())
+def test_exported_adaptive_max_pool2d_matches_torch(case, data):
+    """aten.adaptive_max_pool2d's (values, indices): the values."""
+    pool, shape = case
+    check_exported(pool, data.draw(tensors(shape, special_values=data.draw(st.booleans()))))
+
+
+def test_exported_pooling_indices_are_refused_by_name():
+    model = Apply(lambda x: F.adaptive_max_pool2d(x, 2, return_indices=True)[1].float())
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'index'.*adaptive max pooling indices"):
+        fx2relax.from_exported_program(torch.export.export(model, (torch.randn(1, 2, 5, 5),)))

@@ -1,15 +1,16 @@
 """F.interpolate and nn.Upsample* against PyTorch: every mode, drawn shapes, sizes or scale
-factors (recomputed or not), align_corners, NaN/inf; PyTorch's refusals refused at import."""
+factors (recomputed or not), align_corners, NaN/inf; PyTorch's refusals refused at import. The
+same through torch.export: the ATen upsample ops in their .vec and .default forms."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, tensors
 
 MODE_RANKS = {
     "nearest": (3, 4, 5), "nearest-exact": (3, 4, 5), "area": (3, 4),
@@ -97,3 +98,53 @@ def test_interpolate_refusals_name_the_parameter(options, error, message):
     with pytest.raises(error, match=f"parameter {message}") as raised:
         fx2relax.from_module(Apply(lambda x: F.interpolate(x, **options)), (1, 2, 5, 5))
     assert "F.interpolate" in str(raised.value)
+
+
+# ---------------------------------------------------------------- the torch.export path (ATen upsample ops)
+
+DEFAULT_FORMS = {  # mode, spatial axes → the op's .default form and whether it takes align_corners
+    # (torch.export decomposes upsample_bicubic2d.default itself, into floor and index ops)
+    ("nearest", 1): (torch.ops.aten.upsample_nearest1d.default, False),
+    ("nearest", 2): (torch.ops.aten.upsample_nearest2d.default, False),
+    ("nearest", 3): (torch.ops.aten.upsample_nearest3d.default, False),
+    ("nearest-exact", 1): (torch.ops.aten._upsample_nearest_exact1d.default, False),
+    ("nearest-exact", 2): (torch.ops.aten._upsample_nearest_exact2d.default, False),
+    ("nearest-exact", 3): (torch.ops.aten._upsample_nearest_exact3d.default, False),
+    ("linear", 1): (torch.ops.aten.upsample_linear1d.default, True),
+    ("bilinear", 2): (torch.ops.aten.upsample_bilinear2d.default, True),
+    ("trilinear", 3): (torch.ops.aten.upsample_trilinear3d.default, True),
+}
+
+
+@settings(max_examples=15)
+@given(interpolate_cases(), st.data())
+def test_exported_interpolate_matches_torch(case, data):
+    """F.interpolate in every mode through torch.export: the upsample .vec ops (size or scale factors)
+    and adaptive average pooling for 'area'."""
+    mode, shape, options = case
+    x = data.draw(tensors(shape, special_values=data.draw(st.booleans())))
+    check_exported(Apply(lambda x: F.interpolate(x, mode=mode, **options)), x)
+
+
+@settings(max_examples=12)
+@given(st.sampled_from(sorted(DEFAULT_FORMS)), st.data())
+def test_exported_upsample_default_forms_match_torch(form, data):
+    """The .default forms a core-ATen program has: an output size and, per axis, an optional scale
+    factor that places the sources independently of it."""
+    (_, spatial), (op, takes_align_corners) = form, DEFAULT_FORMS[form]
+    shape = (1, 2, *data.draw(st.lists(st.integers(1, 5), min_size=spatial, max_size=spatial)))
+    output_size = data.draw(st.lists(st.integers(1, 8), min_size=spatial, max_size=spatial))
+    scales = data.draw(st.lists(st.one_of(st.none(), FACTORS), min_size=spatial, max_size=spatial))
+    if takes_align_corners:
+        align_corners = data.draw(st.booleans())
+        model = Apply(lambda x: op(x, output_size, align_corners, *scales))
+    else:
+        model = Apply(lambda x: op(x, output_size, *scales))
+    check_exported(model, data.draw(tensors(shape, special_values=data.draw(st.booleans()))))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_exported_antialias_is_refused(mode):
+    program = torch.export.export(Apply(lambda x: F.interpolate(x, size=(3, 3), mode=mode, antialias=True)), (torch.randn(1, 2, 6, 6),))
+    with pytest.raises(fx2relax.UnsupportedParameterError, match=f"_upsample_{mode}2d_aa.*parameter 'antialias'"):
+        fx2relax.from_exported_program(program)

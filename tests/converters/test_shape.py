@@ -1,18 +1,19 @@
 """Shape and layout ops against PyTorch: view/reshape (with -1, symbolic batch), flatten/unflatten,
 size/dim/shape, transpose/permute, chunk/split, cat/stack, (un)squeeze, expand, basic indexing
-and the dtype no-ops; every form (module, torch., method) and the refusals naming the parameter."""
+and the dtype no-ops; every form (module, torch., method) and the refusals naming the parameter;
+aten.copy and aten.as_strided through torch.export."""
 
 import math
 import operator
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import Apply, ApplyBinary, check_against_torch, tensors
+from tests.helpers import Apply, ApplyBinary, check_against_torch, check_exported, tensors
 
 SHAPES = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 
@@ -498,3 +499,57 @@ class UnusedAttributes(nn.Module):
 
 def test_device_and_unused_attributes_are_no_computation():
     check_against_torch(UnusedAttributes(), torch.randn(2, 3))
+
+
+# ---------------------------------------------------------------- the torch.export path: copy, as_strided
+
+
+@settings(max_examples=10)
+@given(SHAPES, st.data())
+def test_exported_copy_broadcasts_and_converts_like_torch(shape, data):
+    """`y[...] = src` in a forward becomes aten.copy(y, src): src broadcast to y's shape (some axes
+    of size 1 or dropped) and converted to y's dtype."""
+    source_shape = tuple(1 if data.draw(st.booleans()) else d for d in shape)[data.draw(st.integers(0, len(shape) - 1)):]
+    source_dtype = data.draw(st.sampled_from([torch.float32, torch.float64, torch.int64]))
+
+    def assign(x, src):
+        y = x * 2
+        y[...] = src.to(source_dtype)
+        return y + 1
+
+    check_exported(ApplyBinary(assign), [data.draw(tensors(shape)), data.draw(tensors(source_shape))])
+
+
+@st.composite
+def strided_views(draw):
+    """A static input shape and an as_strided view (size, stride, storage offset) inside its elements."""
+    shape = draw(st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple))
+    count = math.prod(shape)
+    rank = draw(st.integers(1, 3))
+    size = draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank))
+    stride = draw(st.lists(st.integers(0, 6), min_size=rank, max_size=rank))
+    last = sum((n - 1) * s for n, s in zip(size, stride))
+    assume(last < count)
+    offset = draw(st.one_of(st.none(), st.integers(0, count - 1 - last)))
+    return shape, size, stride, offset
+
+
+@settings(max_examples=12)
+@given(strided_views(), st.data())
+def test_exported_as_strided_matches_torch(view, data):
+    """as_strided of a contiguous computed tensor (as nest's and SAM's exported graphs have it)."""
+    shape, size, stride, offset = view
+    check_exported(Apply(lambda x: torch.as_strided(x + 1, size, stride, offset)), data.draw(tensors(shape)))
+
+
+def test_exported_as_strided_of_a_transposed_input_is_refused():
+    program = torch.export.export(Apply(lambda x: torch.as_strided(x.t(), (2, 2), (1, 2))), (torch.randn(3, 4),))
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="aten.as_strided.*parameter 'input'.*contiguous"):
+        fx2relax.from_exported_program(program)
+
+
+def test_exported_as_strided_past_the_input_is_refused():
+    """A view of a slice may read storage outside the slice: PyTorch reads the base tensor there."""
+    program = torch.export.export(Apply(lambda x: torch.as_strided(x[1:], (3,), (1,), 0)), (torch.randn(4),))
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'storage_offset'.*outside"):
+        fx2relax.from_exported_program(program)
