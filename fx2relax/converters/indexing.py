@@ -1,6 +1,6 @@
 """Converters for indexing: operator.getitem (picking from Python tuples such as a shape or the
-pieces of a chunk; basic tensor indexing with ints, slices, None and ... as a strided slice; index
-tensors, constant buffers as a gather, tensors computed at run time as advanced indexing), ATen's
+pieces of a chunk; basic tensor indexing with ints, slices, None and ... as a strided slice; advanced
+indexing by constant lists and buffers checked at import, by tensors computed at run time), ATen's
 slice/select/index, embeddings (nn.Embedding, F.embedding) and gather.
 
 Index values computed at run time are known only then; the kernels never read out of bounds and
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import reprlib
 
 import numpy as np
 import torch
@@ -30,8 +31,8 @@ aten = torch.ops.aten
 
 @register_converter(operator.getitem, any_dtype=("obj", "index"))
 def getitem(ctx, obj, index):
-    """`shape[0]`, `pieces[1]` on Python tuples; basic indexing (ints, slices, None, ...) on tensors,
-    and one integer or boolean buffer as an index tensor (`table[self.index]`)."""
+    """`shape[0]`, `pieces[1]` on Python tuples; on tensors basic indexing (ints, slices, None, ...)
+    and advanced indexing by lists of ints or bools, buffers (`table[self.index]`) and integer tensors."""
     if isinstance(obj, (tuple, list)):
         if not isinstance(index, (numbers.Integral, slice)) or isinstance(index, bool):
             raise ctx.unsupported("index", f"a tuple is indexed by an int or a slice, got {index!r}")
@@ -45,22 +46,27 @@ def getitem(ctx, obj, index):
         return item
     if not is_tensor(obj):
         raise ctx.unsupported("input", f"indexing a {type(obj).__name__} is not supported")
+    if isinstance(index, list) and not all(isinstance(item, numbers.Integral) for item in index):
+        raise ctx.unsupported(  # PyTorch reads such a list as a tuple of indices, a deprecated form
+            "index", f"a list of indices {reprlib.repr(index)} is ambiguous; index with a tuple or a flat list of ints"
+        )
     return _index_tensor(ctx, obj, index)
 
 
 def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.Expr:
-    """Basic indexing as `strided_slice`; one constant index tensor (a buffer) as a `take` after it;
-    other advanced indexing (computed tensors, lists, bools) is refused."""
+    """Basic indexing (ints, slices, None, ...) as `strided_slice`; with index tensors or lists among
+    the items, the basic items first and then the advanced ones (`_advanced`)."""
     shape = ctx.shape(input)
-    items = list(index) if isinstance(index, tuple) else [index]
-    tensor_items = [position for position, item in enumerate(items) if is_tensor(item)]
-    if tensor_items:
-        return _take(ctx, input, items, tensor_items)
+    items = [_as_int(ctx, item) for item in (index if isinstance(index, tuple) else [index])]
+    advanced = [position for position, item in enumerate(items) if is_tensor(item) or isinstance(item, list)]
+    if advanced:
+        return _advanced(ctx, input, items, advanced)
     for item in items:
         if not (item is None or item is Ellipsis or isinstance(item, slice) or is_size(item)):
             raise ctx.unsupported(
                 "index",
-                f"advanced indexing with {_kind(item)} is not supported (only ints, slices, None and ... are)",
+                f"indexing with {type(item).__name__} {item!r} is not supported (only ints, slices, None, ..., "
+                "lists and tensors are)",
             )
     consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
     if consumed > len(shape):
@@ -96,103 +102,127 @@ def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.E
     return ctx.emit_te(kernels.strided_slice, input, begin=begin, step=step, out_axes=out_axes, out_shape=out_shape)
 
 
-def _take(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[int]) -> relax.Expr:
-    """`x[..., idx, :]` with one constant integer (or 1-D boolean) index tensor: basic indexing of the
-    other items, then a gather along the indexed axis, as PyTorch does with a single index tensor."""
-    if any(is_size(item) or isinstance(item, (list, tuple)) for item in items):
-        raise ctx.unsupported(
-            "index", "advanced indexing is supported with index tensors combined only with slices, None and ..."
-        )
-    if len(tensor_items) > 1 or ctx.source_name(items[tensor_items[0]]) is None:
-        return _gather_computed(ctx, input, items, tensor_items)
-    at = tensor_items[0]
-    name, indices = _constant_index(ctx, items[at])
+def _as_int(ctx: NodeContext, item: object) -> object:
+    """A constant 0-d integer tensor as the int it holds: PyTorch indexes with it as with an int."""
+    if is_tensor(item) and (value := ctx.constant(item)) is not None and value.ndim == 0 and value.dtype.kind in "iu":
+        return int(value)
+    return item
+
+
+def _advanced(ctx: NodeContext, input: relax.Expr, items: list, advanced: list[int]) -> relax.Expr:
+    """`x[..., [0, 1, 8]]`, `x[0, idx, :, [1, -1]]`: PyTorch applies the ints, slices and None first
+    (an int drops its axis, None adds one), then the index tensors and lists on the axes they sit on
+    in that result: one keeps its place, several broadcast together and stay in place when adjacent,
+    else move to the front (kernels/indexing.py). Constant indices (lists, buffers) are checked now;
+    a single one is a `take` along its axis."""
     rank = len(ctx.shape(input))
+    if items.count(Ellipsis) > 1:
+        raise ctx.shape_error("an index can only have a single ellipsis ('...')", "index")
     consumed = sum(1 for item in items if item is not None and item is not Ellipsis)
     if consumed > rank:
         raise ctx.shape_error(f"too many indices for a tensor of dimension {rank}", "index")
-    axis = sum(rank - consumed if item is Ellipsis else 1 for item in items[:at])  # in the sliced result
-    input_axis = axis - sum(1 for item in items[:at] if item is None)
-    size = ctx.shape(input)[input_axis]
-    if not isinstance(size, int):
-        raise ctx.unsupported("index", f"index tensor '{name}' on an axis of symbolic size {size} is not supported")
-    indices = _checked_indices(ctx, name, indices, size, input_axis)
-    sliced = _index_tensor(ctx, input, tuple(slice(None) if i == at else item for i, item in enumerate(items)))
-    return ctx.emit_te(kernels.take, sliced, relax.const(indices, "int64"), axis=axis)
-
-
-def _gather_computed(ctx: NodeContext, input: relax.Expr, items: list, tensor_items: list[int]) -> relax.Expr:
-    """`x[ids]`, `x[:, rows, cols]` with integer index tensors known at run time: the basic items
-    first, then PyTorch's advanced indexing (kernels/indexing.py) on the axes the tensors index."""
-    for position in tensor_items:
-        dtype = ctx.tensor_dtype(items[position])
-        if dtype == "bool":
-            raise ctx.unsupported("index", "a boolean mask computed at run time selects a data-dependent number of elements")
-        if not dtype.startswith(("int", "uint")):
-            raise ctx.unsupported("index", f"tensors used as indices must be long or int, got {dtype}")
-    if any(item is None for item in items):
-        raise ctx.unsupported("index", "None (a new axis) together with index tensors computed at run time is not supported")
-    rank = len(ctx.shape(input))
-    consumed = sum(1 for item in items if item is not Ellipsis)
-    if consumed > rank:
-        raise ctx.shape_error(f"too many indices for a tensor of dimension {rank}", "index")
-    sliced = _index_tensor(ctx, input, tuple(slice(None) if i in tensor_items else item for i, item in enumerate(items)))
-    indices: list = []
+    input_axis = sliced_axis = 0
+    axes = {}  # item position -> (its axis in the input, its axis after the basic items)
     for position, item in enumerate(items):
         if item is Ellipsis:
-            indices += [None] * (rank - consumed)
+            input_axis += rank - consumed
+            sliced_axis += rank - consumed
+        elif item is None:
+            sliced_axis += 1
+        elif is_size(item):
+            input_axis += 1
         else:
-            indices.append(item if position in tensor_items else None)
+            axes[position] = (input_axis, sliced_axis)
+            input_axis += 1
+            sliced_axis += 1
+    if len(advanced) > 1 and any(is_tensor(items[position]) and not ctx.shape(items[position]) for position in advanced):
+        raise ctx.unsupported(  # PyTorch selects with it first, by a position known only at run time
+            "index", "a 0-d index tensor computed at run time together with other index tensors or lists is not supported"
+        )
+    sliced = _index_tensor(ctx, input, tuple(slice(None) if i in advanced else item for i, item in enumerate(items)))
+    indices: dict[int, relax.Expr | np.ndarray] = {}
+    for position in advanced:
+        input_axis, sliced_axis = axes[position]
+        indices[sliced_axis] = _index_values(ctx, items[position], ctx.shape(input)[input_axis], input_axis)
+    if len(indices) == 1 and isinstance(values := next(iter(indices.values())), np.ndarray):
+        return ctx.emit_te(kernels.take, sliced, relax.const(values, "int64"), axis=next(iter(indices)))
     try:
         shape: tuple = ()
-        for position in tensor_items:
-            shape = elementwise.broadcast_shape(shape, ctx.shape(items[position]))
+        for values in indices.values():
+            shape = elementwise.broadcast_shape(shape, values.shape if isinstance(values, np.ndarray) else ctx.shape(values))
     except ValueError as error:
         raise ctx.shape_error(f"the index tensors do not broadcast: {error}", "index") from None
-    return ctx.emit_te(indexing_kernels.advanced_index, sliced, indices)
+    tensors = [relax.const(values, "int64") if isinstance(values, np.ndarray) else values for values in indices.values()]
+    slots = dict(zip(indices, tensors))
+    return ctx.emit_te(indexing_kernels.advanced_index, sliced, [slots.get(axis) for axis in range(max(slots) + 1)])
 
 
-def _constant_index(ctx: NodeContext, index: relax.Expr) -> tuple[str, np.ndarray]:
-    """The name and values of an index tensor read from a buffer (integer and boolean buffers stay
-    constants of their own dtype, so their values are known at import)."""
-    name = ctx.source_name(index)
-    values = ctx.constant(index)
-    if name is None:
-        raise ctx.unsupported(
-            "index", "advanced indexing with a computed tensor is not supported (only with an integer or boolean buffer)"
-        )
-    if values is None or values.dtype.kind not in "biu":
-        raise ctx.unsupported(
-            "index", f"index tensor '{name}' has dtype torch.{ctx.tensor_dtype(index)}; tensors used as indices must be long, int or bool"
-        )
-    return name, values
+def _index_values(ctx: NodeContext, item: object, size: Dim, axis: int) -> relax.Expr | np.ndarray:
+    """One advanced index on input axis `axis` of `size`: a constant (list, buffer) as its checked
+    positions in [0, size); an integer tensor computed at run time as it is."""
+    if isinstance(item, list):
+        label, values = reprlib.repr(item), _list_values(ctx, item)
+    else:
+        label, values = f"'{ctx.source_name(item)}'", ctx.constant(item)
+        if values is None:
+            dtype = ctx.tensor_dtype(item)
+            if dtype == "bool":
+                raise ctx.unsupported("index", "a boolean mask computed at run time selects a data-dependent number of elements")
+            if not dtype.startswith(("int", "uint")):
+                raise ctx.unsupported("index", f"tensors used as indices must be long or int, got {dtype}")
+            return item
+        if values.dtype.kind not in "biu":
+            raise ctx.unsupported(
+                "index", f"index tensor {label} has dtype torch.{ctx.tensor_dtype(item)}; tensors used as indices must be long, int or bool"
+            )
+    if not isinstance(size, int):
+        raise ctx.unsupported("index", f"index {label} on an axis of symbolic size {size} is not supported")
+    return _checked_indices(ctx, label, values, size, axis)
 
 
-def _checked_indices(ctx: NodeContext, name: str, indices: np.ndarray, size: int, axis: int) -> np.ndarray:
+def _list_values(ctx: NodeContext, item: list) -> np.ndarray:
+    """A (nested) list of ints, or of bools (a mask), as an array; other lists are refused."""
+    leaves = list(_leaves(item))
+    label = reprlib.repr(item)
+    if not leaves:
+        raise ctx.shape_error(f"index {label} is empty (empty tensors are not supported)", "index")
+    kinds = {isinstance(leaf, bool) if isinstance(leaf, numbers.Integral) else None for leaf in leaves}
+    if None in kinds or len(kinds) > 1:
+        raise ctx.unsupported("index", f"a list used as an index must hold only ints or only bools, got {label}")
+    try:
+        return np.array(item, dtype=bool if True in kinds else np.int64)
+    except ValueError:
+        raise ctx.unsupported("index", f"a nested list used as an index must be rectangular, got {label}") from None
+
+
+def _leaves(item: object):
+    """The non-list entries of a nested list."""
+    for entry in item:
+        if isinstance(entry, list):
+            yield from _leaves(entry)
+        else:
+            yield entry
+
+
+def _checked_indices(ctx: NodeContext, label: str, indices: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Index values in [0, size) as int64: a 1-D boolean mask becomes its True positions, negative
     indices count from the end; an out-of-range index is PyTorch's run-time error, raised now."""
     if indices.dtype == bool:
         if indices.ndim != 1:
-            raise ctx.unsupported("index", f"boolean index '{name}' of shape {list(indices.shape)} is not supported (only 1-D)")
+            raise ctx.unsupported("index", f"boolean index {label} of shape {list(indices.shape)} is not supported (only 1-D)")
         if len(indices) != size:
             raise ctx.shape_error(
-                f"the shape of the mask '{name}' [{len(indices)}] does not match dimension {axis} of size {size}", "index"
+                f"the shape of the mask {label} [{len(indices)}] does not match dimension {axis} of size {size}", "index"
             )
         indices = indices.nonzero()[0]
         if indices.size == 0:
-            raise ctx.shape_error(f"boolean index '{name}' selects nothing (empty tensors are not supported)", "index")
+            raise ctx.shape_error(f"boolean index {label} selects nothing (empty tensors are not supported)", "index")
     bad = indices[(indices < -size) | (indices >= size)]
     if bad.size:
-        raise ctx.shape_error(f"index {int(bad.flat[0])} in '{name}' is out of bounds for dimension {axis} with size {size}", "index")
+        raise ctx.shape_error(f"index {int(bad.flat[0])} in {label} is out of bounds for dimension {axis} with size {size}", "index")
     if indices.size == 0:
-        raise ctx.shape_error(f"index tensor '{name}' is empty (empty tensors are not supported)", "index")
+        raise ctx.shape_error(f"index tensor {label} is empty (empty tensors are not supported)", "index")
     return indices.astype("int64") % size
-
-
-def _kind(item: object) -> str:
-    if isinstance(item, (list, tuple)):
-        return f"a list {list(item)!r}"
-    return f"{type(item).__name__} {item!r}"
 
 
 def _position(ctx: NodeContext, index: object, size: Dim, axis: int) -> int:

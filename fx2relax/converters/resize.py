@@ -6,7 +6,7 @@ an output size or scale factors, `.default` with both), onto the same tables and
 Index and weight tables are computed here, per spatial axis, with the formulas of PyTorch's CPU
 kernels (aten/src/ATen/native/UpSample.h, cpu/UpSampleKernel.cpp) in the model's float type:
 the scale is 1 / scale_factor when a scale factor was given (not recomputed), else in / out;
-nearest reads floor(out * scale) (out itself at equal sizes, out // 2 at twice the size); linear
+nearest reads floor(out * scale) (out itself at equal sizes, out // 2 at twice the size, in 2-D only); linear
 modes read floor of the area-pixel source index with its clamped fraction as weight; bicubic reads
 four clamped taps with A = -0.75 weights.
 """
@@ -95,12 +95,14 @@ def _cubic_weights(real: type, t) -> list:
     return [far(real(t + real(1))), near(t), near(real(real(1) - t)), far(real(real(1) - t + real(1)))]
 
 
-def _axis_tables(real: type, mode: str, in_size: int, out_size: int, align_corners: bool, scale_factor):
-    """(indices [out, taps] int64, weights [out, taps] or None) for one spatial axis."""
+def _axis_tables(real: type, mode: str, in_size: int, out_size: int, align_corners: bool, scale_factor, spatial: int):
+    """(indices [out, taps] int64, weights [out, taps] or None) for one of `spatial` spatial axes."""
     scale = _scale(real, in_size, out_size, align_corners, scale_factor)
     indices, weights = [], []
     for i in range(out_size):
-        if mode == "nearest" and out_size in (in_size, 2 * in_size):  # PyTorch's nearest_idx special cases
+        if mode == "nearest" and spatial == 2 and out_size in (in_size, 2 * in_size):
+            # PyTorch's 2-D nearest kernel (nearest_idx) special-cases these sizes, whatever the scale
+            # factor; its 1-D and 3-D kernels do not
             indices.append([i if out_size == in_size else i >> 1])
         elif mode == "nearest":
             indices.append([min(math.floor(real(scale * real(i))), in_size - 1)])
@@ -162,7 +164,7 @@ def _resample(ctx: NodeContext, input, mode: str, sizes: list[int], outs: list[i
         pool = pooling_kernels.adaptive_avg_pool1d if len(sizes) == 1 else pooling_kernels.adaptive_avg_pool2d
         return ctx.emit_te(pool, input, output_size=outs[0] if len(sizes) == 1 else outs)
     real = np.float64 if ctx.dtype == "float64" else np.float32
-    tables = [_axis_tables(real, mode, s, o, align_corners, f) for s, o, f in zip(sizes, outs, factors)]
+    tables = [_axis_tables(real, mode, s, o, align_corners, f, len(sizes)) for s, o, f in zip(sizes, outs, factors)]
     if mode in ("nearest", "nearest-exact"):
         return ctx.emit_te(kernels.nearest, input, [relax.const(index[:, 0], "int64") for index, _ in tables])
     indices = [relax.const(index, "int64") for index, _ in tables]

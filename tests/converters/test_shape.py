@@ -333,7 +333,7 @@ def test_double_is_a_no_op_in_float64():
         (lambda x: x[..., ...], (2, 3), fx2relax.ShapeError, "single ellipsis"),
         (lambda x: x[:, 3:], (2, 3), fx2relax.ShapeError, "parameter 'index'.*empty"),
         (lambda x: x[1:], (None, 3), fx2relax.UnsupportedParameterError, "parameter 'index'.*symbolic size batch"),
-        (lambda x: x[[0, 1]], (2, 3), fx2relax.UnsupportedParameterError, r"parameter 'index': advanced indexing with a list \[0, 1\]"),
+        (lambda x: x[[0, 2]], (2, 3), fx2relax.ShapeError, r"parameter 'index': index 2 in \[0, 2\] is out of bounds"),
         (lambda x: x[x > 0], (2, 3), fx2relax.UnsupportedParameterError, "a boolean mask computed at run time"),
         (lambda x: x.to(torch.float16), (2, 3), fx2relax.UnsupportedParameterError, r"node 'to' \(method Tensor.to\): parameter 'dtype'"),
         (lambda x: x.type(torch.float16), (2, 3), fx2relax.UnsupportedParameterError, "parameter 'dtype'"),
@@ -390,6 +390,8 @@ def take_cases(draw):
         after = [slice(None)] * (len(shape) - axis - 1)
     else:
         after = [] if draw(st.booleans()) else [Ellipsis]
+    if buffer.ndim == 0 and draw(st.booleans()):  # a 0-d index acts as an int: other items may be lists
+        after = [[0, -1] if item == slice(None) else item for item in after]
     return shape, tuple(before + ["buffer"] + after), buffer
 
 
@@ -430,7 +432,7 @@ def test_an_index_buffer_is_not_a_weight_to_swap():
         ((None, slice(None), "buffer"), torch.tensor([4]), fx2relax.ShapeError,
          "index 4 in 'positions' is out of bounds for dimension 1 with size 4"),
         (("buffer",), torch.tensor([0.0]), fx2relax.UnsupportedParameterError, "index tensor 'positions' has dtype torch.float32"),
-        ((0, "buffer"), torch.tensor([0]), fx2relax.UnsupportedParameterError, "index tensors combined only with slices"),
+        ((0, "buffer"), torch.tensor([4, 0]), fx2relax.ShapeError, "index 4 in 'positions' is out of bounds for dimension 1"),
     ],
 )
 def test_constant_index_refusals(index, buffer, error, match):
