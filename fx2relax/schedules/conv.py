@@ -23,7 +23,8 @@ Plane rule (any other conv2d, e.g. depthwise): for each (image, output channel) 
 accumulated row by row with the output columns as the vector axis, each row in registers across
 the taps, then read by the fused consumer where it reads the conv element-wise (a row at a time)
 or in windows side by side (`_Window.side_by_side`, a plane at a time); otherwise the plane goes
-to memory and the consumer is scheduled on its own. Zero padding is copied once, as above.
+to memory and the consumer is scheduled on its own. Zero padding is copied once, as above;
+under a column stride s, into s planes of every s-th column, as zeros and then the input unchecked.
 
 Both decide from the consumer's read pattern (`_ConsumerReads`) whether it fits before changing
 anything, so a schedule primitive that fails is a bug that surfaces, not a case passed on. Taps
