@@ -32,7 +32,7 @@ def _tensor(ctx: NodeContext, value: object, parameter: str = "input") -> str:
     return dtypes.value_dtype(value)
 
 
-def _float_function(ctx: NodeContext, kernel, input):
+def _float_function(ctx: NodeContext, kernel, input, **params):
     """A float-valued function (exp, log, sqrt, ...): integer and bool inputs give the default float
     (in place, PyTorch's error: the float result can't be written back)."""
     inplace = ctx.check_inplace()
@@ -40,7 +40,7 @@ def _float_function(ctx: NodeContext, kernel, input):
     dtype = dtypes.float_result(input_dtype)
     if inplace and dtype != input_dtype:
         raise ctx.unsupported("input", f"in place, the result type {dtype} can't be cast to the input's {input_dtype}")
-    return ctx.emit_te(kernel, input, dtype=dtype)
+    return ctx.emit_te(kernel, input, dtype=dtype, **params)
 
 
 @register_converter(torch.exp, torch.exp_, "exp", "exp_", aten.exp.default, any_dtype=("input",))
@@ -71,6 +71,29 @@ def sin(ctx, input):
 @register_converter(torch.cos, torch.cos_, "cos", "cos_", aten.cos.default, any_dtype=("input",))
 def cos(ctx, input):
     return _float_function(ctx, kernels.cos, input)
+
+
+def _register_elementary(function: str, *aliases: str) -> None:
+    """Register kernels.elementary's `function` for torch.X, Tensor.X, their in-place forms and
+    aten.X.default, for X the function and its aliases (torch.arcsin is asin)."""
+
+    def convert(ctx, input):
+        return _float_function(ctx, kernels.elementary, input, function=function)
+
+    convert.__name__ = convert.__qualname__ = function
+    convert.__doc__ = f"torch.{function}: a float function (integer and bool inputs give the default float)."
+    targets: list = []
+    for name in (function, *aliases):
+        targets += [name, name + "_", *(getattr(torch, form) for form in (name, name + "_") if hasattr(torch, form))]
+        targets += [getattr(aten, name).default] if hasattr(aten, name) else []
+    register_converter(*targets, any_dtype=("input",))(convert)
+
+
+for _function, *_aliases in (
+    ("reciprocal",), ("exp2",), ("log2",), ("log10",), ("log1p",), ("tan",), ("asin", "arcsin"), ("acos", "arccos"),
+    ("atan", "arctan"), ("sinh",), ("cosh",), ("asinh", "arcsinh"), ("acosh", "arccosh"), ("atanh", "arctanh"), ("erf",),
+):
+    _register_elementary(_function, *_aliases)
 
 
 @register_converter(torch.abs, torch.abs_, torch.absolute, operator.abs, "abs", "abs_", "absolute", aten.abs.default, any_dtype=("input",))

@@ -52,6 +52,22 @@ def cos(data: te.Tensor, dtype: str | None = None) -> te.Tensor:
     return _unary(data, "cos", te.cos, dtype)
 
 
+ELEMENTARY: dict[str, Callable[[tirx.Expr], tirx.Expr]] = {
+    "reciprocal": lambda x: tirx.const(1, expr_dtype(x)) / x,
+    "exp2": tirx.exp2, "log2": tirx.log2, "log10": tirx.log10, "log1p": tirx.log1p,
+    "tan": tirx.tan, "asin": tirx.asin, "acos": tirx.acos, "atan": tirx.atan,
+    "sinh": tirx.sinh, "cosh": tirx.cosh, "asinh": tirx.asinh, "acosh": tirx.acosh, "atanh": tirx.atanh,
+    "erf": tirx.erf,
+}
+"""The float functions `elementary` computes, by PyTorch's name: TVM's intrinsics (LLVM's or libm's),
+within an ulp or two of PyTorch's SLEEF/libm results, with the same NaN, ±inf and domain errors."""
+
+
+def elementary(data: te.Tensor, function: str, dtype: str | None = None) -> te.Tensor:
+    """ELEMENTARY[function] of each element, read as `dtype` (reciprocal of 0 is inf, of -0 -inf)."""
+    return _unary(data, function, ELEMENTARY[function], dtype)
+
+
 def absolute(data: te.Tensor) -> te.Tensor:
     """|x| in the input's dtype (NaN stays NaN, -0 becomes 0)."""
     return _unary(data, "abs", te.abs, None)

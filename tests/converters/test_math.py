@@ -206,3 +206,26 @@ def test_rounding_family(name, dtype, shape, decimals, data):
     if dtype.is_floating_point:
         _check_traced(Apply(forms[form]), x, rtol=0, atol=0)
     _check_exported_or_refused(Apply(forms[form]), x, rtol=0, atol=0)
+
+
+ELEMENTARY = ["reciprocal", "exp2", "log2", "log10", "log1p", "tan", "asin", "arcsin", "acos", "atan", "sinh", "cosh",
+              "asinh", "acosh", "atanh", "arctanh", "erf"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(ELEMENTARY), dtype=st.sampled_from(DTYPES),
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), data=st.data(),
+)
+def test_elementary_functions(name, dtype, shape, data):
+    """The float functions within 1e-5 of PyTorch (its SLEEF/libm may differ by an ulp), NaN, ±inf,
+    -0.0 and domain errors where PyTorch has them; integer and bool inputs give float32; in place on
+    an integer tensor is PyTorch's error, refused."""
+    x = _special_tensor(data, shape, dtype)
+    if data.draw(st.booleans(), label="inside [-1, 1]") and dtype.is_floating_point:
+        x = x / 6
+    forms = _forms(name)
+    form = data.draw(st.sampled_from(sorted(forms)), label="form")
+    if dtype.is_floating_point:
+        _check_traced(Apply(forms[form]), x)
+    _check_exported_or_refused(Apply(forms[form] if form != "inplace" else lambda t: getattr(t.clone(), name + "_")()), x)
