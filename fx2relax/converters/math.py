@@ -96,6 +96,22 @@ for _function, *_aliases in (
     _register_elementary(_function, *_aliases)
 
 
+def _register_float_class(test: str) -> None:
+    """Register kernels.float_class's `test` (isnan, isinf, ...) for torch.X, Tensor.X and aten.X.default."""
+
+    def convert(ctx, input):
+        _tensor(ctx, input)
+        return ctx.emit_te(kernels.float_class, input, test=test)
+
+    convert.__name__ = convert.__qualname__ = test
+    convert.__doc__ = f"torch.{test}: a bool tensor (integer and bool inputs are finite numbers)."
+    register_converter(getattr(torch, test), test, getattr(aten, test).default, any_dtype=("input",))(convert)
+
+
+for _test in kernels.FLOAT_CLASSES:
+    _register_float_class(_test)
+
+
 @register_converter(torch.abs, torch.abs_, torch.absolute, operator.abs, "abs", "abs_", "absolute", aten.abs.default, any_dtype=("input",))
 def absolute(ctx, input):
     ctx.check_inplace()

@@ -139,6 +139,26 @@ def signbit(data: te.Tensor) -> te.Tensor:
     return te.compute(data.shape, lambda *i: data(*i) < tirx.const(0, dtype), name="signbit")
 
 
+def _infinity(dtype: str, negative: bool) -> tirx.Expr:
+    return tirx.const(-math.inf if negative else math.inf, dtype)
+
+
+FLOAT_CLASSES: dict[str, Callable[[tirx.Expr], tirx.Expr]] = {
+    "isnan": te.isnan, "isinf": te.isinf, "isfinite": te.isfinite,
+    "isposinf": lambda x: tirx.EQ(x, _infinity(expr_dtype(x), False)),
+    "isneginf": lambda x: tirx.EQ(x, _infinity(expr_dtype(x), True)),
+}
+"""The tests `float_class` makes, by PyTorch's name."""
+
+
+def float_class(data: te.Tensor, test: str) -> te.Tensor:
+    """FLOAT_CLASSES[test] of each element, a bool tensor; integers and bools are finite numbers
+    (isfinite True, the others False)."""
+    if "float" in str(data.dtype):
+        return te.compute(data.shape, lambda *i: FLOAT_CLASSES[test](data(*i)), name=test)
+    return te.compute(data.shape, lambda *i: tirx.const(test == "isfinite", "bool"), name=test)
+
+
 def power(base: Operand, exponent: Operand, dtype: str) -> te.Tensor:
     """base ** exponent broadcast, both read as `dtype`. A float power is IEEE pow (C's), as
     PyTorch's: pow(x, 0) is 1 even for NaN, pow(1, y) is 1. Integer powers multiply (see int_power)."""

@@ -229,3 +229,17 @@ def test_elementary_functions(name, dtype, shape, data):
     if dtype.is_floating_point:
         _check_traced(Apply(forms[form]), x)
     _check_exported_or_refused(Apply(forms[form] if form != "inplace" else lambda t: getattr(t.clone(), name + "_")()), x)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    name=st.sampled_from(["isnan", "isinf", "isfinite", "isposinf", "isneginf"]), dtype=st.sampled_from(DTYPES),
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), method=st.booleans(), data=st.data(),
+)
+def test_float_classes(name, dtype, shape, method, data):
+    """isnan, isinf, isfinite, isposinf and isneginf are exact bool tensors for every dtype."""
+    x = _special_tensor(data, shape, dtype)
+    form = _forms(name)["method" if method else "torch"]
+    if dtype.is_floating_point:
+        _check_traced(Apply(form), x, rtol=0, atol=0)
+    _check_exported_or_refused(Apply(form), x, rtol=0, atol=0)
