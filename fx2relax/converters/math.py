@@ -14,6 +14,7 @@ from __future__ import annotations
 import numbers
 import operator
 
+import numpy as np
 import torch
 
 from .. import dtypes
@@ -312,3 +313,21 @@ def signbit(ctx, input):
     """Whether the sign bit is set (True for -0.0), a bool tensor."""
     _tensor(ctx, input)
     return ctx.emit_te(kernels.signbit, input)
+
+
+@register_converter(torch.nan_to_num, torch.nan_to_num_, "nan_to_num", "nan_to_num_", aten.nan_to_num.default, any_dtype=("input",))
+def nan_to_num(ctx, input, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced (defaults 0, the dtype's largest and lowest finite numbers), each
+    number cast to the dtype as PyTorch casts it (1e40 in float32 is inf); integer tensors unchanged."""
+    ctx.check_inplace()
+    dtype = _tensor(ctx, input)
+    for name, value in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if value is not None and (not isinstance(value, numbers.Real) or isinstance(value, bool)):
+            raise ctx.unsupported(name, f"expected a number or None, got {type(value).__name__} {value!r}")
+    if not dtypes.is_floating(dtype):
+        return input
+    info = np.finfo(dtype)
+    with np.errstate(over="ignore"):
+        numbers_in_dtype = [float(np.array(v).astype(dtype)) for v in (nan or 0.0, info.max if posinf is None else posinf,
+                                                                        info.min if neginf is None else neginf)]
+    return ctx.emit_te(kernels.nan_to_num, input, *numbers_in_dtype)

@@ -159,6 +159,18 @@ def float_class(data: te.Tensor, test: str) -> te.Tensor:
     return te.compute(data.shape, lambda *i: tirx.const(test == "isfinite", "bool"), name=test)
 
 
+def nan_to_num(data: te.Tensor, nan: float, posinf: float, neginf: float) -> te.Tensor:
+    """A float tensor with NaN, +inf and -inf replaced by the numbers given (already in its dtype)."""
+    dtype = str(data.dtype)
+
+    def formula(x: tirx.Expr) -> tirx.Expr:
+        replaced = tirx.Select(tirx.EQ(x, _infinity(dtype, False)), tirx.const(posinf, dtype), x)
+        replaced = tirx.Select(tirx.EQ(x, _infinity(dtype, True)), tirx.const(neginf, dtype), replaced)
+        return tirx.Select(te.isnan(x), tirx.const(nan, dtype), replaced)
+
+    return _unary(data, "nan_to_num", formula, None)
+
+
 def power(base: Operand, exponent: Operand, dtype: str) -> te.Tensor:
     """base ** exponent broadcast, both read as `dtype`. A float power is IEEE pow (C's), as
     PyTorch's: pow(x, 0) is 1 even for NaN, pow(1, y) is 1. Integer powers multiply (see int_power)."""

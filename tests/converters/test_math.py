@@ -243,3 +243,19 @@ def test_float_classes(name, dtype, shape, method, data):
     if dtype.is_floating_point:
         _check_traced(Apply(form), x, rtol=0, atol=0)
     _check_exported_or_refused(Apply(form), x, rtol=0, atol=0)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    dtype=st.sampled_from(DTYPES), shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
+    nan=st.sampled_from([0.0, -1.5, 7]), posinf=st.sampled_from([None, 2.5, 1e40]), neginf=st.sampled_from([None, -3, -1e40]),
+    form=st.sampled_from(["torch", "method", "inplace"]), data=st.data(),
+)
+def test_nan_to_num(dtype, shape, nan, posinf, neginf, form, data):
+    """NaN, ±inf replaced exactly (defaults: 0 and the dtype's extremes); integer tensors unchanged."""
+    x = _special_tensor(data, shape, dtype)
+    model = _forms("nan_to_num", nan=nan, posinf=posinf, neginf=neginf)[form]
+    if dtype.is_floating_point:
+        _check_traced(Apply(model), x, rtol=0, atol=0)
+    if form != "inplace":
+        _check_exported_or_refused(Apply(model), x, rtol=0, atol=0)
