@@ -1,9 +1,12 @@
 """Converters for element-wise math: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow, clamp, remainder
-and fmod, as torch. functions, tensor methods, operators (`-x`, `x ** 2`, `abs(x)`, `x % y`) and ATen
-overloads. (Floor division is div's rounding mode, in elementwise.py.)
+and fmod, the rounding family (floor, ceil, trunc/fix, round, frac, sign/sgn, signbit), as torch.
+functions, tensor methods, operators (`-x`, `x ** 2`, `abs(x)`, `x % y`) and ATen overloads. (Floor
+division is div's rounding mode, in elementwise.py.)
 
 Result dtypes follow PyTorch: the float-valued functions of an integer tensor are float32 (the
-default dtype), abs and neg keep the input's dtype, pow, remainder and fmod promote their operands.
+default dtype), abs, neg and the rounding family keep the input's dtype (an integer tensor's floor
+is itself; a bool tensor's is PyTorch's error), signbit is bool, and pow, remainder and fmod
+promote their operands.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import numbers
 import operator
 
+import numpy as np
 import torch
 
 from .. import dtypes
@@ -29,11 +33,15 @@ def _tensor(ctx: NodeContext, value: object, parameter: str = "input") -> str:
     return dtypes.value_dtype(value)
 
 
-def _float_function(ctx: NodeContext, kernel, input):
-    """A float-valued function (exp, log, sqrt, ...): integer and bool inputs give the default float."""
-    ctx.check_inplace()
-    dtype = dtypes.float_result(_tensor(ctx, input))
-    return ctx.emit_te(kernel, input, dtype=dtype)
+def _float_function(ctx: NodeContext, kernel, input, **params):
+    """A float-valued function (exp, log, sqrt, ...): integer and bool inputs give the default float
+    (in place, PyTorch's error: the float result can't be written back)."""
+    inplace = ctx.check_inplace()
+    input_dtype = _tensor(ctx, input)
+    dtype = dtypes.float_result(input_dtype)
+    if inplace and dtype != input_dtype:
+        raise ctx.unsupported("input", f"in place, the result type {dtype} can't be cast to the input's {input_dtype}")
+    return ctx.emit_te(kernel, input, dtype=dtype, **params)
 
 
 @register_converter(torch.exp, torch.exp_, "exp", "exp_", aten.exp.default, any_dtype=("input",))
@@ -64,6 +72,45 @@ def sin(ctx, input):
 @register_converter(torch.cos, torch.cos_, "cos", "cos_", aten.cos.default, any_dtype=("input",))
 def cos(ctx, input):
     return _float_function(ctx, kernels.cos, input)
+
+
+def _register_elementary(function: str, *aliases: str) -> None:
+    """Register kernels.elementary's `function` for torch.X, Tensor.X, their in-place forms and
+    aten.X.default, for X the function and its aliases (torch.arcsin is asin)."""
+
+    def convert(ctx, input):
+        return _float_function(ctx, kernels.elementary, input, function=function)
+
+    convert.__name__ = convert.__qualname__ = function
+    convert.__doc__ = f"torch.{function}: a float function (integer and bool inputs give the default float)."
+    targets: list = []
+    for name in (function, *aliases):
+        targets += [name, name + "_", *(getattr(torch, form) for form in (name, name + "_") if hasattr(torch, form))]
+        targets += [getattr(aten, name).default] if hasattr(aten, name) else []
+    register_converter(*targets, any_dtype=("input",))(convert)
+
+
+for _function, *_aliases in (
+    ("reciprocal",), ("exp2",), ("log2",), ("log10",), ("log1p",), ("tan",), ("asin", "arcsin"), ("acos", "arccos"),
+    ("atan", "arctan"), ("sinh",), ("cosh",), ("asinh", "arcsinh"), ("acosh", "arccosh"), ("atanh", "arctanh"), ("erf",),
+):
+    _register_elementary(_function, *_aliases)
+
+
+def _register_float_class(test: str) -> None:
+    """Register kernels.float_class's `test` (isnan, isinf, ...) for torch.X, Tensor.X and aten.X.default."""
+
+    def convert(ctx, input):
+        _tensor(ctx, input)
+        return ctx.emit_te(kernels.float_class, input, test=test)
+
+    convert.__name__ = convert.__qualname__ = test
+    convert.__doc__ = f"torch.{test}: a bool tensor (integer and bool inputs are finite numbers)."
+    register_converter(getattr(torch, test), test, getattr(aten, test).default, any_dtype=("input",))(convert)
+
+
+for _test in kernels.FLOAT_CLASSES:
+    _register_float_class(_test)
 
 
 @register_converter(torch.abs, torch.abs_, torch.absolute, operator.abs, "abs", "abs_", "absolute", aten.abs.default, any_dtype=("input",))
@@ -196,3 +243,91 @@ def rmod(ctx, input, other):
 def fmod(ctx, input, other):
     """C's fmod: the remainder of the quotient truncated toward zero, with the dividend's sign."""
     return _modulo(ctx, kernels.fmod, input, other)
+
+
+def _rounding(ctx: NodeContext, kernel, input, **params):
+    """floor, ceil, trunc or round of a float tensor; an integer tensor is already integral (PyTorch
+    returns it unchanged) and a bool one is PyTorch's error."""
+    ctx.check_inplace()
+    dtype = _tensor(ctx, input)
+    if dtype == "bool":
+        raise ctx.unsupported("input", f"{kernel.__name__} of a bool tensor is an error in PyTorch")
+    if not dtypes.is_floating(dtype):
+        return input
+    return ctx.emit_te(kernel, input, **params)
+
+
+@register_converter(torch.floor, torch.floor_, "floor", "floor_", aten.floor.default, any_dtype=("input",))
+def floor(ctx, input):
+    return _rounding(ctx, kernels.floor, input)
+
+
+@register_converter(torch.ceil, torch.ceil_, "ceil", "ceil_", aten.ceil.default, any_dtype=("input",))
+def ceil(ctx, input):
+    return _rounding(ctx, kernels.ceil, input)
+
+
+@register_converter(
+    torch.trunc, torch.trunc_, torch.fix, torch.fix_, "trunc", "trunc_", "fix", "fix_",
+    aten.trunc.default, aten.fix.default, any_dtype=("input",),
+)
+def trunc(ctx, input):
+    return _rounding(ctx, kernels.trunc, input)
+
+
+@register_converter(
+    torch.round, torch.round_, "round", "round_", aten.round.default, aten.round.decimals, any_dtype=("input",),
+)
+def round(ctx, input, decimals=None):
+    """Round half to even; `decimals` places (negative: tens, hundreds, ...) as PyTorch's kernel
+    computes them. An integer tensor with `decimals` given is PyTorch's error."""
+    if decimals is None:
+        return _rounding(ctx, kernels.round_half_even, input)
+    if not isinstance(decimals, numbers.Integral) or isinstance(decimals, bool):
+        raise ctx.unsupported("decimals", f"must be an int, got {decimals!r}")
+    if not dtypes.is_floating(_tensor(ctx, input)):
+        raise ctx.unsupported("decimals", f"round with decimals of a {_tensor(ctx, input)} tensor is an error in PyTorch")
+    return _rounding(ctx, kernels.round_half_even, input, decimals=int(decimals))
+
+
+@register_converter(torch.frac, torch.frac_, "frac", "frac_", aten.frac.default, any_dtype=("input",))
+def frac(ctx, input):
+    """x - trunc(x) of a float tensor (integer and bool tensors are PyTorch's error)."""
+    ctx.check_inplace()
+    dtype = _tensor(ctx, input)
+    if not dtypes.is_floating(dtype):
+        raise ctx.unsupported("input", f"frac of a {dtype} tensor is an error in PyTorch")
+    return ctx.emit_te(kernels.frac, input)
+
+
+@register_converter(torch.sign, torch.sgn, "sign", "sign_", "sgn", "sgn_", aten.sign.default, aten.sgn.default, any_dtype=("input",))
+def sign(ctx, input):
+    """1, -1 or 0 in the input's dtype (sgn of a real tensor is sign); NaN gives 0."""
+    ctx.check_inplace()
+    _tensor(ctx, input)
+    return ctx.emit_te(kernels.sign, input)
+
+
+@register_converter(torch.signbit, "signbit", aten.signbit.default, any_dtype=("input",))
+def signbit(ctx, input):
+    """Whether the sign bit is set (True for -0.0), a bool tensor."""
+    _tensor(ctx, input)
+    return ctx.emit_te(kernels.signbit, input)
+
+
+@register_converter(torch.nan_to_num, torch.nan_to_num_, "nan_to_num", "nan_to_num_", aten.nan_to_num.default, any_dtype=("input",))
+def nan_to_num(ctx, input, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced (defaults 0, the dtype's largest and lowest finite numbers), each
+    number cast to the dtype as PyTorch casts it (1e40 in float32 is inf); integer tensors unchanged."""
+    ctx.check_inplace()
+    dtype = _tensor(ctx, input)
+    for name, value in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if value is not None and (not isinstance(value, numbers.Real) or isinstance(value, bool)):
+            raise ctx.unsupported(name, f"expected a number or None, got {type(value).__name__} {value!r}")
+    if not dtypes.is_floating(dtype):
+        return input
+    info = np.finfo(dtype)
+    with np.errstate(over="ignore"):
+        numbers_in_dtype = [float(np.array(v).astype(dtype)) for v in (nan or 0.0, info.max if posinf is None else posinf,
+                                                                        info.min if neginf is None else neginf)]
+    return ctx.emit_te(kernels.nan_to_num, input, *numbers_in_dtype)

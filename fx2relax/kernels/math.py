@@ -1,5 +1,5 @@
-"""Element-wise math functions: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow, clamp, and floor
-division, remainder and fmod.
+"""Element-wise math functions: exp, log, sqrt, rsqrt, sin, cos, abs, neg, pow, clamp, floor
+division, remainder and fmod, and the rounding family (floor, ceil, trunc, round, frac, sign, signbit).
 
 Every kernel takes a tensor of any shape and returns one of the same shape in `dtype`: the
 converter passes PyTorch's result dtype (an integer tensor's sqrt is float32, its abs stays
@@ -8,8 +8,10 @@ integer), and the input is converted to it first. IEEE arithmetic gives PyTorch'
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+import numpy as np
 from tvm import te, tirx
 
 from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype, nonzero_divisor, not_equal
@@ -50,6 +52,22 @@ def cos(data: te.Tensor, dtype: str | None = None) -> te.Tensor:
     return _unary(data, "cos", te.cos, dtype)
 
 
+ELEMENTARY: dict[str, Callable[[tirx.Expr], tirx.Expr]] = {
+    "reciprocal": lambda x: tirx.const(1, expr_dtype(x)) / x,
+    "exp2": tirx.exp2, "log2": tirx.log2, "log10": tirx.log10, "log1p": tirx.log1p,
+    "tan": tirx.tan, "asin": tirx.asin, "acos": tirx.acos, "atan": tirx.atan,
+    "sinh": tirx.sinh, "cosh": tirx.cosh, "asinh": tirx.asinh, "acosh": tirx.acosh, "atanh": tirx.atanh,
+    "erf": tirx.erf,
+}
+"""The float functions `elementary` computes, by PyTorch's name: TVM's intrinsics (LLVM's or libm's),
+within an ulp or two of PyTorch's SLEEF/libm results, with the same NaN, ±inf and domain errors."""
+
+
+def elementary(data: te.Tensor, function: str, dtype: str | None = None) -> te.Tensor:
+    """ELEMENTARY[function] of each element, read as `dtype` (reciprocal of 0 is inf, of -0 -inf)."""
+    return _unary(data, function, ELEMENTARY[function], dtype)
+
+
 def absolute(data: te.Tensor) -> te.Tensor:
     """|x| in the input's dtype (NaN stays NaN, -0 becomes 0)."""
     return _unary(data, "abs", te.abs, None)
@@ -58,6 +76,99 @@ def absolute(data: te.Tensor) -> te.Tensor:
 def negative(data: te.Tensor) -> te.Tensor:
     """-x in the input's dtype."""
     return _unary(data, "negative", lambda x: -x, None)
+
+
+def floor(data: te.Tensor) -> te.Tensor:
+    """The largest integer <= x, for a float tensor (NaN, ±inf and -0 unchanged)."""
+    return _unary(data, "floor", tirx.floor, None)
+
+
+def ceil(data: te.Tensor) -> te.Tensor:
+    """The smallest integer >= x, for a float tensor (-0.5 gives -0, as C's ceil)."""
+    return _unary(data, "ceil", tirx.ceil, None)
+
+
+def trunc(data: te.Tensor) -> te.Tensor:
+    """x rounded toward zero, for a float tensor (-0.5 gives -0)."""
+    return _unary(data, "trunc", tirx.trunc, None)
+
+
+def round_half_even(data: te.Tensor, decimals: int = 0) -> te.Tensor:
+    """x rounded to `decimals` decimal places, halves to even (C's nearbyint), for a float tensor.
+
+    As PyTorch's CPU kernel computes it: nearbyint(x * 10**d) / 10**d, or for negative d
+    nearbyint(x / 10**-d) * 10**-d, with 10**|d| a double rounded to the tensor's dtype (inf when
+    it overflows, so that x * inf / inf is NaN as in PyTorch).
+    """
+    if decimals == 0:
+        return _unary(data, "round", tirx.nearbyint, None)
+    power = 10.0 ** abs(decimals) if abs(decimals) <= 308 else math.inf
+    with np.errstate(over="ignore"):
+        scale = tirx.const(float(np.array(power).astype(str(data.dtype))), str(data.dtype))
+    if decimals > 0:
+        return _unary(data, "round", lambda x: tirx.nearbyint(x * scale) / scale, None)
+    return _unary(data, "round", lambda x: tirx.nearbyint(x / scale) * scale, None)
+
+
+def frac(data: te.Tensor) -> te.Tensor:
+    """x - trunc(x), as PyTorch computes it (NaN for ±inf, the sign of x otherwise)."""
+    return _unary(data, "frac", lambda x: x - tirx.trunc(x), None)
+
+
+def sign(data: te.Tensor) -> te.Tensor:
+    """1, -1 or 0 by the sign of x, in its dtype: NaN and -0 give 0, a bool stays itself."""
+    if data.dtype == "bool":
+        return _unary(data, "sign", lambda x: x, None)
+
+    def formula(x: tirx.Expr) -> tirx.Expr:
+        dtype = expr_dtype(x)
+        zero = tirx.const(0, dtype)
+        return tirx.Select(x > zero, tirx.const(1, dtype), tirx.Select(x < zero, tirx.const(-1, dtype), zero))
+
+    return _unary(data, "sign", formula, None)
+
+
+def signbit(data: te.Tensor) -> te.Tensor:
+    """Whether x's sign bit is set, a bool tensor: True for -0.0 and a negative NaN, as C's signbit."""
+    dtype = str(data.dtype)
+    if dtype == "bool":
+        return te.compute(data.shape, lambda *i: tirx.const(False, "bool"), name="signbit")
+    if "float" in dtype:
+        bits = dtype.replace("float", "int")
+        return te.compute(data.shape, lambda *i: tirx.reinterpret(bits, data(*i)) < tirx.const(0, bits), name="signbit")
+    return te.compute(data.shape, lambda *i: data(*i) < tirx.const(0, dtype), name="signbit")
+
+
+def _infinity(dtype: str, negative: bool) -> tirx.Expr:
+    return tirx.const(-math.inf if negative else math.inf, dtype)
+
+
+FLOAT_CLASSES: dict[str, Callable[[tirx.Expr], tirx.Expr]] = {
+    "isnan": te.isnan, "isinf": te.isinf, "isfinite": te.isfinite,
+    "isposinf": lambda x: tirx.EQ(x, _infinity(expr_dtype(x), False)),
+    "isneginf": lambda x: tirx.EQ(x, _infinity(expr_dtype(x), True)),
+}
+"""The tests `float_class` makes, by PyTorch's name."""
+
+
+def float_class(data: te.Tensor, test: str) -> te.Tensor:
+    """FLOAT_CLASSES[test] of each element, a bool tensor; integers and bools are finite numbers
+    (isfinite True, the others False)."""
+    if "float" in str(data.dtype):
+        return te.compute(data.shape, lambda *i: FLOAT_CLASSES[test](data(*i)), name=test)
+    return te.compute(data.shape, lambda *i: tirx.const(test == "isfinite", "bool"), name=test)
+
+
+def nan_to_num(data: te.Tensor, nan: float, posinf: float, neginf: float) -> te.Tensor:
+    """A float tensor with NaN, +inf and -inf replaced by the numbers given (already in its dtype)."""
+    dtype = str(data.dtype)
+
+    def formula(x: tirx.Expr) -> tirx.Expr:
+        replaced = tirx.Select(tirx.EQ(x, _infinity(dtype, False)), tirx.const(posinf, dtype), x)
+        replaced = tirx.Select(tirx.EQ(x, _infinity(dtype, True)), tirx.const(neginf, dtype), replaced)
+        return tirx.Select(te.isnan(x), tirx.const(nan, dtype), replaced)
+
+    return _unary(data, "nan_to_num", formula, None)
 
 
 def power(base: Operand, exponent: Operand, dtype: str) -> te.Tensor:

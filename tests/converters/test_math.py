@@ -9,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fx2relax
-from tests.helpers import Apply, ApplyBinary, ApplyTernary, check_against_torch, check_exported, int_tensors, tensors
+from tests.helpers import (
+    Apply,
+    ApplyBinary,
+    ApplyTernary,
+    assert_outputs_match,
+    cached_build,
+    check_against_torch,
+    check_exported,
+    int_tensors,
+    tensors,
+)
 
 UNARY = {
     "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "rsqrt": torch.rsqrt, "sin": torch.sin,
@@ -129,3 +139,123 @@ def test_clamp_refusals():
         fx2relax.from_module(Apply(lambda x: x.clamp()), (2, 3))
     with pytest.raises(fx2relax.UnsupportedParameterError, match="NaN"):
         fx2relax.from_module(Apply(lambda x: x.clamp(float("nan"))), (2, 3))
+
+
+def _special_tensor(data, shape, dtype):
+    """A tensor of `dtype`: floats with halves (rounding ties), -0.0, NaN and ±inf; small integers; bools."""
+    if dtype == torch.bool:
+        return data.draw(int_tensors(shape, 0, 1)).to(torch.bool)
+    if not dtype.is_floating_point:
+        return data.draw(int_tensors(shape, -20, 20, dtype))
+    x = data.draw(tensors(shape, special_values=True, low=-6, high=6))
+    halves = data.draw(int_tensors(shape, -12, 12)).to(torch.float32) / 2
+    x = torch.where(data.draw(int_tensors(shape, 0, 1)).bool(), halves, x).to(dtype)
+    x.view(-1)[0] = -0.0
+    return x
+
+
+def _check_traced(model, x, **tolerances):
+    """check_against_torch for a float input of either dtype through torch.fx."""
+    with torch.no_grad():
+        expected = model(x.clone())
+    mod = fx2relax.from_module(model, tuple(x.shape), dtype=str(x.dtype).removeprefix("torch."))
+    assert_outputs_match(cached_build(mod)(x), expected, **tolerances)
+
+
+def _check_exported_or_refused(model, x, **tolerances):
+    """check_exported, or where PyTorch raises (an op on a dtype it does not take), fx2relax refuses."""
+    try:
+        with torch.no_grad():
+            model(x.clone())
+    except (RuntimeError, NotImplementedError):
+        try:
+            program = torch.export.export(model, (x,))
+        except (RuntimeError, NotImplementedError):
+            return  # PyTorch cannot capture it either
+        with pytest.raises(fx2relax.UnsupportedParameterError):
+            fx2relax.from_exported_program(program)
+        return
+    check_exported(model, x, **tolerances)
+
+
+ROUNDING = ["floor", "ceil", "trunc", "fix", "round", "frac", "sign", "sgn", "signbit"]
+DTYPES = [torch.float32, torch.float64, torch.int64, torch.int32, torch.bool]
+
+
+def _forms(name, **kwargs):
+    """torch.X, Tensor.X and Tensor.X_ (in place, on the float copy `x * 1`) of the op `name`."""
+    forms = {"torch": lambda x: getattr(torch, name)(x, **kwargs), "method": lambda x: getattr(x, name)(**kwargs)}
+    if hasattr(torch.Tensor, name + "_"):
+        forms["inplace"] = lambda x: getattr(x * 1, name + "_")(**kwargs)
+    return forms
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(ROUNDING), dtype=st.sampled_from(DTYPES),
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
+    decimals=st.sampled_from([None, None, 0, 1, 2, 3, -1, -2, 40, -40]), data=st.data(),
+)
+def test_rounding_family(name, dtype, shape, decimals, data):
+    """floor, ceil, trunc/fix, round (half to even; decimals as PyTorch's kernel), frac, sign/sgn and
+    signbit are exact: NaN, ±inf, -0.0 and ties; integer tensors unchanged; PyTorch's errors refused."""
+    kwargs = {"decimals": decimals} if name == "round" and decimals is not None else {}
+    x = _special_tensor(data, shape, dtype)
+    forms = _forms(name, **kwargs)
+    form = data.draw(st.sampled_from(sorted(forms)), label="form")
+    if dtype.is_floating_point:
+        _check_traced(Apply(forms[form]), x, rtol=0, atol=0)
+    _check_exported_or_refused(Apply(forms[form]), x, rtol=0, atol=0)
+
+
+ELEMENTARY = ["reciprocal", "exp2", "log2", "log10", "log1p", "tan", "asin", "arcsin", "acos", "atan", "sinh", "cosh",
+              "asinh", "acosh", "atanh", "arctanh", "erf"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(ELEMENTARY), dtype=st.sampled_from(DTYPES),
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), data=st.data(),
+)
+def test_elementary_functions(name, dtype, shape, data):
+    """The float functions within 1e-5 of PyTorch (its SLEEF/libm may differ by an ulp), NaN, ±inf,
+    -0.0 and domain errors where PyTorch has them; integer and bool inputs give float32; in place on
+    an integer tensor is PyTorch's error, refused."""
+    x = _special_tensor(data, shape, dtype)
+    if data.draw(st.booleans(), label="inside [-1, 1]") and dtype.is_floating_point:
+        x = x / 6
+    forms = _forms(name)
+    form = data.draw(st.sampled_from(sorted(forms)), label="form")
+    if dtype.is_floating_point:
+        _check_traced(Apply(forms[form]), x)
+    _check_exported_or_refused(Apply(forms[form] if form != "inplace" else lambda t: getattr(t.clone(), name + "_")()), x)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    name=st.sampled_from(["isnan", "isinf", "isfinite", "isposinf", "isneginf"]), dtype=st.sampled_from(DTYPES),
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), method=st.booleans(), data=st.data(),
+)
+def test_float_classes(name, dtype, shape, method, data):
+    """isnan, isinf, isfinite, isposinf and isneginf are exact bool tensors for every dtype."""
+    x = _special_tensor(data, shape, dtype)
+    form = _forms(name)["method" if method else "torch"]
+    if dtype.is_floating_point:
+        _check_traced(Apply(form), x, rtol=0, atol=0)
+    _check_exported_or_refused(Apply(form), x, rtol=0, atol=0)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    dtype=st.sampled_from(DTYPES), shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
+    nan=st.sampled_from([0.0, -1.5, 7]), posinf=st.sampled_from([None, 2.5, 1e40]), neginf=st.sampled_from([None, -3, -1e40]),
+    form=st.sampled_from(["torch", "method", "inplace"]), data=st.data(),
+)
+def test_nan_to_num(dtype, shape, nan, posinf, neginf, form, data):
+    """NaN, ±inf replaced exactly (defaults: 0 and the dtype's extremes); integer tensors unchanged."""
+    x = _special_tensor(data, shape, dtype)
+    model = _forms("nan_to_num", nan=nan, posinf=posinf, neginf=neginf)[form]
+    if dtype.is_floating_point:
+        _check_traced(Apply(model), x, rtol=0, atol=0)
+    if form != "inplace":
+        _check_exported_or_refused(Apply(model), x, rtol=0, atol=0)
