@@ -189,6 +189,21 @@ def is_tensor(value: Any) -> bool:
     return isinstance(value, relax.Expr) and isinstance(getattr(value, "ty", None), relax.TensorType)
 
 
+@dataclass(frozen=True)
+class EmptyTensor:
+    """A tensor with no elements (`x[:, :0]`): the walk carries its shape and dtype, never a Relax
+    value, to the converters registered to accept it (torch.cat, where it contributes nothing)."""
+
+    shape: tuple[Dim, ...]
+    dtype: str
+
+
+def _contains_empty(value: Any) -> bool:
+    if isinstance(value, (tuple, list)):
+        return any(_contains_empty(item) for item in value)
+    return isinstance(value, EmptyTensor)
+
+
 def tensor_shape(value: Any, ctx: NodeContext) -> tuple[Dim, ...]:
     """Shape of a Relax tensor value as ints (static) or PrimExprs (symbolic)."""
     if not is_tensor(value):
@@ -340,6 +355,9 @@ class GraphImporter:
         def value(result: Any) -> relax.Expr:
             if isinstance(result, (tuple, list)):
                 return relax.Tuple([value(item) for item in result])
+            if isinstance(result, EmptyTensor):
+                raise ShapeError(describe_node(node), f"an output is an empty tensor of shape {result.shape}; fx2relax "
+                                 "supports empty tensors only as torch.cat operands")
             if not is_tensor(result):
                 raise ConversionError(describe_node(node), f"every output must be a tensor, got {type(result).__name__}")
             return result
@@ -356,6 +374,9 @@ class GraphImporter:
             raise UnsupportedParameterError(describe_node(node, module), f"arguments not understood ({error})") from error
         ctx = NodeContext(self, node, module, signature.bind(None, *node.args, **node.kwargs).arguments)
         for parameter, value in list(bound.arguments.items())[1:]:
+            if parameter not in entry.empty and _contains_empty(value):
+                raise ShapeError(ctx.where, "is an empty tensor (a slice with no elements, say); fx2relax supports "
+                                 "empty tensors only as torch.cat operands", parameter)
             if parameter not in entry.any_dtype:
                 self._check_model_dtype(ctx, parameter, value)
         record = self.records[-1]

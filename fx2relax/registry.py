@@ -38,6 +38,7 @@ class Entry:
     name: str
     converter: Converter
     any_dtype: frozenset[str] = frozenset()
+    empty: frozenset[str] = frozenset()  # parameters that accept empty tensors (importer.EmptyTensor)
 
 
 def target_opcode(target: Target) -> str:
@@ -103,11 +104,14 @@ class ConverterRegistry:
             module, self._builtins = self._builtins, None  # cleared first: the import registers through us
             importlib.import_module(module)
 
-    def register(self, *targets: Target, any_dtype: Sequence[str] = ()) -> Callable[[Converter], Converter]:
+    def register(self, *targets: Target, any_dtype: Sequence[str] = (), empty: Sequence[str] = ()
+                 ) -> Callable[[Converter], Converter]:
         """Decorator registering one converter for each of `targets` (aliases share it).
 
         `any_dtype`: the converter's parameters that accept tensors of any dtype (integer or boolean
         buffers, say); the walk gives every other parameter only tensors of the model's float dtype.
+        `empty`: the parameters that accept empty tensors (an importer.EmptyTensor); the walk refuses
+        them everywhere else.
         """
         if not targets:
             raise RegistryError("register() needs at least one target")
@@ -123,7 +127,7 @@ class ConverterRegistry:
                         f"({existing.__module__}.{existing.__qualname__}); refusing to register "
                         f"{converter.__module__}.{converter.__qualname__} over it"
                     )
-                self._entries[key] = Entry(key[0], target_name(target), converter, frozenset(any_dtype))
+                self._entries[key] = Entry(key[0], target_name(target), converter, frozenset(any_dtype), frozenset(empty))
             return converter
 
         return decorate
@@ -163,6 +167,7 @@ class ConverterRegistry:
 REGISTRY = ConverterRegistry(builtins="fx2relax.converters")
 
 
-def register_converter(*targets: Target, any_dtype: Sequence[str] = ()) -> Callable[[Converter], Converter]:
+def register_converter(*targets: Target, any_dtype: Sequence[str] = (), empty: Sequence[str] = ()
+                       ) -> Callable[[Converter], Converter]:
     """Register a converter in fx2relax's registry, e.g. `@register_converter(nn.ReLU, F.relu, "relu")`."""
-    return REGISTRY.register(*targets, any_dtype=any_dtype)
+    return REGISTRY.register(*targets, any_dtype=any_dtype, empty=empty)

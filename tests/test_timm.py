@@ -5,7 +5,7 @@ layer scale), Swin (window partition, roll, shifted-window masks, unbind), PiT (
 ViT (forward's optional attn_mask left out, scaled dot-product attention), DINOv3's ViT (rotary
 embeddings over a grid from timm's `_build_grid`, a torch.fx.wrap leaf computed at import), VOLO
 (outlook attention: unfold, fold, math.ceil of sizes, max), XCiT (float floor division in its
-Fourier position encoding)."""
+Fourier position encoding), DeepSeek's ViT (an empty slice of the prefix tokens into torch.cat)."""
 
 import numpy as np
 import pytest
@@ -32,6 +32,9 @@ TINY_MODELS = {
     ),
     "xcit": lambda: timm.models.xcit.Xcit(
         img_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2, cls_attn_layers=1, num_classes=10
+    ),
+    "deepseek_vit": lambda: timm.create_model(  # no prefix tokens: q[:, :, :0] concatenated with the rest
+        "deepseek_vit_412m", img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=10
     ),
     "pit": lambda: timm.models.pit.PoolingVisionTransformer(
         img_size=32, patch_size=8, stride=4, base_dims=[8, 8], depth=[1, 1], heads=[2, 4], num_classes=10

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 from tvm import relax
 
-from .. import symbolic
 from ..importer import NodeContext, is_tensor
 from ..kernels import attention as kernels
 from ..kernels import elementwise, linear, softmax
@@ -140,7 +139,8 @@ def multihead_attention(ctx, query, key, value, key_padding_mask=None, need_weig
 def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None,
                                  enable_gqa=False):
     """softmax(q k^T * scale + mask) v over the last two axes; a fully masked row gives 0, as in PyTorch.
-    With enable_gqa, each key/value head (axis -3) serves heads(query) / heads(key) query heads."""
+    Batch axes broadcast (multi-query attention's single key/value head); with enable_gqa, each
+    key (value) head (axis -3) serves heads(query) / heads(key) (heads(value)) query heads."""
     if dropout_p != 0:
         raise ctx.unsupported("dropout_p", f"attention dropout is random; only dropout_p=0 is supported, got {dropout_p!r}")
     is_causal = _flag(ctx, is_causal, "is_causal")
@@ -148,17 +148,21 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
         raise ctx.unsupported("scale", f"must be a Python number or None, got {scale!r}")
     shapes = [ctx.shape(v) if is_tensor(v) else None for v in (query, key, value)]
-    groups = 1
-    if enable_gqa and shapes[0] is not None and len(shapes[0]) >= 3:  # query heads share key/value heads
-        heads = [shape[-3] if shape is not None and len(shape) >= 3 else None for shape in shapes]
-        if heads[1] != heads[2] or not isinstance(heads[0], int) or not isinstance(heads[1], int) or heads[0] % heads[1]:
+    for name, shape in zip(("query", "key", "value"), shapes):
+        if shape is None or len(shape) < 2:
+            raise ctx.shape_error(f"query, key and value must be tensors of rank >= 2, got {shapes}", name)
+    groups = [1, 1]  # query heads per key head, per value head
+    if enable_gqa and all(len(shape) >= 3 for shape in shapes):  # query heads share key/value heads
+        heads = [shape[-3] for shape in shapes]
+        if not all(isinstance(h, int) and h > 0 for h in heads) or heads[0] % heads[1] or heads[0] % heads[2]:
             raise ctx.shape_error(f"enable_gqa needs key and value heads that divide the query heads, got shapes {shapes}",
                                   "enable_gqa")
-        groups = heads[0] // heads[1]
-    for name, shape, shared in zip(("query", "key", "value"), shapes, (1, groups, groups)):
-        if shape is None or len(shape) < 2 or len(shape) != len(shapes[0]) or not _same_batch(shape, shapes[0], shared):
-            raise ctx.shape_error(
-                f"query, key and value must be tensors of rank >= 2 with equal batch axes, got {shapes}", name)
+        groups = [heads[0] // heads[1], heads[0] // heads[2]]
+    try:  # batch axes broadcast as matmul's do: key against query, value against the scores
+        batch = elementwise.broadcast_shape(shapes[0][:-2], kernels.grouped_batch(shapes[1], groups[0]))
+        batch = elementwise.broadcast_shape(batch, kernels.grouped_batch(shapes[2], groups[1]))
+    except ValueError as error:
+        raise ctx.shape_error(f"query, key and value batch axes do not broadcast ({error}), got {shapes}", "key") from None
     if shapes[0][-1] != shapes[1][-1] or shapes[1][-2] != shapes[2][-2]:
         raise ctx.shape_error(f"query and key need equal features, key and value equal lengths, got {shapes}", "key")
     if attn_mask is not None:
@@ -167,7 +171,7 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
         if not is_tensor(attn_mask):
             raise ctx.unsupported("attn_mask", f"expected a tensor or None, got {type(attn_mask).__name__} {attn_mask!r}")
         try:
-            elementwise.broadcast_shape(ctx.shape(attn_mask), (*shapes[0][:-1], shapes[1][-2]))
+            elementwise.broadcast_shape(ctx.shape(attn_mask), (*batch, shapes[0][-2], shapes[1][-2]))
         except ValueError as error:
             raise ctx.shape_error(f"does not broadcast to the scores' shape: {error}", "attn_mask") from None
         mask_dtype = ctx.tensor_dtype(attn_mask)  # a bool mask (True: attend) is applied by the kernel as is
@@ -175,13 +179,6 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
             raise ctx.dtype_error(f"must be a bool or an additive {ctx.dtype} mask, got {mask_dtype}", "attn_mask")
     scale = 1 / math.sqrt(shapes[0][-1]) if scale is None else float(scale)
     scores = ctx.emit_te(kernels.attention_scores, query, key, mask=attn_mask, scale=scale, causal=is_causal,
-                         groups=groups)
-    weights = ctx.emit_te(softmax.softmax, scores, axis=len(shapes[0]) - 1, zero_masked_slices=True)
-    return ctx.emit_te(kernels.attend, weights, value, groups=groups)
-
-
-def _same_batch(shape: tuple, query_shape: tuple, groups: int) -> bool:
-    """Whether `shape` has the query's batch axes (with query heads / groups heads for grouped-query attention)."""
-    if groups == 1:
-        return symbolic.same_shape(shape[:-2], query_shape[:-2])
-    return symbolic.same_shape(shape[:-3], query_shape[:-3]) and symbolic.equal(shape[-3] * groups, query_shape[-3])
+                         groups=groups[0])
+    weights = ctx.emit_te(softmax.softmax, scores, axis=len(batch) + 1, zero_masked_slices=True)
+    return ctx.emit_te(kernels.attend, weights, value, groups=groups[1])

@@ -19,7 +19,7 @@ from torch import nn
 from tvm import relax, tirx
 
 from .. import dtypes, symbolic
-from ..importer import Dim, NodeContext, is_tensor
+from ..importer import Dim, EmptyTensor, NodeContext, is_tensor
 from ..kernels import elementwise
 from ..kernels import indexing as indexing_kernels
 from ..kernels import shape as kernels
@@ -99,6 +99,8 @@ def _index_tensor(ctx: NodeContext, input: relax.Expr, index: object) -> relax.E
         axis += 1
     if symbolic.same_shape(out_shape, shape) and all(b == 0 and s == 1 for b, s in zip(begin, step)):
         return input
+    if 0 in out_shape:
+        return EmptyTensor(tuple(out_shape), ctx.tensor_dtype(input))
     return ctx.emit_te(kernels.strided_slice, input, begin=begin, step=step, out_axes=out_axes, out_shape=out_shape)
 
 
@@ -247,10 +249,7 @@ def _slice(ctx: NodeContext, item: slice, size: Dim, axis: int) -> tuple[Dim, Di
         if bound is not None and (not isinstance(bound, numbers.Integral) or isinstance(bound, bool)):
             raise ctx.unsupported("index", f"slice bounds must be ints, got {item}")
     start, stop, stride = slice(item.start, item.stop, int(stride)).indices(size)
-    length = len(range(start, stop, stride))
-    if length == 0:
-        raise ctx.shape_error(f"slice {item} on axis {axis} of size {size} is empty (empty tensors are not supported)", "index")
-    return start, length, stride
+    return start, len(range(start, stop, stride)), stride
 
 
 @register_converter(aten.slice.Tensor, any_dtype=("input",))

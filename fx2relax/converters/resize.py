@@ -9,6 +9,13 @@ the scale is 1 / scale_factor when a scale factor was given (not recomputed), el
 nearest reads floor(out * scale) (out itself at equal sizes, out // 2 at twice the size, in 2-D only); linear
 modes read floor of the area-pixel source index with its clamped fraction as weight; bicubic reads
 four clamped taps with A = -0.75 weights.
+
+Antialiased bilinear / bicubic (`antialias=True`, `_upsample_*2d_aa`) follow PyTorch's separable
+kernel (cpu/UpSampleKernel.cpp, `_compute_indices_min_size_weights_aa`): the width then the height
+(an axis of unchanged size skipped), each output reading a window of inputs around its centre,
+widened by the downsampling factor, with triangle or Keys cubic (A = -0.5) weights normalised to
+sum 1. The tables mirror its float arithmetic, including the fused multiply-adds its vectorised
+build computes the cubic filter with.
 """
 
 from __future__ import annotations
@@ -125,6 +132,53 @@ def _axis_tables(real: type, mode: str, in_size: int, out_size: int, align_corne
     return np.array(indices, dtype="int64"), (np.array(weights, dtype=real) if weights else None)
 
 
+def _fma(real: type, a, b, c):
+    """a * b + c rounded once to `real` (the product of two floats is exact in a double)."""
+    return real(float(a) * float(b) + float(c))
+
+
+def _triangle_filter(real: type, x):
+    x = abs(x)
+    return real(real(1) - x) if x < 1 else real(0)
+
+
+def _keys_cubic_filter(real: type, x):
+    """PyTorch's antialiasing cubic filter (A = -0.5), each Horner step one fused multiply-add."""
+    a, x = real(-0.5), abs(x)
+    if x < 1:
+        return _fma(real, _fma(real, a + real(2), x, -(a + real(3))) * x, x, real(1))
+    if x < 2:
+        return _fma(real, _fma(real, _fma(real, a, x, -(real(5) * a)), x, real(8) * a), x, -(real(4) * a))
+    return real(0)
+
+
+_ANTIALIAS_FILTERS = {"bilinear": (_triangle_filter, 2), "bicubic": (_keys_cubic_filter, 4)}
+
+
+def _antialias_tables(real: type, mode: str, in_size: int, out_size: int, align_corners: bool, scale_factor):
+    """(indices [out, taps] int64, weights [out, taps], counts [out] int64) of one axis's windows."""
+    filter_fn, interp_size = _ANTIALIAS_FILTERS[mode]
+    scale = _scale(real, in_size, out_size, align_corners, scale_factor)
+    support = real(interp_size * 0.5 * float(scale)) if scale >= 1 else real(interp_size * 0.5)
+    taps = math.ceil(support) * 2 + 1
+    inverse = real(1.0 / float(scale)) if scale >= 1 else real(1)
+    indices, weights, counts = [], [], []
+    for i in range(out_size):
+        center = real(float(scale) * (i + 0.5))
+        start = max(int(float(real(center - support)) + 0.5), 0)
+        count = min(max(min(int(float(real(center + support)) + 0.5), in_size) - start, 0), taps)
+        window = [filter_fn(real, real((float(real(real(start + j) - center)) + 0.5) * float(inverse))) for j in range(count)]
+        total = real(0)
+        for w in window:
+            total = real(total + w)
+        if total != 0:
+            window = [real(w / total) for w in window]
+        indices.append([min(start + j, in_size - 1) for j in range(taps)])
+        weights.append(window + [real(0)] * (taps - count))
+        counts.append(count)
+    return np.array(indices, dtype="int64"), np.array(weights, dtype=real), np.array(counts, dtype="int64")
+
+
 def _interpolate(ctx: NodeContext, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
     """F.interpolate's argument rules, then `_resample`."""
     shape = ctx.shape(input)
@@ -138,26 +192,28 @@ def _interpolate(ctx: NodeContext, input, size, scale_factor, mode, align_corner
             )
     elif align_corners is None:
         align_corners = False
-    if antialias:
-        _refuse_antialias(ctx)
+    if antialias and (mode not in _ANTIALIAS_FILTERS or rank != 4):
+        raise ctx.unsupported(
+            "antialias", "is restricted to bilinear and bicubic modes and requires a 4-D input"
+            + (" (lanczos is not supported)" if mode == "lanczos" else "")
+        )
     if rank not in (3, 4, 5) or (mode in _MODE_RANKS and rank != _MODE_RANKS[mode]):
         needed = f"{_MODE_RANKS[mode]}-D" if mode in _MODE_RANKS else "3-D, 4-D or 5-D"
         raise ctx.shape_error(f"{mode} mode needs a {needed} input, got a {rank}-D input of shape {shape}", "input")
     sizes = static_dims(ctx, shape, range(2, rank), "interpolate")
     recompute = bool(recompute_scale_factor) or (mode == "area" and size is None)
     outs, factors = _output_sizes(ctx, sizes, size, scale_factor, recompute)
-    return _resample(ctx, input, mode, sizes, outs, factors, align_corners)
+    return _resample(ctx, input, mode, sizes, outs, factors, align_corners, bool(antialias))
 
 
-def _refuse_antialias(ctx: NodeContext) -> None:
-    raise ctx.unsupported("antialias", "antialiased resampling is not supported")
-
-
-def _resample(ctx: NodeContext, input, mode: str, sizes: list[int], outs: list[int], factors: list, align_corners):
+def _resample(ctx: NodeContext, input, mode: str, sizes: list[int], outs: list[int], factors: list, align_corners,
+              antialias: bool = False):
     """Resample the spatial axes of `sizes` to `outs`; `factors` are the scale factors the source
     positions are computed from (None: in / out), as PyTorch's upsample kernels take them."""
     if min(outs) <= 0:
         raise ctx.shape_error(f"input and output sizes should be greater than 0, got input {sizes} and output {outs}", "size")
+    if antialias:
+        return _resample_antialiased(ctx, input, mode, sizes, outs, factors, align_corners)
     if mode == "area":
         if len(sizes) == 3:
             raise ctx.unsupported("mode", "'area' on a 5-D input (adaptive 3-D average pooling) is not supported")
@@ -170,6 +226,31 @@ def _resample(ctx: NodeContext, input, mode: str, sizes: list[int], outs: list[i
     indices = [relax.const(index, "int64") for index, _ in tables]
     weights = [relax.const(weight.astype(ctx.dtype), ctx.dtype) for _, weight in tables]
     return ctx.emit_te(kernels.interpolate, input, indices, weights)
+
+
+def _resample_antialiased(ctx: NodeContext, input, mode: str, sizes: list[int], outs: list[int], factors: list,
+                          align_corners: bool):
+    """Antialiased bilinear / bicubic: one pass per changed axis, the last axis first (PyTorch's order)."""
+    dtype = ctx.tensor_dtype(input)
+    if dtype not in ("float32", "float64"):
+        raise ctx.dtype_error(f"antialiased resampling supports float32 and float64 inputs, got {dtype}", "input")
+    if outs[-1] == 1 and sizes[:-1] != outs[:-1]:
+        raise ctx.unsupported(
+            "size", f"antialiased resampling from {sizes} to {outs}: with an output width of 1, PyTorch's CPU kernel "
+            "gives every row the first row's result, which fx2relax does not reproduce"
+        )
+    real = np.float64 if dtype == "float64" else np.float32
+    rank = len(ctx.shape(input))
+    result = input
+    for axis in reversed(range(len(sizes))):
+        if sizes[axis] == outs[axis]:
+            continue
+        indices, weights, counts = _antialias_tables(real, mode, sizes[axis], outs[axis], align_corners, factors[axis])
+        result = ctx.emit_te(
+            kernels.resample_axis, result, rank - len(sizes) + axis,
+            relax.const(indices, "int64"), relax.const(weights, dtype), relax.const(counts, "int64"),
+        )
+    return result
 
 
 @register_converter(F.interpolate)
@@ -201,6 +282,13 @@ _ATEN_MODES = {  # ATen's upsample ops (.vec as F.interpolate calls them, .defau
 }
 
 
+_ANTIALIASED_OPS = {
+    aten._upsample_bilinear2d_aa.vec: "bilinear", aten._upsample_bilinear2d_aa.default: "bilinear",
+    aten._upsample_bicubic2d_aa.vec: "bicubic", aten._upsample_bicubic2d_aa.default: "bicubic",
+}
+_ATEN_MODES.update({op: (mode, 2) for op, mode in _ANTIALIASED_OPS.items()})
+
+
 def _aten_sizes(ctx: NodeContext, input) -> tuple[str, list[int]]:
     """The mode of the node's upsample op and the input's spatial sizes, checked against its rank."""
     mode, spatial = _ATEN_MODES[ctx.target]
@@ -222,12 +310,14 @@ def _upsample_vec(ctx: NodeContext, input, output_size, scale_factors, align_cor
     mode, sizes = _aten_sizes(ctx, input)
     if (output_size is None) == (scale_factors is None):
         raise ctx.unsupported("scale_factors", "must specify exactly one of output_size and scale_factors")
+    antialias = ctx.target in _ANTIALIASED_OPS
     if output_size is not None:
-        return _resample(ctx, input, mode, sizes, _aten_output_size(ctx, output_size, len(sizes)), [None] * len(sizes), align_corners)
+        outs = _aten_output_size(ctx, output_size, len(sizes))
+        return _resample(ctx, input, mode, sizes, outs, [None] * len(sizes), align_corners, antialias)
     if not isinstance(scale_factors, (tuple, list)) or len(scale_factors) != len(sizes):
         raise ctx.unsupported("scale_factors", f"expected {len(sizes)} numbers, got {scale_factors!r}")
     outs, factors = _output_sizes(ctx, sizes, None, tuple(scale_factors), False)
-    return _resample(ctx, input, mode, sizes, outs, factors, align_corners)
+    return _resample(ctx, input, mode, sizes, outs, factors, align_corners, antialias)
 
 
 def _upsample_default(ctx: NodeContext, input, output_size, scales: tuple, align_corners):
@@ -237,7 +327,8 @@ def _upsample_default(ctx: NodeContext, input, output_size, scales: tuple, align
     for scale in scales:
         if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Real)):
             raise ctx.unsupported("scales", f"must be numbers or None, got {scales!r}")
-    return _resample(ctx, input, mode, sizes, outs, [None if f is None else float(f) for f in scales], align_corners)
+    factors = [None if f is None else float(f) for f in scales]
+    return _resample(ctx, input, mode, sizes, outs, factors, align_corners, ctx.target in _ANTIALIASED_OPS)
 
 
 def _align_corners(ctx: NodeContext, align_corners) -> bool:
@@ -291,10 +382,11 @@ def upsample_trilinear3d(ctx, input, output_size, align_corners, scales_d=None, 
     return _upsample_default(ctx, input, output_size, (scales_d, scales_h, scales_w), _align_corners(ctx, align_corners))
 
 
-@register_converter(
-    aten._upsample_bilinear2d_aa.vec, aten._upsample_bicubic2d_aa.vec,
-    aten._upsample_bilinear2d_aa.default, aten._upsample_bicubic2d_aa.default,
-)
-def upsample_antialiased(ctx, input, output_size, align_corners, *scales, **named_scales):
-    """F.interpolate(..., antialias=True): refused, as on the torch.fx path."""
-    _refuse_antialias(ctx)
+@register_converter(aten._upsample_bilinear2d_aa.vec, aten._upsample_bicubic2d_aa.vec)
+def upsample_antialiased_vec(ctx, input, output_size, align_corners, scale_factors):
+    return _upsample_vec(ctx, input, output_size, scale_factors, _align_corners(ctx, align_corners))
+
+
+@register_converter(aten._upsample_bilinear2d_aa.default, aten._upsample_bicubic2d_aa.default)
+def upsample_antialiased(ctx, input, output_size, align_corners, scales_h=None, scales_w=None):
+    return _upsample_default(ctx, input, output_size, (scales_h, scales_w), _align_corners(ctx, align_corners))

@@ -16,7 +16,7 @@ from torch import nn
 from tvm import relax, tirx
 
 from .. import dtypes, symbolic
-from ..importer import Dim, NodeContext, is_tensor
+from ..importer import Dim, EmptyTensor, NodeContext, is_tensor
 from ..kernels import shape as kernels
 from ..registry import register_converter
 from .cast import convert
@@ -254,18 +254,25 @@ def split_method(ctx, input, split_size, dim=0):
     return _split(ctx, input, split_size, dim, "split_size")
 
 
-def _tensor_list(ctx: NodeContext, tensors: object) -> list[relax.Expr]:
-    if not isinstance(tensors, (tuple, list)) or not tensors or not all(is_tensor(t) for t in tensors):
+def _tensor_list(ctx: NodeContext, tensors: object, empty: bool = False) -> list[relax.Expr]:
+    allowed = (lambda t: is_tensor(t) or isinstance(t, EmptyTensor)) if empty else is_tensor
+    if not isinstance(tensors, (tuple, list)) or not tensors or not all(allowed(t) for t in tensors):
         raise ctx.unsupported("tensors", f"must be a non-empty sequence of tensors, got {tensors!r}")
     return list(tensors)
 
 
-@register_converter(torch.cat, torch.concat, torch.concatenate, aten.cat.default, any_dtype=("tensors",))
+@register_converter(torch.cat, torch.concat, torch.concatenate, aten.cat.default, any_dtype=("tensors",),
+                    empty=("tensors",))
 def cat(ctx, tensors, dim=0, axis=None, out=None):
+    """Concatenation; an empty operand (its shape checked as PyTorch does, a 1-D (0,) one skipped
+    whatever the shapes) contributes nothing."""
     if out is not None:
         raise ctx.unsupported("out", "writing into an `out` tensor is not supported")
-    tensors = _tensor_list(ctx, tensors)
-    shapes = [ctx.shape(t) for t in tensors]
+    tensors = _tensor_list(ctx, tensors, empty=True)
+    tensors = [t for t in tensors if not (isinstance(t, EmptyTensor) and t.shape == (0,))]
+    if not tensors:
+        raise ctx.shape_error("every operand is empty (empty tensors are supported only next to others)", "tensors")
+    shapes = [t.shape if isinstance(t, EmptyTensor) else ctx.shape(t) for t in tensors]
     rank = len(shapes[0])
     axis = normalize_dim(ctx, int_argument(ctx, dim if axis is None else axis, "dim"), rank, "dim")
     for k, shape in enumerate(shapes):
@@ -275,6 +282,13 @@ def cat(ctx, tensors, dim=0, axis=None, out=None):
                 f"in dimension {axis} (tensor 0 has shape {_describe(shapes[0])})",
                 "tensors",
             )
+    empties = [t for t in tensors if isinstance(t, EmptyTensor)]
+    tensors = [t for t in tensors if not isinstance(t, EmptyTensor)]
+    if not tensors:
+        raise ctx.shape_error("every operand is empty (empty tensors are supported only next to others)", "tensors")
+    if any(t.dtype != ctx.tensor_dtype(tensors[0]) for t in empties):
+        raise ctx.unsupported("tensors", "an empty operand of another dtype than the others (it would take part in "
+                              "type promotion) is not supported")
     if len(tensors) == 1:
         return tensors[0]
     return ctx.emit_te(kernels.concatenate, _promoted(ctx, tensors), axis=axis)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
-from .elementwise import broadcast_index
+from .elementwise import broadcast_index, broadcast_shape
 from .marks import mark
 
 
@@ -56,12 +56,22 @@ def merge_heads(data: te.Tensor, batch_axis: int | None) -> te.Tensor:
     return te.compute(shape, read, name="merge_heads")
 
 
-def _shared_head(batch_index: tuple, groups: int) -> tuple:
-    """The key/value batch index a query's batch index reads when `groups` query heads (axis -3 of
-    the full index, the last batch axis here) share one key/value head (grouped-query attention)."""
-    if groups == 1:
-        return batch_index
-    return (*batch_index[:-1], batch_index[-1] // groups)
+def grouped_batch(shape: tuple, groups: int) -> tuple:
+    """The batch axes of an operand of `shape` as the query sees them: heads (axis -3) times `groups`."""
+    batch = list(shape[:-2])
+    if groups > 1:
+        batch[-1] = batch[-1] * groups
+    return tuple(batch)
+
+
+def _operand_batch(shape: tuple, batch_index: tuple, groups: int) -> tuple:
+    """The batch index an operand of `shape` reads for output `batch_index`: broadcast (axes of
+    size 1 read 0, missing leading axes dropped), and with `groups` query heads sharing one of its
+    heads (grouped-query attention), head h reads head h // groups."""
+    index = list(broadcast_index(shape[:-2], batch_index))
+    if groups > 1:
+        index[-1] = index[-1] // groups
+    return tuple(index)
 
 
 def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Tensor | None = None,
@@ -69,15 +79,18 @@ def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Te
     """(query * scale) · key^T + mask, scaling the query before the product as PyTorch does; with
     `causal`, -inf where the key comes after the query (key index > query index).
 
-    query: [*batch, length, head_dim]; key: [*batch, source, head_dim] with the same batch axes, except
-    heads / groups key heads (axis -3) with `groups` > 1; mask: additive (float) or bool (True where
-    attending), broadcastable to [*batch, length, source], or None. Returns [*batch, length, source].
+    query: [*qbatch, length, head_dim]; key: [*kbatch, source, head_dim], batch axes broadcasting
+    against the query's (as matmul's do), key heads (axis -3) read by `groups` query heads each;
+    mask: additive (float) or bool (True where attending), broadcastable to [*batch, length,
+    source], or None. Returns [*batch, length, source], batch the broadcast batch axes.
     """
     d = te.reduce_axis((0, query.shape[-1]), name="d")
     factor = tirx.const(scale, query.dtype)
+    batch = broadcast_shape(query.shape[:-2], grouped_batch(key.shape, groups))
     scores = te.compute(
-        (*query.shape[:-1], key.shape[-2]),
-        lambda *i: te.sum(query[(*i[:-1], d)] * factor * key[(*_shared_head(i[:-2], groups), i[-1], d)], axis=d),
+        (*batch, query.shape[-2], key.shape[-2]),
+        lambda *i: te.sum(query[(*_operand_batch(query.shape, i[:-2], 1), i[-2], d)] * factor
+                          * key[(*_operand_batch(key.shape, i[:-2], groups), i[-1], d)], axis=d),
         name="attention_scores",
         attrs=mark("attention_scores"),
     )
@@ -126,13 +139,16 @@ def multi_head_mask(attn_mask: te.Tensor | None, key_padding_mask: te.Tensor | N
 
 
 def attend(weights: te.Tensor, value: te.Tensor, groups: int = 1) -> te.Tensor:
-    """weights · value. weights: [*batch, length, source]; value: [*batch, source, head_dim], with
-    heads / groups heads (axis -3) when `groups` query heads share one. Returns [*batch, length, head_dim].
+    """weights · value. weights: [*wbatch, length, source]; value: [*vbatch, source, head_dim], batch
+    axes broadcasting (value heads, axis -3, each read by `groups` query heads). Returns [*batch,
+    length, head_dim], batch the broadcast batch axes.
     Marked "attend": a product of two activations, as kernels.linear.matmul (compile's BatchedGemm)."""
     s = te.reduce_axis((0, value.shape[-2]), name="s")
+    batch = broadcast_shape(weights.shape[:-2], grouped_batch(value.shape, groups))
     return te.compute(
-        (*weights.shape[:-1], value.shape[-1]),
-        lambda *i: te.sum(weights[(*i[:-1], s)] * value[(*_shared_head(i[:-2], groups), s, i[-1])], axis=s),
+        (*batch, weights.shape[-2], value.shape[-1]),
+        lambda *i: te.sum(weights[(*_operand_batch(weights.shape, i[:-2], 1), i[-2], s)]
+                          * value[(*_operand_batch(value.shape, i[:-2], groups), s, i[-1])], axis=s),
         name="attend",
         attrs=mark("attend"),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tvm import te
+from tvm import te, tirx
 
 
 def nearest(data: te.Tensor, indices: Sequence[te.Tensor]) -> te.Tensor:
@@ -56,3 +56,28 @@ def interpolate(data: te.Tensor, indices: Sequence[te.Tensor], weights: Sequence
         return combine(0, ())
 
     return te.compute(out_shape, source, name="resize_interpolate")
+
+
+def resample_axis(data: te.Tensor, axis: int, indices: te.Tensor, weights: te.Tensor, counts: te.Tensor) -> te.Tensor:
+    """One pass of antialiased resampling along `axis`: a weighted sum over a window of taps.
+
+    data: [..., S, ...] with S at `axis`; indices, weights: [O, taps] (window positions in [0, S),
+    weights in data's dtype); counts: int64 [O], the taps of each window (the rest are padding).
+    Returns data with S replaced by O, each output the sum over its first counts[o] taps, tap by
+    tap from the first, of data * weight (PyTorch's order; padding never read, so a NaN or inf
+    outside the window stays out).
+    """
+    out_shape = (*data.shape[:axis], indices.shape[0], *data.shape[axis + 1:])
+
+    def source(*i):
+        position = i[axis]
+
+        def tap(t: int):
+            return data[(*i[:axis], indices[position, t], *i[axis + 1:])] * weights[position, t]
+
+        total = tap(0)
+        for t in range(1, int(indices.shape[1])):
+            total = total + tirx.Select(t < counts[position], tap(t), tirx.const(-0.0, data.dtype))
+        return total
+
+    return te.compute(out_shape, source, name="resample_axis")

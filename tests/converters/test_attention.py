@@ -10,7 +10,7 @@ rtol=atol=1e-5 for float32 rounding in another order."""
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -157,6 +157,36 @@ def test_scaled_dot_product_attention_matches_torch(data, mask, scale, enable_gq
                              enable_gqa=enable_gqa)
     shapes = [(*query_batch, length, features), (*batch, source, features), (*batch, source, value_features), mask_shape]
     check_against_torch(model, [data.draw(tensors(shape)) for shape in shapes])
+
+
+@settings(max_examples=40)
+@given(st.data(), st.sampled_from(["none", "input", "causal"]), st.sampled_from([None, 0.5]), st.booleans())
+def test_scaled_dot_product_attention_broadcasts_and_shares_heads(data, mask, scale, enable_gqa):
+    """Batch axes of query, key and value broadcast against each other (multi-query attention: one
+    key/value head for all query heads, as mobilenetv5's); with enable_gqa, key and value each have
+    their own number of heads dividing the query's, query head h reading head h // (Hq // Hkv)."""
+    batch, heads = data.draw(st.integers(1, 3)), data.draw(st.sampled_from([1, 2, 4, 6]))
+    divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+
+    def operand_batch(name: str) -> tuple:
+        shared = data.draw(st.sampled_from(divisors), label=f"{name} heads") if enable_gqa and name != "query" else heads
+        return (data.draw(st.sampled_from([batch, 1]), label=f"{name} batch"),
+                data.draw(st.sampled_from([shared, 1]), label=f"{name} heads shown"))
+
+    length, source = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    features, value_features = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 5))
+    shapes = [(*operand_batch("query"), length, features), (*operand_batch("key"), source, features),
+              (*operand_batch("value"), source, value_features), (1, 1, length, source)]
+    model = ScaledDotProduct("none" if mask == "causal" else mask, scale=scale, is_causal=mask == "causal",
+                             enable_gqa=enable_gqa)
+    inputs = [data.draw(tensors(shape)) for shape in shapes]
+    try:
+        model(*inputs)
+    except RuntimeError:  # PyTorch refuses this combination (heads that do not broadcast)
+        with pytest.raises(fx2relax.ShapeError):
+            fx2relax.from_module(model, shapes)
+        return
+    check_against_torch(model, inputs)
 
 
 def test_scaled_dot_product_attention_refusals():

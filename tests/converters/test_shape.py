@@ -270,7 +270,7 @@ def test_basic_indexing(shape, data):
         expected_shape = torch.empty(shape)[index].shape
     except IndexError:
         return
-    if 0 in expected_shape:  # empty results are refused (tested below)
+    if 0 in expected_shape:  # empty results are refused outside torch.cat (tested below)
         return
     check_against_torch(Apply(lambda x: x[index] * 1), data.draw(tensors(shape)))
 
@@ -331,7 +331,7 @@ def test_double_is_a_no_op_in_float64():
         (lambda x: x[0, 0, 0], (2, 3), fx2relax.ShapeError, "parameter 'index': too many indices"),
         (lambda x: x[2], (2, 3), fx2relax.ShapeError, "parameter 'index': index 2 is out of bounds for dimension 0 with size 2"),
         (lambda x: x[..., ...], (2, 3), fx2relax.ShapeError, "single ellipsis"),
-        (lambda x: x[:, 3:], (2, 3), fx2relax.ShapeError, "parameter 'index'.*empty"),
+        (lambda x: x[:, 3:] * 1, (2, 3), fx2relax.ShapeError, "parameter 'input'.*empty tensor"),
         (lambda x: x[1:], (None, 3), fx2relax.UnsupportedParameterError, "parameter 'index'.*symbolic size batch"),
         (lambda x: x[[0, 2]], (2, 3), fx2relax.ShapeError, r"parameter 'index': index 2 in \[0, 2\] is out of bounds"),
         (lambda x: x[x > 0], (2, 3), fx2relax.UnsupportedParameterError, "a boolean mask computed at run time"),
@@ -555,3 +555,41 @@ def test_exported_as_strided_past_the_input_is_refused():
     program = torch.export.export(Apply(lambda x: torch.as_strided(x[1:], (3,), (1,), 0)), (torch.randn(4),))
     with pytest.raises(fx2relax.UnsupportedParameterError, match="parameter 'storage_offset'.*outside"):
         fx2relax.from_exported_program(program)
+
+
+@st.composite
+def empty_slice_cases(draw):
+    """A shape, an axis, an empty slice of it (`:0`, `k:k`, past the end, stop before start) and
+    where in a torch.cat along that axis (or another) the empty operand sits."""
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
+    axis = draw(st.integers(0, len(shape) - 1))
+    size = shape[axis]
+    start = draw(st.integers(0, size + 2))
+    stop = draw(st.sampled_from([start, min(start, size), max(start - 1, 0), 0]))
+    assume(len(range(*slice(start, stop).indices(size))) == 0)
+    return shape, axis, slice(start, stop), draw(st.integers(0, 2)), draw(st.booleans())
+
+
+@settings(max_examples=25)
+@given(empty_slice_cases(), st.data())
+def test_an_empty_slice_contributes_nothing_to_cat(case, data):
+    """`torch.cat([x[:, :0], y], dim)`, as timm's vision transformers without prefix tokens do."""
+    shape, axis, empty, position, exported = case
+    index = (*[slice(None)] * axis, empty)
+
+    def forward(x):
+        operands = [x * 2, x + 1]
+        operands.insert(min(position, 2), x[index])
+        return torch.cat(operands, dim=axis)
+
+    check = check_exported if exported else check_against_torch
+    check(Apply(forward), data.draw(tensors(shape)))
+
+
+def test_empty_tensors_are_refused_outside_cat():
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'input'.*empty tensor.*only as torch.cat operands"):
+        fx2relax.from_module(Apply(lambda x: torch.relu(x[:, :0])), (2, 3))
+    with pytest.raises(fx2relax.ShapeError, match="parameter 'tensors'.*every operand is empty"):
+        fx2relax.from_module(Apply(lambda x: torch.cat([x[:, :0], x[:, 3:]], dim=1)), (2, 3))
+    with pytest.raises(fx2relax.ShapeError, match="an output is an empty tensor"):
+        fx2relax.from_module(Apply(lambda x: x[:, :0]), (2, 3))
