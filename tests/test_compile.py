@@ -196,6 +196,26 @@ def test_batch_norm_of_a_folded_conv_folds_again(bias):
     check_against_torch(ReparameterizableGhost(bias).eval(), torch.randn(2, 3, 7, 7), compiled=True)
 
 
+PADDED_AFTER = {  # a kernel whose fused consumer is a pad: more outputs than the kernel writes (tf_efficientnet's "same" padding)
+    "packed 1x1 conv": nn.Conv2d(16, 32, 1),
+    "3x3 conv": nn.Conv2d(8, 16, 3),
+    "depthwise conv": nn.Conv2d(16, 16, 3, groups=16),
+    "strided depthwise conv": nn.Conv2d(16, 16, 3, stride=2, groups=16),
+    "linear": nn.Linear(12, 20),
+    "softmax": nn.Softmax(dim=-1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PADDED_AFTER))
+@pytest.mark.parametrize("pad", [(0, 1, 0, 1), (1, 0, 2, 0), (1, 1, 1, 1)])
+def test_pad_after_a_kernel_writes_every_output(name, pad):
+    layer = PADDED_AFTER[name]
+    channels = layer.in_channels if isinstance(layer, nn.Conv2d) else 3
+    model = nn.Sequential(layer, nn.SiLU(), nn.ZeroPad2d(pad)).eval()
+    shape = (2, channels, 12, 12)
+    check_against_torch(model, torch.randn(shape), compiled=True)
+
+
 def test_conv_on_one_pixel_planes_with_a_consumer_compiles():
     # A squeeze-and-excitation conv (GhostNet's): 20 output channels, neither packed nor in channel vectors.
     model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(72, 20, 1), nn.ReLU())

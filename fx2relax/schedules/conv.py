@@ -119,6 +119,9 @@ class _ConsumerReads:
         direct = len(indices) - len(reduced)  # axes read at the consumer's own position
         if not all(index.same_as(v.var) for index, v in zip(indices[:direct], spatial)):
             return None
+        analyzer = sym.Analyzer()  # a consumer over more positions than the conv has (a pad after it) is not element-wise
+        if not all(analyzer.can_prove_equal(v.dom.extent, size) for v, size in zip(spatial[:direct], conv_buffer.shape)):
+            return None
         windows = []
         for index, out, tap, size in zip(indices[direct:], spatial[direct:], reduced, conv_buffer.shape[direct:]):
             coefficients = sym.detect_linear_equation(index, [out.var, tap.var])
