@@ -198,13 +198,9 @@ def fold_batch_norm(
 
 @relax.expr_functor.mutator
 class _BatchNormFolder(relax.PyExprMutator):
-    def __init__(self, mod: tvm.IRModule):
-        super().__init__(mod)
-        self.mod = mod
-
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
-        functions = self.builder_.get()  # holds the convs this pass already folded, which self.mod lacks
+        functions = self.builder_.get()  # the module being built: it holds the convs this pass already folded
         if call.op != _CALL_TIR or (norm := batch_norm_parameters(functions[call.args[0]])) is None:
             return call
         conv_output, mean, variance, *affine = call.args[1].fields
