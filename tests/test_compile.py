@@ -114,6 +114,31 @@ def test_convs_with_16_channel_multiples_compiled_match_torch(name):
     check_against_torch(model, x, compiled=True)
 
 
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(), in_channels=st.integers(1, 4), out_channels=st.sampled_from([8, 16, 32]), kernel=st.integers(1, 4),
+    conv_stride=st.integers(1, 2), conv_padding=st.integers(0, 2), pool_kernel=st.integers(2, 3), pool_stride=st.integers(1, 3),
+    dilation=st.integers(1, 2), ceil_mode=st.booleans(), relu=st.booleans(), batch=st.integers(1, 3),
+)
+def test_packed_conv_then_max_pool_compiled_matches_torch(
+    data, in_channels, out_channels, kernel, conv_stride, conv_padding, pool_kernel, pool_stride, dilation, ceil_mode, relu, batch
+):
+    # PackedConv's pooling consumers: windows side by side (fused per plane block) or overlapping,
+    # gapped, padded, dilated, a remainder left (after the conv, over its channel-blocked outputs).
+    pool_padding = data.draw(st.integers(0, pool_kernel // 2), label="pool_padding")
+    smallest = kernel + conv_stride * dilation * (pool_kernel - 1)  # the conv's outputs cover one pooling window
+    height, width = (data.draw(st.integers(smallest, smallest + 9), label=side) for side in ("height", "width"))
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    layers = [nn.Conv2d(in_channels, out_channels, kernel, stride=conv_stride, padding=conv_padding)]
+    layers += [nn.ReLU()] if relu else []
+    layers += [nn.MaxPool2d(pool_kernel, stride=pool_stride, padding=pool_padding, dilation=dilation, ceil_mode=ceil_mode)]
+    model = nn.Sequential(*layers).eval()
+    x = torch.randn(batch, in_channels, height, width)
+    x[0, 0, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = float("nan")
+    x[-1, -1, data.draw(st.integers(0, height - 1)), 0] = data.draw(st.sampled_from([float("inf"), float("-inf")]))
+    check_against_torch(model, x, compiled=True)
+
+
 class ResidualBlock(nn.Module):
     """ResNet's basic block: conv, batch norm, ReLU, conv, batch norm, residual add, ReLU."""
 

@@ -6,7 +6,10 @@ output channels (two when the tile is narrow) accumulates over (input channel, k
 column), one packed weight vector and one broadcast input value per FMA; tiles of (image, channel
 block, row) run in parallel. An element-wise consumer (bias, batch norm, activation, residual add)
 runs on each tile while it is in registers, so any plane size fits; a pooling consumer reads a
-block of planes in cache as below where the block fits in L2, else after the conv, from memory.
+block of planes in cache as below where its windows lie side by side and the block fits in L2,
+else (ResNet's 3x3/2 max-pool: overlapping windows) after the conv, from memory, where the conv's
+tiles were stored in blocks of one vector of channels ([N, O / lanes, H, W, lanes]), so that each
+tile is stored whole and the pooling reads each tap as one vector of channels.
 Zero padding is one copy of the input up front, not a bounds check per tap.
 
 Channel-vector rule (2-D conv on weights that are not constants, output channels of each group a
@@ -352,6 +355,9 @@ class PackedConv(ScheduleRule):
             tile_consumer, apart = reads.block, []
         elif reads is not None and all(w.side_by_side() for w in reads.windows) and _plane_block_fits(sch, conv, lanes):
             pooling, apart = reads.block, []
+        window_apart = (  # a pooling after the conv reads it in channel vectors from a blocked layout
+            reads is not None and reads.windows and pooling is None and not _is_parameter(func, sch.get(conv).writes[0].source)
+        )
         batch, channel, row, column, *taps = sch.get_loops(conv)
         work = loop_work(sch, sch.get_loops(conv))
         tile = _column_tile(static_extent(sch.get(column).extent))
@@ -369,6 +375,8 @@ class PackedConv(ScheduleRule):
             outer = sch.fuse(batch, channel_block, row)
             if tile_consumer is None:
                 tile_consumer = sch.cache_write(conv, 0, "local")
+                if window_apart:  # each tile's channel vectors stored whole, not one lane per plane
+                    sch.transform_layout(tile_consumer, ("write", 0), lambda n, o, h, w: (n, o // lanes, h, w, o % lanes))
             else:
                 sch.set_scope(conv, 0, "local")
             sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
@@ -388,13 +396,39 @@ class PackedConv(ScheduleRule):
         sch.decompose_reduction(conv, taps[0])
         if pooling is not None:
             _schedule_channel_consumer(sch, pooling)
-        for block in apart:
+        if window_apart:
+            _schedule_blocked_window_consumer(sch, reads.block, lanes)
+        for block in apart if not window_apart else []:
             parallelize_outer(sch, block)
-            if reads is not None and block.same_as(reads.block) and reads.windows:
-                schedule_consumer(sch, block)
         for pad in pads:
             parallelize_outer(sch, pad)
         return sch
+
+
+def _is_parameter(func: tirx.PrimFunc, buffer: tirx.Buffer) -> bool:
+    """Whether `buffer` is one of the function's parameters (whose layout is the caller's)."""
+    return any(param.same_as(buffer) for param in func.params)
+
+
+def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
+    """A window reduction (loops (batch, channel, row, column, *window)) over conv outputs stored
+    in blocks of `lanes` channels: the lanes as the vector axis, so each tap is one contiguous
+    load; (batch, channel block, row) in parallel, the window unrolled, the maximum kept in a
+    register and stored once."""
+    batch, channel, row, column, *window = sch.get_loops(block)
+    outputs = loop_work(sch, [batch, channel, row, column])
+    channel_block, lane = sch.split(channel, factors=[None, lanes])
+    sch.reorder(batch, channel_block, row, column, *window, lane)
+    outer = sch.fuse(batch, channel_block, row)
+    if outputs is None or outputs >= PARALLEL_MIN_ELEMENTS:
+        sch.parallel(outer)
+    sch.vectorize(lane)
+    for loop in window:
+        sch.unroll(loop)
+    result = sch.cache_write(block, 0, "local")
+    sch.reverse_compute_at(result, column)
+    sch.vectorize(sch.get_loops(result)[-1])
+    sch.decompose_reduction(block, window[0])
 
 
 def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
