@@ -17,15 +17,19 @@ from tvm import relax, tirx
 from .kernels import conv as conv_kernels
 from .kernels import linear as linear_kernels
 from .kernels.marks import marked_kernel, stages
+from .schedules.generic import static_extent
+from .schedules.matmul import gemv_panel_groups
 from .schedules.vectors import vector_unit
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
 
 
-def pack_linear_weight(weight: np.ndarray, width: int) -> np.ndarray:
-    """[N, K] → [ceil(N / width), K, width] with packed[p, k, j] = weight[p * width + j, k], zero past N."""
+def pack_linear_weight(weight: np.ndarray, width: int, panel_multiple: int = 1) -> np.ndarray:
+    """[N, K] → [P, K, width] with packed[p, k, j] = weight[p * width + j, k], zero past N, where
+    P is ceil(N / width) rounded up to a multiple of `panel_multiple`."""
     out_features, in_features = weight.shape
     panels = -(-out_features // width)
+    panels = -(-panels // panel_multiple) * panel_multiple
     padded = np.zeros((panels * width, in_features), dtype=weight.dtype)
     padded[:out_features] = weight
     return np.ascontiguousarray(padded.reshape(panels, width, in_features).transpose(0, 2, 1))
@@ -50,6 +54,7 @@ class _LinearPacker(relax.PyExprMutator):
         super().__init__(mod)
         self.mod = mod
         self.vectors = vector_unit(target)
+        self.target = target
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
@@ -60,11 +65,24 @@ class _LinearPacker(relax.PyExprMutator):
             return call
         weight_array = weight.value.numpy()
         dtype = str(weight_array.dtype)
-        packed = relax.const(pack_linear_weight(weight_array, self.vectors.lanes(dtype)), dtype)
+        width = self.vectors.lanes(dtype)
+        packed = relax.const(pack_linear_weight(weight_array, width, self._panel_groups(data, weight_array, width)), dtype)
         return self.builder_.call_te(
             linear_kernels.linear_packed, data, packed, bias[0] if bias else None,
             out_features=weight_array.shape[0], primfunc_name_hint="linear_packed",
         )
+
+
+    def _panel_groups(self, data: relax.Expr, weight: np.ndarray, width: int) -> int:
+        """The groups of panels a GEMV on `data` splits into (schedules.matmul.gemv_panel_groups):
+        the panels are padded to a multiple of them, so that the cores share them evenly (the
+        zero panels cost a core that would otherwise wait); 1 for a GEMM or a symbolic batch."""
+        batch = [static_extent(size) for size in data.ty.shape.values[:-1]] if hasattr(data.ty.shape, "values") else [None]
+        if None in batch:
+            return 1
+        out_features, in_features = weight.shape
+        rows = int(np.prod(batch, dtype=np.int64))
+        return gemv_panel_groups(rows, -(-out_features // width), width, in_features, self.target) or 1
 
 
 def _rewrite_calls(packer: relax.PyExprMutator, mod: tvm.IRModule) -> tvm.IRModule:

@@ -5,9 +5,11 @@ from the target's vector unit and the dtype, recorded in the stage's mark), so f
 feature k the inner loop loads one contiguous vector of weights, broadcasts one input value per
 row of the tile and accumulates with FMAs into a [rows, width] tile kept in registers. Tiles
 (row block, panel) run in parallel (GEMM). A small product (GEMV: a few rows) is one tile of all
-rows and all panels on one core instead: its accumulators are independent FMA chains (a one-row
-tile per panel waits on the FMA latency), and a parallel launch costs more than the work. k runs
-in order, so sums equal `linear`'s.
+rows and a group of panels per core instead: its accumulators are independent FMA chains (a
+one-row tile per panel waits on the FMA latency); a large one (the course CNN's 5408 -> 100 at
+batch 1: 2.4 MB of weights, read from memory) splits its panels evenly over the cores, a small
+one stays on one core, where a parallel launch would cost more than the work. k runs in order,
+so sums equal `linear`'s.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ from .vectors import vector_unit
 ROW_TILES = (8, 6, 4, 3, 2)
 """Rows per register tile, largest first: the first that divides the batch is used."""
 
+GEMV_SERIAL_MAX_MACS = 1 << 16
+"""A GEMV of up to this many multiply-adds runs on one core. A larger one reads more weights (256
+KiB at this size in float32) than the thread pool's wake-up costs; split over the cores, each
+core's share of a weight also stays in its own L2 from call to call."""
+
+GEMM_MIN_ROWS = 4
+"""A GEMM tile of fewer rows (one FMA chain each, over one panel) waits on the FMA latency."""
+
 MAX_TILE_ACCUMULATORS = 24
 """A one-tile GEMV holds at most this many vector accumulators (measured on znver4's 32 registers),
 and at most all registers but two (the weight vector and the broadcast input): 14 of AVX2's 16."""
@@ -46,6 +56,26 @@ def row_tile(rows: int | None) -> int:
     if rows is None:
         return ROW_TILES[0]
     return next((tile for tile in ROW_TILES if rows % tile == 0), 1)
+
+
+def gemv_panel_groups(
+    rows: int, panels: int, width: int, depth: int, target: tvm.target.Target, cores: int | None = None
+) -> int | None:
+    """Into how many groups of panels a product of `rows` x `panels` panels over `depth` splits
+    as a GEMV (one group per core of `target`, the panels rounded up to a multiple of them, which
+    the weight packing does; one group up to GEMV_SERIAL_MAX_MACS multiply-adds or from
+    GEMM_MIN_ROWS rows, where the GEMM's tiles share the cores with no zero panels), or None when
+    all rows x a group's panels do not fit one register tile, or one core would take more than
+    SERIAL_MAX_MACS multiply-adds alone. `cores`: the target's (its num-cores) unless given."""
+    macs = rows * panels * width * depth
+    if cores is None:
+        cores = int(target.attrs.get("num-cores", 1) or 1)
+    cores = cores if macs > GEMV_SERIAL_MAX_MACS and rows < GEMM_MIN_ROWS else 1
+    groups = max(1, min(cores, panels))
+    accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+    if rows * -(-panels // groups) > accumulators or (groups == 1 and macs > SERIAL_MAX_MACS):
+        return None
+    return groups
 
 
 @dataclass(frozen=True)
@@ -71,29 +101,37 @@ class _PackedProduct:
         rows, depth = static_extent(sch.get(m_loop).extent), static_extent(sch.get(k_loop).extent)
         return cls(sch, block, width, rows, None if columns is None else columns // width, depth)
 
-    def fits_one_tile(self, target: tvm.target.Target) -> bool:
-        """Whether all rows x panels fit one register tile and the product is small enough for one core."""
+    def panel_groups(self, target: tvm.target.Target) -> int | None:
+        """The GEMV's panel groups (gemv_panel_groups), one when its panels do not split evenly
+        into them (weights not packed for this many cores), None when the product is no GEMV."""
         if None in (self.rows, self.panels, self.depth):
-            return False
-        accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
-        tiles = self.rows * self.panels
-        return tiles <= accumulators and tiles * self.width * self.depth <= SERIAL_MAX_MACS
+            return None
+        groups = gemv_panel_groups(self.rows, self.panels, self.width, self.depth, target)
+        if groups is not None and self.panels % groups:
+            return gemv_panel_groups(self.rows, self.panels, self.width, self.depth, target, cores=1)
+        return groups
 
 
 class PackedGemv(ScheduleRule):
-    """A product of few rows: one register tile of all rows x all panels, on one core."""
+    """A product of few rows: one register tile of all rows x a group of panels per core, the
+    groups in parallel (gemv_panel_groups)."""
 
     def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
         product = _PackedProduct.find(func)
-        if product is None or not product.fits_one_tile(target):
+        groups = None if product is None else product.panel_groups(target)
+        if groups is None:
             return None
         sch, matmul = product.sch, product.block
         epilogue = _epilogue(sch, matmul)
         m_loop, n_loop, k_loop = sch.get_loops(matmul)
         panel, lane = sch.split(n_loop, factors=[None, product.width])
-        sch.reorder(k_loop, m_loop, panel, lane)
+        group, panel_in_group = sch.split(panel, factors=[groups, product.panels // groups])
+        sch.reorder(group, k_loop, m_loop, panel_in_group, lane)
+        if groups > 1:
+            sch.parallel(group)
         accumulator = sch.cache_write(matmul, 0, "local")
-        _vectorize_tile(sch, matmul, accumulator, k_loop, (m_loop, panel), lane)
+        sch.reverse_compute_at(accumulator, group)
+        _vectorize_tile(sch, matmul, accumulator, k_loop, (m_loop, panel_in_group), lane)
         for block in epilogue:
             parallelize_outer(sch, block)
             vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
