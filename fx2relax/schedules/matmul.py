@@ -14,6 +14,7 @@ so sums equal `linear`'s.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import tvm
@@ -37,11 +38,6 @@ from .vectors import vector_unit
 ROW_TILES = (8, 6, 4, 3, 2)
 """Rows per register tile, largest first: the first that divides the batch is used."""
 
-GEMV_SERIAL_MAX_MACS = 1 << 16
-"""A GEMV of up to this many multiply-adds runs on one core. A larger one reads more weights (256
-KiB at this size in float32) than the thread pool's wake-up costs; split over the cores, each
-core's share of a weight also stays in its own L2 from call to call."""
-
 GEMM_MIN_ROWS = 4
 """A GEMM tile of fewer rows (one FMA chain each, over one panel) waits on the FMA latency."""
 
@@ -63,19 +59,18 @@ def gemv_panel_groups(
 ) -> int | None:
     """Into how many groups of panels a product of `rows` x `panels` panels over `depth` splits
     as a GEMV (one group per core of `target`, the panels rounded up to a multiple of them, which
-    the weight packing does; one group up to GEMV_SERIAL_MAX_MACS multiply-adds or from
-    GEMM_MIN_ROWS rows, where the GEMM's tiles share the cores with no zero panels), or None when
-    all rows x a group's panels do not fit one register tile, or one core would take more than
-    SERIAL_MAX_MACS multiply-adds alone. `cores`: the target's (its num-cores) unless given."""
+    the weight packing does; one group up to SERIAL_MAX_MACS multiply-adds), or None when all
+    rows x a group's panels do not fit one register tile, or from GEMM_MIN_ROWS rows above
+    SERIAL_MAX_MACS, where the GEMM's tiles share the cores with no zero panels. `cores`: the
+    target's num-cores (else this machine's) unless given."""
     macs = rows * panels * width * depth
-    if cores is None:
-        cores = int(target.attrs.get("num-cores", 1) or 1)
-    cores = cores if macs > GEMV_SERIAL_MAX_MACS and rows < GEMM_MIN_ROWS else 1
-    groups = max(1, min(cores, panels))
-    accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
-    if rows * -(-panels // groups) > accumulators or (groups == 1 and macs > SERIAL_MAX_MACS):
+    if rows >= GEMM_MIN_ROWS and macs > SERIAL_MAX_MACS:
         return None
-    return groups
+    if cores is None:
+        cores = int(target.attrs.get("num-cores", 0) or os.cpu_count() or 1)
+    groups = max(1, min(cores, panels)) if macs > SERIAL_MAX_MACS else 1
+    accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+    return groups if rows * -(-panels // groups) <= accumulators else None
 
 
 @dataclass(frozen=True)
