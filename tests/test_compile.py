@@ -154,6 +154,21 @@ def test_gemv_split_over_the_cores_matches_torch(batch, out_features, in_feature
     check_against_torch(model, x, compiled=True)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 2, 2), (2, 1, 2, 6), (1, 3, 7, 3)], ids=["one pooled output", "one row", "one column"])
+@pytest.mark.parametrize("weights_as_inputs", [False, True], ids=["packed", "channel vectors"])
+def test_conv_then_max_pool_to_a_single_row_or_column_compiles(shape, weights_as_inputs):
+    # The pooled plane's unit loops stay, so the fused pooling's schedule finds its window loops.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(shape[1], 16, 1), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    x = torch.randn(shape)
+    x[0, 0, 0, 0] = float("nan")
+    mod, weights = fx2relax.from_module(model, shape, keep_params_as_input=True) if weights_as_inputs else (
+        fx2relax.from_module(model, shape), None
+    )
+    with torch.no_grad():
+        assert_outputs_match(fx2relax.compile(mod, weights=weights)(x), model(x))
+
+
 class ResidualBlock(nn.Module):
     """ResNet's basic block: conv, batch norm, ReLU, conv, batch norm, residual add, ReLU."""
 

@@ -161,7 +161,7 @@ class ChannelVectorConv(ScheduleRule):
         sch.reorder(*batch, channel_block, row, column_block, *taps, column_in_tile, lane)
         block_loop = sch.fuse(*batch, channel_block)
         weight = _weight_read_index(sch, conv)
-        sch.reverse_compute_at(consumer.block, block_loop)
+        sch.reverse_compute_at(consumer.block, block_loop, preserve_unit_loops=True)
         sch.set_scope(conv, 0, "local")
         sch.transform_layout(conv, ("write", 0), lambda *i: (*i[:-3], i[-2], i[-1], i[-3]))
         packed_weight = sch.cache_read(conv, weight, "local")
@@ -215,11 +215,11 @@ def _weight_read_index(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> in
 
 
 def _schedule_channel_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> None:
-    """The fused consumer of a block of channel planes: loops (channel, row, column, *window)
-    reordered to (row, column, *window, channel) with the channel as the vector axis; a window
-    maximum is kept in a register and stored once."""
+    """The fused consumer of a block of channel planes: its innermost loops (channel, row, column,
+    *window) reordered to (row, column, *window, channel) with the channel as the vector axis; a
+    window maximum is kept in a register and stored once."""
     reduced = sum(1 for iter_var in sch.get(block).iter_vars if iter_var.iter_type == tirx.IterVar.CommReduce)
-    channel, row, column, *window = sch.get_loops(block)[1:]  # under the loop over channel blocks
+    channel, row, column, *window = sch.get_loops(block)[-3 - reduced:]
     sch.reorder(row, column, *window, channel)
     sch.vectorize(channel)
     if not reduced:
@@ -368,7 +368,7 @@ class PackedConv(ScheduleRule):
         sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
         if pooling is not None:  # the block of planes in cache, then the pooling over it, as the channel-vector rule
             outer = sch.fuse(batch, channel_block)
-            sch.reverse_compute_at(pooling, outer)
+            sch.reverse_compute_at(pooling, outer, preserve_unit_loops=True)  # a 1-row or 1-column pooled plane keeps its loops
             sch.set_scope(conv, 0, "local")
             sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
         else:  # one register tile at a time, written out through the element-wise consumer if any
