@@ -153,11 +153,10 @@ class _ConvPacker(relax.PyExprMutator):
         )
 
 
-WINOGRAD_MIN_CHANNELS = 128
+WINOGRAD_MIN_CHANNELS = 64
 """Winograd pays from this many input and output channels on (measured on ResNet-18's 3x3 convs
-with residual add and ReLU, one thread, AMD EPYC znver4): 1.4-1.7x the packed direct conv at 128
-to 512 channels (28² to 7² planes, batch 1 and 16); at 64 channels (56²) its transforms cost about
-what its product saves at batch 1 (1.07x) and more at batch 16 (0.85x)."""
+with residual add and ReLU, one thread, AMD EPYC znver4, against the packed direct conv): 1.5x at
+64 channels (56² planes, batch 1), 1.6-1.8x at 128 and 256 (28², 14²), 1.1-1.4x at 512 (7²)."""
 
 
 def winograd_pays(in_channels: int, out_channels: int) -> bool:

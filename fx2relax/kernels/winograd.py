@@ -43,9 +43,9 @@ def transform_weight(weight: np.ndarray, tile: int, lanes: int) -> np.ndarray:
     """The filter transform of a [O, C, 3, 3] weight, packed for `winograd_conv2d`: [a, a, O / lanes, C, lanes]
     with packed[i, j, b, c, l] = (G g G^T)[i, j] for g = weight[b * lanes + l, c], in float64 rounded once."""
     _, g, _ = transform_matrices(tile)
-    transformed = np.einsum("ik,ockl,jl->ijoc", g, weight.astype(np.float64), g)
-    size, _, out_channels, in_channels = transformed.shape
-    packed = transformed.reshape(size, size, out_channels // lanes, lanes, in_channels).transpose(0, 1, 2, 4, 3)
+    transformed = g @ weight.astype(np.float64) @ g.T  # [O, C, a, a]
+    out_channels, in_channels, size, _ = transformed.shape
+    packed = transformed.reshape(out_channels // lanes, lanes, in_channels, size, size).transpose(3, 4, 0, 2, 1)
     return np.ascontiguousarray(packed).astype(weight.dtype)
 
 
@@ -94,12 +94,9 @@ def winograd_conv2d(
     tiles_h, tiles_w = -(-out_h // tile), -(-out_w // tile)
     # zeros past the bottom and right edges fill the last tiles; the outputs they make are not kept
     padded = pad(data, ((top, bottom + tiles_h * tile - out_h), (left, right + tiles_w * tile - out_w)), "constant")
-    tiles = int(batch) * tiles_h * tiles_w
     b_t, _, a_t = (matrix.tolist() for matrix in transform_matrices(tile))
 
-    def input_transform(row, column, t, c):
-        n, tile_row, tile_column = t // (tiles_h * tiles_w), t // tiles_w % tiles_h, t % tiles_w
-
+    def input_transform(row, column, n, tile_row, tile_column, c):
         def value(i, j):
             return padded[n, c, tile_row * tile + i, tile_column * tile + j]
 
@@ -109,23 +106,26 @@ def winograd_conv2d(
         return _select(row, [_select(column, [combined(alpha, beta) for beta in range(size)]) for alpha in range(size)])
 
     transformed = te.compute(
-        (size, size, tiles, channels), input_transform, name="winograd_input", attrs=mark("winograd_input", tile=tile)
+        (size, size, batch, tiles_h, tiles_w, channels), input_transform, name="winograd_input",
+        attrs=mark("winograd_input", tile=tile),
     )
     rc = te.reduce_axis((0, channels), name="rc")
     product = te.compute(
-        (size, size, tiles, blocks * lanes),
-        lambda row, column, t, o: te.sum(
-            transformed[row, column, t, rc] * transformed_weight[row, column, o // lanes, rc, o % lanes], axis=rc
+        (size, size, batch, tiles_h, tiles_w, blocks * lanes),
+        lambda row, column, n, tile_row, tile_column, o: te.sum(
+            transformed[row, column, n, tile_row, tile_column, rc] * transformed_weight[row, column, o // lanes, rc, o % lanes],
+            axis=rc,
         ),
         name="winograd_product",
         attrs=mark("winograd_product"),
     )
 
     def output_transform(n, o, h, w):
-        t = (n * tiles_h + h // tile) * tiles_w + w // tile
-
         def combined(i, j):
-            terms = [(a_t[i][alpha] * a_t[j][beta], product[alpha, beta, t, o]) for alpha in range(size) for beta in range(size)]
+            terms = [
+                (a_t[i][alpha] * a_t[j][beta], product[alpha, beta, n, h // tile, w // tile, o])
+                for alpha in range(size) for beta in range(size)
+            ]
             return _combination(terms, dtype)
 
         return _select(h % tile, [_select(w % tile, [combined(i, j) for j in range(tile)]) for i in range(tile)])
