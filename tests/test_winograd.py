@@ -15,7 +15,7 @@ from fx2relax.compiler import fuse, host_target
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.kernels.winograd import transform_matrices
 from fx2relax.packing import WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE
-from tests.helpers import check_against_torch, tensors
+from tests.helpers import cached_build, check_against_torch, tensors
 
 
 class ConvBlock(nn.Module):
@@ -39,9 +39,9 @@ class ConvBlock(nn.Module):
         return torch.relu(y) if self.relu else y
 
 
-def winograd_functions(model: nn.Module, shape: tuple[int, ...]) -> int:
+def winograd_functions(model: nn.Module, shape: tuple[int, ...], dtype: str = "float32") -> int:
     """How many fused functions of `model`'s compile pipeline hold a Winograd product."""
-    fused = fuse(fx2relax.from_module(model.eval(), shape), host_target())
+    fused = fuse(fx2relax.from_module(model.eval(), shape, dtype=dtype), host_target())
     return sum(
         any(marked_kernel(block.annotations) == "winograd_product" for block in stages(func))
         for _, func in fused.functions_items() if isinstance(func, tirx.PrimFunc)
@@ -111,6 +111,39 @@ def test_non_finite_inputs_reach_the_outputs_whose_window_holds_them(channels):
     np.testing.assert_array_equal(actual[infinite], expected[infinite])  # an inf has PyTorch's sign
     direct = fx2relax.compile(mod, winograd=False)(x)
     np.testing.assert_allclose(direct, expected, rtol=1e-5, atol=1e-5)  # NaN and ±inf where PyTorch has them
+
+
+@settings(max_examples=6)
+@given(data=st.data())
+def test_drawn_non_finite_inputs_make_the_outputs_pytorch_makes_non_finite(data):
+    """As above, for NaN and ±inf sprinkled at drawn rates over drawn inputs (one model, one build)."""
+    torch.manual_seed(0)
+    model = ConvBlock(WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS, (1, 1), bias=True, norm=True, residual=True, relu=False).eval()
+    shape = (1, WINOGRAD_MIN_CHANNELS, 6, 5)
+    x = data.draw(tensors(shape, special_values=True))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    actual = cached_build(fx2relax.from_module(model, shape), compiled=True)(x)
+    finite = np.isfinite(expected)
+    np.testing.assert_array_equal(np.isfinite(actual), finite)
+    np.testing.assert_allclose(actual[finite], expected[finite], rtol=1e-5, atol=1e-5)
+    infinite = np.isinf(actual)
+    np.testing.assert_array_equal(actual[infinite], expected[infinite])
+
+
+def test_float64_winograd_conv_matches_pytorch():
+    """float64 takes the Winograd path too (vectors of 8 lanes on AVX-512), within PyTorch's float64 tolerance."""
+    torch.manual_seed(0)
+    model = ConvBlock(WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS, (1, 1), bias=True, norm=False, residual=True, relu=True)
+    model = model.double().eval()
+    shape = (2, WINOGRAD_MIN_CHANNELS, 5, 7)
+    assert winograd_functions(model, shape, dtype="float64") == 1
+    x = torch.randn(shape, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    actual = fx2relax.compile(fx2relax.from_module(model, shape, dtype="float64"))(x)
+    assert actual.dtype == np.float64
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("row", range(WINOGRAD_TILE + 2))
