@@ -27,6 +27,8 @@ ROW_BLOCKED_MAX_WEIGHT_BYTES = 512 * 1024
 of tiles from cache, so a row's transforms and products run in cache; larger ones are streamed
 once per transform position, over all tiles, in three passes over memory."""
 
+_Loop = s_tir.schedule.LoopRV
+
 GEMM_TILE_ROWS = 12
 """At most this many tiles of a product's register tile (with two vectors of output channels,
 24 of AVX-512's 32 registers accumulate, as the packed conv's TILE_ACCUMULATORS)."""
@@ -111,27 +113,41 @@ def _schedule_row_blocked(
     channel_vector, lane = sch.split(channel, factors=[vectors, lanes])
     column_block, column_in_block = sch.split(tile_column, factors=[None, rows])
     sch.reorder(row, column, column_block, reduction, channel_vector, column_in_block, lane)
+    _accumulate_in_registers(sch, product, column_block, lanes)
+    # the row's input transform: (row, column, 1, 1, tile, channel)
+    row, column, _, _, tile_column, channel = sch.get_loops(transform)[1:]
+    _vector_of_channels_per_tile(sch, row, column, tile_column, channel, lanes)
+
+
+def _vector_of_channels_per_tile(
+    sch: s_tir.Schedule, row: _Loop, column: _Loop, tile: _Loop, channel: _Loop, lanes: int
+) -> None:
+    """An input transform's loops → (tile, channel block, row, column, channel lane), the transform
+    positions unrolled and the lanes vectorised (a scalar channel loop when vectors do not fill it)."""
+    if static_extent(sch.get(channel).extent) % lanes == 0:
+        channel_block, lane = sch.split(channel, factors=[None, lanes])
+        sch.reorder(tile, channel_block, row, column, lane)
+        sch.vectorize(lane)
+    else:
+        sch.reorder(tile, channel, row, column)
+    sch.unroll(row)
+    sch.unroll(column)
+
+
+def _accumulate_in_registers(sch: s_tir.Schedule, product: s_tir.schedule.SBlockRV, anchor: _Loop, lanes: int) -> None:
+    """A product whose innermost loops are (reduction, channel vector, tile, lane): accumulated in
+    registers under `anchor` (the FMA loop vectorised, the rest unrolled) and stored once per tile."""
+    *_, reduction, channel_vector, tile, lane = sch.get_loops(product)
     accumulators = sch.cache_write(product, 0, "local")
-    sch.reverse_compute_at(accumulators, column_block, preserve_unit_loops=True)
+    sch.reverse_compute_at(accumulators, anchor, preserve_unit_loops=True)
     sch.vectorize(lane)
-    sch.unroll(column_in_block)
+    sch.unroll(tile)
     sch.unroll(channel_vector)
     sch.decompose_reduction(product, reduction)
     *_, store_tile, store_channel = sch.get_loops(accumulators)
     _, store_lane = sch.split(store_channel, factors=[None, lanes])
     sch.vectorize(store_lane)
     sch.unroll(store_tile)
-    # the row's input transform: (row, column, 1, 1, tile, channel) → (tile, channel block, row, column, lane)
-    row, column, _, _, tile_column, channel = sch.get_loops(transform)[1:]
-    in_channels = static_extent(sch.get(channel).extent)
-    if in_channels % lanes == 0:
-        channel_block, lane = sch.split(channel, factors=[None, lanes])
-        sch.reorder(tile_column, channel_block, row, column, lane)
-        sch.vectorize(lane)
-    else:
-        sch.reorder(tile_column, channel, row, column)
-    sch.unroll(row)
-    sch.unroll(column)
 
 
 def _schedule_input_transform(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
@@ -140,16 +156,8 @@ def _schedule_input_transform(sch: s_tir.Schedule, block: s_tir.schedule.SBlockR
     positions unrolled."""
     row, column, *tile_loops, channel = sch.get_loops(block)
     tile = sch.fuse(*tile_loops)
-    channels = static_extent(sch.get(channel).extent)
-    if channels % lanes == 0:
-        channel_block, lane = sch.split(channel, factors=[None, lanes])
-        sch.reorder(tile, channel_block, row, column, lane)
-        sch.vectorize(lane)
-    else:
-        sch.reorder(tile, channel, row, column)
+    _vector_of_channels_per_tile(sch, row, column, tile, channel, lanes)
     sch.parallel(tile)
-    sch.unroll(row)
-    sch.unroll(column)
 
 
 def _schedule_product(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
@@ -169,17 +177,8 @@ def _schedule_product(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes
     blocks = (*tile_blocks, channel_block) if tiles >= channels else (channel_block, *tile_blocks)
     sch.reorder(row, column, *blocks, reduction, channel_vector, column_in_block, lane)
     outer = sch.fuse(row, column, *blocks)
-    accumulators = sch.cache_write(block, 0, "local")
-    sch.reverse_compute_at(accumulators, outer, preserve_unit_loops=True)
     sch.parallel(outer)
-    sch.vectorize(lane)
-    sch.unroll(column_in_block)
-    sch.unroll(channel_vector)
-    sch.decompose_reduction(block, reduction)
-    *_, store_tile, store_channel = sch.get_loops(accumulators)
-    _, store_lane = sch.split(store_channel, factors=[None, lanes])
-    sch.vectorize(store_lane)
-    sch.unroll(store_tile)
+    _accumulate_in_registers(sch, block, outer, lanes)
 
 
 def _schedule_output_transform(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, tile: int, lanes: int) -> None:
