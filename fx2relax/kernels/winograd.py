@@ -7,7 +7,9 @@ one product over input channels per transform position (a batched GEMM, (m + 2)�
 packed in vectors of output channels) and the output transform. Terms with a zero coefficient are
 left out of the transforms, so an input reaches exactly the outputs whose 3x3 window holds it: a
 NaN or ±inf input makes the same outputs non-finite as in PyTorch, though where the transforms
-meet +inf and -inf an output PyTorch has as ±inf comes out NaN. F(4x4, 3x3) would do less work,
+meet +inf and -inf an output PyTorch has as ±inf comes out NaN. The input transform adds up to
+four inputs, so finite inputs beyond a quarter of the dtype's largest value (8.5e37 in float32)
+may overflow to ±inf where PyTorch's sum stays finite. F(4x4, 3x3) would do less work,
 but its larger coefficients put float32 results up to 2.7x past PyTorch's rtol/atol 1e-5 (64-256
 channels), so it is not here.
 """
