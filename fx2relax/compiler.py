@@ -18,7 +18,7 @@ from tvm import relax, tirx
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
 from .kernels.marks import marked_kernel, stages
-from .packing import FoldBatchNorm, PackConvWeights, PackLinearWeights
+from .packing import FoldBatchNorm, PackConvWeights, PackLinearWeights, WinogradConvs
 from .runtime import CompiledModel, TargetLike, build, make_target
 from .schedules import apply_schedules
 
@@ -42,12 +42,14 @@ def with_num_cores(target: tvm.target.Target) -> tvm.target.Target:
     return tvm.target.Target({**target.export(), "num-cores": os.cpu_count() or 1})
 
 
-def fuse(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Fold eval batch norms into the convolutions before them, pack linear and convolution weights
-    for `target`, annotate op patterns and fuse our PrimFuncs."""
+def fuse(mod: tvm.IRModule, target: tvm.target.Target, winograd: bool = True) -> tvm.IRModule:
+    """Fold eval batch norms into the convolutions before them, turn 3x3 convolutions into Winograd
+    ones where that pays (if `winograd`), pack linear and convolution weights for `target`,
+    annotate op patterns and fuse our PrimFuncs."""
     return tvm.transform.Sequential(
         [
             FoldBatchNorm(),
+            *([WinogradConvs(target)] if winograd else []),
             PackLinearWeights(target),
             PackConvWeights(target),
             relax.transform.AnnotateTIROpPattern(),
@@ -113,9 +115,11 @@ def _all_shapes_equal(func: tirx.PrimFunc) -> bool:
     return len({tuple(str(d) for d in param.shape.values) for param in params}) == 1
 
 
-def lower(mod: tvm.IRModule, target: tvm.target.Target, tune: int | None, tuning_dir: str | os.PathLike | None) -> tvm.IRModule:
+def lower(
+    mod: tvm.IRModule, target: tvm.target.Target, tune: int | None, tuning_dir: str | os.PathLike | None, winograd: bool = True
+) -> tvm.IRModule:
     """The scheduled module compile() builds: fused, tuned if asked, then scheduled."""
-    mod = fuse(mod, target)
+    mod = fuse(mod, target, winograd)
     if tune is not None:
         from .tuning import tune as tune_module
 
@@ -130,13 +134,17 @@ def compile(  # noqa: A001  (the name users expect, as tvm.compile and torch.com
     tune: int | None = None,
     tuning_dir: str | os.PathLike | None = None,
     weights: Mapping[str, np.ndarray] | None = None,
+    winograd: bool = True,
 ) -> CompiledModel:
     """Compile an imported module for speed: fused, with our CPU schedules, weights packed once.
 
     target: None for this machine's CPU (LLVM with its -mcpu), or as `build` takes it (CPU only).
     tune: a MetaSchedule trial budget; records are kept in `tuning_dir` (default
     ./fx2relax_tuning) and reused next time. weights: as for `build` (keep_params_as_input=True;
-    such weights are not packed, so constants compile faster).
+    such weights are not packed, so constants compile faster). winograd: run 3x3 stride-1
+    convolutions as Winograd F(2x2, 3x3) where that is faster (packing.winograd_pays); False keeps
+    every convolution direct, whose NaN and ±inf reach exactly the outputs they reach in PyTorch
+    (Winograd's transforms spread a non-finite input over its whole 2x2 tile of outputs).
     """
     target = host_target() if target is None else make_target(target)
     if target.kind.name != "llvm":
@@ -145,7 +153,7 @@ def compile(  # noqa: A001  (the name users expect, as tvm.compile and torch.com
         raise ValueError(f"tune must be a positive number of MetaSchedule trials or None, got {tune!r}")
     if tune is not None:
         target = with_num_cores(target)
-    scheduled = lower(mod, target, tune, tuning_dir)
+    scheduled = lower(mod, target, tune, tuning_dir, winograd)
     executable = tvm.compile(scheduled, target=target, relax_pipeline=_lowering_pipeline(target))
     return CompiledModel(executable, mod, tvm.cpu(), weights)
 

@@ -4,7 +4,7 @@ Compiles the model phase by phase (import, fuse, schedule, TVM build), then time
 makes (an instrument around every call), largest first, with its argument
 shapes, so the kernels worth a faster schedule stand out.
 
-    python tools/profile_compiled.py resnet18 [--batch 1] [--top 25] [--repeats 5] [--codegen]
+    python tools/profile_compiled.py resnet18 [--batch 1] [--top 25] [--repeats 5] [--codegen] [--no-winograd]
     python tools/profile_compiled.py timm:ghostnet_100 --size 96
 
 Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2), or any timm model
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="kernels listed")
     parser.add_argument("--repeats", type=int, default=5, help="profiled runs; the best per kernel is reported")
     parser.add_argument("--codegen", action="store_true", help="time lowering + LLVM per function")
+    parser.add_argument("--no-winograd", action="store_true", help="keep every convolution direct (compile's winograd=False)")
     args = parser.parse_args(argv)
 
     model, example = model_and_example(args.model, args.batch, args.size)
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     mod = fx2relax.from_module(model, tuple(example.shape))
     phases["import"] = time.perf_counter() - start
     start = time.perf_counter()
-    fused = fuse(mod, target)
+    fused = fuse(mod, target, winograd=not args.no_winograd)
     phases["fuse (pack, annotate, FuseOps, FuseTIR)"] = time.perf_counter() - start
     start = time.perf_counter()
     scheduled = apply_schedules(fused, target)

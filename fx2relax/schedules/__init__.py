@@ -17,9 +17,10 @@ from .conv import ChannelVectorConv, PackedConv, PlaneConv
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
 from .rows import RowwiseReduction
+from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
-    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), PackedConv(), ChannelVectorConv(), PlaneConv(),
+    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), ChannelVectorConv(), PlaneConv(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""

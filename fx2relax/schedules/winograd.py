@@ -1,0 +1,195 @@
+"""Schedule of kernels.winograd.winograd_conv2d and its fused element-wise consumer.
+
+Its three stages: the input transform, one (tile, vector of input channels) at a time with the
+channels as the vector axis and the transform unrolled (its coefficients fold into adds); the 16
+products, register tiles of up to GEMM_TILE_ROWS tiles of one row x one or two vectors of output
+channels accumulating over the input channels in order, one broadcast transformed input times one
+vector of transformed weights per FMA (as the packed conv); and the output transform, one tile x
+one vector of output channels at a time, with the consumer (bias, residual add, ReLU) inlined so
+the result is stored once. Where the transformed weights fit in cache (ROW_BLOCKED_MAX_WEIGHT_BYTES)
+the three run one row of tiles at a time, in parallel, their intermediates never leaving cache;
+else each stage is a parallel pass over memory, which reads the weights once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tvm
+from tvm import s_tir, tirx
+from tvm.s_tir.dlight import ScheduleRule
+
+from ..kernels.marks import marked_kernel
+from .generic import inline_injective, loop_work, marked_block, parallelize_outer, static_extent, top_blocks
+
+ROW_BLOCKED_MAX_WEIGHT_BYTES = 512 * 1024
+"""Transformed weights up to this size (half of znver4's 1 MiB L2 per core) are read once per row
+of tiles from cache, so a row's transforms and products run in cache; larger ones are streamed
+once per transform position, over all tiles, in three passes over memory."""
+
+_Loop = s_tir.schedule.LoopRV
+
+GEMM_TILE_ROWS = 12
+"""At most this many tiles of a product's register tile (with two vectors of output channels,
+24 of AVX-512's 32 registers accumulate, as the packed conv's TILE_ACCUMULATORS)."""
+
+
+def _row_tile(rows: int, most: int) -> int:
+    """The largest divisor of `rows` up to `most`."""
+    return max(tile for tile in range(1, most + 1) if rows % tile == 0)
+
+
+class WinogradConv(ScheduleRule):
+    """The Winograd schedule (see the module docstring)."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        sch = s_tir.Schedule(func)
+        product = marked_block(sch, "winograd_product")
+        transform = marked_block(sch, "winograd_input")
+        output = marked_block(sch, "winograd_output")
+        if product is None or transform is None or output is None:
+            return None
+        pads = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == "pad"]
+        inline_injective(sch, keep=(transform, product, output, *pads))
+        weight = next(region.source for region in sch.get(product).reads if len(region.region) == 5)
+        lanes = int(weight.shape[-1])
+        tile = int(sch.get(output).annotations["fx2relax.tile"])
+        weight_bytes = math.prod(int(extent) for extent in weight.shape) * tvm.DataType(weight.dtype).bits // 8
+        if weight_bytes <= ROW_BLOCKED_MAX_WEIGHT_BYTES:
+            _schedule_row_blocked(sch, transform, product, output, tile, lanes)
+        else:
+            _schedule_input_transform(sch, transform, lanes)
+            _schedule_product(sch, product, lanes)
+            _schedule_output_transform(sch, output, tile, lanes)
+        for block in sch.get_consumers(output):  # a consumer not inlined (e.g. a pooling)
+            parallelize_outer(sch, block)
+        for pad in pads:
+            if any(read.source.same_as(sch.get(pad).writes[0].source) for read in sch.get(transform).reads):
+                _channels_last(sch, pad, lanes)
+            else:
+                parallelize_outer(sch, pad)
+        return sch
+
+
+def _channels_last(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, lanes: int) -> None:
+    """Store the zero-padded input [N, C, H, W] as [N, H, W, C], so the input transform reads a
+    vector of channels with one load instead of gathering it lane by lane (which also takes LLVM
+    long to emit); the copy runs (image, row) in parallel and a vector of channels at a time."""
+    sch.transform_layout(pad, ("write", 0), lambda n, c, h, w: (n, h, w, c))
+    image, channel, row, column = sch.get_loops(pad)
+    sch.reorder(image, row, column, channel)
+    sch.parallel(sch.fuse(image, row))
+    channels = static_extent(sch.get(channel).extent)
+    if channels % lanes == 0:
+        _, lane = sch.split(channel, factors=[None, lanes])
+        sch.vectorize(lane)
+
+
+def _schedule_row_blocked(
+    sch: s_tir.Schedule, transform: s_tir.schedule.SBlockRV, product: s_tir.schedule.SBlockRV,
+    output: s_tir.schedule.SBlockRV, tile: int, lanes: int,
+) -> None:
+    """One row of tiles at a time, in parallel: its input transform (all channels), then per block
+    of output channels its products (register tiles as `_schedule_product`) and output transform,
+    all in cache."""
+    channels = static_extent(sch.get(sch.get_loops(product)[5]).extent)
+    vectors = 2 if channels % (2 * lanes) == 0 else 1
+    image, channel, out_row, out_column = sch.get_loops(output)
+    tile_row, row_in_tile = sch.split(out_row, factors=[None, tile])
+    tile_column, column_in_tile = sch.split(out_column, factors=[None, tile])
+    channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
+    sch.reorder(image, tile_row, channel_block, tile_column, channel_vector, row_in_tile, column_in_tile, lane)
+    outer = sch.fuse(image, tile_row)
+    sch.parallel(outer)
+    sch.unroll(row_in_tile)
+    sch.unroll(column_in_tile)
+    sch.vectorize(lane)
+    sch.compute_at(product, channel_block, preserve_unit_loops=True)
+    sch.compute_at(transform, outer, preserve_unit_loops=True)
+    # the row's products for the block of output channels: (row, column, 1, 1, tile, channel, reduction)
+    row, column, _, _, tile_column, channel, reduction = sch.get_loops(product)[2:]
+    columns = static_extent(sch.get(tile_column).extent)
+    rows = _row_tile(columns, GEMM_TILE_ROWS * 2 // vectors)
+    channel_vector, lane = sch.split(channel, factors=[vectors, lanes])
+    column_block, column_in_block = sch.split(tile_column, factors=[None, rows])
+    sch.reorder(row, column, column_block, reduction, channel_vector, column_in_block, lane)
+    _accumulate_in_registers(sch, product, column_block, lanes)
+    # the row's input transform: (row, column, 1, 1, tile, channel)
+    row, column, _, _, tile_column, channel = sch.get_loops(transform)[1:]
+    _vector_of_channels_per_tile(sch, row, column, tile_column, channel, lanes)
+
+
+def _vector_of_channels_per_tile(
+    sch: s_tir.Schedule, row: _Loop, column: _Loop, tile: _Loop, channel: _Loop, lanes: int
+) -> None:
+    """An input transform's loops → (tile, channel block, row, column, channel lane), the transform
+    positions unrolled and the lanes vectorised (a scalar channel loop when vectors do not fill it)."""
+    if static_extent(sch.get(channel).extent) % lanes == 0:
+        channel_block, lane = sch.split(channel, factors=[None, lanes])
+        sch.reorder(tile, channel_block, row, column, lane)
+        sch.vectorize(lane)
+    else:
+        sch.reorder(tile, channel, row, column)
+    sch.unroll(row)
+    sch.unroll(column)
+
+
+def _accumulate_in_registers(sch: s_tir.Schedule, product: s_tir.schedule.SBlockRV, anchor: _Loop, lanes: int) -> None:
+    """A product whose innermost loops are (reduction, channel vector, tile, lane): accumulated in
+    registers under `anchor` (the FMA loop vectorised, the rest unrolled) and stored once per tile."""
+    *_, reduction, channel_vector, tile, lane = sch.get_loops(product)
+    accumulators = sch.cache_write(product, 0, "local")
+    sch.reverse_compute_at(accumulators, anchor, preserve_unit_loops=True)
+    sch.vectorize(lane)
+    sch.unroll(tile)
+    sch.unroll(channel_vector)
+    sch.decompose_reduction(product, reduction)
+    *_, store_tile, store_channel = sch.get_loops(accumulators)
+    _, store_lane = sch.split(store_channel, factors=[None, lanes])
+    sch.vectorize(store_lane)
+    sch.unroll(store_tile)
+
+
+def _schedule_input_transform(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
+    """Loops (row, column, image, tile row, tile column, channel) → (tile, channel block, row,
+    column, channel lane): one tile's transform for a vector of channels at a time, the transform
+    positions unrolled."""
+    row, column, *tile_loops, channel = sch.get_loops(block)
+    tile = sch.fuse(*tile_loops)
+    _vector_of_channels_per_tile(sch, row, column, tile, channel, lanes)
+    sch.parallel(tile)
+
+
+def _schedule_product(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
+    """Loops (row, column, image, tile row, tile column, out channel, in channel) → register tiles
+    of tiles x output channel vectors, accumulated in registers over the input channels and stored
+    once. Of the transformed inputs (tiles x channels) and weights (channels x out channels) of
+    one transform position, the larger is swept once, in the outer loop, while the smaller is
+    read again from cache."""
+    row, column, image, tile_row, tile_column, channel, reduction = sch.get_loops(block)
+    columns, channels = (static_extent(sch.get(loop).extent) for loop in (tile_column, channel))
+    tiles = loop_work(sch, [image, tile_row, tile_column])
+    vectors = 2 if channels % (2 * lanes) == 0 else 1
+    rows = _row_tile(columns, GEMM_TILE_ROWS * 2 // vectors)  # a register tile within one row of tiles
+    channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
+    column_block, column_in_block = sch.split(tile_column, factors=[None, rows])
+    tile_blocks = (image, tile_row, column_block)
+    blocks = (*tile_blocks, channel_block) if tiles >= channels else (channel_block, *tile_blocks)
+    sch.reorder(row, column, *blocks, reduction, channel_vector, column_in_block, lane)
+    outer = sch.fuse(row, column, *blocks)
+    sch.parallel(outer)
+    _accumulate_in_registers(sch, block, outer, lanes)
+
+
+def _schedule_output_transform(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, tile: int, lanes: int) -> None:
+    """Loops (image, channel, row, column) → (image, tile row, tile column, channel block, row in
+    tile, column in tile, channel lane): one tile for a vector of output channels at a time."""
+    image, channel, row, column = sch.get_loops(block)
+    tile_row, row_in_tile = sch.split(row, factors=[None, tile])
+    tile_column, column_in_tile = sch.split(column, factors=[None, tile])
+    channel_block, lane = sch.split(channel, factors=[None, lanes])
+    sch.reorder(image, tile_row, tile_column, channel_block, row_in_tile, column_in_tile, lane)
+    sch.parallel(sch.fuse(image, tile_row))
+    sch.unroll(row_in_tile)
+    sch.unroll(column_in_tile)
+    sch.vectorize(lane)

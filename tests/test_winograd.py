@@ -1,0 +1,156 @@
+"""Winograd F(2x2, 3x3) convolutions under fx2relax.compile (packing.WinogradConvs, kernels.winograd,
+schedules.winograd) against PyTorch: drawn channels, planes (tile remainders), batches and zero
+paddings, with bias, batch norm, residual add and ReLU epilogues; NaN/±inf; the compile option."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from tvm import tirx
+
+import fx2relax
+from fx2relax.compiler import fuse, host_target
+from fx2relax.kernels.marks import marked_kernel, stages
+from fx2relax.kernels.winograd import transform_matrices
+from fx2relax.packing import WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE
+from tests.helpers import cached_build, check_against_torch, tensors
+
+
+class ConvBlock(nn.Module):
+    """conv 3x3 (stride 1) [+ batch norm] [+ x] [→ ReLU]: the epilogues FuseOps puts after a conv."""
+
+    def __init__(self, in_channels, out_channels, padding, bias, norm, residual, relu):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=bias)
+        self.norm = nn.BatchNorm2d(out_channels) if norm else None
+        if norm:
+            self.norm.running_mean.uniform_(-1, 1)
+            self.norm.running_var.uniform_(0.5, 2)
+        self.residual, self.relu = residual, relu
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.norm is not None:
+            y = self.norm(y)
+        if self.residual:
+            y = y + x
+        return torch.relu(y) if self.relu else y
+
+
+def winograd_functions(model: nn.Module, shape: tuple[int, ...], dtype: str = "float32") -> int:
+    """How many fused functions of `model`'s compile pipeline hold a Winograd product."""
+    fused = fuse(fx2relax.from_module(model.eval(), shape, dtype=dtype), host_target())
+    return sum(
+        any(marked_kernel(block.annotations) == "winograd_product" for block in stages(func))
+        for _, func in fused.functions_items() if isinstance(func, tirx.PrimFunc)
+    )
+
+
+@st.composite
+def winograd_cases(draw):
+    """(model, input shape) of a 3x3 stride-1 conv that takes the Winograd path, with an epilogue."""
+    residual = draw(st.booleans())
+    channel_counts = [WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS + 16, 144]  # weights in cache (row-blocked) or not
+    in_channels = draw(st.sampled_from(channel_counts))
+    out_channels = in_channels if residual else draw(st.sampled_from(channel_counts))
+    if not residual:  # input channels that fill no whole vector: the input transform's scalar path
+        in_channels += draw(st.sampled_from([0, 3]))
+    padding = (1, 1) if residual else draw(st.tuples(st.integers(0, 2), st.integers(0, 2)))
+    height, width = (draw(st.integers(max(1, 3 - 2 * p), 9)) for p in padding)  # odd sizes: a tile half outside
+    batch = draw(st.integers(1, 2))
+    model = ConvBlock(
+        in_channels, out_channels, padding, bias=draw(st.booleans()), norm=draw(st.booleans()),
+        residual=residual, relu=draw(st.booleans()),
+    )
+    return model, (batch, in_channels, height, width)
+
+
+@settings(max_examples=8)
+@given(case=winograd_cases(), data=st.data())
+def test_winograd_conv_matches_pytorch(case, data):
+    model, shape = case
+    torch.manual_seed(0)
+    assert winograd_functions(model, shape) == 1
+    check_against_torch(model, data.draw(tensors(shape)), compiled=True)
+
+
+def test_winograd_takes_only_convs_where_it_pays():
+    """Fewer channels, a stride, dilation, groups or a non-zero padding mode keep the direct conv."""
+    channels = WINOGRAD_MIN_CHANNELS
+    for conv in (
+        nn.Conv2d(channels // 2, channels // 2, 3, padding=1),
+        nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+        nn.Conv2d(channels, channels, 3, dilation=2, padding=2),
+        nn.Conv2d(channels, channels, 3, groups=2, padding=1),
+        nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect"),
+        nn.Conv2d(channels, channels, 5, padding=2),
+    ):
+        assert winograd_functions(conv.eval(), (1, conv.in_channels, 8, 8)) == 0, conv
+
+
+@pytest.mark.parametrize("channels", [WINOGRAD_MIN_CHANNELS, 144])  # transformed weights in cache (row-blocked) or not
+def test_non_finite_inputs_reach_the_outputs_whose_window_holds_them(channels):
+    """F(2x2, 3x3) leaves zero terms out of its transforms, so a NaN or ±inf input reaches exactly
+    the outputs whose 3x3 window holds it, as in PyTorch, and every other output matches; inside
+    a tile the transforms may meet +inf and -inf, so such an output can be NaN where PyTorch has
+    ±inf. compile(winograd=False) gives PyTorch's values exactly (the direct conv)."""
+    torch.manual_seed(0)
+    model = ConvBlock(channels, channels, (1, 1), bias=True, norm=False, residual=False, relu=False).eval()
+    x = torch.randn(1, channels, 7, 7)
+    x[0, 3, 2, 4], x[0, 5, 6, 0], x[0, 9, 0, 6], x[0, 11, 4, 4] = float("inf"), float("-inf"), float("nan"), float("inf")
+    expected = model(x).detach().numpy()
+    mod = fx2relax.from_module(model, tuple(x.shape))
+    actual = fx2relax.compile(mod)(x)
+    finite = np.isfinite(expected)
+    assert not finite.all() and finite.any()
+    np.testing.assert_array_equal(np.isfinite(actual), finite)
+    np.testing.assert_allclose(actual[finite], expected[finite], rtol=1e-5, atol=1e-5)
+    infinite = np.isinf(actual)
+    np.testing.assert_array_equal(actual[infinite], expected[infinite])  # an inf has PyTorch's sign
+    direct = fx2relax.compile(mod, winograd=False)(x)
+    np.testing.assert_allclose(direct, expected, rtol=1e-5, atol=1e-5)  # NaN and ±inf where PyTorch has them
+
+
+@settings(max_examples=6)
+@given(data=st.data())
+def test_drawn_non_finite_inputs_make_the_outputs_pytorch_makes_non_finite(data):
+    """As above, for NaN and ±inf sprinkled at drawn rates over drawn inputs (one model, one build)."""
+    torch.manual_seed(0)
+    model = ConvBlock(WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS, (1, 1), bias=True, norm=True, residual=True, relu=False).eval()
+    shape = (1, WINOGRAD_MIN_CHANNELS, 6, 5)
+    x = data.draw(tensors(shape, special_values=True))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    actual = cached_build(fx2relax.from_module(model, shape), compiled=True)(x)
+    finite = np.isfinite(expected)
+    np.testing.assert_array_equal(np.isfinite(actual), finite)
+    np.testing.assert_allclose(actual[finite], expected[finite], rtol=1e-5, atol=1e-5)
+    infinite = np.isinf(actual)
+    np.testing.assert_array_equal(actual[infinite], expected[infinite])
+
+
+def test_float64_winograd_conv_matches_pytorch():
+    """float64 takes the Winograd path too (vectors of 8 lanes on AVX-512), within PyTorch's float64 tolerance."""
+    torch.manual_seed(0)
+    model = ConvBlock(WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS, (1, 1), bias=True, norm=False, residual=True, relu=True)
+    model = model.double().eval()
+    shape = (2, WINOGRAD_MIN_CHANNELS, 5, 7)
+    assert winograd_functions(model, shape, dtype="float64") == 1
+    x = torch.randn(shape, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    actual = fx2relax.compile(fx2relax.from_module(model, shape, dtype="float64"))(x)
+    assert actual.dtype == np.float64
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("row", range(WINOGRAD_TILE + 2))
+def test_each_input_row_of_a_tile_reaches_the_output_rows_whose_window_holds_it(row):
+    """The dependency pattern the NaN/inf behaviour rests on, read off the transform matrices:
+    input row i of a tile reaches output row p through the transforms' non-zero terms iff
+    p <= i <= p + 2 (one axis; the other is the same)."""
+    b_t, _, a_t = transform_matrices(WINOGRAD_TILE)
+    reached = {p for p in range(WINOGRAD_TILE) for alpha in range(WINOGRAD_TILE + 2) if b_t[alpha, row] and a_t[p, alpha]}
+    assert reached == {p for p in range(WINOGRAD_TILE) if p <= row <= p + 2}
