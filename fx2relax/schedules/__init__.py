@@ -13,13 +13,14 @@ import tvm
 from tvm import tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from .conv import ChannelVectorConv, PackedConv, PlaneConv
+from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
 from .rows import RowwiseReduction
 
 RULES: tuple[ScheduleRule, ...] = (
-    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), PackedConv(), ChannelVectorConv(), PlaneConv(),
+    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), PackedConv(), BlockedDepthwiseConv(), ChannelVectorConv(),
+    PlaneConv(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""
