@@ -1,15 +1,18 @@
 """Channel-blocked activations between convolutions: `BlockChannels(target)`, a pass on fused modules.
 
-A 4-D activation [N, C, H, W] that flows from one fused convolution function into depthwise
-convolutions (and from those into 1x1-style convolutions) is stored blocked instead,
-[N, C / L, H, W, L] with L the target's vector lanes (NCHW16c for float32 on AVX-512), as oneDNN
-and ONNX Runtime do: the producer's epilogue then stores one contiguous vector of channels per
-output position instead of scattering it over L planes, and the depthwise convolution reads one
-contiguous vector of channels per tap, so it is vectorised over channels at any plane width or
-stride (schedules.conv.BlockedDepthwiseConv). The layout changes inside the functions that write
-and read the tensor (TIR `transform_layout` of their parameter buffers), so no conversion runs at
-all: tensors that leave the chain stay [N, C, H, W]. Functions are recognised by their conv
-stage's marks (kernels.marks), never by names.
+A 4-D activation [N, C, H, W] that flows from one fused convolution function only into others is
+stored blocked instead, [N, C / L, H, W, L] with L the target's vector lanes for its dtype (NCHW16c
+for float32 on AVX-512), as oneDNN and ONNX Runtime do: the producer's epilogue then stores one
+contiguous vector of channels per output position instead of scattering it over L planes, a
+depthwise convolution reads one contiguous vector of channels per tap, so it is vectorised over
+channels at any plane width or stride (schedules.conv.BlockedDepthwiseConv), and a residual added in
+an epilogue is read one vector at a time. A tensor is blocked only where every reader's schedule
+reads it well: as the input of a depthwise conv or of an unpadded conv2d_packed (1x1 convs), or as
+an epilogue operand; a depthwise conv writes blocked only when it reads blocked. The layout changes
+inside the functions that write and read the tensor (TIR `transform_layout` of their parameter
+buffers), so no conversion runs at all: the model's inputs and outputs, and every tensor read by
+anything else, stay [N, C, H, W]. Functions are recognised by their conv stage's marks
+(kernels.marks), never by names.
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
 @dataclass(frozen=True)
 class _Convolution:
     """The one convolution stage of a fused function: whether it is depthwise (one input channel
-    per group, as many outputs as inputs), whether it reads its input through a pad, and which
-    parameter is its input (None when it reads an intermediate)."""
+    per group, as many outputs as inputs) or a conv2d_packed, whether it reads its input through a
+    pad, which parameter is its input (None when it reads an intermediate), and which parameters
+    its epilogue reads at the conv's output positions (a residual added)."""
 
     depthwise: bool
+    packed: bool
     padded: bool
     data_param: int | None
+    operands: frozenset[int]
 
     @classmethod
     def of(cls, func: tvm.ir.BaseFunc) -> _Convolution | None:
@@ -51,19 +57,38 @@ class _Convolution:
         pads = [block for block in blocks if marked_kernel(block.annotations) == "pad" and block.writes[0].source.same_as(data)]
         if pads:
             data = pads[0].reads[0].source
-        data_param = next((index for index, param in enumerate(func.params) if param.same_as(data)), None)
+        data_param = _param_index(func, data)
         channels = static_extent(data.shape[1]) if len(data.shape) == 4 else None
-        output_channels = static_extent(conv.writes[0].source.shape[1])
+        output = conv.writes[0].source
         depthwise = (
             marked_kernel(conv.annotations) == "conv2d" and channels is not None
-            and int(conv.annotations.get("fx2relax.groups", 1)) == channels == output_channels
+            and int(conv.annotations.get("fx2relax.groups", 1)) == channels == static_extent(output.shape[1])
         )
-        return cls(depthwise, bool(pads), data_param)
+        epilogue = [block for block in blocks if not any(block.same_as(other) for other in (conv, *pads))]
+        operands = frozenset(
+            index for block in epilogue for region in block.reads
+            if (index := _param_index(func, region.source)) is not None and _same_shape(region.source.shape, output.shape)
+        )
+        return cls(depthwise, marked_kernel(conv.annotations) == "conv2d_packed", bool(pads), data_param, operands)
 
-    def reads_blocked(self) -> bool:
-        """Whether the function's schedule reads its input blocked well: a depthwise conv (vectors
-        of channels per tap) or an unpadded conv2d_packed (one broadcast input per channel)."""
-        return self.data_param is not None and (self.depthwise or not self.padded)
+    def reads_blocked(self, index: int) -> bool:
+        """Whether the function's schedule reads parameter `index` blocked well: as the input of a
+        depthwise conv (vectors of channels per tap) or of an unpadded conv2d_packed (one broadcast
+        input per channel), or as an epilogue operand (one vector per output tile column)."""
+        if index == self.data_param:
+            return self.depthwise or self.packed and not self.padded
+        return index in self.operands
+
+
+def _param_index(func: tirx.PrimFunc, buffer: tirx.Buffer) -> int | None:
+    """The index of the parameter `buffer` is, or None for an intermediate."""
+    return next((index for index, param in enumerate(func.params) if param.same_as(buffer)), None)
+
+
+def _same_shape(shape: list, other: list) -> bool:
+    """Whether two static shapes are equal."""
+    extents = [(static_extent(a), static_extent(b)) for a, b in zip(shape, other)]
+    return len(shape) == len(other) and all(a is not None and a == b for a, b in extents)
 
 
 BLOCKED_DTYPES = ("float32", "float64")
@@ -123,36 +148,29 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
         return _Convolution.of(mod[call.args[0]])
 
     def read_blocked(var: relax.Var) -> list[tuple[relax.Call, int]] | None:
-        """The uses of `var` when every one is a convolution reading it as its input, blocked well."""
+        """The uses of `var` when every one is a convolution function reading it blocked well."""
         found = uses.get(var, [])
         if not found or any(use is None for use in found):
             return None
         for call, index in found:
             conv = convolution(call)
-            if conv is None or not conv.reads_blocked() or conv.data_param != index:
+            if conv is None or not conv.reads_blocked(index):
                 return None
         return found
 
     chosen: dict[relax.Call, set[tuple[int, int]]] = {}
     blocked_inputs: set[relax.Call] = set()
-
-    def block(var: relax.Var, readers: list[tuple[relax.Call, int]]) -> None:
-        producer, lanes = producers[var], _blocked_lanes(var, lanes_of)
+    for var, producer in producers.items():  # in order: a depthwise producer's input is decided first
+        lanes = _blocked_lanes(var, lanes_of)
+        conv = convolution(producer)
+        readers = read_blocked(var) if lanes and conv is not None else None
+        if not readers or conv.depthwise and producer not in blocked_inputs:  # a depthwise conv writes blocked only from blocked
+            continue
         chosen.setdefault(producer, set()).add((lanes, len(producer.args[1].fields)))  # the output parameter
         for call, index in readers:
             chosen.setdefault(call, set()).add((lanes, index))
-            blocked_inputs.add(call)
-
-    candidates = [var for var, call in producers.items() if _blocked_lanes(var, lanes_of) and convolution(call) is not None]
-    for var in candidates:  # inputs of depthwise convs
-        readers = read_blocked(var)
-        if readers and any(convolution(call).depthwise for call, _ in readers):
-            block(var, readers)
-    for var in candidates:  # outputs of depthwise convs that read blocked
-        producer = producers[var]
-        readers = read_blocked(var)
-        if readers and convolution(producer).depthwise and producer in blocked_inputs:
-            block(var, readers)
+            if index == convolution(call).data_param:
+                blocked_inputs.add(call)
     return chosen
 
 

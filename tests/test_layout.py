@@ -52,7 +52,7 @@ def randomize_norms(model: nn.Module, seed: int) -> nn.Module:
     return model.eval()
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     batch=st.integers(1, 3),
     channels=st.sampled_from([3, 8, 16]),
@@ -68,11 +68,12 @@ def randomize_norms(model: nn.Module, seed: int) -> nn.Module:
     activation=st.sampled_from([nn.ReLU6, nn.ReLU, nn.Identity, nn.SiLU]),
     height=st.integers(5, 12),
     width=st.integers(5, 17),
+    stacked=st.booleans(),  # a second block: the first one's output (and its residual) blocked too
     seed=st.integers(0, 2**16),
 )
 def test_inverted_residual_blocks_compiled_match_torch(
     batch, channels, blocks, extra, outputs, kernel, stride, padding, dilation, padding_mode, expand_kernel,
-    activation, height, width, seed,
+    activation, height, width, stacked, seed,
 ):
     reach = dilation * (kernel - 1)
     padding = min(padding, height - 1, width - 1) if padding_mode == "reflect" else padding
@@ -86,6 +87,9 @@ def test_inverted_residual_blocks_compiled_match_torch(
         channels, blocks * LANES + extra, outputs, kernel, stride, padding, dilation, padding_mode, expand_kernel,
         activation, residual=same_size and outputs == channels,
     ), seed)
+    if stacked:
+        second = InvertedResidual(outputs, 2 * LANES, outputs, 3, 1, 1, 1, "zeros", 1, activation, residual=True)
+        model = randomize_norms(nn.Sequential(model, second), seed + 1)
     x = torch.randn(batch, channels, height, width)
     check_against_torch(model, x, compiled=True)
 
@@ -115,6 +119,19 @@ def test_activations_around_depthwise_convs_are_stored_blocked():
     assert expand == ([3], "PackedConv")  # its output
     assert depthwise == ([0, 3], "BlockedDepthwiseConv")  # its input and output
     assert project == ([0], "PackedConv")  # its input; the residual and its output stay [N, C, H, W]
+
+
+def test_a_block_output_read_by_the_next_convs_and_its_residual_add_is_blocked():
+    def block() -> InvertedResidual:
+        return InvertedResidual(LANES, 2 * LANES, LANES, 3, 1, 1, 1, "zeros", 1, nn.ReLU6, residual=True)
+
+    model = randomize_norms(nn.Sequential(block(), block()), 4)
+    blocked = sorted(params for params, _ in blocked_functions(model, (2, LANES, 7, 7)).values())
+    # Each expand writes blocked (the second reads the first block's output so), the depthwise
+    # conv (one function for both) reads and writes blocked, the first projection writes blocked and
+    # the second reads that as its residual; the model's input and output stay [N, C, H, W].
+    assert blocked == [[0, 3], [0, 3], [0, 3], [0, 4], [3]]
+    check_against_torch(model, torch.randn(2, LANES, 7, 7), compiled=True)
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,14 @@ or in windows side by side (`_Window.side_by_side`, a plane at a time); otherwis
 to memory and the consumer is scheduled on its own. Zero padding is copied once, as above;
 under a column stride s, into s planes of every s-th column, as zeros and then the input unchecked.
 
-Both decide from the consumer's read pattern (`_ConsumerReads`) whether it fits before changing
+Blocked depthwise rule (a depthwise conv2d whose input layout.BlockChannels stored channel-blocked,
+[N, C / L, H, W, L]): for each (image, block of L channels), in parallel, the padded input block is
+copied in cache as [rows, columns, L] and the weights as [kh, kw, L]; then a register tile of up to
+COLUMN_TILE output columns x one vector of channels accumulates over the taps, one contiguous input
+vector times one weight vector per FMA (any width, any stride), and the element-wise consumer
+stores each column's vector (contiguous when the output is blocked too).
+
+All decide from the consumer's read pattern (`_ConsumerReads`) whether it fits before changing
 anything, so a schedule primitive that fails is a bug that surfaces, not a case passed on. Taps
 run in the unscheduled order in both, so sums are equal.
 """
