@@ -18,6 +18,7 @@ from tvm import relax, tirx
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
 from .kernels.marks import marked_kernel, stages
+from .layout import BlockChannels
 from .packing import FoldBatchNorm, PackConvWeights, PackLinearWeights, WinogradConvs
 from .runtime import CompiledModel, TargetLike, build, make_target
 from .schedules import apply_schedules
@@ -58,6 +59,7 @@ def fuse(mod: tvm.IRModule, target: tvm.target.Target, winograd: bool = True) ->
             relax.transform.FuseOps(),
             relax.transform.FuseTIR(),
             relax.transform.DeadCodeElimination(["main"]),
+            BlockChannels(target),
         ]
     )(mod)
 

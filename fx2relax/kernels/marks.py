@@ -18,6 +18,15 @@ KERNEL = "fx2relax.kernel"
 PANEL_WIDTH = "fx2relax.panel_width"
 """On a linear_packed stage: output features per packed weight panel (the schedule's vector axis)."""
 
+BLOCKED_PARAMS = "fx2relax.blocked_params"
+"""PrimFunc attribute set by layout.BlockChannels: the indices of the parameters stored
+channel-blocked, [N, C / L, H, W, L] for [N, C, H, W] (L the vector lanes)."""
+
+
+def blocked_index_map(lanes: int) -> tirx.IndexMap:
+    """The channel-blocked layout of BLOCKED_PARAMS: [n, c, h, w] → [n, c // lanes, h, w, c % lanes]."""
+    return tirx.IndexMap.from_func(lambda n, c, h, w: (n, c // lanes, h, w, c % lanes), ndim=4)
+
 
 def mark(kernel: str, **details: int | str | Sequence[int]) -> dict[str, object]:
     """The te.compute `attrs` marking a stage of `kernel`, with `details` under their namespaced keys."""

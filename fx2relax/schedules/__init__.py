@@ -13,14 +13,15 @@ import tvm
 from tvm import tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from .conv import ChannelVectorConv, PackedConv, PlaneConv
+from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
 from .rows import RowwiseReduction
 from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
-    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), ChannelVectorConv(), PlaneConv(),
+    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
+    ChannelVectorConv(), PlaneConv(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""

@@ -29,7 +29,14 @@ or in windows side by side (`_Window.side_by_side`, a plane at a time); otherwis
 to memory and the consumer is scheduled on its own. Zero padding is copied once, as above;
 under a column stride s, into s planes of every s-th column, as zeros and then the input unchecked.
 
-Both decide from the consumer's read pattern (`_ConsumerReads`) whether it fits before changing
+Blocked depthwise rule (a depthwise conv2d whose input layout.BlockChannels stored channel-blocked,
+[N, C / L, H, W, L]): for each (image, block of L channels), in parallel, the padded input block is
+copied in cache as [rows, columns, L] and the weights as [kh, kw, L]; then a register tile of up to
+COLUMN_TILE output columns x one vector of channels accumulates over the taps, one contiguous input
+vector times one weight vector per FMA (any width, any stride), and the element-wise consumer
+stores each column's vector (contiguous when the output is blocked too).
+
+All decide from the consumer's read pattern (`_ConsumerReads`) whether it fits before changing
 anything, so a schedule primitive that fails is a bug that surfaces, not a case passed on. Taps
 run in the unscheduled order in both, so sums are equal.
 """
@@ -42,7 +49,7 @@ import tvm
 from tvm import s_tir, sym, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from ..kernels.marks import marked_kernel
+from ..kernels.marks import BLOCKED_PARAMS, blocked_index_map, marked_kernel
 from .generic import (
     PARALLEL_MIN_ELEMENTS,
     SERIAL_MAX_MACS,
@@ -232,6 +239,64 @@ def _schedule_channel_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlock
     sch.decompose_reduction(block, window[0])
 
 
+class BlockedDepthwiseConv(ScheduleRule):
+    """The channel-blocked depthwise schedule (see the module docstring) of a depthwise conv2d
+    whose input layout.BlockChannels stored blocked, and its element-wise consumer."""
+
+    def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
+        if func.attrs is None or BLOCKED_PARAMS not in func.attrs:
+            return None
+        sch = s_tir.Schedule(func)
+        conv = marked_block(sch, "conv2d")
+        if conv is None:
+            return None
+        pads = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == "pad"]
+        padded = [pad for pad in pads if sch.get(pad).writes[0].source.same_as(sch.get(conv).reads[0].source)]
+        data = sch.get(padded[0] if padded else conv).reads[0].source
+        loops = sch.get_loops(conv)
+        channels = static_extent(sch.get(conv).writes[0].source.shape[1])
+        groups = int(sch.get(conv).annotations.get("fx2relax.groups", 1))
+        if len(data.shape) != 5 or len(loops) != 7 or len(leading_spatial_loops(sch, conv)) != 4 or groups != channels:
+            return None
+        lanes = int(data.shape[-1])
+        inline_injective(sch, keep=(conv, *pads))
+        consumer = _ConsumerReads.find(sch, conv)
+        if consumer is None and len(sch.get_consumers(conv)) or consumer is not None and consumer.windows:
+            return None  # one element-wise consumer, or the conv writes the output itself
+        for pad in padded:  # the padded input blocked too, one vector of channels per position
+            sch.transform_layout(pad, ("write", 0), blocked_index_map(lanes))
+            sch.transform_block_layout(pad, blocked_index_map(lanes))
+        batch, channel, row, column, *taps = loops
+        work = loop_work(sch, loops)
+        channel_block, lane = sch.split(channel, factors=[None, lanes])
+        column_block, column_in_tile = sch.split(column, factors=[None, _column_tile(static_extent(sch.get(column).extent))])
+        sch.reorder(batch, channel_block, row, column_block, *taps, column_in_tile, lane)
+        outer = sch.fuse(batch, channel_block)
+        weight = sch.cache_read(conv, _weight_read_index(sch, conv), "local")  # [kh, kw, lanes]: one vector per tap
+        sch.compute_at(weight, outer)
+        sch.transform_layout(weight, ("write", 0), lambda o, c, kh, kw: (c, kh, kw, o))
+        tile_consumer = sch.cache_write(conv, 0, "local") if consumer is None else consumer.block
+        if consumer is not None:
+            sch.set_scope(conv, 0, "local")
+        sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
+        sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+        _vectorize_tile_consumer(sch, tile_consumer, 3, lanes)  # under (outer, row, column_block)
+        for pad in padded:  # the padded plane block of this (image, channel block), in cache
+            sch.compute_at(pad, outer, preserve_unit_loops=True)
+            sch.vectorize(sch.get_loops(pad)[-1])
+        if work is None or work > SERIAL_MAX_MACS:
+            sch.parallel(outer)
+        sch.vectorize(lane)
+        sch.unroll(column_in_tile)
+        for tap in taps[1:]:
+            sch.unroll(tap)
+        sch.decompose_reduction(conv, taps[0])
+        for pad in pads:
+            if not any(pad.same_as(block) for block in padded):
+                parallelize_outer(sch, pad)
+        return sch
+
+
 class PlaneConv(ScheduleRule):
     """The plane schedule (see the module docstring) of a conv2d and its fused consumer."""
 
@@ -360,6 +425,9 @@ class PackedConv(ScheduleRule):
         )
         batch, channel, row, column, *taps = sch.get_loops(conv)
         work = loop_work(sch, sch.get_loops(conv))
+        data = sch.get(conv).reads[0].source
+        if len(data.shape) == 5:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
+            taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
         tile = _column_tile(static_extent(sch.get(column).extent))
         channels = static_extent(sch.get(channel).extent)
         vectors = 2 if pooling is None and channels % (2 * lanes) == 0 and 2 * tile <= TILE_ACCUMULATORS else 1
@@ -381,17 +449,15 @@ class PackedConv(ScheduleRule):
                 sch.set_scope(conv, 0, "local")
             sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
             sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
-            _, tile_channel, _, tile_column = sch.get_loops(tile_consumer)[2:]  # (n, o, h, w) under (outer, column_block)
-            sch.reorder(tile_column, tile_channel)
-            sch.vectorize(tile_channel)
-            sch.unroll(tile_column)
+            _vectorize_tile_consumer(sch, tile_consumer, 2, lanes)  # (n, o, h, w) under (outer, column_block)
         if work is None or work > SERIAL_MAX_MACS:
             sch.parallel(outer)
         sch.vectorize(lane)
         sch.unroll(column_in_tile)
         sch.unroll(channel_vector)
-        kernel_rows, kernel_columns = (static_extent(sch.get(tap).extent) for tap in taps[1:])
-        for tap in taps[1:] if kernel_rows * kernel_columns <= UNROLLED_TAPS else taps[2:]:
+        kernel_taps = taps[-2:]
+        kernel_rows, kernel_columns = (static_extent(sch.get(tap).extent) for tap in kernel_taps)
+        for tap in kernel_taps if kernel_rows * kernel_columns <= UNROLLED_TAPS else kernel_taps[1:]:
             sch.unroll(tap)
         sch.decompose_reduction(conv, taps[0])
         if pooling is not None:
@@ -432,8 +498,21 @@ def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule
 
 
 def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
-    """The lanes of a conv2d_packed block's packed weight (the last axis of its 5-D read)."""
-    return next(int(region.source.shape[-1]) for region in sch.get(conv).reads if len(region.region) == 5)
+    """The lanes of a conv2d_packed block's packed weight (the last axis of its 5-D read after the
+    input, which is 5-D too when stored channel-blocked)."""
+    return next(int(region.source.shape[-1]) for region in sch.get(conv).reads[1:] if len(region.region) == 5)
+
+
+def _vectorize_tile_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, depth: int, lanes: int) -> None:
+    """The element-wise consumer of a register tile, its loops (n, o, h, w) under `depth` outer
+    loops: one vector of `lanes` output channels per column at a time (a contiguous store when the
+    output is channel-blocked), columns and vectors unrolled."""
+    _, channel, _, column = sch.get_loops(block)[depth:]
+    vector, lane = sch.split(channel, factors=[None, lanes])
+    sch.reorder(column, vector, lane)
+    sch.vectorize(lane)
+    sch.unroll(vector)
+    sch.unroll(column)
 
 
 def _plane_block_fits(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, lanes: int) -> bool:

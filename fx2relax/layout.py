@@ -1,0 +1,247 @@
+"""Channel-blocked activations between convolutions: `BlockChannels(target)`, a pass on fused modules.
+
+A 4-D activation [N, C, H, W] that flows from one fused convolution function only into others is
+stored blocked instead, [N, C / L, H, W, L] with L the target's vector lanes for its dtype (NCHW16c
+for float32 on AVX-512), as oneDNN and ONNX Runtime do: the producer's epilogue then stores one
+contiguous vector of channels per output position instead of scattering it over L planes, a
+depthwise convolution reads one contiguous vector of channels per tap, so it is vectorised over
+channels at any plane width or stride (schedules.conv.BlockedDepthwiseConv), and a residual added in
+an epilogue is read one vector at a time. A tensor is blocked only where every reader's schedule
+reads it well: as the input of a depthwise conv or of an unpadded conv2d_packed (1x1 convs), or as
+an epilogue operand; a depthwise conv writes blocked only when it reads blocked. The layout changes
+inside the functions that write and read the tensor (TIR `transform_layout` of their parameter
+buffers), so no conversion runs at all: the model's inputs and outputs, and every tensor read by
+anything else, stay [N, C, H, W]. Functions are recognised by their conv stage's marks
+(kernels.marks), never by names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import tvm
+from tvm import relax, s_tir, tirx
+
+from .kernels.marks import BLOCKED_PARAMS, blocked_index_map, marked_kernel, stages
+from .schedules.generic import static_extent
+from .schedules.vectors import vector_unit
+
+_CALL_TIR = tvm.ir.Op.get("relax.call_tir")
+
+
+@dataclass(frozen=True)
+class _Convolution:
+    """The one convolution stage of a fused function: whether it is depthwise (one input channel
+    per group, as many outputs as inputs) or a conv2d_packed, whether it reads its input through a
+    pad, which parameter is its input (None when it reads an intermediate), and which parameters
+    its epilogue reads at the conv's output positions (a residual added)."""
+
+    depthwise: bool
+    packed: bool
+    padded: bool
+    data_param: int | None
+    operands: frozenset[int]
+
+    @classmethod
+    def of(cls, func: tvm.ir.BaseFunc) -> _Convolution | None:
+        """The convolution of a PrimFunc with exactly one conv2d or conv2d_packed stage, else None."""
+        if not isinstance(func, tirx.PrimFunc):
+            return None
+        blocks = stages(func)
+        convs = [block for block in blocks if marked_kernel(block.annotations) in ("conv2d", "conv2d_packed")]
+        if len(convs) != 1 or not convs[0].reads:
+            return None
+        conv = convs[0]
+        data = conv.reads[0].source
+        pads = [block for block in blocks if marked_kernel(block.annotations) == "pad" and block.writes[0].source.same_as(data)]
+        if pads:
+            data = pads[0].reads[0].source
+        data_param = _param_index(func, data)
+        channels = static_extent(data.shape[1]) if len(data.shape) == 4 else None
+        output = conv.writes[0].source
+        depthwise = (
+            marked_kernel(conv.annotations) == "conv2d" and channels is not None
+            and int(conv.annotations.get("fx2relax.groups", 1)) == channels == static_extent(output.shape[1])
+        )
+        epilogue = [block for block in blocks if not any(block.same_as(other) for other in (conv, *pads))]
+        operands = frozenset(
+            index for block in epilogue for region in block.reads
+            if (index := _param_index(func, region.source)) is not None and _same_shape(region.source.shape, output.shape)
+        )
+        return cls(depthwise, marked_kernel(conv.annotations) == "conv2d_packed", bool(pads), data_param, operands)
+
+    def reads_blocked(self, index: int) -> bool:
+        """Whether the function's schedule reads parameter `index` blocked well: as the input of a
+        depthwise conv (vectors of channels per tap) or of an unpadded conv2d_packed (one broadcast
+        input per channel), or as an epilogue operand (one vector per output tile column)."""
+        if index == self.data_param:
+            return self.depthwise or self.packed and not self.padded
+        return index in self.operands
+
+
+def _param_index(func: tirx.PrimFunc, buffer: tirx.Buffer) -> int | None:
+    """The index of the parameter `buffer` is, or None for an intermediate."""
+    return next((index for index, param in enumerate(func.params) if param.same_as(buffer)), None)
+
+
+def _same_shape(shape: list, other: list) -> bool:
+    """Whether two static shapes are equal."""
+    extents = [(static_extent(a), static_extent(b)) for a, b in zip(shape, other)]
+    return len(shape) == len(other) and all(a is not None and a == b for a, b in extents)
+
+
+BLOCKED_DTYPES = ("float32", "float64")
+"""The dtypes whose activations are blocked (those our vectorised schedules are tested in)."""
+
+
+def _blocked_lanes(value: relax.Expr, lanes_of: Callable[[str], int]) -> int | None:
+    """The lanes a tensor is blocked in: a static 4-D [N, C, H, W] tensor of a BLOCKED_DTYPES dtype
+    with C a whole number of vectors of it; None for any other."""
+    ty = value.ty
+    values = getattr(getattr(ty, "shape", None), "values", None)
+    if values is None or len(values) != 4 or not all(isinstance(d, tirx.IntImm) for d in values):
+        return None
+    dtype = str(ty.dtype)
+    if dtype not in BLOCKED_DTYPES or lanes_of(dtype) < 2:
+        return None
+    return lanes_of(dtype) if int(values[1]) % lanes_of(dtype) == 0 else None
+
+
+def _uses(main: relax.Function) -> dict[relax.Var, list[tuple[relax.Call, int] | None]]:
+    """Every use of each bound variable of `main`: (call_tir, argument index), or None for any
+    other use (a tuple, the function's result, an op other than call_tir)."""
+    uses: dict[relax.Var, list] = {}
+
+    def note_other(expr: relax.Expr) -> None:
+        for var in relax.analysis.free_vars(expr):
+            uses.setdefault(var, []).append(None)
+
+    for block in main.body.blocks:
+        for binding in block.bindings:
+            value = binding.value
+            if isinstance(value, relax.Call) and value.op == _CALL_TIR and isinstance(value.args[1], relax.Tuple):
+                for index, argument in enumerate(value.args[1].fields):
+                    if isinstance(argument, relax.Var):
+                        uses.setdefault(argument, []).append((value, index))
+                    else:
+                        note_other(argument)
+                for argument in value.args[2:]:
+                    note_other(argument)
+            else:
+                note_other(value)
+    note_other(main.body.body)
+    return uses
+
+
+def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], int]) -> dict[relax.Call, set[tuple[int, int]]]:
+    """For each call_tir of `main`, the (lanes, parameter index) pairs (arguments, then the output) to block."""
+    uses = _uses(main)
+    producers: dict[relax.Var, relax.Call] = {}
+    for block in main.body.blocks:
+        for binding in block.bindings:
+            value = binding.value
+            if isinstance(value, relax.Call) and value.op == _CALL_TIR and isinstance(binding.var.ty, relax.TensorType):
+                producers[binding.var] = value
+
+    def convolution(call: relax.Call) -> _Convolution | None:
+        return _Convolution.of(mod[call.args[0]])
+
+    def read_blocked(var: relax.Var) -> list[tuple[relax.Call, int]] | None:
+        """The uses of `var` when every one is a convolution function reading it blocked well."""
+        found = uses.get(var, [])
+        if not found or any(use is None for use in found):
+            return None
+        for call, index in found:
+            conv = convolution(call)
+            if conv is None or not conv.reads_blocked(index):
+                return None
+        return found
+
+    chosen: dict[relax.Call, set[tuple[int, int]]] = {}
+    blocked_inputs: set[relax.Call] = set()
+    for var, producer in producers.items():  # in order: a depthwise producer's input is decided first
+        lanes = _blocked_lanes(var, lanes_of)
+        conv = convolution(producer)
+        readers = read_blocked(var) if lanes and conv is not None else None
+        if not readers or conv.depthwise and producer not in blocked_inputs:  # a depthwise conv writes blocked only from blocked
+            continue
+        chosen.setdefault(producer, set()).add((lanes, len(producer.args[1].fields)))  # the output parameter
+        for call, index in readers:
+            chosen.setdefault(call, set()).add((lanes, index))
+            if index == convolution(call).data_param:
+                blocked_inputs.add(call)
+    return chosen
+
+
+def block_params(func: tirx.PrimFunc, indices: set[int], lanes: int) -> tirx.PrimFunc:
+    """`func` with the 4-D parameters at `indices` stored channel-blocked (every access rewritten)."""
+    sch = s_tir.Schedule(func)
+    index_map = blocked_index_map(lanes)
+    blocks = list(sch.get_child_blocks(sch.get_sblock("root")))
+    for index in sorted(indices):
+        param = func.params[index]
+        accessing = next(
+            block for block in blocks
+            if any(region.source.same_as(param) for region in (*sch.get(block).reads, *sch.get(block).writes))
+        )
+        buffer = next(region.source for region in (*sch.get(accessing).reads, *sch.get(accessing).writes) if region.source.same_as(param))
+        sch.transform_layout(accessing, buffer, index_map)
+    return sch.mod["main"].with_attr(BLOCKED_PARAMS, sorted(indices))
+
+
+@tvm.transform.module_pass(opt_level=0, name="BlockChannels")
+class BlockChannels:
+    """Store the activations between convolutions and depthwise convolutions channel-blocked
+    (see the module docstring), in vectors of the `target`'s float lanes."""
+
+    def __init__(self, target: tvm.target.Target):
+        self.target = target
+
+    def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        main = mod["main"]
+        if not isinstance(main, relax.Function) or not isinstance(main.body, relax.SeqExpr):
+            return mod
+        chosen = _choose(mod, main, vector_unit(self.target).lanes)
+        if not chosen:
+            return mod
+        return _rewrite(mod, main, chosen)
+
+
+def _rewrite(mod: tvm.IRModule, main: relax.Function, chosen: dict[relax.Call, set[tuple[int, int]]]) -> tvm.IRModule:
+    """`mod` with each chosen call_tir calling a copy of its function with the chosen parameters
+    blocked (one copy per function and set of parameters), its output's shape blocked when the
+    output is; the variables whose shape changes get new ones, and their uses follow."""
+    rewriter = _Reblocker(mod)
+    copies: dict[tuple[str, frozenset, int], tvm.ir.GlobalVar] = {}
+    for call, marked in chosen.items():
+        lanes = next(iter(marked))[0]
+        indices = frozenset(index for _, index in marked)
+        global_var = call.args[0]
+        key = (global_var.name_hint, indices, lanes)
+        if key not in copies:
+            func = block_params(mod[global_var], set(indices), lanes)
+            copies[key] = rewriter.builder_.add_func(func, f"{global_var.name_hint}_blocked")
+        out = call.ty
+        if len(call.args[1].fields) in indices:
+            n, c, h, w = out.shape.values
+            out = relax.TensorType([n, c // lanes, h, w, lanes], out.dtype)
+        rewriter.replacements[call] = (copies[key], out)
+    rewriter.builder_.update_func(mod.get_global_var("main"), rewriter.visit_expr(main))
+    return relax.transform.DeadCodeElimination(["main"])(rewriter.builder_.get())
+
+
+@relax.expr_functor.mutator
+class _Reblocker(relax.PyExprMutator):
+    """Rebinds the calls in `replacements` to (function, output type)."""
+
+    def __init__(self, mod: tvm.IRModule):
+        super().__init__(mod)
+        self.replacements: dict[relax.Call, tuple[tvm.ir.GlobalVar, relax.TensorType]] = {}
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        replacement = self.replacements.get(call)
+        new = self.visit_expr_post_order(call)
+        if replacement is None:
+            return new
+        return relax.call_tir(replacement[0], new.args[1], replacement[1])

@@ -1,0 +1,190 @@
+"""layout.BlockChannels: activations between convolutions and depthwise convolutions stored
+channel-blocked, and the blocked depthwise schedule, give PyTorch's results through compile."""
+
+import pytest
+import torch
+import tvm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from tvm import tirx
+
+import fx2relax
+from fx2relax.compiler import host_target, lower
+from fx2relax.kernels.marks import BLOCKED_PARAMS
+from fx2relax.schedules import SCHEDULE_RULE
+from fx2relax.schedules.vectors import vector_unit
+from tests.helpers import assert_outputs_match, check_against_torch
+
+LANES = vector_unit(host_target()).lanes("float32")
+HASWELL = tvm.target.Target({"kind": "llvm", "mcpu": "haswell"})  # AVX2 only; runs on this znver4 too
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: expand (a 1x1 or larger conv), depthwise conv, 1x1 projection, each
+    with batch norm and an optional activation, and the residual add if `residual`."""
+
+    def __init__(self, channels: int, expanded: int, outputs: int, kernel: int, stride: int, padding: int,
+                 dilation: int, padding_mode: str, expand_kernel: int, activation: type[nn.Module], residual: bool):
+        super().__init__()
+        self.residual = residual
+        self.expand = nn.Sequential(
+            nn.Conv2d(channels, expanded, expand_kernel, padding=expand_kernel // 2), nn.BatchNorm2d(expanded), activation()
+        )
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(expanded, expanded, kernel, stride, padding, dilation, groups=expanded, padding_mode=padding_mode),
+            nn.BatchNorm2d(expanded), activation(),
+        )
+        self.project = nn.Sequential(nn.Conv2d(expanded, outputs, 1), nn.BatchNorm2d(outputs))
+
+    def forward(self, x):
+        y = self.project(self.depthwise(self.expand(x)))
+        return y + x if self.residual else y
+
+
+def randomize_norms(model: nn.Module, seed: int) -> nn.Module:
+    """Batch norms with running statistics other than (0, 1), so folding them is tested."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.copy_(torch.rand(module.num_features, generator=generator) - 0.5)
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    return model.eval()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    channels=st.sampled_from([3, 8, 16]),
+    blocks=st.integers(1, 3),  # expanded channels: whole vectors
+    extra=st.sampled_from([0, 0, 8]),  # a remainder: not blocked
+    outputs=st.sampled_from([8, 16]),
+    kernel=st.sampled_from([1, 3, 5]),
+    stride=st.sampled_from([1, 2, 3]),
+    padding=st.integers(0, 2),
+    dilation=st.integers(1, 2),
+    padding_mode=st.sampled_from(["zeros", "zeros", "reflect"]),
+    expand_kernel=st.sampled_from([1, 1, 3]),
+    activation=st.sampled_from([nn.ReLU6, nn.ReLU, nn.Identity, nn.SiLU]),
+    height=st.integers(5, 12),
+    width=st.integers(5, 17),
+    stacked=st.booleans(),  # a second block: the first one's output (and its residual) blocked too
+    seed=st.integers(0, 2**16),
+)
+def test_inverted_residual_blocks_compiled_match_torch(
+    batch, channels, blocks, extra, outputs, kernel, stride, padding, dilation, padding_mode, expand_kernel,
+    activation, height, width, stacked, seed,
+):
+    reach = dilation * (kernel - 1)
+    padding = min(padding, height - 1, width - 1) if padding_mode == "reflect" else padding
+    if height + 2 * padding <= reach or width + 2 * padding <= reach:
+        padding = reach  # the window must fit
+        if padding_mode == "reflect" and padding >= min(height, width):
+            padding_mode = "zeros"
+    same_size = all((size + 2 * padding - reach - 1) // stride + 1 == size for size in (height, width))
+    torch.manual_seed(seed)
+    model = randomize_norms(InvertedResidual(
+        channels, blocks * LANES + extra, outputs, kernel, stride, padding, dilation, padding_mode, expand_kernel,
+        activation, residual=same_size and outputs == channels,
+    ), seed)
+    if stacked:
+        second = InvertedResidual(outputs, 2 * LANES, outputs, 3, 1, 1, 1, "zeros", 1, activation, residual=True)
+        model = randomize_norms(nn.Sequential(model, second), seed + 1)
+    x = torch.randn(batch, channels, height, width)
+    check_against_torch(model, x, compiled=True)
+
+
+def blocked_functions(
+    model: nn.Module, shape: tuple, target: tvm.target.Target | None = None, dtype: str = "float32"
+) -> dict[str, tuple[list[int], str]]:
+    """{function: (its blocked parameters, the rule that scheduled it)} of compile's module."""
+    scheduled = lower(fx2relax.from_module(model.eval(), shape, dtype=dtype), target or host_target(), None, None)
+    return {
+        global_var.name_hint: ([int(i) for i in func.attrs.get(BLOCKED_PARAMS, [])], str(func.attrs[SCHEDULE_RULE]))
+        for global_var, func in scheduled.functions_items()
+        if isinstance(func, tirx.PrimFunc)
+    }
+
+
+def test_activations_around_depthwise_convs_are_stored_blocked():
+    model = randomize_norms(InvertedResidual(8, 2 * LANES, 8, 3, 1, 1, 1, "zeros", 1, nn.ReLU6, residual=True), 0)
+    functions = blocked_functions(model, (2, 8, 14, 14))
+    expand, depthwise, project = (
+        next(value for name, value in functions.items() if key(name)) for key in (
+            lambda name: "conv2d_packed_" in name and "add" not in name,  # the expand conv + ReLU6
+            lambda name: "conv2d1" in name,
+            lambda name: "add" in name,  # the projection + residual add
+        )
+    )
+    assert expand == ([3], "PackedConv")  # its output
+    assert depthwise == ([0, 3], "BlockedDepthwiseConv")  # its input and output
+    assert project == ([0], "PackedConv")  # its input; the residual and its output stay [N, C, H, W]
+
+
+def test_a_block_output_read_by_the_next_convs_and_its_residual_add_is_blocked():
+    def block() -> InvertedResidual:
+        return InvertedResidual(LANES, 2 * LANES, LANES, 3, 1, 1, 1, "zeros", 1, nn.ReLU6, residual=True)
+
+    model = randomize_norms(nn.Sequential(block(), block()), 4)
+    blocked = sorted(params for params, _ in blocked_functions(model, (2, LANES, 7, 7)).values())
+    # Each expand writes blocked (the second reads the first block's output so), the depthwise
+    # conv (one function for both) reads and writes blocked, the first projection writes blocked and
+    # the second reads that as its residual; the model's input and output stay [N, C, H, W].
+    assert blocked == [[0, 3], [0, 3], [0, 3], [0, 4], [3]]
+    check_against_torch(model, torch.randn(2, LANES, 7, 7), compiled=True)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        nn.Sequential(nn.Conv2d(8, 24, 1), nn.ReLU6(), nn.Conv2d(24, 24, 3, padding=1, groups=24)),  # not whole vectors
+        nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU()),  # the model's input: not ours to lay out
+        nn.Sequential(nn.Conv2d(8, 32, 1), nn.Conv2d(32, 32, 3, groups=16)),  # grouped, not depthwise
+    ],
+    ids=["24 channels", "depthwise on the input", "two channels per group"],
+)
+def test_tensors_that_do_not_fit_stay_unblocked(model):
+    shape = (1, model[0].in_channels, 10, 10)
+    assert all(not blocked for blocked, _ in blocked_functions(model, shape).values())
+    check_against_torch(model, torch.randn(shape), compiled=True)
+
+
+def test_a_blocked_tensor_read_by_something_else_stays_unblocked():
+    # The depthwise conv's output goes to pooling and to the model's output: only its input is blocked.
+    class TwoUses(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.expand, self.depthwise = nn.Conv2d(8, 32, 1), nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32)
+
+        def forward(self, x):
+            y = self.depthwise(torch.relu(self.expand(x)))
+            return y, nn.functional.max_pool2d(y, 2)
+
+    model, shape = TwoUses(), (2, 8, 12, 12)
+    blocked = sorted(params for params, _ in blocked_functions(model, shape).values() if params)
+    assert blocked == [[0], [3]]  # the depthwise conv's input; the expand's output (after data, weight, bias)
+    check_against_torch(model, torch.randn(shape), compiled=True)
+
+
+def test_blocked_depthwise_conv_keeps_nan_and_inf():
+    model = randomize_norms(InvertedResidual(8, LANES, 8, 3, 2, 1, 1, "zeros", 1, nn.ReLU, residual=False), 1)
+    x = torch.randn(2, 8, 9, 11)
+    x[0, 0, 1, 2], x[1, 3, 4, 4], x[-1, -1, -1, -1] = float("nan"), float("inf"), float("-inf")
+    check_against_torch(model, x, compiled=True)
+
+
+@pytest.mark.parametrize(
+    ("target", "dtype"),
+    [(None, torch.float64), (HASWELL, torch.float32), (HASWELL, torch.float64)],
+    ids=["float64", "AVX2", "AVX2 float64"],
+)
+def test_blocked_in_the_lanes_of_the_target_and_dtype(target, dtype):
+    # AVX-512 holds 8 float64, AVX2 8 float32 or 4 float64: 24 channels are whole vectors of each.
+    model = randomize_norms(InvertedResidual(8, 24, 8, 3, 2, 1, 1, "zeros", 1, nn.ReLU6, residual=False), 3).to(dtype)
+    x = torch.randn(2, 8, 11, 10, dtype=dtype)
+    name = str(dtype).removeprefix("torch.")
+    rules = sorted(rule for blocked, rule in blocked_functions(model, tuple(x.shape), target, name).values() if blocked)
+    assert rules == ["BlockedDepthwiseConv", "PackedConv", "PackedConv"]
+    run = fx2relax.compile(fx2relax.from_module(model, tuple(x.shape), dtype=name), target)
+    with torch.no_grad():
+        assert_outputs_match(run(x), model(x))
