@@ -7,7 +7,8 @@ shapes, so the kernels worth a faster schedule stand out.
     python tools/profile_compiled.py resnet18 [--batch 1] [--top 25] [--repeats 5] [--codegen]
     python tools/profile_compiled.py timm:ghostnet_100 --size 96
 
-Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2), or any timm model
+Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2, bert: imported
+with torch.export as the benchmark does, its input being token ids), or any timm model
 (`timm:<name>`, random weights, `--size`² images). `--codegen` also builds each scheduled function
 alone and lists those TVM's lowering and LLVM take longest over.
 """
@@ -50,8 +51,8 @@ def model_and_example(name: str, batch: int, size: int) -> tuple[torch.nn.Module
         torch.manual_seed(0)
         model = timm.create_model(name.removeprefix("timm:"), pretrained=False).eval()
         return model, torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
-    if name not in MODELS or name == "bert":
-        raise SystemExit(f"unknown model {name!r}: one of {', '.join(n for n in MODELS if n != 'bert')} or timm:<name>")
+    if name not in MODELS:
+        raise SystemExit(f"unknown model {name!r}: one of {', '.join(MODELS)} or timm:<name>")
     return build_model(name), MODELS[name].example(batch)
 
 
@@ -68,7 +69,7 @@ def codegen_seconds(scheduled: tvm.IRModule, target: tvm.target.Target) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="cnn, resnet18, mobilenet_v2 or timm:<name>")
+    parser.add_argument("model", help="cnn, resnet18, mobilenet_v2, bert or timm:<name>")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--size", type=int, default=96, help="image side of a timm model")
     parser.add_argument("--top", type=int, default=25, help="kernels listed")
@@ -80,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     target = host_target()
     phases = {}
     start = time.perf_counter()
-    mod = fx2relax.from_module(model, tuple(example.shape))
+    if example.dtype.is_floating_point:
+        mod = fx2relax.from_module(model, tuple(example.shape))
+    else:  # token ids: imported through torch.export, as benchmarks/bench_models.py does
+        mod = fx2relax.from_exported_program(torch.export.export(model, (example,)))
     phases["import"] = time.perf_counter() - start
     start = time.perf_counter()
     fused = fuse(mod, target)
