@@ -4,7 +4,6 @@ stage "linear" is never taken for ours."""
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 import tvm
@@ -18,8 +17,8 @@ from fx2relax.compiler import host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.vectors import vector_unit
-from tests.helpers import Apply, assert_outputs_match, bool_tensors, course_cnn, tensors
 from tests.converters.test_attention import ScaledDotProduct
+from tests.helpers import Apply, assert_outputs_match, bool_tensors, course_cnn, tensors
 from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
 
 HOST = host_target()
