@@ -342,3 +342,46 @@ def test_multihead_attention_products_get_the_batched_gemm_rule():
     assert [rule for kernels, rule in rules if kernels == ("attention_scores",)] == ["BatchedGemm"]
     assert [rule for kernels, rule in rules if kernels == ("attend",)] == ["BatchedGemm"]
     assert [rule for kernels, rule in rules if kernels == ("softmax",)] == ["RowwiseReduction"]
+
+
+class LinearEpilogue(nn.Module):
+    """A linear layer and what compile fuses after it: an activation, a residual add."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, activation: str, residual: bool):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features, bias=bias)
+        self.activation = {"none": nn.Identity(), "gelu": nn.GELU(), "relu": nn.ReLU()}[activation]
+        self.residual = residual
+
+    def forward(self, x):
+        y = self.activation(self.linear(x))
+        return y + y.flip(-1) if self.residual else y
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    data=st.data(), rows=st.sampled_from([128, 136, 130, 256, 2 * 128]), in_features=st.sampled_from([16, 37, 64]),
+    out_features=st.sampled_from([16, 48, 40, 17]), bias=st.booleans(), activation=st.sampled_from(["none", "gelu", "relu"]),
+    residual=st.booleans(),
+)
+def test_large_linear_epilogues_per_tile_match_torch(data, rows, in_features, out_features, bias, activation, residual):
+    # From LARGE_PRODUCT_ROWS rows on, bias, activation and residual run per register tile when
+    # the columns are all output features (else, e.g. 40 or 17 features, as a pass of their own).
+    # (no ±inf into GELU: PyTorch's vectorised GELU gives NaN at +inf, its scalar one and ours inf)
+    special_values = activation != "gelu" and data.draw(st.booleans(), label="special values")
+    x = data.draw(tensors((2, rows // 2, in_features), special_values=special_values), label="x")
+    check_compiled(LinearEpilogue(in_features, out_features, bias, activation, residual), x)
+
+
+@settings(max_examples=8, deadline=None)
+@given(data=st.data(), length=st.sampled_from([16, 32, 48]), source=st.sampled_from([16, 64, 20]),
+       heads=st.integers(1, 3), head_dim=st.sampled_from([8, 16, 5]))
+def test_attention_scores_per_head_copies_and_tile_masks_match_torch(data, length, source, heads, head_dim):
+    # Q·Kᵀ copies each head's keys transposed just before its tiles, and adds the float mask per tile.
+    shapes = [(2, heads, length, head_dim), (2, heads, source, head_dim), (2, heads, source, head_dim), (length, source)]
+    inputs = [data.draw(tensors(shape, special_values=index == 3 and data.draw(st.booleans())), label=f"input {index}")
+              for index, shape in enumerate(shapes)]
+    model = ScaledDotProduct("input").eval()
+    run = fx2relax.compile(fx2relax.from_module(model, shapes))
+    with torch.no_grad():
+        assert_outputs_match(run(*inputs), model(*inputs))
