@@ -6,8 +6,10 @@ shapes, so the kernels worth a faster schedule stand out.
 
     python tools/profile_compiled.py resnet18 [--batch 1] [--top 25] [--repeats 5] [--codegen] [--no-winograd]
     python tools/profile_compiled.py timm:ghostnet_100 --size 96
+    TVM_NUM_THREADS=1 python tools/profile_compiled.py bert --batch 16 --cpu-time  # on a loaded machine
 
-Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2), or any timm model
+Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2, bert: imported
+with torch.export as the benchmark does, its input being token ids), or any timm model
 (`timm:<name>`, random weights, `--size`² images). `--codegen` also builds each scheduled function
 alone and lists those TVM's lowering and LLVM take longest over.
 """
@@ -50,8 +52,8 @@ def model_and_example(name: str, batch: int, size: int) -> tuple[torch.nn.Module
         torch.manual_seed(0)
         model = timm.create_model(name.removeprefix("timm:"), pretrained=False).eval()
         return model, torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
-    if name not in MODELS or name == "bert":
-        raise SystemExit(f"unknown model {name!r}: one of {', '.join(n for n in MODELS if n != 'bert')} or timm:<name>")
+    if name not in MODELS:
+        raise SystemExit(f"unknown model {name!r}: one of {', '.join(MODELS)} or timm:<name>")
     return build_model(name), MODELS[name].example(batch)
 
 
@@ -68,20 +70,29 @@ def codegen_seconds(scheduled: tvm.IRModule, target: tvm.target.Target) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="cnn, resnet18, mobilenet_v2 or timm:<name>")
+    parser.add_argument("model", help="cnn, resnet18, mobilenet_v2, bert or timm:<name>")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--size", type=int, default=96, help="image side of a timm model")
     parser.add_argument("--top", type=int, default=25, help="kernels listed")
     parser.add_argument("--repeats", type=int, default=5, help="profiled runs; the best per kernel is reported")
     parser.add_argument("--codegen", action="store_true", help="time lowering + LLVM per function")
     parser.add_argument("--no-winograd", action="store_true", help="keep every convolution direct (compile's winograd=False)")
+
+    parser.add_argument(
+        "--cpu-time", action="store_true",
+        help="time kernels by this thread's CPU time, which other processes on a loaded machine do not inflate "
+        "(with TVM_NUM_THREADS=1 the kernels run on the calling thread; with more, the workers' time is missed)",
+    )
     args = parser.parse_args(argv)
 
     model, example = model_and_example(args.model, args.batch, args.size)
     target = host_target()
     phases = {}
     start = time.perf_counter()
-    mod = fx2relax.from_module(model, tuple(example.shape))
+    if example.dtype.is_floating_point:
+        mod = fx2relax.from_module(model, tuple(example.shape))
+    else:  # token ids: imported through torch.export, as benchmarks/bench_models.py does
+        mod = fx2relax.from_exported_program(torch.export.export(model, (example,)))
     phases["import"] = time.perf_counter() - start
     start = time.perf_counter()
     fused = fuse(mod, target, winograd=not args.no_winograd)
@@ -111,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     totals: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
     started: dict[str, float] = {}
+    clock = time.thread_time if args.cpu_time else time.perf_counter
 
     def instrument(func, symbol: str, before_run: bool, ret_value, *call_args) -> int:
         """Times each kernel call of the VM (microseconds), from before to after it runs."""
         if before_run:
-            started[symbol] = time.perf_counter()
+            started[symbol] = clock()
         else:
-            totals[symbol] += (time.perf_counter() - started.pop(symbol)) * 1e6
+            totals[symbol] += (clock() - started.pop(symbol)) * 1e6
             calls[symbol] += 1
         return 0  # VMInstrumentReturnKind.NO_OP: run the call as usual
 

@@ -22,6 +22,38 @@ def _unary(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]
     return te.compute(data.shape, lambda *i: formula(cast_value(data(*i), dtype)), name=name)
 
 
+_EXP_POLYNOMIAL = (5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3, 1.3981999507e-3, 1.9875691500e-4)
+"""exp(r) ≈ 1 + r + r² p(r) on |r| <= ln(2) / 2 (coefficients from low to high degree; Cephes' expf):
+relative error below 2e-7."""
+
+
+def exp_value(value: tirx.Expr) -> tirx.Expr:
+    """e ** x of one value. For float32 Cephes' polynomial, which vectorises (LLVM would call libm's
+    scalar expf for each lane): x = n ln 2 + r with n = round(x / ln 2), ln 2 split in two parts
+    so r is exact, and 2 ** n applied as two exponent-field powers of two (so results down to the
+    denormals round once); x clamped to [-104, 89], where exp is 0 and inf in float32, NaN kept.
+    Other dtypes use TVM's exp."""
+    dtype = expr_dtype(value)
+    if dtype != "float32":
+        return te.exp(value)
+    low, high = tirx.const(-104.0, dtype), tirx.const(89.0, dtype)
+    x = tirx.Select(value > low, tirx.Select(value < high, value, high), low)  # NaN → low, kept below
+    n = tirx.floor(x * tirx.const(1.4426950408889634, dtype) + tirx.const(0.5, dtype))
+    r = x - n * tirx.const(0.693359375, dtype) + n * tirx.const(2.12194440e-4, dtype)
+    polynomial = tirx.const(_EXP_POLYNOMIAL[-1], dtype)
+    for coefficient in reversed(_EXP_POLYNOMIAL[:-1]):
+        polynomial = polynomial * r + tirx.const(coefficient, dtype)
+    mantissa = polynomial * r * r + r + tirx.const(1.0, dtype)
+    exponent = n.astype("int32")
+    half = tirx.shift_right(exponent, tirx.const(1, "int32"))
+
+    def power_of_two(power: tirx.Expr) -> tirx.Expr:
+        return tirx.reinterpret(dtype, tirx.shift_left(power + tirx.const(127, "int32"), tirx.const(23, "int32")))
+
+    result = mantissa * power_of_two(half) * power_of_two(exponent - half)
+    return tirx.Select(tirx.isnan(value), value, result)
+
+
 def exp(data: te.Tensor, dtype: str | None = None) -> te.Tensor:
     """e ** x."""
     return _unary(data, "exp", te.exp, dtype)

@@ -3,7 +3,7 @@
 from tvm import te, tirx
 
 from .marks import mark
-from .reduction import nan_max
+from .math import exp_value
 
 
 def _with_axis(indices: tuple, value: object, axis: int) -> tuple:
@@ -14,6 +14,21 @@ def _drop_axis(indices: tuple, axis: int) -> tuple:
     return (*indices[:axis], *indices[axis + 1 :])
 
 
+def _row_max(data: te.Tensor, axis: int, reduced_shape: list, name: str) -> te.Tensor:
+    """The max along `axis`, a NaN counted as +inf: a slice with a NaN then gives NaN through
+    x - max (inf - inf, NaN - inf) and the sum of exponentials, as in PyTorch. TVM's plain max
+    reducer (identity the lowest finite value, not -inf), so the row schedule can split it into
+    vector lanes; a slice of only -inf keeps its NaN result (its exponentials sum to 0)."""
+    k = te.reduce_axis((0, data.shape[axis]), name="k")
+    infinity = tirx.const(float("inf"), data.dtype)
+
+    def row_max(*i):
+        value = data[_with_axis(i, k, axis)]
+        return te.max(tirx.Select(tirx.isnan(value), infinity, value), axis=k)
+
+    return te.compute(reduced_shape, row_max, name=name)
+
+
 def log_softmax(data: te.Tensor, axis: int) -> te.Tensor:
     """x - max - log(sum(exp(x - max))) along `axis` (0 <= axis < rank), as PyTorch computes it.
 
@@ -21,14 +36,11 @@ def log_softmax(data: te.Tensor, axis: int) -> te.Tensor:
     """
     shape = data.shape
     reduced_shape = [d for a, d in enumerate(shape) if a != axis]
-    k = te.reduce_axis((0, shape[axis]), name="k")
-    max_elem = te.compute(
-        reduced_shape, lambda *i: nan_max(data[_with_axis(i, k, axis)], axis=k), name="T_log_softmax_maxelem"
-    )
+    max_elem = _row_max(data, axis, reduced_shape, "T_log_softmax_maxelem")
     k_sum = te.reduce_axis((0, shape[axis]), name="k_sum")
     exp_sum = te.compute(
         reduced_shape,
-        lambda *i: te.sum(te.exp(data[_with_axis(i, k_sum, axis)] - max_elem(*i)), axis=k_sum),
+        lambda *i: te.sum(exp_value(data[_with_axis(i, k_sum, axis)] - max_elem(*i)), axis=k_sum),
         name="T_log_softmax_expsum",
     )
     return te.compute(
@@ -41,18 +53,15 @@ def log_softmax(data: te.Tensor, axis: int) -> te.Tensor:
 def softmax(data: te.Tensor, axis: int, zero_masked_slices: bool = False) -> te.Tensor:
     """exp(x - max) / sum(exp(x - max)) along `axis` (0 <= axis < rank), for a tensor of any shape.
 
-    Subtracting the max keeps large logits finite; the NaN-propagating max makes a NaN (or an
-    inf - inf) anywhere in a slice give a NaN slice, as PyTorch does. A slice of only -inf is NaN,
+    Subtracting the max keeps large logits finite; a NaN (or an inf - inf) anywhere in a slice
+    gives a NaN slice, as PyTorch does (`_row_max`). A slice of only -inf is NaN,
     or with `zero_masked_slices` all 0, as PyTorch's `_safe_softmax` in scaled_dot_product_attention.
     The last stage is marked "softmax" (compile's row schedule).
     """
     shape = data.shape
     reduced_shape = [d for a, d in enumerate(shape) if a != axis]
-    k = te.reduce_axis((0, shape[axis]), name="k")
-    max_elem = te.compute(
-        reduced_shape, lambda *i: nan_max(data[_with_axis(i, k, axis)], axis=k), name="T_softmax_maxelem"
-    )
-    exp = te.compute(shape, lambda *i: te.exp(data(*i) - max_elem[_drop_axis(i, axis)]), name="T_softmax_exp")
+    max_elem = _row_max(data, axis, reduced_shape, "T_softmax_maxelem")
+    exp = te.compute(shape, lambda *i: exp_value(data(*i) - max_elem[_drop_axis(i, axis)]), name="T_softmax_exp")
     k_sum = te.reduce_axis((0, shape[axis]), name="k_sum")
     exp_sum = te.compute(
         reduced_shape, lambda *i: te.sum(exp[_with_axis(i, k_sum, axis)], axis=k_sum), name="T_softmax_expsum"
@@ -61,7 +70,7 @@ def softmax(data: te.Tensor, axis: int, zero_masked_slices: bool = False) -> te.
         value = exp(*i) / exp_sum[_drop_axis(i, axis)]
         if not zero_masked_slices:
             return value
-        masked = max_elem[_drop_axis(i, axis)] == tirx.const(float("-inf"), data.dtype)
+        masked = exp_sum[_drop_axis(i, axis)] == tirx.const(0, data.dtype)  # only -inf: every exponential 0
         return tirx.Select(masked, tirx.const(0, data.dtype), value)
 
     return te.compute(shape, norm, name="T_softmax_norm", attrs=mark("softmax"))

@@ -41,6 +41,9 @@ ROW_TILES = (8, 6, 4, 3, 2)
 GEMM_MIN_ROWS = 4
 """A GEMM tile of fewer rows (one FMA chain each, over one panel) waits on the FMA latency."""
 
+LARGE_PRODUCT_ROWS = 128
+"""From this many rows on, a packed product's epilogue runs per register tile (`tiles_epilogue`)."""
+
 MAX_TILE_ACCUMULATORS = 24
 """A one-tile GEMV holds at most this many vector accumulators (measured on znver4's 32 registers),
 and at most all registers but two (the weight vector and the broadcast input): 14 of AVX2's 16."""
@@ -107,6 +110,19 @@ class _PackedProduct:
         return groups
 
 
+    def tiles_epilogue(self, sch: s_tir.Schedule, epilogue: list[s_tir.schedule.SBlockRV]) -> bool:
+        """Whether the blocks after the product (bias, activation, unpack) run per register tile,
+        on the tile while it is in L1, instead of as a pass over the whole product: for a product
+        of LARGE_PRODUCT_ROWS rows or more (a smaller one stays in L2 between the passes) whose
+        columns are all output features (no padded panel to drop) and whose last batch axis (the
+        rows if none) is a whole number of tiles."""
+        if self.rows is None or self.rows < LARGE_PRODUCT_ROWS or len(epilogue) != 1:
+            return False
+        *_, last_batch, features = (static_extent(d) for d in sch.get(epilogue[0]).writes[0].source.shape)
+        # a tile's rows within one index of the outer batch axes: its output rows are one box
+        return features == self.panels * self.width and last_batch is not None and last_batch % row_tile(self.rows) == 0
+
+
 class PackedGemv(ScheduleRule):
     """A product of few rows: one register tile of all rows x a group of panels per core, the
     groups in parallel (gemv_panel_groups)."""
@@ -151,6 +167,12 @@ class PackedGemm(ScheduleRule):
         accumulator = sch.cache_write(matmul, 0, "local")
         sch.reverse_compute_at(accumulator, outer)
         _vectorize_tile(sch, matmul, accumulator, k_loop, (row_loop,), lane)
+        lanes = vector_unit(target).lanes(output_dtype(sch, matmul))
+        if product.tiles_epilogue(sch, epilogue):
+            for block in epilogue:
+                sch.reverse_compute_at(block, outer)
+                vectorize_innermost(sch, block, lanes)
+            return sch
         for block in epilogue:
             parallelize_outer(sch, block)
             vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
@@ -178,6 +200,16 @@ def _epilogue(sch: s_tir.Schedule, matmul: s_tir.schedule.SBlockRV) -> list[s_ti
     inline_injective(sch, keep=(matmul,))
     matmul_sref = sch.get_sref(matmul)
     return [block for block in top_blocks(sch) if not sch.get_sref(block).same_as(matmul_sref)]
+
+
+def _covers_product(sch: s_tir.Schedule, epilogue: list[s_tir.schedule.SBlockRV], accumulator: s_tir.schedule.SBlockRV) -> bool:
+    """Whether the epilogue is one block writing a buffer of the product's shape (element-wise on
+    it, e.g. attention's mask), which can then run per register tile."""
+    if len(epilogue) != 1:
+        return False
+    product_shape = [static_extent(d) for d in sch.get(accumulator).writes[0].source.shape]
+    output_shape = [static_extent(d) for d in sch.get(epilogue[0]).writes[0].source.shape]
+    return None not in product_shape and product_shape == output_shape
 
 
 def _vectorize_tile(
@@ -260,14 +292,24 @@ class BatchedGemm(ScheduleRule):
         i_outer, i_inner = sch.split(i_loop, factors=[None, row_count])
         j_outer, j_vector, lane = sch.split(j_loop, factors=[None, vector_count, product.width])
         sch.reorder(*batch, i_outer, j_outer, k_loop, i_inner, j_vector, lane)
-        outer = sch.fuse(*batch, i_outer, j_outer)
         macs = loop_work(sch, sch.get_loops(matmul))
+        if copies and batch:  # each batch entry's (head's) operand copied just before its tiles read it
+            outer = sch.fuse(*batch) if len(batch) > 1 else batch[0]
+            tile = sch.fuse(i_outer, j_outer)
+            for copy in copies:
+                sch.compute_at(copy, outer)
+        else:
+            outer = tile = sch.fuse(*batch, i_outer, j_outer)
         if macs is None or macs > SERIAL_MAX_MACS:
             sch.parallel(outer)
         accumulator = sch.cache_write(matmul, 0, "local")
-        sch.reverse_compute_at(accumulator, outer)
+        sch.reverse_compute_at(accumulator, tile)
         _vectorize_tile(sch, matmul, accumulator, k_loop, (i_inner, j_vector), lane)
+        per_tile = _covers_product(sch, epilogue, accumulator)
         for block in [*copies, *epilogue]:
-            parallelize_outer(sch, block)
+            if per_tile and block in epilogue:
+                sch.reverse_compute_at(block, tile)
+            elif not (copies and batch and block in copies):
+                parallelize_outer(sch, block)
             vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
         return sch

@@ -67,6 +67,10 @@ class RowwiseReduction(ScheduleRule):
         if not row_loops or rows is None or elements is None:
             return None
         last_rows = loop_work(sch, row_loops[-1:])
+        vectors = vector_unit(target)
+        partials = [_lane_partials(sch, block, vectors.lanes(output_dtype(sch, block))) for block in blocks[:-1]]
+        partials = [sch.get_sref(block) for block in partials if block is not None]
+        blocks = top_blocks(sch)
         row_block, _ = sch.split(row_loops[-1], factors=[None, next(t for t in ROW_TILES if last_rows % t == 0)])
         for block in reversed(blocks[:-1]):
             sch.compute_at(block, row_block)
@@ -74,17 +78,47 @@ class RowwiseReduction(ScheduleRule):
         parallel = sch.fuse(*outer) if len(outer) > 1 else row_block
         if rows * elements >= PARALLEL_MIN_ELEMENTS:
             sch.parallel(parallel)
-        lanes = vector_unit(target).lanes(output_dtype(sch, output))
+        lanes = vectors.lanes(output_dtype(sch, output))
         for block in blocks:
             inner = sch.get_loops(block)[1:]
             if not inner:
                 continue
             reduce_extents = [i.dom.extent for i in sch.get(block).iter_vars if i.iter_type == tirx.IterVar.CommReduce]
-            if not reduce_extents:
+            if any(sch.get_sref(block).same_as(sref) for sref in partials):
+                _vectorize_partials(sch, block, inner)
+            elif not reduce_extents:
                 _vectorize_last(sch, inner[-1], lanes)
             elif static_extent(reduce_extents[0]) != 1:  # else compute_at left no reduce loop
                 _interleave_rows(sch, block, inner)
         return sch
+
+
+def _lane_partials(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> s_tir.schedule.SBlockRV | None:
+    """For a reduction along rows of a whole number of vectors (two or more), a block of one
+    partial result per vector lane (rfactor: lane j reduces the row's elements j, j + lanes, ...
+    in order), which `block` then reduces per row; None (nothing changed) for any other block."""
+    iter_types = [iter_var.iter_type for iter_var in sch.get(block).iter_vars]
+    if tirx.IterVar.CommReduce not in iter_types:
+        return None
+    reduce_loop = sch.get_loops(block)[-1]
+    extent = loop_work(sch, [reduce_loop])
+    if extent is None or extent % lanes or extent < 2 * lanes:
+        return None
+    _, lane = sch.split(reduce_loop, factors=[None, lanes])
+    return sch.rfactor(lane, factor_axis=len(sch.get(block).writes[0].region))
+
+
+def _vectorize_partials(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner: list) -> None:
+    """The lane partials of a row block: each row's vector of partials one chain, the
+    rows' chains unrolled inside the loop over the row's vectors, the lanes vectorised. (compute_at
+    made the loops in the order of rfactor's block iterators: lane, rows, the row's vectors.)"""
+    lane, *rows, vector_loop = inner
+    sch.reorder(vector_loop, *rows, lane)
+    sch.vectorize(lane)
+    init = sch.decompose_reduction(block, vector_loop)
+    sch.vectorize(sch.get_loops(init)[-1])
+    for loop in rows:
+        sch.unroll(loop)
 
 
 def _interleave_rows(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner: list) -> None:
