@@ -58,8 +58,8 @@ def gemv_panel_groups(
     rows: int, panels: int, width: int, depth: int, target: tvm.target.Target, cores: int | None = None
 ) -> int | None:
     """Into how many groups of panels a product of `rows` x `panels` panels over `depth` splits
-    as a GEMV (one group per core of `target`, the panels rounded up to a multiple of them, which
-    the weight packing does; one group up to SERIAL_MAX_MACS multiply-adds), or None when all
+    as a GEMV (up to one group per core of `target`, the panels rounded up to a multiple of the
+    groups, which the weight packing does; one group up to SERIAL_MAX_MACS multiply-adds), or None when all
     rows x a group's panels do not fit one register tile, or from GEMM_MIN_ROWS rows above
     SERIAL_MAX_MACS, where the GEMM's tiles share the cores with no zero panels. `cores`: the
     target's num-cores (else this machine's) unless given."""
@@ -68,7 +68,8 @@ def gemv_panel_groups(
         return None
     if cores is None:
         cores = int(target.attrs.get("num-cores", 0) or os.cpu_count() or 1)
-    groups = max(1, min(cores, panels)) if macs > SERIAL_MAX_MACS else 1
+    per_group = -(-panels // max(1, cores)) if macs > SERIAL_MAX_MACS else panels
+    groups = -(-panels // per_group)  # as few groups as the cores need: 20 panels on 16 cores are 10 of 2, not 16 of 2
     accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
     return groups if rows * -(-panels // groups) <= accumulators else None
 
