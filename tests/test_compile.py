@@ -169,6 +169,23 @@ def test_conv_then_max_pool_to_a_single_row_or_column_compiles(shape, weights_as
         assert_outputs_match(fx2relax.compile(mod, weights=weights)(x), model(x))
 
 
+@settings(max_examples=6, deadline=None)
+@given(
+    out_features=st.integers(1, 400), in_features=st.integers(1, 300), bias=st.booleans(),
+    batches=st.lists(st.integers(1, 9), min_size=1, max_size=3), seed=st.integers(0, 2**16),
+)
+def test_linear_with_symbolic_batch_compiled_matches_torch(out_features, in_features, bias, batches, seed):
+    # Symbolic rows: one-row tiles of all panels (4 to 24 panels) or the GEMM's masked row tiles.
+    torch.manual_seed(seed)
+    model = nn.Linear(in_features, out_features, bias=bias).eval()
+    run = fx2relax.compile(fx2relax.from_module(model, ("N", in_features)))
+    for batch in batches:
+        x = torch.randn(batch, in_features)
+        x[0, seed % in_features] = float("nan")
+        with torch.no_grad():
+            assert_outputs_match(run(x), model(x))
+
+
 class ResidualBlock(nn.Module):
     """ResNet's basic block: conv, batch norm, ReLU, conv, batch norm, residual add, ReLU."""
 

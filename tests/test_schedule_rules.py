@@ -76,6 +76,8 @@ def test_course_cnn_gets_its_rules(target):
 @pytest.mark.parametrize(("batch", "rule"), [(1, "PackedGemv"), (3, "PackedGemv"), (64, "PackedGemm"), (None, "PackedGemm")])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_linear_layers_get_the_gemv_or_gemm_rule(batch, rule, dtype):
+    # 32 outputs: 2 panels in float32, 4 in float64, where a symbolic batch gets one-row tiles of all panels
+    rule = "PackedGemv" if batch is None and dtype == "float64" else rule
     assert chosen_rules(nn.Linear(64, 32), (batch, 64), dtype=dtype) == [(("linear_packed",), rule)]
 
 

@@ -61,8 +61,8 @@ def gemv_panel_groups(
     rows: int, panels: int, width: int, depth: int, target: tvm.target.Target, cores: int | None = None
 ) -> int | None:
     """Into how many groups of panels a product of `rows` x `panels` panels over `depth` splits
-    as a GEMV (one group per core of `target`, the panels rounded up to a multiple of them, which
-    the weight packing does; one group up to SERIAL_MAX_MACS multiply-adds), or None when all
+    as a GEMV (up to one group per core of `target`, the panels rounded up to a multiple of the
+    groups, which the weight packing does; one group up to SERIAL_MAX_MACS multiply-adds), or None when all
     rows x a group's panels do not fit one register tile, or from GEMM_MIN_ROWS rows above
     SERIAL_MAX_MACS, where the GEMM's tiles share the cores with no zero panels. `cores`: the
     target's num-cores (else this machine's) unless given."""
@@ -71,7 +71,8 @@ def gemv_panel_groups(
         return None
     if cores is None:
         cores = int(target.attrs.get("num-cores", 0) or os.cpu_count() or 1)
-    groups = max(1, min(cores, panels)) if macs > SERIAL_MAX_MACS else 1
+    per_group = -(-panels // max(1, cores)) if macs > SERIAL_MAX_MACS else panels
+    groups = -(-panels // per_group)  # as few groups as the cores need: 20 panels on 16 cores are 10 of 2, not 16 of 2
     accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
     return groups if rows * -(-panels // groups) <= accumulators else None
 
@@ -109,7 +110,6 @@ class _PackedProduct:
             return gemv_panel_groups(self.rows, self.panels, self.width, self.depth, target, cores=1)
         return groups
 
-
     def tiles_epilogue(self, sch: s_tir.Schedule, epilogue: list[s_tir.schedule.SBlockRV]) -> bool:
         """Whether the blocks after the product (bias, activation, unpack) run per register tile,
         on the tile while it is in L1, instead of as a pass over the whole product: for a product
@@ -122,27 +122,45 @@ class _PackedProduct:
         # a tile's rows within one index of the outer batch axes: its output rows are one box
         return features == self.panels * self.width and last_batch is not None and last_batch % row_tile(self.rows) == 0
 
+    def fits_row_tiles(self, target: tvm.target.Target) -> bool:
+        """Whether the rows are symbolic and one row x all panels makes a register tile of enough
+        independent FMA chains (GEMM_MIN_ROWS) to hide the FMA latency."""
+        accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+        return self.rows is None and self.panels is not None and GEMM_MIN_ROWS <= self.panels <= accumulators
+
 
 class PackedGemv(ScheduleRule):
     """A product of few rows: one register tile of all rows x a group of panels per core, the
-    groups in parallel (gemv_panel_groups)."""
+    groups in parallel (gemv_panel_groups). Rows of symbolic count: a tile of one row x all
+    panels per row, the rows in parallel (a tile of several rows would mask the rows past the
+    batch inside the k loop, which keeps LLVM from holding the tile in registers: the course
+    CNN's 5408 -> 100 at batch 1 took 167 us that way, 27 us this way)."""
 
     def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
         product = _PackedProduct.find(func)
-        groups = None if product is None else product.panel_groups(target)
-        if groups is None:
+        if product is None:
+            return None
+        groups = product.panel_groups(target)
+        row_tiles = groups is None and product.fits_row_tiles(target)
+        if groups is None and not row_tiles:
             return None
         sch, matmul = product.sch, product.block
         epilogue = _epilogue(sch, matmul)
         m_loop, n_loop, k_loop = sch.get_loops(matmul)
         panel, lane = sch.split(n_loop, factors=[None, product.width])
-        group, panel_in_group = sch.split(panel, factors=[groups, product.panels // groups])
-        sch.reorder(group, k_loop, m_loop, panel_in_group, lane)
-        if groups > 1:
-            sch.parallel(group)
+        if row_tiles:
+            sch.reorder(m_loop, k_loop, panel, lane)
+            sch.parallel(m_loop)
+            outer, unrolled = m_loop, (panel,)
+        else:
+            group, panel_in_group = sch.split(panel, factors=[groups, product.panels // groups])
+            sch.reorder(group, k_loop, m_loop, panel_in_group, lane)
+            if groups > 1:
+                sch.parallel(group)
+            outer, unrolled = group, (m_loop, panel_in_group)
         accumulator = sch.cache_write(matmul, 0, "local")
-        sch.reverse_compute_at(accumulator, group)
-        _vectorize_tile(sch, matmul, accumulator, k_loop, (m_loop, panel_in_group), lane)
+        sch.reverse_compute_at(accumulator, outer)
+        _vectorize_tile(sch, matmul, accumulator, k_loop, unrolled, lane)
         for block in epilogue:
             parallelize_outer(sch, block)
             vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
