@@ -171,10 +171,11 @@ class _ConvPacker(relax.PyExprMutator):
         )
 
 
-WINOGRAD_MIN_CHANNELS = 64
-"""Winograd pays from this many input and output channels on (measured on ResNet-18's 3x3 convs
-with residual add and ReLU, one thread, AMD EPYC znver4, against the packed direct conv): 1.5x at
-64 channels (56² planes, batch 1), 1.6-1.8x at 128 and 256 (28², 14²), 1.1-1.4x at 512 (7²)."""
+WINOGRAD_MIN_CHANNELS = 32
+"""Winograd pays from this many input and output channels on (conv + bias + residual add + ReLU,
+one thread, AMD EPYC znver4, against the packed direct conv): 1.3-2.1x at 32 and 48 channels
+(28² to 112², batch 1 and 16), 1.75x at 64 (56²), 1.7-2x at 128 and 256 (28², 14²), 1.2-1.6x at
+512 (7²); at 16 channels 1.45x at batch 1 but no gain at batch 16."""
 
 
 def winograd_pays(in_channels: int, out_channels: int) -> bool:
