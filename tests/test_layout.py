@@ -189,3 +189,19 @@ def test_blocked_in_the_lanes_of_the_target_and_dtype(target, dtype):
     run = fx2relax.compile(fx2relax.from_module(model, tuple(x.shape), dtype=name), target)
     with torch.no_grad():
         assert_outputs_match(run(x), model(x))
+
+
+def test_blocked_with_weights_given_as_inputs():
+    # Unpacked convs (weights as inputs, batch norms not folded) write blocked for a depthwise conv
+    # to read; their own inputs stay [N, C, H, W], which only packed 1x1 convs read blocked.
+    model = randomize_norms(nn.Sequential(
+        InvertedResidual(LANES, 2 * LANES, LANES, 3, 1, 1, 1, "zeros", 1, nn.ReLU6, residual=True),
+        InvertedResidual(LANES, 2 * LANES, LANES, 3, 2, 1, 1, "zeros", 3, nn.ReLU6, residual=False),
+    ), 5)
+    mod, weights = fx2relax.from_module(model, (2, LANES, 9, 9), keep_params_as_input=True)
+    rules = sorted(str(func.attrs[SCHEDULE_RULE]) for _, func in lower(mod, host_target(), None, None).functions_items()
+                   if isinstance(func, tirx.PrimFunc) and func.attrs.get(BLOCKED_PARAMS))
+    assert rules.count("BlockedDepthwiseConv") == 2
+    x = torch.randn(2, LANES, 9, 9)
+    with torch.no_grad():
+        assert_outputs_match(fx2relax.compile(mod, weights=weights)(x), model(x))
