@@ -2,16 +2,17 @@
 
 A 4-D activation [N, C, H, W] that flows from one fused convolution function only into others is
 stored blocked instead, [N, C / L, H, W, L] with L the target's vector lanes for its dtype (NCHW16c
-for float32 on AVX-512), as oneDNN and ONNX Runtime do: the producer's epilogue then stores one
-contiguous vector of channels per output position instead of scattering it over L planes, a
-depthwise convolution reads one contiguous vector of channels per tap, so it is vectorised over
-channels at any plane width or stride (schedules.conv.BlockedDepthwiseConv), and a residual added in
-an epilogue is read one vector at a time. A tensor is blocked only where every reader's schedule
-reads it well: as the input of a depthwise conv or of an unpadded conv2d_packed (1x1 convs), or as
-an epilogue operand; a depthwise conv writes blocked only when it reads blocked. The layout changes
-inside the functions that write and read the tensor (TIR `transform_layout` of their parameter
-buffers), so no conversion runs at all: the model's inputs and outputs, and every tensor read by
-anything else, stay [N, C, H, W]. Functions are recognised by their conv stage's marks
+for float32 on AVX-512; half a vector where C is not a whole number of vectors), as oneDNN and ONNX
+Runtime do: the producer's epilogue then stores one contiguous vector of channels per output
+position instead of scattering it over L planes, a depthwise convolution reads one contiguous
+vector of channels per tap, so it is vectorised over channels at any plane width or stride
+(schedules.conv.BlockedDepthwiseConv), and a residual added in an epilogue is read one vector at a
+time. A tensor is blocked only where every reader's schedule reads it well: as the input of a
+depthwise conv or of an unpadded conv2d_packed (1x1 convs), or as an epilogue operand; a depthwise
+conv writes blocked only when it reads blocked. The layout changes inside the functions that write
+and read the tensor (TIR `transform_layout` of their parameter buffers), so no conversion runs at
+all: the model's inputs and outputs, and every tensor read by anything else, stay [N, C, H, W].
+Functions are recognised by their conv stage's marks
 (kernels.marks), never by names.
 """
 
@@ -96,16 +97,18 @@ BLOCKED_DTYPES = ("float32", "float64")
 
 
 def _blocked_lanes(value: relax.Expr, lanes_of: Callable[[str], int]) -> int | None:
-    """The lanes a tensor is blocked in: a static 4-D [N, C, H, W] tensor of a BLOCKED_DTYPES dtype
-    with C a whole number of vectors of it; None for any other."""
+    """The lanes a tensor is blocked in: a vector of its dtype for a static 4-D [N, C, H, W] tensor
+    of a BLOCKED_DTYPES dtype with C a whole number of vectors, half a vector where C is a whole
+    number of those (as PackConvWeights packs: MobileNetV2's 24 channels); None for any other."""
     ty = value.ty
     values = getattr(getattr(ty, "shape", None), "values", None)
     if values is None or len(values) != 4 or not all(isinstance(d, tirx.IntImm) for d in values):
         return None
     dtype = str(ty.dtype)
-    if dtype not in BLOCKED_DTYPES or lanes_of(dtype) < 2:
+    if dtype not in BLOCKED_DTYPES:
         return None
-    return lanes_of(dtype) if int(values[1]) % lanes_of(dtype) == 0 else None
+    vector = lanes_of(dtype)
+    return next((lanes for lanes in (vector, vector // 2) if lanes >= 2 and int(values[1]) % lanes == 0), None)
 
 
 def _uses(main: relax.Function) -> dict[relax.Var, list[tuple[relax.Call, int] | None]]:
@@ -174,20 +177,20 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
     return chosen
 
 
-def block_params(func: tirx.PrimFunc, indices: set[int], lanes: int) -> tirx.PrimFunc:
-    """`func` with the 4-D parameters at `indices` stored channel-blocked (every access rewritten)."""
+def block_params(func: tirx.PrimFunc, lanes: dict[int, int]) -> tirx.PrimFunc:
+    """`func` with each 4-D parameter index of `lanes` stored channel-blocked in vectors of its
+    lanes (every access rewritten)."""
     sch = s_tir.Schedule(func)
-    index_map = blocked_index_map(lanes)
     blocks = list(sch.get_child_blocks(sch.get_sblock("root")))
-    for index in sorted(indices):
+    for index, param_lanes in sorted(lanes.items()):
         param = func.params[index]
         accessing = next(
             block for block in blocks
             if any(region.source.same_as(param) for region in (*sch.get(block).reads, *sch.get(block).writes))
         )
         buffer = next(region.source for region in (*sch.get(accessing).reads, *sch.get(accessing).writes) if region.source.same_as(param))
-        sch.transform_layout(accessing, buffer, index_map)
-    return sch.mod["main"].with_attr(BLOCKED_PARAMS, sorted(indices))
+        sch.transform_layout(accessing, buffer, blocked_index_map(param_lanes))
+    return sch.mod["main"].with_attr(BLOCKED_PARAMS, sorted(lanes))
 
 
 @tvm.transform.module_pass(opt_level=0, name="BlockChannels")
@@ -213,19 +216,18 @@ def _rewrite(mod: tvm.IRModule, main: relax.Function, chosen: dict[relax.Call, s
     blocked (one copy per function and set of parameters), its output's shape blocked when the
     output is; the variables whose shape changes get new ones, and their uses follow."""
     rewriter = _Reblocker(mod)
-    copies: dict[tuple[str, frozenset, int], tvm.ir.GlobalVar] = {}
+    copies: dict[tuple[str, frozenset], tvm.ir.GlobalVar] = {}
     for call, marked in chosen.items():
-        lanes = next(iter(marked))[0]
-        indices = frozenset(index for _, index in marked)
+        lanes = dict((index, lanes) for lanes, index in marked)
         global_var = call.args[0]
-        key = (global_var.name_hint, indices, lanes)
+        key = (global_var.name_hint, frozenset(lanes.items()))
         if key not in copies:
-            func = block_params(mod[global_var], set(indices), lanes)
-            copies[key] = rewriter.builder_.add_func(func, f"{global_var.name_hint}_blocked")
+            copies[key] = rewriter.builder_.add_func(block_params(mod[global_var], lanes), f"{global_var.name_hint}_blocked")
         out = call.ty
-        if len(call.args[1].fields) in indices:
+        output = len(call.args[1].fields)
+        if output in lanes:
             n, c, h, w = out.shape.values
-            out = relax.TensorType([n, c // lanes, h, w, lanes], out.dtype)
+            out = relax.TensorType([n, c // lanes[output], h, w, lanes[output]], out.dtype)
         rewriter.replacements[call] = (copies[key], out)
     rewriter.builder_.update_func(mod.get_global_var("main"), rewriter.visit_expr(main))
     return relax.transform.DeadCodeElimination(["main"])(rewriter.builder_.get())

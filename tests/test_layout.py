@@ -57,7 +57,7 @@ def randomize_norms(model: nn.Module, seed: int) -> nn.Module:
     batch=st.integers(1, 3),
     channels=st.sampled_from([3, 8, 16]),
     blocks=st.integers(1, 3),  # expanded channels: whole vectors
-    extra=st.sampled_from([0, 0, 8]),  # a remainder: not blocked
+    extra=st.sampled_from([0, 0, LANES // 2, 4]),  # blocked in half vectors; not blocked
     outputs=st.sampled_from([8, 16]),
     kernel=st.sampled_from([1, 3, 5]),
     stride=st.sampled_from([1, 2, 3]),
@@ -137,11 +137,11 @@ def test_a_block_output_read_by_the_next_convs_and_its_residual_add_is_blocked()
 @pytest.mark.parametrize(
     "model",
     [
-        nn.Sequential(nn.Conv2d(8, 24, 1), nn.ReLU6(), nn.Conv2d(24, 24, 3, padding=1, groups=24)),  # not whole vectors
+        nn.Sequential(nn.Conv2d(8, 20, 1), nn.ReLU6(), nn.Conv2d(20, 20, 3, padding=1, groups=20)),  # not whole half vectors
         nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU()),  # the model's input: not ours to lay out
         nn.Sequential(nn.Conv2d(8, 32, 1), nn.Conv2d(32, 32, 3, groups=16)),  # grouped, not depthwise
     ],
-    ids=["24 channels", "depthwise on the input", "two channels per group"],
+    ids=["20 channels", "depthwise on the input", "two channels per group"],
 )
 def test_tensors_that_do_not_fit_stay_unblocked(model):
     shape = (1, model[0].in_channels, 10, 10)
@@ -179,7 +179,8 @@ def test_blocked_depthwise_conv_keeps_nan_and_inf():
     ids=["float64", "AVX2", "AVX2 float64"],
 )
 def test_blocked_in_the_lanes_of_the_target_and_dtype(target, dtype):
-    # AVX-512 holds 8 float64, AVX2 8 float32 or 4 float64: 24 channels are whole vectors of each.
+    # AVX-512 holds 8 float64, AVX2 8 float32 or 4 float64: 24 channels are whole vectors of each
+    # (and whole half vectors of AVX-512's float32).
     model = randomize_norms(InvertedResidual(8, 24, 8, 3, 2, 1, 1, "zeros", 1, nn.ReLU6, residual=False), 3).to(dtype)
     x = torch.randn(2, 8, 11, 10, dtype=dtype)
     name = str(dtype).removeprefix("torch.")
@@ -188,3 +189,19 @@ def test_blocked_in_the_lanes_of_the_target_and_dtype(target, dtype):
     run = fx2relax.compile(fx2relax.from_module(model, tuple(x.shape), dtype=name), target)
     with torch.no_grad():
         assert_outputs_match(run(x), model(x))
+
+
+def test_blocked_with_weights_given_as_inputs():
+    # Unpacked convs (weights as inputs, batch norms not folded) write blocked for a depthwise conv
+    # to read; their own inputs stay [N, C, H, W], which only packed 1x1 convs read blocked.
+    model = randomize_norms(nn.Sequential(
+        InvertedResidual(LANES, 2 * LANES, LANES, 3, 1, 1, 1, "zeros", 1, nn.ReLU6, residual=True),
+        InvertedResidual(LANES, 2 * LANES, LANES, 3, 2, 1, 1, "zeros", 3, nn.ReLU6, residual=False),
+    ), 5)
+    mod, weights = fx2relax.from_module(model, (2, LANES, 9, 9), keep_params_as_input=True)
+    rules = sorted(str(func.attrs[SCHEDULE_RULE]) for _, func in lower(mod, host_target(), None, None).functions_items()
+                   if isinstance(func, tirx.PrimFunc) and func.attrs.get(BLOCKED_PARAMS))
+    assert rules.count("BlockedDepthwiseConv") == 2
+    x = torch.randn(2, LANES, 9, 9)
+    with torch.no_grad():
+        assert_outputs_match(fx2relax.compile(mod, weights=weights)(x), model(x))
