@@ -178,7 +178,7 @@ def compile_command(args: argparse.Namespace) -> int:
     model = load_factory(args.model)
     imported = from_module(model, args.input_shape, keep_params_as_input=args.separate_weights)
     mod, weights = imported if args.separate_weights else (imported, None)
-    compiled = compile_or_build(mod, args.target, weights)
+    compiled = compile_or_build(mod, args.target, weights, winograd=not args.no_winograd)
     try:
         library = compiled.export(files.library)
     except ExportError as error:
@@ -226,6 +226,10 @@ def make_parser() -> argparse.ArgumentParser:
     compile_.add_argument(
         "--separate-weights", action="store_true",
         help="keep the weights out of the library, in a .npz beside it (swap them without recompiling)",
+    )
+    compile_.add_argument(
+        "--no-winograd", action="store_true",
+        help="keep every 3x3 convolution direct: NaN and ±inf exactly as PyTorch, a little slower (see README)",
     )
     compile_.set_defaults(run=compile_command)
     return parser

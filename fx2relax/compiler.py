@@ -144,9 +144,10 @@ def compile(  # noqa: A001  (the name users expect, as tvm.compile and torch.com
     tune: a MetaSchedule trial budget; records are kept in `tuning_dir` (default
     ./fx2relax_tuning) and reused next time. weights: as for `build` (keep_params_as_input=True;
     such weights are not packed, so constants compile faster). winograd: run 3x3 stride-1
-    convolutions as Winograd F(2x2, 3x3) where that is faster (packing.winograd_pays); False keeps
-    every convolution direct, whose NaN and ±inf reach exactly the outputs they reach in PyTorch
-    (Winograd's transforms spread a non-finite input over its whole 2x2 tile of outputs).
+    convolutions as Winograd F(2x2, 3x3) where that is faster (packing.winograd_pays): a NaN or
+    ±inf input makes the same outputs non-finite as in PyTorch, but one PyTorch has as ±inf can be
+    NaN where +inf and -inf meet in a tile, and finite inputs beyond a quarter of the dtype's range
+    may overflow (kernels.winograd); False keeps every convolution direct, exactly PyTorch's there.
     """
     target = host_target() if target is None else make_target(target)
     if target.kind.name != "llvm":
@@ -166,9 +167,12 @@ def _lowering_pipeline(target: tvm.target.Target) -> tvm.transform.Pass:
     return tvm.transform.Sequential(passes)
 
 
-def compile_or_build(mod: tvm.IRModule, target: TargetLike | None = None, weights: Mapping[str, np.ndarray] | None = None) -> CompiledModel:
-    """The fastest way fx2relax has: `compile` (scheduled kernels) when the weights are constants,
-    else `build`. `target` None means compile's default (the host CPU), or plain LLVM for build."""
+def compile_or_build(
+    mod: tvm.IRModule, target: TargetLike | None = None, weights: Mapping[str, np.ndarray] | None = None, winograd: bool = True,
+) -> CompiledModel:
+    """The fastest way fx2relax has: `compile` (scheduled kernels; `winograd` as there) when the
+    weights are constants, else `build`. `target` None means compile's default (the host CPU), or
+    plain LLVM for build."""
     if weights:
         return build(mod, "llvm" if target is None else target, weights=weights)
-    return compile(mod, target=target)
+    return compile(mod, target=target, winograd=winograd)

@@ -5,7 +5,7 @@ methods and modules; parameters and SymInt sizes are placeholders too) with exam
 import it with our converters, compile it, and return a function with the graph's contract:
 torch tensors (and ints for SymInts) in, the graph's output tuple of torch tensors out.
 
-Options arrive as `torch.compile(..., options={"fallback": True, "target": "llvm"})`, or bind
+Options arrive as `torch.compile(..., options={"fallback": True, "target": "llvm", "winograd": False})`, or bind
 them with `functools.partial(dynamo_backend, fallback=True)`.
 """
 
@@ -47,16 +47,20 @@ def dynamo_backend(
     A graph fx2relax cannot import raises its Fx2RelaxError (UnsupportedOpError lists every
     unsupported op); with `fallback=True` the graph runs in PyTorch eager instead, with a warning
     carrying that error. `options` is what `torch.compile(options=...)` passes: `fallback`, `target`
-    (default: the host CPU). `mode` (torch.compile's) is accepted and has no effect.
+    (default: the host CPU), `winograd` (as fx2relax.compile's, default True). `mode`
+    (torch.compile's) is accepted and has no effect.
     """
     options = dict(options or {})
-    unknown = sorted(set(options) - {"fallback", "target"})
+    unknown = sorted(set(options) - {"fallback", "target", "winograd"})
     if unknown:
-        raise ValueError(f"unknown fx2relax option(s) {unknown}; the options are 'fallback' and 'target'")
+        raise ValueError(f"unknown fx2relax option(s) {unknown}; the options are 'fallback', 'target' and 'winograd'")
     fallback = options.get("fallback", fallback)
     target = options.get("target", target)
+    winograd = options.get("winograd", True)
+    if not isinstance(winograd, bool):
+        raise ValueError(f"fx2relax option 'winograd' takes True or False, got {winograd!r}")
     try:
-        compiled = compile_graph(gm, example_inputs, target)
+        compiled = compile_graph(gm, example_inputs, target, winograd=winograd)
     except Fx2RelaxError as error:
         if not fallback:
             raise
@@ -66,7 +70,9 @@ def dynamo_backend(
     return compiled
 
 
-def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], target: TargetLike | None = None) -> Callable[..., Any]:
+def compile_graph(
+    gm: torch.fx.GraphModule, example_inputs: Sequence[Any], target: TargetLike | None = None, winograd: bool = True,
+) -> Callable[..., Any]:
     """Import and build `gm`; the result calls the compiled model on the graph's tensor inputs.
 
     Sizes dynamo made symbolic stay symbolic where the converters can keep them so; when they cannot
@@ -89,7 +95,7 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], targe
     def build(values: list[Any]) -> Callable[..., Any]:
         mod = GraphImporter(gm, dtype).import_graph(values)
         check_sizes(mod)
-        model = compile_or_build(mod, target)
+        model = compile_or_build(mod, target, winograd=winograd)
 
         def run(*args: Any) -> Any:
             outputs = model(*[args[i] for i in tensor_positions])

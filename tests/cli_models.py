@@ -35,3 +35,17 @@ def not_a_module() -> list:
 
 def failing() -> nn.Module:
     raise RuntimeError("no weights here")
+
+
+def winograd_conv() -> nn.Module:
+    """A 3x3 conv with channels enough for compile's Winograd path (seeded weights)."""
+    torch.manual_seed(0)
+    return nn.Conv2d(32, 32, 3, padding=1).eval()
+
+
+def opposite_infinities() -> torch.Tensor:
+    """An input for winograd_conv where +inf and -inf meet in one Winograd tile: PyTorch's direct
+    conv gives ±inf at outputs the Winograd transforms make NaN."""
+    x = torch.randn(1, 32, 8, 8, generator=torch.Generator().manual_seed(1))
+    x[0, 0, 2, 2], x[0, 0, 2, 3] = float("inf"), float("-inf")
+    return x

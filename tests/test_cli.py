@@ -12,7 +12,7 @@ import torch
 import fx2relax
 from fx2relax.cli import CommandError, main
 from fx2relax.ops import ops_table
-from tests.cli_models import TwoInputs, cnn
+from tests.cli_models import TwoInputs, cnn, opposite_infinities, winograd_conv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,6 +138,16 @@ def test_compile_writes_a_library_that_loads_and_matches_torch(tmp_path, capsys,
     with torch.no_grad():
         expected = cnn().eval()(x).numpy()
     np.testing.assert_allclose(fx2relax.load(tmp_path / "cnn.so")(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_compile_without_winograd_keeps_pytorchs_infinities(tmp_path):
+    """--no-winograd reaches compile: the direct conv gives ±inf exactly where PyTorch does."""
+    library = tmp_path / "conv.so"
+    assert main(["compile", "tests.cli_models:winograd_conv", "--input-shape", "1,32,8,8", "-o", str(library), "--no-winograd"]) == 0
+    x = opposite_infinities()
+    with torch.no_grad():
+        expected = winograd_conv()(x).numpy()
+    np.testing.assert_allclose(fx2relax.load(library)(x), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_installed_command_compiles_in_a_subprocess(tmp_path):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import fx2relax
+from tests.cli_models import opposite_infinities, winograd_conv
 from tests.helpers import assert_outputs_match, course_cnn
 
 
@@ -129,6 +130,16 @@ def test_unknown_option_is_refused():
     compiled = torch.compile(Scaled(), backend="fx2relax", options={"fallbak": True})
     with pytest.raises(Exception, match=r"unknown fx2relax option\(s\) \['fallbak'\]"):
         compiled(torch.randn(2, 6))
+
+
+def test_winograd_option_reaches_compile():
+    """options={"winograd": False}: the direct conv, whose ±inf are PyTorch's exactly; a value
+    other than a bool is refused."""
+    model, x = winograd_conv(), opposite_infinities()
+    assert_matches_eager(model, torch.compile(model, backend="fx2relax", options={"winograd": False}), x)
+    refused = torch.compile(model, backend="fx2relax", options={"winograd": "no"})
+    with pytest.raises(Exception, match="fx2relax option 'winograd' takes True or False, got 'no'"):
+        refused(x)
 
 
 def test_training_graph_is_refused_rather_than_losing_gradients():
