@@ -387,3 +387,16 @@ def test_attention_scores_per_head_copies_and_tile_masks_match_torch(data, lengt
     run = fx2relax.compile(fx2relax.from_module(model, shapes))
     with torch.no_grad():
         assert_outputs_match(run(*inputs), model(*inputs))
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(), rows=st.integers(4, 8), in_features=st.sampled_from([1, 19, 64]),
+    out_features=st.sampled_from([16, 40, 100, 112, 17]), bias=st.booleans(), activation=st.sampled_from(["none", "relu"]),
+    target=st.sampled_from([HOST, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_gemm_tiles_of_several_panels_match_torch(data, rows, in_features, out_features, bias, activation, target, dtype):
+    # 4-8 rows (one tile's worth): a register tile of rows x panels with the fewest loads per FMA
+    # (e.g. 2 x 7 for 100 features in float32 vectors of 16), within each target's register budget.
+    x = data.draw(tensors((rows, in_features), special_values=data.draw(st.booleans())), label="x").to(dtype)
+    check_compiled(LinearEpilogue(in_features, out_features, bias, activation, residual=False), x, target)
