@@ -141,6 +141,22 @@ def convolution_parameters(func: tvm.ir.BaseFunc) -> tuple[str, dict[str, object
     }
 
 
+def _conv2d_on_constant_weight(
+    mod: tvm.IRModule, call: relax.Call
+) -> tuple[dict[str, object], relax.Expr, np.ndarray, list[relax.Expr]] | None:
+    """(parameters, data, weight as NumPy, [bias] or []) of a call of our 2-D `conv2d` kernel on a
+    constant weight and 4-D data, the passes that rewrite such convs start from; None for any other call."""
+    if call.op != _CALL_TIR:
+        return None
+    convolution = convolution_parameters(mod[call.args[0]])
+    if convolution is None or convolution[0] != "conv2d":
+        return None
+    data, weight, *bias = call.args[1].fields
+    if not isinstance(weight, tvm.ir.expr.Constant) or len(data.ty.shape.values) != 4:
+        return None
+    return convolution[1], data, weight.value.numpy(), bias
+
+
 @relax.expr_functor.mutator
 class _ConvPacker(relax.PyExprMutator):
     def __init__(self, mod: tvm.IRModule, target: tvm.target.Target):
@@ -150,16 +166,10 @@ class _ConvPacker(relax.PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
-        if call.op != _CALL_TIR:
+        found = _conv2d_on_constant_weight(self.mod, call)
+        if found is None or found[0].pop("groups") != 1:
             return call
-        convolution = convolution_parameters(self.mod[call.args[0]])
-        if convolution is None or convolution[0] != "conv2d" or convolution[1].pop("groups") != 1:
-            return call
-        parameters = convolution[1]
-        data, weight, *bias = call.args[1].fields
-        if not isinstance(weight, tvm.ir.expr.Constant) or len(data.ty.shape.values) != 4:
-            return call
-        weight_array = weight.value.numpy()
+        parameters, data, weight_array, bias = found
         vector = self.vectors.lanes(str(weight_array.dtype))
         lanes = next((lanes for lanes in (vector, vector // 2) if lanes and weight_array.shape[0] % lanes == 0), None)
         if lanes is None:  # channels in neither whole vectors nor half vectors: the unpacked schedules take it
@@ -192,18 +202,12 @@ class _WinogradRewriter(relax.PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
-        if call.op != _CALL_TIR:
+        found = _conv2d_on_constant_weight(self.mod, call)
+        if found is None:
             return call
-        convolution = convolution_parameters(self.mod[call.args[0]])
-        if convolution is None or convolution[0] != "conv2d":
-            return call
-        parameters = convolution[1]
-        data, weight, *bias = call.args[1].fields
-        if not isinstance(weight, tvm.ir.expr.Constant) or len(data.ty.shape.values) != 4:
-            return call
+        parameters, data, weight_array, bias = found
         if not all(isinstance(dim, tirx.IntImm) for dim in data.ty.shape.values):  # the tiles need a static batch
             return call
-        weight_array = weight.value.numpy()
         dtype = str(weight_array.dtype)
         lanes = self.vectors.lanes(dtype)
         plain = (

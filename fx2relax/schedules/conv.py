@@ -174,15 +174,25 @@ class ChannelVectorConv(ScheduleRule):
         packed_weight = sch.cache_read(conv, weight, "local")
         sch.compute_at(packed_weight, block_loop)
         sch.transform_layout(packed_weight, ("write", 0), lambda o, c, kh, kw: (c, kh, kw, o))
-        if work is None or work > SERIAL_MAX_MACS:
-            sch.parallel(block_loop)
-        sch.vectorize(lane)
-        sch.unroll(column_in_tile)
-        for tap in taps[1:]:
-            sch.unroll(tap)
-        sch.decompose_reduction(conv, taps[0])
+        _register_tile_loops(sch, conv, block_loop, work, lane, column_in_tile, taps)
         _schedule_channel_consumer(sch, consumer.block)
         return sch
+
+
+def _register_tile_loops(
+    sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, outer: s_tir.schedule.LoopRV, work: int | None,
+    lane: s_tir.schedule.LoopRV, column_in_tile: s_tir.schedule.LoopRV, taps: list[s_tir.schedule.LoopRV],
+) -> None:
+    """A conv's register tile of columns x one channel vector: `outer` in parallel unless the conv
+    has at most SERIAL_MAX_MACS multiply-adds, the lanes vectorised, the tile's columns and the
+    kernel rows and columns (taps after the first) unrolled, the accumulators' zeroing split off."""
+    if work is None or work > SERIAL_MAX_MACS:
+        sch.parallel(outer)
+    sch.vectorize(lane)
+    sch.unroll(column_in_tile)
+    for tap in taps[1:]:
+        sch.unroll(tap)
+    sch.decompose_reduction(conv, taps[0])
 
 
 def _fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, lanes: int) -> bool:
@@ -231,12 +241,7 @@ def _schedule_channel_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlock
     sch.vectorize(channel)
     if not reduced:
         return
-    for loop in window:
-        sch.unroll(loop)
-    result = sch.cache_write(block, 0, "local")
-    sch.reverse_compute_at(result, column)
-    sch.vectorize(sch.get_loops(result)[-1])
-    sch.decompose_reduction(block, window[0])
+    _window_result_in_registers(sch, block, window, column)
 
 
 class BlockedDepthwiseConv(ScheduleRule):
@@ -284,17 +289,24 @@ class BlockedDepthwiseConv(ScheduleRule):
         for pad in padded:  # the padded plane block of this (image, channel block), in cache
             sch.compute_at(pad, outer, preserve_unit_loops=True)
             sch.vectorize(sch.get_loops(pad)[-1])
-        if work is None or work > SERIAL_MAX_MACS:
-            sch.parallel(outer)
-        sch.vectorize(lane)
-        sch.unroll(column_in_tile)
-        for tap in taps[1:]:
-            sch.unroll(tap)
-        sch.decompose_reduction(conv, taps[0])
+        _register_tile_loops(sch, conv, outer, work, lane, column_in_tile, taps)
         for pad in pads:
             if not any(pad.same_as(block) for block in padded):
                 parallelize_outer(sch, pad)
         return sch
+
+
+def _window_result_in_registers(
+    sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, window: list[s_tir.schedule.LoopRV], column: s_tir.schedule.LoopRV
+) -> None:
+    """A pooling block's window loops unrolled and its result kept in a register (a local cache
+    under `column`, vectorised) until one store per output position."""
+    for loop in window:
+        sch.unroll(loop)
+    result = sch.cache_write(block, 0, "local")
+    sch.reverse_compute_at(result, column)
+    sch.vectorize(sch.get_loops(result)[-1])
+    sch.decompose_reduction(block, window[0])
 
 
 class PlaneConv(ScheduleRule):
@@ -489,12 +501,7 @@ def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule
     if outputs is None or outputs >= PARALLEL_MIN_ELEMENTS:
         sch.parallel(outer)
     sch.vectorize(lane)
-    for loop in window:
-        sch.unroll(loop)
-    result = sch.cache_write(block, 0, "local")
-    sch.reverse_compute_at(result, column)
-    sch.vectorize(sch.get_loops(result)[-1])
-    sch.decompose_reduction(block, window[0])
+    _window_result_in_registers(sch, block, window, column)
 
 
 def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
