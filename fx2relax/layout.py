@@ -25,8 +25,8 @@ import tvm
 from tvm import relax, s_tir, tirx
 
 from .kernels.marks import BLOCKED_PARAMS, blocked_index_map, marked_kernel, stages
-from .schedules.generic import static_extent
-from .schedules.vectors import vector_unit
+from .schedules.generic import param_index, static_extent
+from .schedules.vectors import block_lanes, vector_unit
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
 
@@ -58,7 +58,7 @@ class _Convolution:
         pads = [block for block in blocks if marked_kernel(block.annotations) == "pad" and block.writes[0].source.same_as(data)]
         if pads:
             data = pads[0].reads[0].source
-        data_param = _param_index(func, data)
+        data_param = param_index(func, data)
         channels = static_extent(data.shape[1]) if len(data.shape) == 4 else None
         output = conv.writes[0].source
         depthwise = (
@@ -68,7 +68,7 @@ class _Convolution:
         epilogue = [block for block in blocks if not any(block.same_as(other) for other in (conv, *pads))]
         operands = frozenset(
             index for block in epilogue for region in block.reads
-            if (index := _param_index(func, region.source)) is not None and _same_shape(region.source.shape, output.shape)
+            if (index := param_index(func, region.source)) is not None and _same_shape(region.source.shape, output.shape)
         )
         return cls(depthwise, marked_kernel(conv.annotations) == "conv2d_packed", bool(pads), data_param, operands)
 
@@ -79,11 +79,6 @@ class _Convolution:
         if index == self.data_param:
             return self.depthwise or self.packed and not self.padded
         return index in self.operands
-
-
-def _param_index(func: tirx.PrimFunc, buffer: tirx.Buffer) -> int | None:
-    """The index of the parameter `buffer` is, or None for an intermediate."""
-    return next((index for index, param in enumerate(func.params) if param.same_as(buffer)), None)
 
 
 def _same_shape(shape: list, other: list) -> bool:
@@ -99,7 +94,8 @@ BLOCKED_DTYPES = ("float32", "float64")
 def _blocked_lanes(value: relax.Expr, lanes_of: Callable[[str], int]) -> int | None:
     """The lanes a tensor is blocked in: a vector of its dtype for a static 4-D [N, C, H, W] tensor
     of a BLOCKED_DTYPES dtype with C a whole number of vectors, half a vector where C is a whole
-    number of those (as PackConvWeights packs: MobileNetV2's 24 channels); None for any other."""
+    number of those (`block_lanes`, as the packed conv weights: MobileNetV2's 24 channels), at least
+    two lanes; None for any other."""
     ty = value.ty
     values = getattr(getattr(ty, "shape", None), "values", None)
     if values is None or len(values) != 4 or not all(isinstance(d, tirx.IntImm) for d in values):
@@ -107,8 +103,8 @@ def _blocked_lanes(value: relax.Expr, lanes_of: Callable[[str], int]) -> int | N
     dtype = str(ty.dtype)
     if dtype not in BLOCKED_DTYPES:
         return None
-    vector = lanes_of(dtype)
-    return next((lanes for lanes in (vector, vector // 2) if lanes >= 2 and int(values[1]) % lanes == 0), None)
+    lanes = block_lanes(int(values[1]), lanes_of(dtype))
+    return lanes if lanes is not None and lanes >= 2 else None
 
 
 def _uses(main: relax.Function) -> dict[relax.Var, list[tuple[relax.Call, int] | None]]:

@@ -10,6 +10,8 @@ does the same for 2-D convolutions (groups=1, parameters read back from the conv
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import tvm
 from tvm import relax, tirx
@@ -20,7 +22,7 @@ from .kernels import winograd
 from .kernels.marks import marked_kernel, stages
 from .schedules.generic import static_extent
 from .schedules.matmul import gemv_panel_groups
-from .schedules.vectors import vector_unit
+from .schedules.vectors import VectorUnit, block_lanes, vector_unit
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
 
@@ -141,44 +143,48 @@ def convolution_parameters(func: tvm.ir.BaseFunc) -> tuple[str, dict[str, object
     }
 
 
-def _conv2d_on_constant_weight(
-    mod: tvm.IRModule, call: relax.Call
-) -> tuple[dict[str, object], relax.Expr, np.ndarray, list[relax.Expr]] | None:
-    """(parameters, data, weight as NumPy, [bias] or []) of a call of our 2-D `conv2d` kernel on a
-    constant weight and 4-D data, the passes that rewrite such convs start from; None for any other call."""
-    if call.op != _CALL_TIR:
-        return None
-    convolution = convolution_parameters(mod[call.args[0]])
-    if convolution is None or convolution[0] != "conv2d":
-        return None
-    data, weight, *bias = call.args[1].fields
-    if not isinstance(weight, tvm.ir.expr.Constant) or len(data.ty.shape.values) != 4:
-        return None
-    return convolution[1], data, weight.value.numpy(), bias
+_ConvRewrite = Callable[[relax.BlockBuilder, VectorUnit, dict, relax.Expr, np.ndarray, list], relax.Expr | None]
+"""A rewrite of one 2-D conv on a constant weight: (builder, the target's vector unit, the conv's
+parameters, data, weight as NumPy, [bias] or []) → the call replacing it, or None to keep it."""
 
 
 @relax.expr_functor.mutator
-class _ConvPacker(relax.PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, target: tvm.target.Target):
+class _ConstantConvRewriter(relax.PyExprMutator):
+    """Offers each call of our 2-D `conv2d` kernel on a constant weight and 4-D data to `rewrite`."""
+
+    def __init__(self, mod: tvm.IRModule, target: tvm.target.Target, rewrite: _ConvRewrite):
         super().__init__(mod)
         self.mod = mod
         self.vectors = vector_unit(target)
+        self.rewrite = rewrite
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
-        found = _conv2d_on_constant_weight(self.mod, call)
-        if found is None or found[0].pop("groups") != 1:
+        if call.op != _CALL_TIR:
             return call
-        parameters, data, weight_array, bias = found
-        vector = self.vectors.lanes(str(weight_array.dtype))
-        lanes = next((lanes for lanes in (vector, vector // 2) if lanes and weight_array.shape[0] % lanes == 0), None)
-        if lanes is None:  # channels in neither whole vectors nor half vectors: the unpacked schedules take it
+        convolution = convolution_parameters(self.mod[call.args[0]])
+        if convolution is None or convolution[0] != "conv2d":
             return call
-        packed = relax.const(pack_conv2d_weight(weight_array, lanes), str(weight_array.dtype))
-        return self.builder_.call_te(
-            conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters,
-            primfunc_name_hint="conv2d_packed",
-        )
+        data, weight, *bias = call.args[1].fields
+        if not isinstance(weight, tvm.ir.expr.Constant) or len(data.ty.shape.values) != 4:
+            return call
+        rewritten = self.rewrite(self.builder_, self.vectors, convolution[1], data, weight.value.numpy(), bias)
+        return call if rewritten is None else rewritten
+
+
+def _packed_conv(
+    builder: relax.BlockBuilder, vectors: VectorUnit, parameters: dict, data: relax.Expr, weight: np.ndarray, bias: list
+) -> relax.Expr | None:
+    """A groups=1 conv as `conv2d_packed` on its weight packed in whole or half vectors of output channels."""
+    if parameters.pop("groups") != 1:
+        return None
+    lanes = block_lanes(weight.shape[0], vectors.lanes(str(weight.dtype)))
+    if lanes is None:  # channels in neither whole vectors nor half vectors: the unpacked schedules take it
+        return None
+    packed = relax.const(pack_conv2d_weight(weight, lanes), str(weight.dtype))
+    return builder.call_te(
+        conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters, primfunc_name_hint="conv2d_packed",
+    )
 
 
 WINOGRAD_MIN_CHANNELS = 32
@@ -193,37 +199,28 @@ def winograd_pays(in_channels: int, out_channels: int) -> bool:
     return min(in_channels, out_channels) >= WINOGRAD_MIN_CHANNELS
 
 
-@relax.expr_functor.mutator
-class _WinogradRewriter(relax.PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, target: tvm.target.Target):
-        super().__init__(mod)
-        self.mod = mod
-        self.vectors = vector_unit(target)
-
-    def visit_call_(self, call: relax.Call) -> relax.Expr:
-        call = self.visit_expr_post_order(call)
-        found = _conv2d_on_constant_weight(self.mod, call)
-        if found is None:
-            return call
-        parameters, data, weight_array, bias = found
-        if not all(isinstance(dim, tirx.IntImm) for dim in data.ty.shape.values):  # the tiles need a static batch
-            return call
-        dtype = str(weight_array.dtype)
-        lanes = self.vectors.lanes(dtype)
-        plain = (
-            parameters["groups"] == 1 and parameters["stride"] == [1, 1] and parameters["dilation"] == [1, 1]
-            and parameters["padding_mode"] == "zeros" and weight_array.shape[2:] == (3, 3)
-            and all(p >= 0 for pair in parameters["padding"] for p in pair)
-        )
-        if not plain or dtype not in ("float32", "float64") or weight_array.shape[0] % lanes:
-            return call
-        if not winograd_pays(weight_array.shape[1], weight_array.shape[0]):
-            return call
-        transformed = relax.const(winograd.transform_weight(weight_array, WINOGRAD_TILE, lanes), dtype)
-        return self.builder_.call_te(
-            winograd.winograd_conv2d, data, transformed, bias[0] if bias else None,
-            padding=parameters["padding"], tile=WINOGRAD_TILE, primfunc_name_hint="winograd_conv2d",
-        )
+def _winograd_conv(
+    builder: relax.BlockBuilder, vectors: VectorUnit, parameters: dict, data: relax.Expr, weight: np.ndarray, bias: list
+) -> relax.Expr | None:
+    """A plain 3x3 conv (see WinogradConvs) as `winograd_conv2d` on its filter transform, where that pays."""
+    if not all(isinstance(dim, tirx.IntImm) for dim in data.ty.shape.values):  # the tiles need a static batch
+        return None
+    dtype = str(weight.dtype)
+    lanes = vectors.lanes(dtype)
+    plain = (
+        parameters["groups"] == 1 and parameters["stride"] == [1, 1] and parameters["dilation"] == [1, 1]
+        and parameters["padding_mode"] == "zeros" and weight.shape[2:] == (3, 3)
+        and all(p >= 0 for pair in parameters["padding"] for p in pair)
+    )
+    if not plain or dtype not in ("float32", "float64") or weight.shape[0] % lanes:
+        return None
+    if not winograd_pays(weight.shape[1], weight.shape[0]):
+        return None
+    transformed = relax.const(winograd.transform_weight(weight, WINOGRAD_TILE, lanes), dtype)
+    return builder.call_te(
+        winograd.winograd_conv2d, data, transformed, bias[0] if bias else None,
+        padding=parameters["padding"], tile=WINOGRAD_TILE, primfunc_name_hint="winograd_conv2d",
+    )
 
 
 @tvm.transform.module_pass(opt_level=0, name="WinogradConvs")
@@ -236,7 +233,7 @@ class WinogradConvs:
         self.target = target
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        return _rewrite_calls(_WinogradRewriter(mod, self.target), mod)
+        return _rewrite_calls(_ConstantConvRewriter(mod, self.target, _winograd_conv), mod)
 
 
 @tvm.transform.module_pass(opt_level=0, name="PackConvWeights")
@@ -249,7 +246,7 @@ class PackConvWeights:
         self.target = target
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        return _rewrite_calls(_ConvPacker(mod, self.target), mod)
+        return _rewrite_calls(_ConstantConvRewriter(mod, self.target, _packed_conv), mod)
 
 
 def batch_norm_parameters(func: tvm.ir.BaseFunc) -> dict[str, object] | None:

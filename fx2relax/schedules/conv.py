@@ -54,11 +54,13 @@ from .generic import (
     PARALLEL_MIN_ELEMENTS,
     SERIAL_MAX_MACS,
     inline_injective,
+    largest_divisor,
     leading_spatial_loops,
     loop_work,
     marked_block,
     output_dtype,
     parallelize_outer,
+    param_index,
     static_extent,
     top_blocks,
 )
@@ -215,9 +217,7 @@ def _fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, la
 
 def _column_tile(width: int | None) -> int:
     """The largest divisor of the output width up to COLUMN_TILE (1 for a symbolic width)."""
-    if width is None:
-        return 1
-    return max(tile for tile in range(1, COLUMN_TILE + 1) if width % tile == 0)
+    return 1 if width is None else largest_divisor(width, COLUMN_TILE)
 
 
 def _weight_read_index(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
@@ -433,7 +433,7 @@ class PackedConv(ScheduleRule):
         elif reads is not None and all(w.side_by_side() for w in reads.windows) and _plane_block_fits(sch, conv, lanes):
             pooling, apart = reads.block, []
         window_apart = (  # a pooling after the conv reads it in channel vectors from a blocked layout
-            reads is not None and reads.windows and pooling is None and not _is_parameter(func, sch.get(conv).writes[0].source)
+            reads is not None and reads.windows and pooling is None and param_index(func, sch.get(conv).writes[0].source) is None
         )
         batch, channel, row, column, *taps = sch.get_loops(conv)
         work = loop_work(sch, sch.get_loops(conv))
@@ -481,11 +481,6 @@ class PackedConv(ScheduleRule):
         for pad in pads:
             parallelize_outer(sch, pad)
         return sch
-
-
-def _is_parameter(func: tirx.PrimFunc, buffer: tirx.Buffer) -> bool:
-    """Whether `buffer` is one of the function's parameters (whose layout is the caller's)."""
-    return any(param.same_as(buffer) for param in func.params)
 
 
 def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:

@@ -25,6 +25,16 @@ def static_extent(extent: tirx.PrimExpr) -> int | None:
     return int(extent) if isinstance(extent, tirx.IntImm) else None
 
 
+def largest_divisor(extent: int, most: int) -> int:
+    """The largest divisor of `extent` up to `most`: a register tile that splits a loop evenly."""
+    return max(tile for tile in range(1, most + 1) if extent % tile == 0)
+
+
+def param_index(func: tirx.PrimFunc, buffer: tirx.Buffer) -> int | None:
+    """The index of the function parameter `buffer` is (its layout is the caller's), or None for an intermediate."""
+    return next((index for index, param in enumerate(func.params) if param.same_as(buffer)), None)
+
+
 def top_blocks(sch: s_tir.Schedule) -> list[s_tir.schedule.SBlockRV]:
     """The blocks (stages) directly under the function's root block, in order."""
     return list(sch.get_child_blocks(sch.get_sblock("root")))

@@ -49,6 +49,12 @@ MAX_TILE_ACCUMULATORS = 24
 and at most all registers but two (the weight vector and the broadcast input): 14 of AVX2's 16."""
 
 
+def _accumulator_budget(target: tvm.target.Target) -> int:
+    """Vector accumulators a register tile may hold on `target`: MAX_TILE_ACCUMULATORS, and at most
+    all registers but the weight vector and the broadcast input."""
+    return min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+
+
 def row_tile(rows: int | None) -> int:
     """Rows per register tile for `rows` input rows (None: symbolic, the largest tile, its rows
     past the batch masked off)."""
@@ -73,7 +79,7 @@ def gemv_panel_groups(
         cores = int(target.attrs.get("num-cores", 0) or os.cpu_count() or 1)
     per_group = -(-panels // max(1, cores)) if macs > SERIAL_MAX_MACS else panels
     groups = -(-panels // per_group)  # as few groups as the cores need: 20 panels on 16 cores are 10 of 2, not 16 of 2
-    accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+    accumulators = _accumulator_budget(target)
     return groups if rows * -(-panels // groups) <= accumulators else None
 
 
@@ -131,7 +137,7 @@ class _PackedProduct:
         from cache (2 x 7 at 64 rows re-read the 2.4 MB of weights per pair of rows: 1.2x slower)."""
         if self.rows is None or self.panels is None or self.rows > ROW_TILES[0]:
             return row_tile(self.rows), 1
-        budget = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+        budget = _accumulator_budget(target)
         tiles = [
             (rows, panels) for rows in range(1, ROW_TILES[0] + 1) for panels in range(1, self.panels + 1)
             if self.rows % rows == 0 and self.panels % panels == 0 and rows * panels <= budget
@@ -141,7 +147,7 @@ class _PackedProduct:
     def fits_row_tiles(self, target: tvm.target.Target) -> bool:
         """Whether the rows are symbolic and one row x all panels makes a register tile of enough
         independent FMA chains (GEMM_MIN_ROWS) to hide the FMA latency."""
-        accumulators = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+        accumulators = _accumulator_budget(target)
         return self.rows is None and self.panels is not None and GEMM_MIN_ROWS <= self.panels <= accumulators
 
 
@@ -300,7 +306,7 @@ class _BatchedProduct:
     def tile(self, target: tvm.target.Target) -> tuple[int, int]:
         """(rows, column vectors) of the register tile: the most accumulators that fit the registers
         but two, dividing rows and columns; among equals the fewest loads per k (rows + vectors)."""
-        budget = min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
+        budget = _accumulator_budget(target)
         vectors = self.columns // self.width
         shapes = [
             (rows, count) for rows in (*ROW_TILES, 1) for count in COLUMN_VECTORS

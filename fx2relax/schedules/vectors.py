@@ -37,3 +37,10 @@ def vector_unit(target: tvm.target.Target) -> VectorUnit:
             if llvm_cpu_has_features(feature, target):
                 return VectorUnit(bits, registers)
     return VectorUnit(*_FALLBACK)
+
+
+def block_lanes(channels: int, vector: int) -> int | None:
+    """The lanes of a block of channels: a whole vector (`vector` lanes) where the channels fill
+    whole vectors, else half a vector where they fill whole halves (MobileNetV2's 24 channels in
+    float32's 16 lanes), else None. Packed conv weights and channel-blocked activations agree on it."""
+    return next((lanes for lanes in (vector, vector // 2) if lanes and channels % lanes == 0), None)

@@ -2,7 +2,7 @@
 
 Its three stages: the input transform, one (tile, vector of input channels) at a time with the
 channels as the vector axis and the transform unrolled (its coefficients fold into adds); the 16
-products, register tiles of up to GEMM_TILE_ROWS tiles of one row x one or two vectors of output
+products, register tiles of several tiles of one row x one or two vectors of output
 channels accumulating over the input channels in order, one broadcast transformed input times one
 vector of transformed weights per FMA (as the packed conv); and the output transform, one tile x
 one vector of output channels at a time, with the consumer (bias, residual add, ReLU) inlined so
@@ -20,7 +20,8 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
-from .generic import inline_injective, loop_work, marked_block, parallelize_outer, static_extent, top_blocks
+from .conv import TILE_ACCUMULATORS
+from .generic import inline_injective, largest_divisor, loop_work, marked_block, parallelize_outer, static_extent, top_blocks
 
 ROW_BLOCKED_MAX_WEIGHT_BYTES = 512 * 1024
 """Transformed weights up to this size (half of znver4's 1 MiB L2 per core) are read once per row
@@ -29,14 +30,13 @@ once per transform position, over all tiles, in three passes over memory."""
 
 _Loop = s_tir.schedule.LoopRV
 
-GEMM_TILE_ROWS = 12
-"""At most this many tiles of a product's register tile (with two vectors of output channels,
-24 of AVX-512's 32 registers accumulate, as the packed conv's TILE_ACCUMULATORS)."""
 
-
-def _row_tile(rows: int, most: int) -> int:
-    """The largest divisor of `rows` up to `most`."""
-    return max(tile for tile in range(1, most + 1) if rows % tile == 0)
+def _product_tile(columns: int, channels: int, lanes: int) -> tuple[int, int]:
+    """A product's register tile within one row of `columns` tiles: (vectors of output channels,
+    two where the channels fill pairs of vectors; tiles, the largest divisor of the row keeping
+    tiles x vectors within the packed conv's TILE_ACCUMULATORS)."""
+    vectors = 2 if channels % (2 * lanes) == 0 else 1
+    return vectors, largest_divisor(columns, TILE_ACCUMULATORS // vectors)
 
 
 class WinogradConv(ScheduleRule):
@@ -93,7 +93,8 @@ def _schedule_row_blocked(
     of output channels its products (register tiles as `_schedule_product`) and output transform,
     all in cache."""
     channels = static_extent(sch.get(sch.get_loops(product)[5]).extent)
-    vectors = 2 if channels % (2 * lanes) == 0 else 1
+    columns = static_extent(sch.get(sch.get_loops(product)[4]).extent)
+    vectors, rows = _product_tile(columns, channels, lanes)
     image, channel, out_row, out_column = sch.get_loops(output)
     tile_row, row_in_tile = sch.split(out_row, factors=[None, tile])
     tile_column, column_in_tile = sch.split(out_column, factors=[None, tile])
@@ -108,8 +109,6 @@ def _schedule_row_blocked(
     sch.compute_at(transform, outer, preserve_unit_loops=True)
     # the row's products for the block of output channels: (row, column, 1, 1, tile, channel, reduction)
     row, column, _, _, tile_column, channel, reduction = sch.get_loops(product)[2:]
-    columns = static_extent(sch.get(tile_column).extent)
-    rows = _row_tile(columns, GEMM_TILE_ROWS * 2 // vectors)
     channel_vector, lane = sch.split(channel, factors=[vectors, lanes])
     column_block, column_in_block = sch.split(tile_column, factors=[None, rows])
     sch.reorder(row, column, column_block, reduction, channel_vector, column_in_block, lane)
@@ -169,8 +168,7 @@ def _schedule_product(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes
     row, column, image, tile_row, tile_column, channel, reduction = sch.get_loops(block)
     columns, channels = (static_extent(sch.get(loop).extent) for loop in (tile_column, channel))
     tiles = loop_work(sch, [image, tile_row, tile_column])
-    vectors = 2 if channels % (2 * lanes) == 0 else 1
-    rows = _row_tile(columns, GEMM_TILE_ROWS * 2 // vectors)  # a register tile within one row of tiles
+    vectors, rows = _product_tile(columns, channels, lanes)
     channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
     column_block, column_in_block = sch.split(tile_column, factors=[None, rows])
     tile_blocks = (image, tile_row, column_block)
