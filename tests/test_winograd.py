@@ -15,6 +15,7 @@ from fx2relax.compiler import fuse, host_target
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.kernels.winograd import transform_matrices
 from fx2relax.packing import WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE
+from fx2relax.schedules.winograd import ROW_BLOCKED_MIN_ROWS
 from tests.helpers import cached_build, check_against_torch, tensors
 
 
@@ -73,6 +74,18 @@ def test_winograd_conv_matches_pytorch(case, data):
     model, shape = case
     torch.manual_seed(0)
     assert winograd_functions(model, shape) == 1
+    check_against_torch(model, data.draw(tensors(shape)), compiled=True)
+
+
+@settings(max_examples=3)
+@given(data=st.data())
+def test_winograd_conv_on_weights_beyond_l2_row_blocked_matches_pytorch(data):
+    """144 channels (1.3 MB of transformed weights) over at least ROW_BLOCKED_MIN_ROWS rows of
+    tiles: the row-blocked schedule reading its weights from L3 (schedules.winograd), drawn planes."""
+    height, width = data.draw(st.integers(7, 9)), data.draw(st.integers(3, 9))
+    shape = (ROW_BLOCKED_MIN_ROWS // 4, 144, height, width)  # 4 rows of tiles per image at least
+    torch.manual_seed(0)
+    model = ConvBlock(144, 144, (1, 1), bias=data.draw(st.booleans()), norm=True, residual=True, relu=True)
     check_against_torch(model, data.draw(tensors(shape)), compiled=True)
 
 

@@ -26,7 +26,19 @@ from .generic import inline_injective, largest_divisor, loop_work, marked_block,
 ROW_BLOCKED_MAX_WEIGHT_BYTES = 512 * 1024
 """Transformed weights up to this size (half of znver4's 1 MiB L2 per core) are read once per row
 of tiles from cache, so a row's transforms and products run in cache; larger ones are streamed
-once per transform position, over all tiles, in three passes over memory."""
+once per transform position, over all tiles, in three passes over memory, unless
+`_row_blocked_pays` says otherwise."""
+
+ROW_BLOCKED_MAX_L3_WEIGHT_BYTES = 4 * 1024 * 1024
+"""Transformed weights up to this size (an eighth of znver4's 32 MiB L3) are still read once per
+row of tiles, from L3, where there are at least ROW_BLOCKED_MIN_ROWS rows: one thread, batch 16,
+conv + bias + residual + ReLU, row-blocked against three passes: 128 channels at 28² (1 MiB)
+24.6 against 35.7 ms, 256 at 14² (4 MiB) 20.3 against 23.6 ms; 512 at 7² (16 MiB) 45 against 25 ms."""
+
+ROW_BLOCKED_MIN_ROWS = 16
+"""Rows of tiles (images x tile rows) the parallel loop of a row-blocked schedule needs with
+weights beyond ROW_BLOCKED_MAX_WEIGHT_BYTES: fewer split unevenly between cores (7 rows at batch 1,
+14²), where the three passes split finely, and gain nothing there (1.18 against 1.15 ms, one thread)."""
 
 _Loop = s_tir.schedule.LoopRV
 
@@ -55,7 +67,7 @@ class WinogradConv(ScheduleRule):
         lanes = int(weight.shape[-1])
         tile = int(sch.get(output).annotations["fx2relax.tile"])
         weight_bytes = math.prod(int(extent) for extent in weight.shape) * tvm.DataType(weight.dtype).bits // 8
-        if weight_bytes <= ROW_BLOCKED_MAX_WEIGHT_BYTES:
+        if _row_blocked_pays(sch, output, tile, weight_bytes):
             _schedule_row_blocked(sch, transform, product, output, tile, lanes)
         else:
             _schedule_input_transform(sch, transform, lanes)
@@ -69,6 +81,15 @@ class WinogradConv(ScheduleRule):
             else:
                 parallelize_outer(sch, pad)
         return sch
+
+
+def _row_blocked_pays(sch: s_tir.Schedule, output: s_tir.schedule.SBlockRV, tile: int, weight_bytes: int) -> bool:
+    """Whether the row-blocked schedule beats three passes: weights that fit L2, or L3 with enough rows."""
+    image, _, out_row, _ = (static_extent(sch.get(loop).extent) for loop in sch.get_loops(output))
+    rows = image * -(-out_row // tile)
+    return weight_bytes <= ROW_BLOCKED_MAX_WEIGHT_BYTES or (
+        weight_bytes <= ROW_BLOCKED_MAX_L3_WEIGHT_BYTES and rows >= ROW_BLOCKED_MIN_ROWS
+    )
 
 
 def _channels_last(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, lanes: int) -> None:
