@@ -8,8 +8,10 @@ position instead of scattering it over L planes, a depthwise convolution reads o
 vector of channels per tap, so it is vectorised over channels at any plane width or stride
 (schedules.conv.BlockedDepthwiseConv), and a residual added in an epilogue is read one vector at a
 time. A tensor is blocked only where every reader's schedule reads it well: as the input of a
-depthwise conv or of an unpadded conv2d_packed (1x1 convs), or as an epilogue operand; a depthwise
-conv writes blocked only when it reads blocked. The layout changes inside the functions that write
+depthwise conv, of a conv2d_packed (a padded one copies it into a padded blocked buffer, a vector
+at a time) or of a Winograd conv (whose input transform reads a vector of channels per tile and
+whose output transform stores one), or as an epilogue operand; a depthwise conv writes blocked
+only when it reads blocked. The layout changes inside the functions that write
 and read the tensor (TIR `transform_layout` of their parameter buffers), so no conversion runs at
 all: the model's inputs and outputs, and every tensor read by anything else, stay [N, C, H, W].
 Functions are recognised by their conv stage's marks
@@ -34,27 +36,33 @@ _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
 @dataclass(frozen=True)
 class _Convolution:
     """The one convolution stage of a fused function: whether it is depthwise (one input channel
-    per group, as many outputs as inputs) or a conv2d_packed, whether it reads its input through a
-    pad, which parameter is its input (None when it reads an intermediate), and which parameters
-    its epilogue reads at the conv's output positions (a residual added)."""
+    per group, as many outputs as inputs), a conv2d_packed or a Winograd conv, which parameter is
+    its input (None when it reads an intermediate; through a pad or not), and which parameters its
+    epilogue reads at the conv's output positions (a residual added)."""
 
     depthwise: bool
     packed: bool
-    padded: bool
+    winograd: bool
     data_param: int | None
     operands: frozenset[int]
 
     @classmethod
     def of(cls, func: tvm.ir.BaseFunc) -> _Convolution | None:
-        """The convolution of a PrimFunc with exactly one conv2d or conv2d_packed stage, else None."""
+        """The convolution of a PrimFunc with exactly one conv2d, conv2d_packed or Winograd conv
+        (its output stage makes the conv's outputs, its input transform reads the input), else None."""
         if not isinstance(func, tirx.PrimFunc):
             return None
         blocks = stages(func)
-        convs = [block for block in blocks if marked_kernel(block.annotations) in ("conv2d", "conv2d_packed")]
+        convs = [block for block in blocks if marked_kernel(block.annotations) in _CONVOLUTION_OUTPUTS]
         if len(convs) != 1 or not convs[0].reads:
             return None
         conv = convs[0]
-        data = conv.reads[0].source
+        kernel = marked_kernel(conv.annotations)
+        winograd = kernel == "winograd_output"
+        readers = [block for block in blocks if marked_kernel(block.annotations) == "winograd_input"] if winograd else [conv]
+        if len(readers) != 1 or not readers[0].reads:
+            return None
+        data = readers[0].reads[0].source
         pads = [block for block in blocks if marked_kernel(block.annotations) == "pad" and block.writes[0].source.same_as(data)]
         if pads:
             data = pads[0].reads[0].source
@@ -62,23 +70,32 @@ class _Convolution:
         channels = static_extent(data.shape[1]) if len(data.shape) == 4 else None
         output = conv.writes[0].source
         depthwise = (
-            marked_kernel(conv.annotations) == "conv2d" and channels is not None
+            kernel == "conv2d" and channels is not None
             and int(conv.annotations.get("fx2relax.groups", 1)) == channels == static_extent(output.shape[1])
         )
-        epilogue = [block for block in blocks if not any(block.same_as(other) for other in (conv, *pads))]
+        stage_marks = ("winograd_input", "winograd_product") if winograd else ()
+        epilogue = [
+            block for block in blocks
+            if not any(block.same_as(other) for other in (conv, *pads)) and marked_kernel(block.annotations) not in stage_marks
+        ]
         operands = frozenset(
             index for block in epilogue for region in block.reads
             if (index := param_index(func, region.source)) is not None and _same_shape(region.source.shape, output.shape)
         )
-        return cls(depthwise, marked_kernel(conv.annotations) == "conv2d_packed", bool(pads), data_param, operands)
+        return cls(depthwise, kernel == "conv2d_packed", winograd, data_param, operands)
 
     def reads_blocked(self, index: int) -> bool:
         """Whether the function's schedule reads parameter `index` blocked well: as the input of a
-        depthwise conv (vectors of channels per tap) or of an unpadded conv2d_packed (one broadcast
-        input per channel), or as an epilogue operand (one vector per output tile column)."""
+        depthwise conv (vectors of channels per tap), of a conv2d_packed (one broadcast input per
+        channel; a pad copies it blocked, a vector at a time) or of a Winograd conv (vectors of
+        channels per tile), or as an epilogue operand (one vector per output tile column)."""
         if index == self.data_param:
-            return self.depthwise or self.packed and not self.padded
+            return self.depthwise or self.winograd or self.packed
         return index in self.operands
+
+
+_CONVOLUTION_OUTPUTS = ("conv2d", "conv2d_packed", "winograd_output")
+"""The marks of the stages that make a convolution's outputs (for Winograd, its output transform)."""
 
 
 def _same_shape(shape: list, other: list) -> bool:

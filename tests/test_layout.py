@@ -134,6 +134,57 @@ def test_a_block_output_read_by_the_next_convs_and_its_residual_add_is_blocked()
     check_against_torch(model, torch.randn(2, LANES, 7, 7), compiled=True)
 
 
+class ResidualStage(nn.Module):
+    """A ResNet-like stage: 1x1 conv → a kernel x kernel conv (drawn stride and padding) → ResNet's
+    basic block (two 3x3 convs, the second adding the first's input) → 1x1 conv, with batch norms
+    and ReLUs: between the convs every activation is stored blocked, read by padded packed convs
+    (a blocked padded copy) or by Winograd convs (32 channels and more, stride 1), which also
+    write blocked and read the residual blocked."""
+
+    def __init__(self, in_channels: int, channels: int, kernel: int, stride: int, padding: int):
+        super().__init__()
+        self.reduce = nn.Sequential(nn.Conv2d(in_channels, channels, 1), nn.BatchNorm2d(channels), nn.ReLU())
+        self.middle = nn.Sequential(nn.Conv2d(channels, channels, kernel, stride, padding), nn.BatchNorm2d(channels), nn.ReLU())
+        self.first = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU())
+        self.second = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+        self.expand = nn.Conv2d(channels, LANES, 1)
+
+    def forward(self, x):
+        y = self.middle(self.reduce(x))
+        return self.expand(torch.relu(self.second(self.first(y)) + y))
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    in_channels=st.sampled_from([3, 16]),
+    channels=st.sampled_from([LANES + LANES // 2, 2 * LANES, 3 * LANES]),  # half vectors; Winograd from 32 on
+    kernel=st.sampled_from([1, 3, 3, 5]),
+    stride=st.sampled_from([1, 1, 2, 3]),
+    padding=st.integers(0, 2),
+    height=st.integers(5, 12),
+    width=st.integers(5, 13),
+    seed=st.integers(0, 2**16),
+)
+def test_residual_stages_through_blocked_padded_and_winograd_convs_match_torch(
+    batch, in_channels, channels, kernel, stride, padding, height, width, seed,
+):
+    torch.manual_seed(seed)
+    model = randomize_norms(ResidualStage(in_channels, channels, kernel, stride, padding), seed)
+    check_against_torch(model, torch.randn(batch, in_channels, height, width), compiled=True)
+
+
+def test_padded_and_winograd_convs_read_and_write_blocked():
+    model = randomize_norms(ResidualStage(8, 2 * LANES, 3, 2, 1), 6)
+    functions = sorted(value for value in blocked_functions(model, (2, 8, 11, 9)).values() if value[0])
+    # The 1x1 reduce writes blocked; the padded strided conv and the Winograd convs read blocked
+    # and write blocked, the second one its residual too; the last 1x1 conv reads blocked.
+    assert functions == [
+        ([0], "PackedConv"), ([0, 3], "PackedConv"), ([0, 3], "WinogradConv"), ([0, 3, 4], "WinogradConv"), ([3], "PackedConv"),
+    ]
+    check_against_torch(model, torch.randn(2, 8, 11, 9), compiled=True)
+
+
 @pytest.mark.parametrize(
     "model",
     [
@@ -193,7 +244,7 @@ def test_blocked_in_the_lanes_of_the_target_and_dtype(target, dtype):
 
 def test_blocked_with_weights_given_as_inputs():
     # Unpacked convs (weights as inputs, batch norms not folded) write blocked for a depthwise conv
-    # to read; their own inputs stay [N, C, H, W], which only packed 1x1 convs read blocked.
+    # to read; their own inputs stay [N, C, H, W], which only packed convs read blocked.
     model = randomize_norms(nn.Sequential(
         InvertedResidual(LANES, 2 * LANES, LANES, 3, 1, 1, 1, "zeros", 1, nn.ReLU6, residual=True),
         InvertedResidual(LANES, 2 * LANES, LANES, 3, 2, 1, 1, "zeros", 3, nn.ReLU6, residual=False),

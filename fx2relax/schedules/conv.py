@@ -425,6 +425,7 @@ class PackedConv(ScheduleRule):
         pads = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == "pad"]
         inline_injective(sch, keep=(conv, *pads))
         lanes = _packed_lanes(sch, conv)
+        pads = [pad for pad in pads if not _pad_blocked(sch, pad, conv)]
         reads = _ConsumerReads.find(sch, conv)
         apart = list(sch.get_consumers(conv))  # consumers scheduled on their own, after the conv
         tile_consumer = pooling = None
@@ -481,6 +482,26 @@ class PackedConv(ScheduleRule):
         for pad in pads:
             parallelize_outer(sch, pad)
         return sch
+
+
+def _pad_blocked(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, conv: s_tir.schedule.SBlockRV) -> bool:
+    """Where `pad` copies a channel-blocked input [N, C / L, H, W, L] (layout.BlockChannels) for
+    the conv to read, store the padded copy blocked too and copy a vector of L channels at a time,
+    (image, channel block, row) in parallel: contiguous loads and stores, and the conv reads it as
+    its blocked input. Whether it did."""
+    source, written = sch.get(pad).reads[0].source, sch.get(pad).writes[0].source
+    if len(source.shape) != 5 or not any(region.source.same_as(written) for region in sch.get(conv).reads):
+        return False
+    lanes = int(source.shape[-1])
+    sch.transform_layout(pad, ("write", 0), blocked_index_map(lanes))
+    image, channel, row, column = sch.get_loops(pad)
+    channel_block, lane = sch.split(channel, factors=[None, lanes])
+    sch.reorder(image, channel_block, row, column, lane)
+    work = loop_work(sch, sch.get_loops(pad))
+    if work is None or work >= PARALLEL_MIN_ELEMENTS:
+        sch.parallel(sch.fuse(image, channel_block, row))
+    sch.vectorize(lane)
+    return True
 
 
 def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
