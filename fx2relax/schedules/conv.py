@@ -441,9 +441,8 @@ class PackedConv(ScheduleRule):
         data = sch.get(conv).reads[0].source
         if len(data.shape) == 5:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
-        tile = _column_tile(static_extent(sch.get(column).extent))
         channels = static_extent(sch.get(channel).extent)
-        vectors = 2 if pooling is None and channels % (2 * lanes) == 0 and 2 * tile <= TILE_ACCUMULATORS else 1
+        tile, vectors = _packed_tile(static_extent(sch.get(column).extent), channels, lanes, pooling is None)
         channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
         column_block, column_in_tile = sch.split(column, factors=[None, tile])
         sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
@@ -482,6 +481,19 @@ class PackedConv(ScheduleRule):
         for pad in pads:
             parallelize_outer(sch, pad)
         return sch
+
+
+def _packed_tile(width: int | None, channels: int, lanes: int, two_vectors: bool) -> tuple[int, int]:
+    """A packed conv's register tile (columns, vectors of output channels): two vectors where the
+    channels fill pairs of them (and `two_vectors`), unless that leaves fewer than half the columns
+    of one vector's tile; the columns the largest divisor of the width that keeps the tile within
+    TILE_ACCUMULATORS (COLUMN_TILE for one vector)."""
+    one = _column_tile(width)
+    if two_vectors and channels % (2 * lanes) == 0:
+        two = 1 if width is None else largest_divisor(width, TILE_ACCUMULATORS // 2)
+        if 2 * two >= one:
+            return two, 2
+    return one, 1
 
 
 def _pad_blocked(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, conv: s_tir.schedule.SBlockRV) -> bool:
