@@ -43,12 +43,12 @@ weights beyond ROW_BLOCKED_MAX_WEIGHT_BYTES: fewer split unevenly between cores 
 _Loop = s_tir.schedule.LoopRV
 
 
-def _product_tile(columns: int, channels: int, lanes: int) -> tuple[int, int]:
-    """A product's register tile within one row of `columns` tiles: (vectors of output channels,
-    two where the channels fill pairs of vectors; tiles, the largest divisor of the row keeping
-    tiles x vectors within the packed conv's TILE_ACCUMULATORS)."""
+def _product_tile(tiles: int, channels: int, lanes: int) -> tuple[int, int]:
+    """A product's register tile within a run of `tiles` tiles (one row of them, or all of them):
+    (vectors of output channels, two where the channels fill pairs of vectors; tiles, the largest
+    divisor of the run keeping tiles x vectors within the packed conv's TILE_ACCUMULATORS)."""
     vectors = 2 if channels % (2 * lanes) == 0 else 1
-    return vectors, largest_divisor(columns, TILE_ACCUMULATORS // vectors)
+    return vectors, largest_divisor(tiles, TILE_ACCUMULATORS // vectors)
 
 
 class WinogradConv(ScheduleRule):
@@ -182,19 +182,19 @@ def _schedule_input_transform(sch: s_tir.Schedule, block: s_tir.schedule.SBlockR
 
 def _schedule_product(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
     """Loops (row, column, image, tile row, tile column, out channel, in channel) → register tiles
-    of tiles x output channel vectors, accumulated in registers over the input channels and stored
-    once. Of the transformed inputs (tiles x channels) and weights (channels x out channels) of
+    of tiles (of all images and rows: at 7², 4 tiles a row would hold 8 accumulators instead of 16)
+    x output channel vectors, accumulated in registers over the input channels and stored once.
+    Of the transformed inputs (tiles x channels) and weights (channels x out channels) of
     one transform position, the larger is swept once, in the outer loop, while the smaller is
     read again from cache."""
     row, column, image, tile_row, tile_column, channel, reduction = sch.get_loops(block)
-    columns, channels = (static_extent(sch.get(loop).extent) for loop in (tile_column, channel))
+    channels = static_extent(sch.get(channel).extent)
     tiles = loop_work(sch, [image, tile_row, tile_column])
-    vectors, rows = _product_tile(columns, channels, lanes)
+    vectors, rows = _product_tile(tiles, channels, lanes)
     channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
-    column_block, column_in_block = sch.split(tile_column, factors=[None, rows])
-    tile_blocks = (image, tile_row, column_block)
-    blocks = (*tile_blocks, channel_block) if tiles >= channels else (channel_block, *tile_blocks)
-    sch.reorder(row, column, *blocks, reduction, channel_vector, column_in_block, lane)
+    tile_block, tile_in_block = sch.split(sch.fuse(image, tile_row, tile_column), factors=[None, rows])
+    blocks = (tile_block, channel_block) if tiles >= channels else (channel_block, tile_block)
+    sch.reorder(row, column, *blocks, reduction, channel_vector, tile_in_block, lane)
     outer = sch.fuse(row, column, *blocks)
     sch.parallel(outer)
     _accumulate_in_registers(sch, block, outer, lanes)
