@@ -67,8 +67,9 @@ class WinogradConv(ScheduleRule):
         lanes = int(weight.shape[-1])
         tile = int(sch.get(output).annotations["fx2relax.tile"])
         weight_bytes = math.prod(int(extent) for extent in weight.shape) * tvm.DataType(weight.dtype).bits // 8
+        row_loop = None  # the parallel loop over rows of tiles of the row-blocked schedule
         if _row_blocked_pays(sch, output, tile, weight_bytes):
-            _schedule_row_blocked(sch, transform, product, output, tile, lanes)
+            row_loop = _schedule_row_blocked(sch, transform, product, output, tile, lanes)
         else:
             _schedule_input_transform(sch, transform, lanes)
             _schedule_product(sch, product, lanes)
@@ -77,7 +78,7 @@ class WinogradConv(ScheduleRule):
             parallelize_outer(sch, block)
         for pad in pads:
             if any(read.source.same_as(sch.get(pad).writes[0].source) for read in sch.get(transform).reads):
-                _channels_last(sch, pad, lanes)
+                _channels_last(sch, pad, lanes, row_loop)
             else:
                 parallelize_outer(sch, pad)
         return sch
@@ -92,14 +93,19 @@ def _row_blocked_pays(sch: s_tir.Schedule, output: s_tir.schedule.SBlockRV, tile
     )
 
 
-def _channels_last(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, lanes: int) -> None:
+def _channels_last(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, lanes: int, row_loop: _Loop | None) -> None:
     """Store the zero-padded input [N, C, H, W] as [N, H, W, C], so the input transform reads a
     vector of channels with one load instead of gathering it lane by lane (which also takes LLVM
-    long to emit); the copy runs (image, row) in parallel and a vector of channels at a time."""
+    long to emit), a vector of channels at a time. Under `row_loop` (row-blocked), each row of
+    tiles copies the input rows it reads into a buffer of its own that stays in cache, instead of
+    a pass over the whole padded input through memory first; else (image, row) run in parallel."""
     sch.transform_layout(pad, ("write", 0), lambda n, c, h, w: (n, h, w, c))
-    image, channel, row, column = sch.get_loops(pad)
+    if row_loop is not None:
+        sch.compute_at(pad, row_loop, preserve_unit_loops=True)
+    image, channel, row, column = sch.get_loops(pad)[-4:]
     sch.reorder(image, row, column, channel)
-    sch.parallel(sch.fuse(image, row))
+    if row_loop is None:
+        sch.parallel(sch.fuse(image, row))
     channels = static_extent(sch.get(channel).extent)
     if channels % lanes == 0:
         _, lane = sch.split(channel, factors=[None, lanes])
@@ -109,10 +115,10 @@ def _channels_last(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, lanes: int
 def _schedule_row_blocked(
     sch: s_tir.Schedule, transform: s_tir.schedule.SBlockRV, product: s_tir.schedule.SBlockRV,
     output: s_tir.schedule.SBlockRV, tile: int, lanes: int,
-) -> None:
+) -> _Loop:
     """One row of tiles at a time, in parallel: its input transform (all channels), then per block
     of output channels its products (register tiles as `_schedule_product`) and output transform,
-    all in cache."""
+    all in cache. Returns the parallel loop over rows."""
     channels = static_extent(sch.get(sch.get_loops(product)[5]).extent)
     columns = static_extent(sch.get(sch.get_loops(product)[4]).extent)
     vectors, rows = _product_tile(columns, channels, lanes)
@@ -137,6 +143,7 @@ def _schedule_row_blocked(
     # the row's input transform: (row, column, 1, 1, tile, channel)
     row, column, _, _, tile_column, channel = sch.get_loops(transform)[1:]
     _vector_of_channels_per_tile(sch, row, column, tile_column, channel, lanes)
+    return outer
 
 
 def _vector_of_channels_per_tile(
