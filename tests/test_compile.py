@@ -154,6 +154,23 @@ def test_gemv_split_over_the_cores_matches_torch(batch, out_features, in_feature
     check_against_torch(model, x, compiled=True)
 
 
+@settings(max_examples=6, deadline=None)
+@given(
+    batch=st.sampled_from([(4,), (5,), (6,), (2, 2)]), panels=st.integers(3, 8), remainder=st.integers(0, 15),
+    in_features=st.integers(1500, 2100), bias=st.booleans(), seed=st.integers(0, 2**16),
+)
+def test_gemv_of_four_to_six_rows_split_over_the_cores_matches_torch(batch, panels, remainder, in_features, bias, seed):
+    # 4-6 rows x half the panels per core fit one register tile: a GEMV, its panels zero-padded
+    # to a multiple of the cores (the output features rarely a whole number of panels).
+    torch.manual_seed(seed)
+    out_features = 16 * (panels - 1) + remainder + 1
+    model = nn.Sequential(nn.Linear(in_features, out_features, bias=bias), nn.ReLU()).eval()
+    x = torch.randn(*batch, in_features)
+    x.view(-1, in_features)[0, seed % in_features] = float("nan")
+    x.view(-1, in_features)[-1, 0] = float("-inf")
+    check_against_torch(model, x, compiled=True)
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 2, 2), (2, 1, 2, 6), (1, 3, 7, 3)], ids=["one pooled output", "one row", "one column"])
 @pytest.mark.parametrize("weights_as_inputs", [False, True], ids=["packed", "channel vectors"])
 def test_conv_then_max_pool_to_a_single_row_or_column_compiles(shape, weights_as_inputs):
