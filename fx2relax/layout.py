@@ -14,6 +14,12 @@ whose output transform stores one), or as an epilogue operand; a depthwise conv 
 only when it reads blocked. The layout changes inside the functions that write
 and read the tensor (TIR `transform_layout` of their parameter buffers), so no conversion runs at
 all: the model's inputs and outputs, and every tensor read by anything else, stay [N, C, H, W].
+One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
+pattern) whose result is only the data of a linear layer on packed constant weights (the course
+CNN's conv + ReLU + max-pool → Flatten → Linear): the flatten then reads the blocked tensor in its
+own order, still a plain reshape (no copy), and the linear's packed weights are permuted along
+their input features at compile time to match, so the pooled vectors of channels are stored whole
+instead of one lane per plane (sums then run over the input features in the new order).
 Functions are recognised by their conv stage's marks
 (kernels.marks), never by names.
 """
@@ -21,11 +27,13 @@ Functions are recognised by their conv stage's marks
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import tvm
 from tvm import relax, s_tir, tirx
 
+from .kernels import shape as shape_kernels
 from .kernels.marks import BLOCKED_PARAMS, blocked_index_map, marked_kernel, stages
 from .schedules.generic import param_index, static_extent
 from .schedules.vectors import block_lanes, vector_unit
@@ -37,14 +45,16 @@ _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
 class _Convolution:
     """The one convolution stage of a fused function: whether it is depthwise (one input channel
     per group, as many outputs as inputs), a conv2d_packed or a Winograd conv, which parameter is
-    its input (None when it reads an intermediate; through a pad or not), and which parameters its
-    epilogue reads at the conv's output positions (a residual added)."""
+    its input (None when it reads an intermediate; through a pad or not), which parameters its
+    epilogue reads at the conv's output positions (a residual added), and whether the conv stage
+    writes the function's output itself (no epilogue)."""
 
     depthwise: bool
     packed: bool
     winograd: bool
     data_param: int | None
     operands: frozenset[int]
+    writes_output: bool
 
     @classmethod
     def of(cls, func: tvm.ir.BaseFunc) -> _Convolution | None:
@@ -82,7 +92,7 @@ class _Convolution:
             index for block in epilogue for region in block.reads
             if (index := param_index(func, region.source)) is not None and _same_shape(region.source.shape, output.shape)
         )
-        return cls(depthwise, kernel == "conv2d_packed", winograd, data_param, operands)
+        return cls(depthwise, kernel == "conv2d_packed", winograd, data_param, operands, param_index(func, output) is not None)
 
     def reads_blocked(self, index: int) -> bool:
         """Whether the function's schedule reads parameter `index` blocked well: as the input of a
@@ -150,8 +160,66 @@ def _uses(main: relax.Function) -> dict[relax.Var, list[tuple[relax.Call, int] |
     return uses
 
 
-def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], int]) -> dict[relax.Call, set[tuple[int, int]]]:
-    """For each call_tir of `main`, the (lanes, parameter index) pairs (arguments, then the output) to block."""
+def _packed_weight_of_data(func: tvm.ir.BaseFunc, index: int) -> int | None:
+    """The parameter index of the packed weight of the linear_packed stage of `func` when parameter
+    `index` is that stage's data and nothing else in `func` reads it, else None."""
+    if not isinstance(func, tirx.PrimFunc):
+        return None
+    blocks = stages(func)
+    linears = [block for block in blocks if marked_kernel(block.annotations) == "linear_packed"]
+    if len(linears) != 1 or len(linears[0].reads) < 2 or param_index(func, linears[0].reads[0].source) != index:
+        return None
+    data = func.params[index]
+    if any(region.source.same_as(data) for block in blocks if not block.same_as(linears[0]) for region in block.reads):
+        return None
+    return param_index(func, linears[0].reads[1].source)
+
+
+@dataclass
+class _FlattenedLinear:
+    """A flatten of a blocked conv output into a linear layer's data: the calls to rewrite."""
+
+    flatten: relax.Call
+    linear: relax.Call
+    weight_index: int
+    lanes: int
+
+
+def _flattened_into_linear(
+    mod: tvm.IRModule, var: relax.Var, lanes: int, uses: dict, bound: dict[relax.Call, relax.Var]
+) -> _FlattenedLinear | None:
+    """For a static [N, C, H, W] `var` whose one use is a flatten to [N, C * H * W] (a function of
+    TVM's reshape pattern) whose result's one use is the data of a linear_packed function on a
+    constant packed weight ([panels, C * H * W, width]): those calls, else None."""
+    found = uses.get(var, [])
+    if len(found) != 1 or found[0] is None or found[0][1] != 0:
+        return None
+    flatten = found[0][0]
+    n, c, h, w = (int(d) for d in var.ty.shape.values)
+    out_shape = getattr(flatten.ty, "shape", None)
+    if (
+        flatten not in bound or not isinstance(mod[flatten.args[0]], tirx.PrimFunc)
+        or len(flatten.args[1].fields) != 1 or getattr(out_shape, "values", None) is None
+        or [static_extent(d) for d in out_shape.values] != [n, c * h * w]
+        or not relax.analysis.has_reshape_pattern(mod[flatten.args[0]])
+    ):
+        return None
+    readers = uses.get(bound[flatten], [])
+    if len(readers) != 1 or readers[0] is None:
+        return None
+    linear, data_index = readers[0]
+    weight_index = _packed_weight_of_data(mod[linear.args[0]], data_index)
+    if weight_index is None or weight_index >= len(linear.args[1].fields):
+        return None
+    weight = linear.args[1].fields[weight_index]
+    if not isinstance(weight, tvm.ir.expr.Constant) or len(weight.value.shape) != 3 or weight.value.shape[1] != c * h * w:
+        return None
+    return _FlattenedLinear(flatten, linear, weight_index, lanes)
+
+
+def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], int]) -> _Choice:
+    """For each call_tir of `main`, the (lanes, parameter index) pairs (arguments, then the output)
+    to block, and the flattens into linear layers that read a blocked output."""
     uses = _uses(main)
     producers: dict[relax.Var, relax.Call] = {}
     for block in main.body.blocks:
@@ -159,6 +227,7 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             value = binding.value
             if isinstance(value, relax.Call) and value.op == _CALL_TIR and isinstance(binding.var.ty, relax.TensorType):
                 producers[binding.var] = value
+    bound = {call: var for var, call in producers.items()}
 
     def convolution(call: relax.Call) -> _Convolution | None:
         return _Convolution.of(mod[call.args[0]])
@@ -174,12 +243,20 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
                 return None
         return found
 
-    chosen: dict[relax.Call, set[tuple[int, int]]] = {}
+    choice = _Choice()
+    chosen = choice.params
     blocked_inputs: set[relax.Call] = set()
     for var, producer in producers.items():  # in order: a depthwise producer's input is decided first
         lanes = _blocked_lanes(var, lanes_of)
         conv = convolution(producer)
         readers = read_blocked(var) if lanes and conv is not None else None
+        if conv is not None and conv.packed and conv.writes_output:  # PackedConv stores blocked through an epilogue only
+            continue
+        flattened = _flattened_into_linear(mod, var, lanes, uses, bound) if lanes and conv is not None and conv.packed else None
+        if flattened is not None:
+            chosen.setdefault(producer, set()).add((lanes, len(producer.args[1].fields)))
+            choice.flattened.append(flattened)
+            continue
         if not readers or conv.depthwise and producer not in blocked_inputs:  # a depthwise conv writes blocked only from blocked
             continue
         chosen.setdefault(producer, set()).add((lanes, len(producer.args[1].fields)))  # the output parameter
@@ -187,7 +264,25 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             chosen.setdefault(call, set()).add((lanes, index))
             if index == convolution(call).data_param:
                 blocked_inputs.add(call)
-    return chosen
+    return choice
+
+
+@dataclass
+class _Choice:
+    """What BlockChannels changes: per call_tir, the (lanes, parameter index) pairs to block; the
+    flattens of blocked outputs into linear layers."""
+
+    params: dict[relax.Call, set[tuple[int, int]]] = field(default_factory=dict)
+    flattened: list[_FlattenedLinear] = field(default_factory=list)
+
+
+def permute_for_blocked_flatten(weight: np.ndarray, channels: int, height: int, width: int, lanes: int) -> np.ndarray:
+    """A packed linear weight [panels, C * H * W, width] whose input features come from flattening
+    [N, C, H, W], with its input features reordered as the flatten of [N, C / lanes, H, W, lanes]
+    gives them."""
+    panels, _, panel_width = weight.shape
+    blocked = weight.reshape(panels, channels // lanes, lanes, height, width, panel_width).transpose(0, 1, 3, 4, 2, 5)
+    return np.ascontiguousarray(blocked).reshape(weight.shape)
 
 
 def block_params(func: tirx.PrimFunc, lanes: dict[int, int]) -> tirx.PrimFunc:
@@ -218,19 +313,27 @@ class BlockChannels:
         main = mod["main"]
         if not isinstance(main, relax.Function) or not isinstance(main.body, relax.SeqExpr):
             return mod
-        chosen = _choose(mod, main, vector_unit(self.target).lanes)
-        if not chosen:
+        choice = _choose(mod, main, vector_unit(self.target).lanes)
+        if not choice.params:
             return mod
-        return _rewrite(mod, main, chosen)
+        return _rewrite(mod, main, choice)
 
 
-def _rewrite(mod: tvm.IRModule, main: relax.Function, chosen: dict[relax.Call, set[tuple[int, int]]]) -> tvm.IRModule:
+def _rewrite(mod: tvm.IRModule, main: relax.Function, choice: _Choice) -> tvm.IRModule:
     """`mod` with each chosen call_tir calling a copy of its function with the chosen parameters
     blocked (one copy per function and set of parameters), its output's shape blocked when the
-    output is; the variables whose shape changes get new ones, and their uses follow."""
+    output is; each flatten of a blocked output into a linear layer flattening the blocked tensor,
+    the linear's packed weight permuted to match. The variables whose shape changes get new ones,
+    and their uses follow."""
     rewriter = _Reblocker(mod)
+    for flattened in choice.flattened:
+        rewriter.flattens.add(flattened.flatten)
+        weight = flattened.linear.args[1].fields[flattened.weight_index]
+        _, channels, height, width = (int(d) for d in flattened.flatten.args[1].fields[0].ty.shape.values)
+        permuted = permute_for_blocked_flatten(weight.value.numpy(), channels, height, width, flattened.lanes)
+        rewriter.weights[flattened.linear] = (flattened.weight_index, relax.const(permuted, str(weight.value.dtype)))
     copies: dict[tuple[str, frozenset], tvm.ir.GlobalVar] = {}
-    for call, marked in chosen.items():
+    for call, marked in choice.params.items():
         lanes = dict((index, lanes) for lanes, index in marked)
         global_var = call.args[0]
         key = (global_var.name_hint, frozenset(lanes.items()))
@@ -253,10 +356,20 @@ class _Reblocker(relax.PyExprMutator):
     def __init__(self, mod: tvm.IRModule):
         super().__init__(mod)
         self.replacements: dict[relax.Call, tuple[tvm.ir.GlobalVar, relax.TensorType]] = {}
+        self.flattens: set[relax.Call] = set()  # flattens of a tensor now blocked: flatten it as it is
+        self.weights: dict[relax.Call, tuple[int, tvm.ir.expr.Constant]] = {}  # (argument index, new constant)
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         replacement = self.replacements.get(call)
         new = self.visit_expr_post_order(call)
+        if call in self.flattens:
+            data = new.args[1].fields[0]
+            return self.builder_.call_te(shape_kernels.flatten, data, 1, len(data.ty.shape.values) - 1, primfunc_name_hint="flatten")
+        if call in self.weights:
+            index, weight = self.weights[call]
+            arguments = list(new.args[1].fields)
+            arguments[index] = weight
+            return relax.call_tir(new.args[0], relax.Tuple(arguments), call.ty)
         if replacement is None:
             return new
         return relax.call_tir(replacement[0], new.args[1], replacement[1])

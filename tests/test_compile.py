@@ -164,6 +164,52 @@ def test_packed_conv_register_tiles_over_wide_rows_match_torch(data, out_width, 
 
 @settings(max_examples=8, deadline=None)
 @given(
+    data=st.data(), in_channels=st.integers(1, 3), out_channels=st.sampled_from([8, 16, 24, 32, 20]),
+    kernel=st.integers(1, 3), conv_padding=st.integers(0, 1), conv_bias=st.booleans(), relu=st.booleans(),
+    pool_kernel=st.integers(1, 3), pool_stride=st.integers(1, 3), out_features=st.integers(1, 40),
+    batch=st.sampled_from([1, 2, 4, 5, 9]),
+)
+def test_conv_then_flattened_into_linear_compiled_matches_torch(
+    data, in_channels, out_channels, kernel, conv_padding, conv_bias, relu, pool_kernel, pool_stride, out_features, batch
+):
+    # The conv's output stored channel-blocked (whole vectors, half vectors for 8 and 24 channels,
+    # none for 20), flattened as it is, the linear's packed weights permuted to match; the conv
+    # alone, with an epilogue, or pooled (windows side by side or overlapping), odd plane sizes,
+    # GEMV and GEMM batches.
+    height, width = (data.draw(st.integers(kernel + pool_kernel - 1, 15), label=side) for side in ("height", "width"))
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    layers = [nn.Conv2d(in_channels, out_channels, kernel, padding=conv_padding, bias=conv_bias), *([nn.ReLU()] if relu else [])]
+    layers += [*([nn.MaxPool2d(pool_kernel, stride=pool_stride)] if pool_kernel > 1 else []), nn.Flatten()]
+    features = nn.Sequential(*layers)(torch.zeros(1, in_channels, height, width)).shape[1]
+    model = nn.Sequential(*layers, nn.Linear(features, out_features), nn.ReLU()).eval()
+    x = torch.randn(batch, in_channels, height, width)
+    x[0, 0, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = float("nan")
+    x[-1, -1, data.draw(st.integers(0, height - 1)), 0] = data.draw(st.sampled_from([float("inf"), float("-inf")]))
+    check_against_torch(model, x, compiled=True)
+
+
+@pytest.mark.parametrize("reader", ["1x1 conv", "flatten + linear"])
+def test_conv_without_epilogue_before_a_blocked_reader_compiles(reader):
+    # A packed conv storing its output itself (no bias, no activation) keeps it [N, C, H, W]: its
+    # schedule stores channel-blocked only through an epilogue (it failed in TVM's transform_layout).
+    torch.manual_seed(0)
+    tail = [nn.Conv2d(16, 16, 1)] if reader == "1x1 conv" else [nn.Flatten(), nn.Linear(16 * 6 * 7, 5)]
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, bias=False), *tail).eval()
+    x = torch.randn(2, 3, 8, 9)
+    x[0, 0, 1, 1] = float("nan")
+    check_against_torch(model, x, compiled=True)
+
+
+def test_course_cnn_flattens_its_pooled_conv_channel_blocked():
+    # The flatten reads the blocked output as it is: a reshape, no copy kernel.
+    fused = fuse(fx2relax.from_module(course_cnn(), (4, 1, 28, 28)), host_target())
+    shapes = [tuple(int(d) for d in func.ty.params[-1].shape.values) for _, func in fused.functions_items()
+              if isinstance(func, tirx.PrimFunc) and any(marked_kernel(b.annotations) == "conv2d_packed" for b in stages(func))]
+    assert shapes == [(4, 2, 13, 13, 16)]
+
+
+@settings(max_examples=8, deadline=None)
+@given(
     batch=st.sampled_from([(1,), (2,), (3,), (1, 3)]), out_features=st.integers(150, 300), in_features=st.integers(2000, 2400),
     bias=st.booleans(), seed=st.integers(0, 2**16),
 )
@@ -174,6 +220,23 @@ def test_gemv_split_over_the_cores_matches_torch(batch, out_features, in_feature
     x = torch.randn(*batch, in_features)
     x.view(-1, in_features)[0, seed % in_features] = float("nan")
     x.view(-1, in_features)[-1, 0] = float("inf")
+    check_against_torch(model, x, compiled=True)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    batch=st.sampled_from([(4,), (5,), (6,), (2, 2)]), panels=st.integers(3, 8), remainder=st.integers(0, 15),
+    in_features=st.integers(1500, 2100), bias=st.booleans(), seed=st.integers(0, 2**16),
+)
+def test_gemv_of_four_to_six_rows_split_over_the_cores_matches_torch(batch, panels, remainder, in_features, bias, seed):
+    # 4-6 rows x half the panels per core fit one register tile: a GEMV, its panels zero-padded
+    # to a multiple of the cores (the output features rarely a whole number of panels).
+    torch.manual_seed(seed)
+    out_features = 16 * (panels - 1) + remainder + 1
+    model = nn.Sequential(nn.Linear(in_features, out_features, bias=bias), nn.ReLU()).eval()
+    x = torch.randn(*batch, in_features)
+    x.view(-1, in_features)[0, seed % in_features] = float("nan")
+    x.view(-1, in_features)[-1, 0] = float("-inf")
     check_against_torch(model, x, compiled=True)
 
 

@@ -81,6 +81,14 @@ def test_linear_layers_get_the_gemv_or_gemm_rule(batch, rule, dtype):
     assert chosen_rules(nn.Linear(64, 32), (batch, 64), dtype=dtype) == [(("linear_packed",), rule)]
 
 
+@pytest.mark.parametrize(("cores", "rule"), [(2, "PackedGemv"), (1, "PackedGemm")])
+def test_four_rows_over_many_weights_split_their_panels_over_the_cores(cores, rule):
+    # 4 rows x 4 of 8 panels per core fit one register tile: each core reads half the weights;
+    # on one core the GEMM's tiles keep the 7 panels unpadded.
+    target = tvm.target.Target({**HOST.export(), "num-cores": cores})
+    assert chosen_rules(nn.Linear(2048, 100), (4, 2048), target) == [(("linear_packed",), rule)]
+
+
 @pytest.mark.parametrize("name", CHANNEL_VECTOR_CONVS)
 @pytest.mark.parametrize(("target", "dtype"), [(HOST, "float32"), (HASWELL, "float32"), (HOST, "float64")])
 def test_convs_with_whole_channel_vectors_get_the_channel_vector_rule(name, target, dtype):
