@@ -1,8 +1,9 @@
 """Direct 2-D convolution rules for kernels.conv.conv2d and conv2d_packed.
 
 Packed rule (conv2d_packed: groups=1, weights packed at compile time in blocks of `lanes` output
-channels, fx2relax.packing): a register tile of up to COLUMN_TILE output columns x one vector of
-output channels (two when the tile is narrow) accumulates over (input channel, kernel row, kernel
+channels, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output columns x several
+vectors of output channels where the row and the channels allow, else of up to COLUMN_TILE columns
+x one or two vectors (`_packed_tile`), accumulates over (input channel, kernel row, kernel
 column), one packed weight vector and one broadcast input value per FMA; tiles of (image, channel
 block, row) run in parallel. An element-wise consumer (bias, batch norm, activation, residual add)
 runs on each tile while it is in registers, so any plane size fits; a pooling consumer reads a
@@ -76,7 +77,15 @@ weight vector and the broadcast input, 16 registers: AVX2's count)."""
 
 TILE_ACCUMULATORS = 24
 """Vector accumulators a packed conv's register tile may hold with two vectors of output channels
-(AVX-512 has 32 registers): a tile of few columns takes two, so enough FMA chains hide the latency."""
+(AVX-512 has 32 registers): a tile of few columns takes two, so enough FMA chains hide the latency.
+With 28 (2 x 14) LLVM spilled: MobileNetV2's 1x1 convs at 14x14 and 28x28 took 1.3-3x as long."""
+
+SHORT_COLUMN_TILE = 7
+SHORT_COLUMN_TILE_MIN = 4
+"""A packed conv's tile of several vectors of output channels spans a divisor of the row from
+SHORT_COLUMN_TILE_MIN to SHORT_COLUMN_TILE columns (MobileNetV2, one thread, best of 30 calls:
+3 x 7 instead of 1 x 14 takes its 1x1 convs 2-9 % faster; 3 x 8 and 2 x 8 made them 1.1-2.6x
+slower, not understood, so 8 columns are not tried)."""
 
 UNROLLED_TAPS = 9
 """Kernel windows up to this many taps are unrolled whole in the packed rule; larger ones (7x7)
@@ -440,9 +449,8 @@ class PackedConv(ScheduleRule):
         data = sch.get(conv).reads[0].source
         if len(data.shape) == 5:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
-        tile = _column_tile(static_extent(sch.get(column).extent))
         channels = static_extent(sch.get(channel).extent)
-        vectors = 2 if pooling is None and channels % (2 * lanes) == 0 and 2 * tile <= TILE_ACCUMULATORS else 1
+        vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, target)
         channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
         column_block, column_in_tile = sch.split(column, factors=[None, tile])
         sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
@@ -497,6 +505,26 @@ def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule
         sch.parallel(outer)
     sch.vectorize(lane)
     _window_result_in_registers(sch, block, window, column)
+
+
+def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool, target: tvm.target.Target) -> tuple[int, int]:
+    """A packed conv's register tile: (vectors of output channels, output columns). Where the
+    row has a divisor from SHORT_COLUMN_TILE_MIN to SHORT_COLUMN_TILE columns (`several_vectors`
+    allowing), that many columns x the most vectors dividing the channels within the register
+    budget: each broadcast input then feeds several FMAs and each weight vector several columns
+    (MobileNetV2's 14x14x576 1x1 conv: 3 x 7, not 1 x 14; ONNX Runtime's MLAS takes 4 x 6).
+    Otherwise COLUMN_TILE columns x two vectors where they fit TILE_ACCUMULATORS, else one."""
+    tile = _column_tile(width)
+    short = None if width is None else largest_divisor(width, SHORT_COLUMN_TILE)
+    if several_vectors and short is not None and short >= SHORT_COLUMN_TILE_MIN:
+        registers = vector_unit(target).registers  # accumulators, a weight vector each, the broadcast input
+        vectors = max(
+            v for v in range(1, channel_vectors + 1)
+            if channel_vectors % v == 0 and v * short <= TILE_ACCUMULATORS and v * (short + 1) + 1 <= registers
+        )
+        if vectors >= 2:
+            return vectors, short
+    return (2 if several_vectors and channel_vectors % 2 == 0 and 2 * tile <= TILE_ACCUMULATORS else 1), tile
 
 
 def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
