@@ -32,7 +32,10 @@ under a column stride s, into s planes of every s-th column, as zeros and then t
 
 Blocked depthwise rule (a depthwise conv2d whose input layout.BlockChannels stored channel-blocked,
 [N, C / L, H, W, L]): for each (image, block of L channels), in parallel, the padded input block is
-copied in cache as [rows, columns, L] and the weights as [kh, kw, L]; then a register tile of up to
+copied in cache as [rows, columns, L] (under a row stride, only the rows each output row reads, just
+before it: those stay in L1, where MobileNetV2's 114x114 plane block of 831 KB filled L2; with row
+stride 1 every input row would be copied three times, which costs more) and the weights as
+[kh, kw, L]; then a register tile of up to
 COLUMN_TILE output columns x one vector of channels accumulates over the taps, one contiguous input
 vector times one weight vector per FMA (any width, any stride), and the element-wise consumer
 stores each column's vector (contiguous when the output is blocked too).
@@ -295,8 +298,9 @@ class BlockedDepthwiseConv(ScheduleRule):
         sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
         sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
         _vectorize_tile_consumer(sch, tile_consumer, 3, lanes)  # under (outer, row, column_block)
-        for pad in padded:  # the padded plane block of this (image, channel block), in cache
-            sch.compute_at(pad, outer, preserve_unit_loops=True)
+        row_stride = int(sch.get(conv).annotations["fx2relax.stride"][0])
+        for pad in padded:  # the padded rows of this (image, channel block) in cache: a plane block, or a row's under a row stride
+            sch.compute_at(pad, outer if row_stride == 1 else row, preserve_unit_loops=True)
             sch.vectorize(sch.get_loops(pad)[-1])
         _register_tile_loops(sch, conv, outer, work, lane, column_in_tile, taps)
         for pad in pads:
