@@ -135,6 +135,24 @@ def test_a_block_output_read_by_the_next_convs_and_its_residual_add_is_blocked()
     check_against_torch(model, torch.randn(2, LANES, 7, 7), compiled=True)
 
 
+def intermediate_scopes(func: tirx.PrimFunc) -> set[str]:
+    """The storage scopes of the intermediate buffers a scheduled PrimFunc allocates (in its root block)."""
+    return {buffer.scope() for buffer in func.body.block.alloc_buffers}
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_blocked_projection_adds_its_residual_on_each_register_tile(batch):
+    """At batch 1 too, where rewriting the layout leaves the residual add reading the conv at batch
+    index 0: the add runs on each tile in registers, no conv output goes through memory first."""
+    model = randomize_norms(InvertedResidual(2 * LANES, 2 * LANES, 2 * LANES, 3, 1, 1, 1, "zeros", 1, nn.ReLU6, residual=True), 5)
+    shape = (batch, 2 * LANES, 14, 14)
+    scheduled = lower(fx2relax.from_module(model, shape), host_target(), None, None)
+    project = next(func for global_var, func in scheduled.functions_items() if "add" in global_var.name_hint)
+    assert str(project.attrs[SCHEDULE_RULE]) == "PackedConv"
+    assert intermediate_scopes(project) == {"local"}
+    check_against_torch(model, torch.randn(*shape), compiled=True)
+
+
 @pytest.mark.parametrize(
     "model",
     [

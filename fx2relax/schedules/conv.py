@@ -141,7 +141,7 @@ class _ConsumerReads:
         if len(spatial) + len(reduced) != len(block.iter_vars) or len(spatial) != len(indices) or len(reduced) not in (0, 2):
             return None
         direct = len(indices) - len(reduced)  # axes read at the consumer's own position
-        if not all(index.same_as(v.var) for index, v in zip(indices[:direct], spatial)):
+        if not all(_reads_at(index, v) for index, v in zip(indices[:direct], spatial)):
             return None
         analyzer = sym.Analyzer()  # a consumer over more positions than the conv has (a pad after it) is not element-wise
         if not all(analyzer.can_prove_equal(v.dom.extent, size) for v, size in zip(spatial[:direct], conv_buffer.shape)):
@@ -154,6 +154,15 @@ class _ConsumerReads:
             stride, dilation, _offset = (int(c) for c in coefficients)
             windows.append(_Window(stride, dilation, static_extent(tap.dom.extent), static_extent(size)))
         return cls(consumers[0], tuple(windows))
+
+
+def _reads_at(index: tirx.PrimExpr, iter_var: tirx.IterVar) -> bool:
+    """Whether a consumer's read index is its own position along `iter_var`: the variable itself,
+    or 0 along an axis of extent 1 (layout.BlockChannels' rewrite of a batch-1 function's
+    parameters simplifies the batch index to 0 in every access of the block it rewrites)."""
+    if index.same_as(iter_var.var):
+        return True
+    return static_extent(iter_var.dom.extent) == 1 and isinstance(index, tirx.IntImm) and int(index) == 0
 
 
 class ChannelVectorConv(ScheduleRule):
