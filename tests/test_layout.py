@@ -55,12 +55,12 @@ def randomize_norms(model: nn.Module, seed: int) -> nn.Module:
 @settings(max_examples=20, deadline=None)
 @given(
     batch=st.integers(1, 3),
-    channels=st.sampled_from([3, 8, 16]),
+    channels=st.sampled_from([3, 8, 16, 32]),
     blocks=st.integers(1, 3),  # expanded channels: whole vectors
     extra=st.sampled_from([0, 0, LANES // 2, 4]),  # blocked in half vectors; not blocked
-    outputs=st.sampled_from([8, 16]),
+    outputs=st.sampled_from([8, 16, 32, 48]),  # several vectors: a packed tile of several (fed by a residual)
     kernel=st.sampled_from([1, 3, 5]),
-    stride=st.sampled_from([1, 2, 3]),
+    stride=st.sampled_from([1, 2, 3, (2, 1), (1, 2)]),  # a row stride: the padded input copied per output row
     padding=st.integers(0, 2),
     dilation=st.integers(1, 2),
     padding_mode=st.sampled_from(["zeros", "zeros", "reflect"]),
@@ -81,7 +81,8 @@ def test_inverted_residual_blocks_compiled_match_torch(
         padding = reach  # the window must fit
         if padding_mode == "reflect" and padding >= min(height, width):
             padding_mode = "zeros"
-    same_size = all((size + 2 * padding - reach - 1) // stride + 1 == size for size in (height, width))
+    strides = stride if isinstance(stride, tuple) else (stride, stride)
+    same_size = all((size + 2 * padding - reach - 1) // step + 1 == size for size, step in zip((height, width), strides))
     torch.manual_seed(seed)
     model = randomize_norms(InvertedResidual(
         channels, blocks * LANES + extra, outputs, kernel, stride, padding, dilation, padding_mode, expand_kernel,
@@ -183,6 +184,23 @@ def test_padded_and_winograd_convs_read_and_write_blocked():
         ([0], "PackedConv"), ([0, 3], "PackedConv"), ([0, 3], "WinogradConv"), ([0, 3, 4], "WinogradConv"), ([3], "PackedConv"),
     ]
     check_against_torch(model, torch.randn(2, 8, 11, 9), compiled=True)
+
+def intermediate_scopes(func: tirx.PrimFunc) -> set[str]:
+    """The storage scopes of the intermediate buffers a scheduled PrimFunc allocates (in its root block)."""
+    return {buffer.scope() for buffer in func.body.block.alloc_buffers}
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_blocked_projection_adds_its_residual_on_each_register_tile(batch):
+    """At batch 1 too, where rewriting the layout leaves the residual add reading the conv at batch
+    index 0: the add runs on each tile in registers, no conv output goes through memory first."""
+    model = randomize_norms(InvertedResidual(2 * LANES, 2 * LANES, 2 * LANES, 3, 1, 1, 1, "zeros", 1, nn.ReLU6, residual=True), 5)
+    shape = (batch, 2 * LANES, 14, 14)
+    scheduled = lower(fx2relax.from_module(model, shape), host_target(), None, None)
+    project = next(func for global_var, func in scheduled.functions_items() if "add" in global_var.name_hint)
+    assert str(project.attrs[SCHEDULE_RULE]) == "PackedConv"
+    assert intermediate_scopes(project) == {"local"}
+    check_against_torch(model, torch.randn(*shape), compiled=True)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """Direct 2-D convolution rules for kernels.conv.conv2d and conv2d_packed.
 
 Packed rule (conv2d_packed: groups=1, weights packed at compile time in blocks of `lanes` output
-channels, fx2relax.packing): a register tile of up to COLUMN_TILE output columns x one vector of
-output channels (two when the tile is narrow) accumulates over (input channel, kernel row, kernel
+channels, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output columns x several
+vectors of output channels where the row and the channels allow, else of up to COLUMN_TILE columns
+x one or two vectors (`_packed_tile`), accumulates over (input channel, kernel row, kernel
 column), one packed weight vector and one broadcast input value per FMA; tiles of (image, channel
 block, row) run in parallel. An element-wise consumer (bias, batch norm, activation, residual add)
 runs on each tile while it is in registers, so any plane size fits; a pooling consumer reads a
@@ -31,7 +32,11 @@ under a column stride s, into s planes of every s-th column, as zeros and then t
 
 Blocked depthwise rule (a depthwise conv2d whose input layout.BlockChannels stored channel-blocked,
 [N, C / L, H, W, L]): for each (image, block of L channels), in parallel, the padded input block is
-copied in cache as [rows, columns, L] and the weights as [kh, kw, L]; then a register tile of up to
+copied in cache as [rows, columns, L] (under a row stride, where that block fits PLANE_BLOCK_MAX_BYTES,
+only the rows each output row reads, just before it, in L1: MobileNetV2's stride-2 convs at 56x56 and
+28x28 13-35 % faster at batches 1 and 16; its 114x114 block, 831 KB, was 8 % faster so at batch 1 but
+10-17 % slower at batch 16, and under row stride 1 each row would be copied three times, 12-38 %
+slower) and the weights as [kh, kw, L]; then a register tile of up to
 COLUMN_TILE output columns x one vector of channels accumulates over the taps, one contiguous input
 vector times one weight vector per FMA (any width, any stride), and the element-wise consumer
 stores each column's vector (contiguous when the output is blocked too).
@@ -76,7 +81,15 @@ weight vector and the broadcast input, 16 registers: AVX2's count)."""
 
 TILE_ACCUMULATORS = 24
 """Vector accumulators a packed conv's register tile may hold with two vectors of output channels
-(AVX-512 has 32 registers): a tile of few columns takes two, so enough FMA chains hide the latency."""
+(AVX-512 has 32 registers): a tile of few columns takes two, so enough FMA chains hide the latency.
+With 28 (2 x 14) LLVM spilled: MobileNetV2's 1x1 convs at 14x14 and 28x28 took 1.3-3x as long."""
+
+SHORT_COLUMN_TILE = 7
+SHORT_COLUMN_TILE_MIN = 4
+"""A packed conv's tile of several vectors of output channels spans a divisor of the row from
+SHORT_COLUMN_TILE_MIN to SHORT_COLUMN_TILE columns (MobileNetV2, one thread, best of 30 calls:
+3 x 7 instead of 1 x 14 takes its 1x1 convs 2-9 % faster; 3 x 8 and 2 x 8 made them 1.1-2.6x
+slower, not understood, so 8 columns are not tried)."""
 
 UNROLLED_TAPS = 9
 """Kernel windows up to this many taps are unrolled whole in the packed rule; larger ones (7x7)
@@ -129,7 +142,7 @@ class _ConsumerReads:
         if len(spatial) + len(reduced) != len(block.iter_vars) or len(spatial) != len(indices) or len(reduced) not in (0, 2):
             return None
         direct = len(indices) - len(reduced)  # axes read at the consumer's own position
-        if not all(index.same_as(v.var) for index, v in zip(indices[:direct], spatial)):
+        if not all(_reads_at(index, v) for index, v in zip(indices[:direct], spatial)):
             return None
         analyzer = sym.Analyzer()  # a consumer over more positions than the conv has (a pad after it) is not element-wise
         if not all(analyzer.can_prove_equal(v.dom.extent, size) for v, size in zip(spatial[:direct], conv_buffer.shape)):
@@ -142,6 +155,15 @@ class _ConsumerReads:
             stride, dilation, _offset = (int(c) for c in coefficients)
             windows.append(_Window(stride, dilation, static_extent(tap.dom.extent), static_extent(size)))
         return cls(consumers[0], tuple(windows))
+
+
+def _reads_at(index: tirx.PrimExpr, iter_var: tirx.IterVar) -> bool:
+    """Whether a consumer's read index is its own position along `iter_var`: the variable itself,
+    or 0 along an axis of extent 1 (layout.BlockChannels' rewrite of a batch-1 function's
+    parameters simplifies the batch index to 0 in every access of the block it rewrites)."""
+    if index.same_as(iter_var.var):
+        return True
+    return static_extent(iter_var.dom.extent) == 1 and isinstance(index, tirx.IntImm) and int(index) == 0
 
 
 class ChannelVectorConv(ScheduleRule):
@@ -286,8 +308,10 @@ class BlockedDepthwiseConv(ScheduleRule):
         sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
         sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
         _vectorize_tile_consumer(sch, tile_consumer, 3, lanes)  # under (outer, row, column_block)
-        for pad in padded:  # the padded plane block of this (image, channel block), in cache
-            sch.compute_at(pad, outer, preserve_unit_loops=True)
+        row_stride = int(sch.get(conv).annotations["fx2relax.stride"][0])
+        for pad in padded:  # the padded rows of this (image, channel block) in cache: a plane block, or a row's (above)
+            per_row = row_stride > 1 and (_plane_block_bytes(sch, pad) or PLANE_BLOCK_MAX_BYTES + 1) <= PLANE_BLOCK_MAX_BYTES
+            sch.compute_at(pad, row if per_row else outer, preserve_unit_loops=True)
             sch.vectorize(sch.get_loops(pad)[-1])
         _register_tile_loops(sch, conv, outer, work, lane, column_in_tile, taps)
         for pad in pads:
@@ -442,7 +466,7 @@ class PackedConv(ScheduleRule):
         if len(data.shape) == 5:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
         channels = static_extent(sch.get(channel).extent)
-        tile, vectors = _packed_tile(static_extent(sch.get(column).extent), channels, lanes, pooling is None)
+        vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, target)
         channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
         column_block, column_in_tile = sch.split(column, factors=[None, tile])
         sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
@@ -483,19 +507,6 @@ class PackedConv(ScheduleRule):
         return sch
 
 
-def _packed_tile(width: int | None, channels: int, lanes: int, two_vectors: bool) -> tuple[int, int]:
-    """A packed conv's register tile (columns, vectors of output channels): two vectors where the
-    channels fill pairs of them (and `two_vectors`), unless that leaves fewer than half the columns
-    of one vector's tile; the columns the largest divisor of the width that keeps the tile within
-    TILE_ACCUMULATORS (COLUMN_TILE for one vector)."""
-    one = _column_tile(width)
-    if two_vectors and channels % (2 * lanes) == 0:
-        two = 1 if width is None else largest_divisor(width, TILE_ACCUMULATORS // 2)
-        if 2 * two >= one:
-            return two, 2
-    return one, 1
-
-
 def _pad_blocked(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, conv: s_tir.schedule.SBlockRV) -> bool:
     """Where `pad` copies a channel-blocked input [N, C / L, H, W, L] (layout.BlockChannels) for
     the conv to read, store the padded copy blocked too and copy a vector of L channels at a time,
@@ -530,6 +541,35 @@ def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule
         sch.parallel(outer)
     sch.vectorize(lane)
     _window_result_in_registers(sch, block, window, column)
+
+
+def _plane_block_bytes(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV) -> int | None:
+    """Bytes of one (image, channel block) of a blocked pad's output [N, C / L, H, W, L] (None if symbolic)."""
+    buffer = sch.get(pad).writes[0].source
+    extents = [static_extent(d) for d in buffer.shape[-3:]]
+    if any(extent is None for extent in extents):
+        return None
+    return extents[0] * extents[1] * extents[2] * tvm.DataType(buffer.dtype).bits // 8
+
+
+def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool, target: tvm.target.Target) -> tuple[int, int]:
+    """A packed conv's register tile: (vectors of output channels, output columns). Where the
+    row has a divisor from SHORT_COLUMN_TILE_MIN to SHORT_COLUMN_TILE columns (`several_vectors`
+    allowing), that many columns x the most vectors dividing the channels within the register
+    budget: each broadcast input then feeds several FMAs and each weight vector several columns
+    (MobileNetV2's 14x14x576 1x1 conv: 3 x 7, not 1 x 14; ONNX Runtime's MLAS takes 4 x 6).
+    Otherwise COLUMN_TILE columns x two vectors where they fit TILE_ACCUMULATORS, else one."""
+    tile = _column_tile(width)
+    short = None if width is None else largest_divisor(width, SHORT_COLUMN_TILE)
+    if several_vectors and short is not None and short >= SHORT_COLUMN_TILE_MIN:
+        registers = vector_unit(target).registers  # accumulators, a weight vector each, the broadcast input
+        vectors = max(
+            v for v in range(1, channel_vectors + 1)
+            if channel_vectors % v == 0 and v * short <= TILE_ACCUMULATORS and v * (short + 1) + 1 <= registers
+        )
+        if vectors >= 2:
+            return vectors, short
+    return (2 if several_vectors and channel_vectors % 2 == 0 and 2 * tile <= TILE_ACCUMULATORS else 1), tile
 
 
 def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
