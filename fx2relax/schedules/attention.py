@@ -1,13 +1,15 @@
 """FusedAttention: kernels.attention.scaled_dot_product_attention, block of query rows by block of
 query rows, in parallel, each block's scores never leaving L1.
 
-For each (batch entries, block of ROWS query rows): the block's scores (a register tile of rows x
-column vectors over the keys, transposed once per call so that each head feature loads a vector
-of contiguous keys), its row max and sum of exponentials (vector-lane partials, as the row rule's),
-its exponentials and weights (vectorised along the row), and the block's output rows (a register
-tile of rows x head-feature vectors over the keys). Separately, the scores of a 128-token head
-(64 KB) went through L2 three times (product, softmax, attend) in three parallel launches. Every
-sum runs in order, as `build`'s.
+For each (batch entries, block of query rows): the block's scores (a register tile of rows x
+column vectors over the keys, the keys copied transposed once per call so that each head feature
+loads a vector of contiguous keys; the mask applied as the tile is written back), its row max and
+sum of exponentials (vector-lane partials, as the row rule's), its exponentials and weights
+(vectorised along the row), and the block's output rows (a register tile of rows x head-feature
+vectors over the keys). The heads split before and merged after (fused by
+compiler.FuseAttentionWithHeadLayouts) are read and written in place. Separately, the scores of a
+128-token head (64 KB) went through L2 three times (product, softmax, attend) in three parallel
+launches, and the split and merge were four more passes. Every sum runs in order, as `build`'s.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .vectors import vector_unit
 
 
 def _is_reduction(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    """Whether the block reduces (has a reduction iterator)."""
     return any(iter_var.iter_type == tirx.IterVar.CommReduce for iter_var in sch.get(block).iter_vars)
 
 
