@@ -440,7 +440,7 @@ def test_attention_gets_the_fused_attention_rule_with_its_head_layouts():
 def test_fused_attention_compiled_matches_torch(data, length, source, heads, head_dim, mask, target, dtype):
     # FusedAttention: blocks of 1-8 query rows (lengths with no tile of several rows too), keys and
     # head features of 1-4 vectors or part of one (8, 20, 5: the lanes dividing them; a prime
-    # number of keys, 1 or 17: the generic rule); float masks with -inf, NaN and inf, bool masks with rows that
+    # number of keys: 17 scalar score columns, 1 the generic rule); float masks with -inf, NaN and inf, bool masks with rows that
     # attend to nothing (0, as PyTorch's), causal selection; AVX-512 and AVX2, float32 and float64.
     special = mask == "input" and data.draw(st.booleans(), label="special values")
     shapes = [(2, heads, length, head_dim), (2, heads, source, head_dim), (2, heads, source, head_dim), (length, source)]

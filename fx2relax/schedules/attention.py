@@ -39,7 +39,8 @@ class FusedAttention(ScheduleRule):
     computed per block of query rows, with the head splits and merge fused around them read and
     written in place; static lengths and head features (else None: the generic rule takes the
     function), vectors of the most lanes that divide the keys (the head features), part of a
-    vector for odd sizes."""
+    vector for odd sizes, scalar score columns for a prime number of keys from a vector's worth
+    on; a prime number of head features or of fewer keys: None."""
 
     def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
         sch = s_tir.Schedule(func)
@@ -65,7 +66,7 @@ class FusedAttention(ScheduleRule):
             return None
         lanes = vector_unit(target).lanes(output_dtype(sch, product))
         d_width, width = largest_divisor(head_dim, lanes), largest_divisor(source, lanes)  # vectors dividing the axes
-        if 1 in (d_width, width):  # a prime number of keys (ViT's 17) or head features: no vector
+        if d_width == 1 or (width == 1 and source < lanes):  # a prime number of head features, or of few keys
             return None
         budget = accumulator_budget(target)
         d_vectors = _largest(COLUMN_VECTORS, lambda count: (head_dim // d_width) % count == 0)
@@ -75,7 +76,7 @@ class FusedAttention(ScheduleRule):
 
         row_max, exp_sum = reductions
         exponentials = injective[-1]
-        partials = [lane_partials(sch, block, width) for block in (row_max, exp_sum)]
+        partials = [lane_partials(sch, block, width) if width > 1 else None for block in (row_max, exp_sum)]
         copies = transposed_operands_copied(sch, scores)  # from the split keys, which are inlined next
         try:
             for block in prologue:
@@ -108,7 +109,12 @@ class FusedAttention(ScheduleRule):
         sch.reorder(column_outer, depth, *score_rows, column_vector, column_lane)
         score_accumulator = sch.cache_write(scores, 0, "local")
         sch.reverse_compute_at(score_accumulator, column_outer)
-        vectorize_tile(sch, scores, score_accumulator, depth, (*score_rows, column_vector), column_lane)
+        if width > 1:
+            vectorize_tile(sch, scores, score_accumulator, depth, (*score_rows, column_vector), column_lane)
+        else:  # a prime number of keys (ViT's 17 or 197): a tile of rows x scalar columns
+            for loop in (*score_rows, column_vector):
+                sch.unroll(loop)
+            sch.decompose_reduction(scores, depth)
         if masked:  # the mask and causal selection applied as the tile is written back
             sch.reverse_compute_inline(masked[0])
 
@@ -118,6 +124,6 @@ class FusedAttention(ScheduleRule):
             inner = sch.get_loops(block)[1:]
             if inner:
                 interleave_rows(sch, block, inner)
-        for block in (exponentials, weights):
+        for block in (exponentials, weights) if width > 1 else ():
             vectorize_last(sch, sch.get_loops(block)[-1], width)
         return sch
