@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 import tvm
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -408,3 +409,63 @@ def test_gemm_tiles_of_several_panels_match_torch(data, rows, in_features, out_f
     # (e.g. 2 x 7 for 100 features in float32 vectors of 16), within each target's register budget.
     x = data.draw(tensors((rows, in_features), special_values=data.draw(st.booleans())), label="x").to(dtype)
     check_compiled(LinearEpilogue(in_features, out_features, bias, activation, residual=False), x, target)
+
+
+class HeadsAttention(nn.Module):
+    """Projections split into heads (view + transpose), scaled_dot_product_attention with a bool
+    buffer mask (or causal), heads merged again: what compile fuses into one FusedAttention function."""
+
+    def __init__(self, heads: int, head_dim: int, mask: torch.Tensor | None):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        self.query, self.key, self.value = (nn.Linear(heads * head_dim, heads * head_dim) for _ in range(3))
+        self.register_buffer("mask", mask)
+
+    def split(self, x):
+        return x.view(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, x):
+        query, key, value = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
+        causal = self.mask is None
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=self.mask, is_causal=causal)
+        return out.transpose(1, 2).reshape(x.shape)
+
+
+def test_attention_gets_the_fused_attention_rule_with_its_head_layouts():
+    # the heads split and merge fuse into the attention: one function, no copies around it
+    rules = chosen_rules(HeadsAttention(2, 16, torch.rand(32, 32) < 0.5), (2, 32, 32))
+    attention = [(kernels, rule) for kernels, rule in rules if "attend" in kernels]
+    assert attention == [(("attend", "attention_scores", "softmax"), "FusedAttention")]
+    assert all(rule == "PackedGemm" for kernels, rule in rules if kernels != attention[0][0])
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    data=st.data(), length=st.sampled_from([1, 5, 7, 16, 36]), source=st.sampled_from([1, 8, 17, 20, 32, 48]),
+    heads=st.integers(1, 3), head_dim=st.sampled_from([5, 16, 32]), mask=st.sampled_from(["none", "input", "bool", "causal"]),
+    target=st.sampled_from([None, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_fused_attention_compiled_matches_torch(data, length, source, heads, head_dim, mask, target, dtype):
+    # FusedAttention: blocks of 1-8 query rows (lengths with no tile of several rows too), keys and
+    # head features of 1-4 vectors or part of one (8, 20, 5: the lanes dividing them; a prime
+    # number of keys: 17 scalar score columns, 1 the generic rule); float masks with -inf, NaN and inf, bool masks with rows that
+    # attend to nothing (0, as PyTorch's), causal selection; AVX-512 and AVX2, float32 and float64.
+    special = mask == "input" and data.draw(st.booleans(), label="special values")
+    shapes = [(2, heads, length, head_dim), (2, heads, source, head_dim), (2, heads, source, head_dim), (length, source)]
+    inputs = [data.draw(tensors(shape, special_values=special and index == 3), label=f"input {index}").to(dtype)
+              for index, shape in enumerate(shapes)]
+    bool_mask = data.draw(bool_tensors((2, 1, length, source)), label="bool mask")
+    bool_mask[0, 0, 0] = False  # a query that attends to no key
+    model = ScaledDotProduct("none" if mask == "causal" else mask, bool_mask, is_causal=mask == "causal").eval()
+    run = fx2relax.compile(fx2relax.from_module(model.to(dtype), shapes, dtype=str(dtype).removeprefix("torch.")), target)
+    with torch.no_grad():
+        assert_outputs_match(run(*inputs), model(*inputs))
+
+
+@settings(max_examples=4, deadline=None)
+@given(data=st.data(), length=st.sampled_from([7, 32, 48]), heads=st.integers(1, 3), causal=st.booleans())
+def test_fused_attention_with_its_head_layouts_matches_torch(data, length, heads, causal):
+    # the split heads read and the merged heads written in place by the fused attention
+    mask = None if causal else data.draw(bool_tensors((length, length)), label="mask")
+    x = data.draw(tensors((2, length, heads * 16)), label="x")
+    check_compiled(HeadsAttention(heads, 16, mask), x)

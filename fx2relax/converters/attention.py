@@ -178,7 +178,5 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
         if mask_dtype not in ("bool", ctx.dtype):
             raise ctx.dtype_error(f"must be a bool or an additive {ctx.dtype} mask, got {mask_dtype}", "attn_mask")
     scale = 1 / math.sqrt(shapes[0][-1]) if scale is None else float(scale)
-    scores = ctx.emit_te(kernels.attention_scores, query, key, mask=attn_mask, scale=scale, causal=is_causal,
-                         groups=groups[0])
-    weights = ctx.emit_te(softmax.softmax, scores, axis=len(batch) + 1, zero_masked_slices=True)
-    return ctx.emit_te(kernels.attend, weights, value, groups=groups[1])
+    return ctx.emit_te(kernels.scaled_dot_product_attention, query, key, value, mask=attn_mask, scale=scale,
+                       causal=is_causal, groups=tuple(groups))

@@ -12,6 +12,7 @@ from tvm import te, tirx
 
 from .elementwise import broadcast_index, broadcast_shape
 from .marks import mark
+from .softmax import softmax
 
 
 def split_heads(data: te.Tensor, num_heads: int, batch_axis: int | None, bias: te.Tensor | None = None,
@@ -152,6 +153,18 @@ def attend(weights: te.Tensor, value: te.Tensor, groups: int = 1) -> te.Tensor:
         name="attend",
         attrs=mark("attend"),
     )
+
+
+def scaled_dot_product_attention(query: te.Tensor, key: te.Tensor, value: te.Tensor, scale: float,
+                                 mask: te.Tensor | None = None, causal: bool = False,
+                                 groups: tuple[int, int] = (1, 1)) -> te.Tensor:
+    """softmax(`attention_scores`) · value in one kernel, a fully masked row's weights 0 (PyTorch's
+    `_safe_softmax`): compile's FusedAttention then keeps each block of query rows' scores in L1
+    from the product through the softmax into `attend`. Operands as `attention_scores` and `attend`
+    (`groups`: query heads per key head, per value head). Returns [*batch, length, head_dim]."""
+    scores = attention_scores(query, key, scale, mask=mask, causal=causal, groups=groups[0])
+    weights = softmax(scores, axis=len(scores.shape) - 1, zero_masked_slices=True)
+    return attend(weights, value, groups=groups[1])
 
 
 def head_weights(weights: te.Tensor, average: bool, batched: bool) -> te.Tensor:

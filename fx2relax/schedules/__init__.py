@@ -13,6 +13,7 @@ import tvm
 from tvm import tirx
 from tvm.s_tir.dlight import ScheduleRule
 
+from .attention import FusedAttention
 from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
@@ -20,7 +21,7 @@ from .rows import RowwiseReduction
 from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
-    PackedGemv(), PackedGemm(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
+    PackedGemv(), PackedGemm(), FusedAttention(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
     ChannelVectorConv(), PlaneConv(),
     Generic(),
 )

@@ -49,7 +49,7 @@ MAX_TILE_ACCUMULATORS = 24
 and at most all registers but two (the weight vector and the broadcast input): 14 of AVX2's 16."""
 
 
-def _accumulator_budget(target: tvm.target.Target) -> int:
+def accumulator_budget(target: tvm.target.Target) -> int:
     """Vector accumulators a register tile may hold on `target`: MAX_TILE_ACCUMULATORS, and at most
     all registers but the weight vector and the broadcast input."""
     return min(MAX_TILE_ACCUMULATORS, vector_unit(target).registers - 2)
@@ -82,7 +82,7 @@ def gemv_panel_groups(
     groups = -(-panels // per_group)  # as few groups as the cores need: 20 panels on 16 cores are 10 of 2, not 16 of 2
     if rows >= GEMM_MIN_ROWS and macs > SERIAL_MAX_MACS and groups == 1:
         return None
-    accumulators = _accumulator_budget(target)
+    accumulators = accumulator_budget(target)
     return groups if rows * -(-panels // groups) <= accumulators else None
 
 
@@ -140,7 +140,7 @@ class _PackedProduct:
         from cache (2 x 7 at 64 rows re-read the 2.4 MB of weights per pair of rows: 1.2x slower)."""
         if self.rows is None or self.panels is None or self.rows > ROW_TILES[0]:
             return row_tile(self.rows), 1
-        budget = _accumulator_budget(target)
+        budget = accumulator_budget(target)
         tiles = [
             (rows, panels) for rows in range(1, ROW_TILES[0] + 1) for panels in range(1, self.panels + 1)
             if self.rows % rows == 0 and self.panels % panels == 0 and rows * panels <= budget
@@ -150,7 +150,7 @@ class _PackedProduct:
     def fits_row_tiles(self, target: tvm.target.Target) -> bool:
         """Whether the rows are symbolic and one row x all panels makes a register tile of enough
         independent FMA chains (GEMM_MIN_ROWS) to hide the FMA latency."""
-        accumulators = _accumulator_budget(target)
+        accumulators = accumulator_budget(target)
         return self.rows is None and self.panels is not None and GEMM_MIN_ROWS <= self.panels <= accumulators
 
 
@@ -185,7 +185,7 @@ class PackedGemv(ScheduleRule):
             outer, unrolled = group, (m_loop, panel_in_group)
         accumulator = sch.cache_write(matmul, 0, "local")
         sch.reverse_compute_at(accumulator, outer)
-        _vectorize_tile(sch, matmul, accumulator, k_loop, unrolled, lane)
+        vectorize_tile(sch, matmul, accumulator, k_loop, unrolled, lane)
         for block in epilogue:
             parallelize_outer(sch, block)
             vectorize_innermost(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
@@ -210,7 +210,7 @@ class PackedGemm(ScheduleRule):
         sch.parallel(outer)
         accumulator = sch.cache_write(matmul, 0, "local")
         sch.reverse_compute_at(accumulator, outer)
-        _vectorize_tile(sch, matmul, accumulator, k_loop, (row_loop, panel_in_tile), lane)
+        vectorize_tile(sch, matmul, accumulator, k_loop, (row_loop, panel_in_tile), lane)
         lanes = vector_unit(target).lanes(output_dtype(sch, matmul))
         if product.tiles_epilogue(sch, epilogue):
             for block in epilogue:
@@ -223,7 +223,7 @@ class PackedGemm(ScheduleRule):
         return sch
 
 
-def _transposed_operands_copied(sch: s_tir.Schedule, product: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
+def transposed_operands_copied(sch: s_tir.Schedule, product: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
     """Copy each operand the product reads as [..., column, k] (attention_scores' keys) once into a
     [..., k, column] buffer, so the tile loads a vector of contiguous columns per k; the copy blocks."""
     block = sch.get(product)
@@ -256,7 +256,7 @@ def _covers_product(sch: s_tir.Schedule, epilogue: list[s_tir.schedule.SBlockRV]
     return None not in product_shape and product_shape == output_shape
 
 
-def _vectorize_tile(
+def vectorize_tile(
     sch: s_tir.Schedule,
     matmul: s_tir.schedule.SBlockRV,
     accumulator: s_tir.schedule.SBlockRV,
@@ -295,8 +295,8 @@ class _BatchedProduct:
     def find(cls, func: tirx.PrimFunc, target: tvm.target.Target) -> _BatchedProduct | None:
         sch = s_tir.Schedule(func)
         block = marked_block(sch, "matmul") or marked_block(sch, "attend") or marked_block(sch, "attention_scores")
-        if block is None:
-            return None
+        if block is None or marked_block(sch, "softmax") is not None:
+            return None  # none, or a whole attention (FusedAttention's, else the generic rule's)
         iter_types = [iter_var.iter_type for iter_var in sch.get(block).iter_vars]
         if len(iter_types) < 3 or iter_types[-1] != tirx.IterVar.CommReduce or tirx.IterVar.CommReduce in iter_types[:-1]:
             return None  # a vector operand (no row or column axis)
@@ -309,7 +309,7 @@ class _BatchedProduct:
     def tile(self, target: tvm.target.Target) -> tuple[int, int]:
         """(rows, column vectors) of the register tile: the most accumulators that fit the registers
         but two, dividing rows and columns; among equals the fewest loads per k (rows + vectors)."""
-        budget = _accumulator_budget(target)
+        budget = accumulator_budget(target)
         vectors = self.columns // self.width
         shapes = [
             (rows, count) for rows in (*ROW_TILES, 1) for count in COLUMN_VECTORS
@@ -330,7 +330,7 @@ class BatchedGemm(ScheduleRule):
             return None
         sch, matmul = product.sch, product.block
         epilogue = _epilogue(sch, matmul)
-        copies = _transposed_operands_copied(sch, matmul)
+        copies = transposed_operands_copied(sch, matmul)
         row_count, vector_count = product.tile(target)
         *batch, i_loop, j_loop, k_loop = sch.get_loops(matmul)
         i_outer, i_inner = sch.split(i_loop, factors=[None, row_count])
@@ -348,7 +348,7 @@ class BatchedGemm(ScheduleRule):
             sch.parallel(outer)
         accumulator = sch.cache_write(matmul, 0, "local")
         sch.reverse_compute_at(accumulator, tile)
-        _vectorize_tile(sch, matmul, accumulator, k_loop, (i_inner, j_vector), lane)
+        vectorize_tile(sch, matmul, accumulator, k_loop, (i_inner, j_vector), lane)
         per_tile = _covers_product(sch, epilogue, accumulator)
         for block in [*copies, *epilogue]:
             if per_tile and block in epilogue:

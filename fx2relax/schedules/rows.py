@@ -68,7 +68,7 @@ class RowwiseReduction(ScheduleRule):
             return None
         last_rows = loop_work(sch, row_loops[-1:])
         vectors = vector_unit(target)
-        partials = [_lane_partials(sch, block, vectors.lanes(output_dtype(sch, block))) for block in blocks[:-1]]
+        partials = [lane_partials(sch, block, vectors.lanes(output_dtype(sch, block))) for block in blocks[:-1]]
         partials = [sch.get_sref(block) for block in partials if block is not None]
         blocks = top_blocks(sch)
         row_block, _ = sch.split(row_loops[-1], factors=[None, next(t for t in ROW_TILES if last_rows % t == 0)])
@@ -85,15 +85,15 @@ class RowwiseReduction(ScheduleRule):
                 continue
             reduce_extents = [i.dom.extent for i in sch.get(block).iter_vars if i.iter_type == tirx.IterVar.CommReduce]
             if any(sch.get_sref(block).same_as(sref) for sref in partials):
-                _vectorize_partials(sch, block, inner)
+                vectorize_partials(sch, block, inner)
             elif not reduce_extents:
-                _vectorize_last(sch, inner[-1], lanes)
+                vectorize_last(sch, inner[-1], lanes)
             elif static_extent(reduce_extents[0]) != 1:  # else compute_at left no reduce loop
-                _interleave_rows(sch, block, inner)
+                interleave_rows(sch, block, inner)
         return sch
 
 
-def _lane_partials(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> s_tir.schedule.SBlockRV | None:
+def lane_partials(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> s_tir.schedule.SBlockRV | None:
     """For a reduction along rows of a whole number of vectors (two or more), a block of one
     partial result per vector lane (rfactor: lane j reduces the row's elements j, j + lanes, ...
     in order), which `block` then reduces per row; None (nothing changed) for any other block."""
@@ -108,7 +108,7 @@ def _lane_partials(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: i
     return sch.rfactor(lane, factor_axis=len(sch.get(block).writes[0].region))
 
 
-def _vectorize_partials(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner: list) -> None:
+def vectorize_partials(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner: list) -> None:
     """The lane partials of a row block: each row's vector of partials one chain, the
     rows' chains unrolled inside the loop over the row's vectors, the lanes vectorised. (compute_at
     made the loops in the order of rfactor's block iterators: lane, rows, the row's vectors.)"""
@@ -121,7 +121,7 @@ def _vectorize_partials(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inn
         sch.unroll(loop)
 
 
-def _interleave_rows(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner: list) -> None:
+def interleave_rows(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner: list) -> None:
     """A reduction's row loops unrolled inside its reduce loop: independent chains, each in order."""
     *spatial, reduce_loop = inner
     if spatial:
@@ -131,7 +131,7 @@ def _interleave_rows(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner:
         sch.unroll(loop)
 
 
-def _vectorize_last(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int) -> None:
+def vectorize_last(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int) -> None:
     """Vectorise `loop` in vectors of `lanes` when it is a whole number of them."""
     extent = loop_work(sch, [loop])
     if extent is None or extent < lanes or extent % lanes:
