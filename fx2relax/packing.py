@@ -1,7 +1,8 @@
 """Compile-time weight packing: linear layers and convolutions on constant weights read a packed copy.
 
 `PackLinearWeights(target)` rewrites every call of our `linear` kernel (recognised by its stages'
-marks, kernels.marks) whose weight is a constant into a call of `kernels.linear.linear_packed` on
+marks, kernels.marks) whose weight is a constant, and every `matmul` and `addmm` (beta = alpha = 1,
+a bias-like addend) whose right operand is a constant matrix, into a call of `kernels.linear.linear_packed` on
 the weight packed once here, in NumPy, in panels one vector of the target CPU wide, so that the
 GEMM/GEMV inner loop reads one vector of contiguous weights per input feature. `PackConvWeights`
 does the same for 2-D convolutions (groups=1, parameters read back from the conv stage's mark):
@@ -21,10 +22,12 @@ from .kernels import linear as linear_kernels
 from .kernels import winograd
 from .kernels.marks import marked_kernel, stages
 from .schedules.generic import static_extent
-from .schedules.matmul import gemv_panel_groups
+from .schedules.matmul import gemv_panel_groups, padded_rows
 from .schedules.vectors import VectorUnit, block_lanes, vector_unit
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
+FLOAT_DTYPES = ("float16", "float32", "float64")
+"""Weights of matrix products packed as linear layers (integer products keep their own kernel)."""
 
 
 def pack_linear_weight(weight: np.ndarray, width: int, panel_multiple: int = 1) -> np.ndarray:
@@ -51,6 +54,36 @@ def is_linear_kernel(func: tvm.ir.BaseFunc) -> bool:
     return len(reads) == 2 and all(read.same_as(argument) for read, argument in zip(reads, arguments))
 
 
+def constant_product_kind(func: tvm.ir.BaseFunc) -> str | None:
+    """"matmul" for a PrimFunc made from kernels.linear.matmul alone (params lhs, rhs, output),
+    "addmm" for kernels.linear.addmm with beta = alpha = 1 (params data, lhs, rhs, output: the
+    product plus `data`), the product reading (lhs, rhs) from those parameters; else None."""
+    if not isinstance(func, tirx.PrimFunc):
+        return None
+    blocks = stages(func)
+    kinds = [marked_kernel(block.annotations) for block in blocks]
+    if kinds == ["matmul"] and len(func.params) == 3:
+        operands = func.params[:2]
+    elif kinds == ["addmm", None] and len(func.params) == 4 and all(
+        float(blocks[0].annotations[f"fx2relax.{scale}"]) == 1 for scale in ("beta", "alpha")
+    ):
+        operands = func.params[1:3]
+    else:
+        return None
+    reads = [region.source for region in blocks[0].reads]
+    return kinds[0] if len(reads) == 2 and all(r.same_as(o) for r, o in zip(reads, operands)) else None
+
+
+def _as_bias(value: relax.Expr, out_features: int) -> relax.Expr | None:
+    """addmm's added `data` as linear's bias [N]: itself when [N], a constant [1, N] reshaped; else None."""
+    shape = [static_extent(size) for size in value.ty.shape.values] if hasattr(value.ty.shape, "values") else [None]
+    if shape == [out_features]:
+        return value
+    if shape == [1, out_features] and isinstance(value, tvm.ir.expr.Constant):
+        return relax.const(value.value.numpy().reshape(out_features), str(value.value.dtype))
+    return None
+
+
 @relax.expr_functor.mutator
 class _LinearPacker(relax.PyExprMutator):
     def __init__(self, mod: tvm.IRModule, target: tvm.target.Target):
@@ -61,31 +94,51 @@ class _LinearPacker(relax.PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = self.visit_expr_post_order(call)
-        if call.op != _CALL_TIR or not is_linear_kernel(self.mod[call.args[0]]):
+        if call.op != _CALL_TIR:
             return call
-        data, weight, *bias = call.args[1].fields
-        if not isinstance(weight, tvm.ir.expr.Constant) or len(weight.ty.shape.values) != 2:
+        func = self.mod[call.args[0]]
+        if is_linear_kernel(func):
+            data, weight, *bias = call.args[1].fields
+            if isinstance(weight, tvm.ir.expr.Constant) and len(weight.ty.shape.values) == 2:
+                return self._packed(data, weight.value.numpy(), bias[0] if bias else None)
             return call
-        weight_array = weight.value.numpy()
+        kind = constant_product_kind(func)
+        if kind is None:
+            return call
+        added, lhs, rhs = (None, *call.args[1].fields) if kind == "matmul" else call.args[1].fields
+        if not isinstance(rhs, tvm.ir.expr.Constant) or rhs.value.numpy().ndim != 2 or rhs.value.dtype not in FLOAT_DTYPES:
+            return call
+        weight = np.ascontiguousarray(rhs.value.numpy().T)  # lhs @ rhs is linear(lhs, rhs^T)
+        bias = None if added is None else _as_bias(added, weight.shape[0])
+        if added is not None and bias is None:
+            return call  # addmm's data is not one value per column: the GEMM rule takes it
+        return self._packed(lhs, weight, bias)
+
+    def _packed(self, data: relax.Expr, weight_array: np.ndarray, bias: relax.Expr | None) -> relax.Expr:
+        """linear(data, weight_array, bias) as linear_packed on the weight packed for the target."""
         dtype = str(weight_array.dtype)
         width = self.vectors.lanes(dtype)
-        packed = relax.const(pack_linear_weight(weight_array, width, self._panel_groups(data, weight_array, width)), dtype)
+        rows = _static_rows(data)
+        packed = relax.const(pack_linear_weight(weight_array, width, self._panel_groups(rows, weight_array, width)), dtype)
         return self.builder_.call_te(
-            linear_kernels.linear_packed, data, packed, bias[0] if bias else None,
-            out_features=weight_array.shape[0], primfunc_name_hint="linear_packed",
+            linear_kernels.linear_packed, data, packed, bias, out_features=weight_array.shape[0],
+            padded_rows=None if rows is None else padded_rows(rows), primfunc_name_hint="linear_packed",
         )
 
-
-    def _panel_groups(self, data: relax.Expr, weight: np.ndarray, width: int) -> int:
-        """The groups of panels a GEMV on `data` splits into (schedules.matmul.gemv_panel_groups):
+    def _panel_groups(self, rows: int | None, weight: np.ndarray, width: int) -> int:
+        """The groups of panels a GEMV of `rows` rows splits into (schedules.matmul.gemv_panel_groups):
         the panels are padded to a multiple of them, so that the cores share them evenly (the
         zero panels cost a core that would otherwise wait); 1 for a GEMM or a symbolic batch."""
-        batch = [static_extent(size) for size in data.ty.shape.values[:-1]] if hasattr(data.ty.shape, "values") else [None]
-        if None in batch:
+        if rows is None:
             return 1
         out_features, in_features = weight.shape
-        rows = int(np.prod(batch, dtype=np.int64))
         return gemv_panel_groups(rows, -(-out_features // width), width, in_features, self.target) or 1
+
+
+def _static_rows(data: relax.Expr) -> int | None:
+    """The rows of a linear layer's input (its batch axes flattened), None if any is symbolic."""
+    batch = [static_extent(size) for size in data.ty.shape.values[:-1]] if hasattr(data.ty.shape, "values") else [None]
+    return None if None in batch else int(np.prod(batch, dtype=np.int64))
 
 
 def _rewrite_calls(packer: relax.PyExprMutator, mod: tvm.IRModule) -> tvm.IRModule:

@@ -435,3 +435,47 @@ def test_tuned_model_matches_torch_and_reuses_its_records(tmp_path):
     assert_outputs_match(fx2relax.compile(mod, tune=2, tuning_dir=tmp_path)(x), expected)
     assert any(tmp_path.iterdir()), "tuning records are written to tuning_dir"
     assert_outputs_match(fx2relax.compile(mod, tune=2, tuning_dir=tmp_path)(x), expected)
+
+
+class ProductOnConstant(nn.Module):
+    """A matrix product whose right operand is a parameter: torch.addmm (GPT-2's Conv1D) with
+    `added` (None: mm) of the given shape, or `x @ weight` on an input of any rank."""
+
+    def __init__(self, form: str, depth: int, columns: int, added: tuple | None, beta: float, alpha: float):
+        super().__init__()
+        self.form, self.beta, self.alpha = form, beta, alpha
+        self.weight = nn.Parameter(torch.randn(depth, columns))
+        self.added = None if added is None else nn.Parameter(torch.randn(added))
+
+    def forward(self, x):
+        if self.form == "addmm":
+            return torch.addmm(self.added, x, self.weight, beta=self.beta, alpha=self.alpha)
+        return torch.mm(x, self.weight) if self.form == "mm" else x @ self.weight
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    form=st.sampled_from(["addmm", "mm", "matmul"]), rows=st.sampled_from([1, 3, 8, 12, 13, 29, 197]),
+    depth=st.integers(1, 40), columns=st.integers(1, 70), added=st.sampled_from(["bias", "row", "matrix", "column"]),
+    scales=st.sampled_from([(1, 1), (1, 1), (0.5, 2), (0, 1), (1, 0)]), lead=st.sampled_from([(), (2,)]),
+    seed=st.integers(0, 2**16),
+)
+def test_products_on_constant_weights_compiled_match_torch(form, rows, depth, columns, added, scales, lead, seed):
+    # addmm with beta = alpha = 1 on a bias-like addend and products on a constant matrix are packed as
+    # linear layers (197 rows: padded to whole row tiles); the other addmms stay a GEMM and its epilogue.
+    torch.manual_seed(seed)
+    shape = {"bias": (columns,), "row": (1, columns), "matrix": (rows, columns), "column": (rows, 1)}[added]
+    model = ProductOnConstant(form, depth, columns, shape if form == "addmm" else None, *scales).eval()
+    x = torch.randn(*(lead if form == "matmul" else ()), rows, depth)
+    x.view(-1, depth)[seed % x.view(-1, depth).shape[0], seed % depth] = float("nan")
+    x.view(-1, depth)[-1, 0] = float("inf")
+    check_against_torch(model, x, compiled=True)
+
+
+@pytest.mark.parametrize(("form", "rows"), [("addmm", 197), ("mm", 4), ("matmul", 64)])
+def test_products_on_constant_weights_are_packed(form, rows):
+    model = ProductOnConstant(form, 32, 48, (48,), 1, 1)
+    mod = fuse(fx2relax.from_module(model, (rows, 32)), host_target())
+    kernels = {marked_kernel(block.annotations) for _, func in mod.functions_items() if isinstance(func, tirx.PrimFunc)
+               for block in stages(func)}
+    assert "linear_packed" in kernels and not kernels & {"addmm", "matmul"}

@@ -60,11 +60,15 @@ def addmm(data: te.Tensor, lhs: te.Tensor, rhs: te.Tensor, beta: float, alpha: f
     """beta * data + alpha * (lhs @ rhs), as `torch.addmm`.
 
     data: broadcastable to [n, m]; lhs: [n, k]; rhs: [k, m]. Returns [n, m]. As in PyTorch, beta = 0
-    ignores `data` and alpha = 0 the product, NaN and ±inf included.
+    ignores `data` and alpha = 0 the product, NaN and ±inf included. The product stage is marked
+    "addmm" with beta and alpha: compile schedules it as a GEMM and, for a constant rhs and a
+    bias-like `data` with beta = alpha = 1, packs it as a linear layer (fx2relax.packing).
     """
     n, m = lhs.shape[0], rhs.shape[1]
     k = te.reduce_axis((0, lhs.shape[1]), name="k")
-    total = te.compute((n, m), lambda i, j: te.sum(lhs[i, k] * rhs[k, j], axis=k), name="matmul")
+    total = te.compute(
+        (n, m), lambda i, j: te.sum(lhs[i, k] * rhs[k, j], axis=k), name="matmul", attrs=mark("addmm", beta=beta, alpha=alpha)
+    )
     dtype = lhs.dtype
 
     def combine(i, j):
@@ -192,7 +196,9 @@ def einsum(*operands: te.Tensor, equation: str) -> te.Tensor:
     return te.compute([sizes[label] for label in output], product, name="einsum")
 
 
-def linear_packed(data: te.Tensor, packed_weight: te.Tensor, bias: te.Tensor | None, out_features: int) -> te.Tensor:
+def linear_packed(
+    data: te.Tensor, packed_weight: te.Tensor, bias: te.Tensor | None, out_features: int, padded_rows: int | None = None
+) -> te.Tensor:
     """y = x W^T + b with W pre-packed in panels of `width` output features, so the inner loop
     reads `width` contiguous weights (one vector of the target CPU) per input feature.
 
@@ -200,14 +206,18 @@ def linear_packed(data: te.Tensor, packed_weight: te.Tensor, bias: te.Tensor | N
     packed_weight[p, k, j] = W[p * width + j, k] (zero past N); bias: [N] or None.
     The stage "matmul_packed" (marked "linear_packed" with its panel width) computes all panels
     for the batch axes flattened into rows ([rows, panels * width]: one row axis, which a schedule
-    tiles); the last stage keeps the first N outputs. Returns [*batch, N]. Sums run over k in
-    order, as `linear`.
+    tiles), or for `padded_rows` rows (static rows only, at least as many), the rows past the batch
+    repeating its last one, so that a register tile of rows divides them; the last stage keeps the
+    batch's rows and the first N outputs. Returns [*batch, N]. Sums run over k in order, as `linear`.
     """
     panels, in_features, width = packed_weight.shape
     batch = list(data.shape[:-1])
     rows = 1
     for size in batch:
         rows = rows * size
+    last_row = rows - 1
+    if padded_rows is not None:
+        rows = padded_rows
 
     def batch_index(row):
         index = []
@@ -225,7 +235,11 @@ def linear_packed(data: te.Tensor, packed_weight: te.Tensor, bias: te.Tensor | N
     k = te.reduce_axis((0, in_features), name="k")
     matmul = te.compute(
         (rows, panels * width),
-        lambda row, n: te.sum(data[(*batch_index(row), k)] * packed_weight[n // width, k, n % width], axis=k),
+        lambda row, n: te.sum(
+            data[(*batch_index(row if padded_rows is None else tirx.min(row, last_row)), k)]
+            * packed_weight[n // width, k, n % width],
+            axis=k,
+        ),
         name="matmul_packed",
         attrs=mark("linear_packed", panel_width=int(width)),
     )

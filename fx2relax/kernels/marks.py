@@ -28,7 +28,7 @@ def blocked_index_map(lanes: int) -> tirx.IndexMap:
     return tirx.IndexMap.from_func(lambda n, c, h, w: (n, c // lanes, h, w, c % lanes), ndim=4)
 
 
-def mark(kernel: str, **details: int | str | Sequence[int]) -> dict[str, object]:
+def mark(kernel: str, **details: int | float | str | Sequence[int]) -> dict[str, object]:
     """The te.compute `attrs` marking a stage of `kernel`, with `details` under their namespaced keys."""
     return {KERNEL: kernel, **{f"fx2relax.{name}": value for name, value in details.items()}}
 

@@ -63,6 +63,16 @@ def row_tile(rows: int | None) -> int:
     return next((tile for tile in ROW_TILES if rows % tile == 0), 1)
 
 
+def padded_rows(rows: int) -> int | None:
+    """The rows a packed GEMM of `rows` (static) rows computes when no register tile of
+    GEMM_MIN_ROWS rows or more divides them: rounded up to a multiple of ROW_TILES[0] (a ViT's 197
+    tokens: 200 rows in tiles of 8, against 197 one-row tiles waiting on the FMA latency); None
+    when they need no padding (a divisor tile, or at most one tile's worth of rows)."""
+    if rows <= ROW_TILES[0] or row_tile(rows) >= GEMM_MIN_ROWS:
+        return None
+    return -(-rows // ROW_TILES[0]) * ROW_TILES[0]
+
+
 def gemv_panel_groups(
     rows: int, panels: int, width: int, depth: int, target: tvm.target.Target, cores: int | None = None
 ) -> int | None:
@@ -278,11 +288,15 @@ COLUMN_VECTORS = (4, 3, 2, 1)
 """Column vectors per batched-matmul register tile, tried with every row tile of ROW_TILES."""
 
 
+BATCHED_PRODUCTS = ("matmul", "addmm", "attend", "attention_scores")
+"""The kernels whose product stage BatchedGemm schedules: kernels.linear.matmul and addmm,
+kernels.attention.attend and attention_scores."""
+
+
 @dataclass(frozen=True)
 class _BatchedProduct:
-    """The "matmul" or "attend" block of a fused function (kernels.linear.matmul with both operands
-    matrices, kernels.attention.attend) with static rows, columns and depth, the columns a whole
-    number of vectors."""
+    """The product block of a fused function (one of BATCHED_PRODUCTS, both operands matrices) with
+    static rows, columns and depth, the columns a whole number of vectors."""
 
     sch: s_tir.Schedule
     block: s_tir.schedule.SBlockRV
@@ -294,7 +308,7 @@ class _BatchedProduct:
     @classmethod
     def find(cls, func: tirx.PrimFunc, target: tvm.target.Target) -> _BatchedProduct | None:
         sch = s_tir.Schedule(func)
-        block = marked_block(sch, "matmul") or marked_block(sch, "attend") or marked_block(sch, "attention_scores")
+        block = next(filter(None, (marked_block(sch, kernel) for kernel in BATCHED_PRODUCTS)), None)
         if block is None or marked_block(sch, "softmax") is not None:
             return None  # none, or a whole attention (FusedAttention's, else the generic rule's)
         iter_types = [iter_var.iter_type for iter_var in sch.get(block).iter_vars]
