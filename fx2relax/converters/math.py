@@ -153,6 +153,8 @@ def pow(ctx, input, exponent):
     if not is_tensor(exponent) and not isinstance(exponent, bool):
         if exponent == 2:
             return ctx.emit_te(kernels.square, input, dtype=dtype)
+        if dtypes.is_floating(dtype) and float(exponent) in kernels.SCALAR_POWERS:
+            return ctx.emit_te(kernels.scalar_power, input, exponent=float(exponent), dtype=dtype)
         if not dtypes.is_floating(dtype):
             if not (isinstance(exponent, int) and 0 <= exponent <= 64):
                 raise ctx.unsupported("exponent", f"an integer tensor's power must be an int in [0, 64], got {exponent!r}")

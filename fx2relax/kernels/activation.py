@@ -13,6 +13,7 @@ from collections.abc import Callable
 from tvm import te, tirx
 
 from .elementwise import expr_dtype
+from .math import exp_value, tanh_value
 
 
 def _elementwise(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]) -> te.Tensor:
@@ -81,38 +82,40 @@ def hardtanh(data: te.Tensor, min_val: float, max_val: float) -> te.Tensor:
 
 
 def logistic(value: tirx.Expr) -> tirx.Expr:
-    """1 / (1 + exp(-x)) of one value: exactly 0 and 1 at ∓inf, NaN for NaN (recurrent cells' gates too)."""
+    """1 / (1 + exp(-x)) of one value: exactly 0 and 1 at ∓inf, NaN for NaN (recurrent cells' gates,
+    whose nested expressions exp_value, which repeats its argument, would multiply)."""
     one = tirx.const(1, expr_dtype(value))
     return one / (one + te.exp(-value))
 
 
 def sigmoid(data: te.Tensor) -> te.Tensor:
-    """1 / (1 + exp(-x)): exactly 0 and 1 at ∓inf, NaN for NaN."""
-    return _elementwise(data, "sigmoid", logistic)
+    """1 / (1 + exp(-x)) with exp as `exp_value` (vectorised for float32): exactly 0 and 1 at ∓inf, NaN for NaN."""
+    one = tirx.const(1, data.dtype)
+    return _elementwise(data, "sigmoid", lambda x: one / (one + exp_value(-x)))
 
 
 def tanh(data: te.Tensor) -> te.Tensor:
-    """tanh(x) (TVM's LLVM lowering: absolute error below 1e-7, ±1 at ±inf)."""
-    return _elementwise(data, "tanh", te.tanh)
+    """tanh(x) (`tanh_value`: vectorised for float32, ±1 at ±inf, NaN for NaN)."""
+    return _elementwise(data, "tanh", tanh_value)
 
 
 def silu(data: te.Tensor) -> te.Tensor:
-    """x / (1 + exp(-x)) as PyTorch computes it: silu(-inf) is NaN there too (-inf / inf)."""
+    """x / (1 + exp(-x)) as PyTorch computes it (exp as `exp_value`): silu(-inf) is NaN there too (-inf / inf)."""
     one = tirx.const(1, data.dtype)
-    return _elementwise(data, "silu", lambda x: x / (one + te.exp(-x)))
+    return _elementwise(data, "silu", lambda x: x / (one + exp_value(-x)))
 
 
 def gelu(data: te.Tensor, approximate: str = "none") -> te.Tensor:
     """x * Φ(x): with approximate="none" 0.5 x (1 + erf(x / √2)) (erf as `_erf`: vectorised for
-    float32); with "tanh" 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))). gelu(-inf) is NaN (-inf * 0),
-    as in PyTorch."""
+    float32); with "tanh" 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), x³ as x·x·x and tanh as
+    `tanh_value`, in PyTorch's order of operations. gelu(-inf) is NaN (-inf * 0), as in PyTorch."""
     half = tirx.const(0.5, data.dtype)
     one = tirx.const(1, data.dtype)
     if approximate == "tanh":
         beta = tirx.const(math.sqrt(2 / math.pi), data.dtype)
         kappa = tirx.const(0.044715, data.dtype)
         return _elementwise(
-            data, "gelu_tanh", lambda x: half * x * (one + te.tanh(beta * (x + kappa * x * x * x)))
+            data, "gelu_tanh", lambda x: half * x * (one + tanh_value(beta * (x + kappa * (x * x * x))))
         )
     inv_sqrt2 = tirx.const(1 / math.sqrt(2), data.dtype)
     return _elementwise(data, "gelu", lambda x: x * half * (one + _erf(x * inv_sqrt2, data.dtype)))

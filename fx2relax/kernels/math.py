@@ -54,6 +54,30 @@ def exp_value(value: tirx.Expr) -> tirx.Expr:
     return tirx.Select(tirx.isnan(value), value, result)
 
 
+_TANH_POLYNOMIAL = (-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2, -5.70498872745e-3)
+"""tanh(x) ≈ x + x³ p(x²) on |x| < 0.625 (coefficients from low to high degree; Cephes' tanhf)."""
+
+
+def tanh_value(value: tirx.Expr) -> tirx.Expr:
+    """tanh of one value. For float32 Cephes' tanhf, which vectorises (LLVM would call libm's
+    scalar tanhf, or exp, per lane): x + x³ p(x²) below |x| = 0.625, else ±(1 - 2 / (e^{2|x|} + 1))
+    with `exp_value` (±1 from |x| ≈ 9 on, ±inf included); relative error about 2e-7, -0 and NaN
+    kept. Other dtypes use TVM's tanh."""
+    dtype = expr_dtype(value)
+    if dtype != "float32":
+        return te.tanh(value)
+    one, two = tirx.const(1.0, dtype), tirx.const(2.0, dtype)
+    magnitude = tirx.abs(value)
+    large = one - two / (exp_value(magnitude + magnitude) + one)
+    square = value * value
+    polynomial = tirx.const(_TANH_POLYNOMIAL[-1], dtype)
+    for coefficient in reversed(_TANH_POLYNOMIAL[:-1]):
+        polynomial = polynomial * square + tirx.const(coefficient, dtype)
+    small = polynomial * square * value + value
+    signed_large = tirx.Select(value < tirx.const(0.0, dtype), -large, large)
+    return tirx.Select(magnitude >= tirx.const(0.625, dtype), signed_large, small)  # NaN: small, NaN
+
+
 def exp(data: te.Tensor, dtype: str | None = None) -> te.Tensor:
     """e ** x."""
     return _unary(data, "exp", te.exp, dtype)
@@ -212,6 +236,23 @@ def power(base: Operand, exponent: Operand, dtype: str) -> te.Tensor:
 def square(data: te.Tensor, dtype: str | None = None) -> te.Tensor:
     """x * x: PyTorch computes pow(x, 2) as a product."""
     return _unary(data, "square", lambda x: x * x, dtype)
+
+
+SCALAR_POWERS: dict[float, Callable[[tirx.Expr], tirx.Expr]] = {
+    2.0: lambda x: x * x,
+    3.0: lambda x: x * x * x,
+    -1.0: lambda x: tirx.const(1, expr_dtype(x)) / x,
+    -2.0: lambda x: tirx.const(1, expr_dtype(x)) / (x * x),
+    0.5: te.sqrt,
+    -0.5: lambda x: tirx.const(1, expr_dtype(x)) / te.sqrt(x),
+}
+"""The float powers PyTorch's CPU kernel computes without pow (ATen's PowKernel): the same
+formulas give its results to the bit (pow's own differ in the last place)."""
+
+
+def scalar_power(data: te.Tensor, exponent: float, dtype: str | None = None) -> te.Tensor:
+    """x ** exponent for a float tensor and one of SCALAR_POWERS' exponents, as PyTorch computes it."""
+    return _unary(data, "scalar_power", SCALAR_POWERS[float(exponent)], dtype)
 
 
 def int_power(data: te.Tensor, exponent: int, dtype: str | None = None) -> te.Tensor:

@@ -58,6 +58,13 @@ def test_pow_with_scalar_exponent(exponent, x):
     check_against_torch(Apply(lambda x: torch.pow(x, exponent)), x)
 
 
+@settings(max_examples=10)
+@given(exponent=st.sampled_from([2, 3, 3.0, -1, -2.0, 0.5, -0.5]), x=tensors((4, 33), special_values=True, low=-50, high=50))
+def test_powers_pytorch_computes_without_pow_are_exact(exponent, x):
+    # ATen's pow kernel computes these as products, a reciprocal or a square root: to the bit here too.
+    check_against_torch(Apply(lambda x: torch.pow(x, exponent)), x, rtol=0, atol=0)
+
+
 @settings(max_examples=8)
 @given(x=tensors((3, 4), special_values=True), y=tensors((4,), low=-2, high=2))
 def test_pow_of_tensors_and_scalar_base(x, y):
