@@ -10,7 +10,7 @@ TVM's Relax lowering passes (without its legalize/fuse passes, which would undo 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import tvm
@@ -76,11 +76,16 @@ class FusePoolingAsElementwise:
     """
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
-        for global_var, func in list(mod.functions_items()):
-            if isinstance(func, tirx.PrimFunc) and _is_max_pooling(func):
-                mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_ELEMWISE)
-        return mod
+        return _with_op_pattern(mod, _is_max_pooling, OP_PATTERN_ELEMWISE)
+
+
+def _with_op_pattern(mod: tvm.IRModule, matches: Callable[[tirx.PrimFunc], bool], pattern: int) -> tvm.IRModule:
+    """A copy of `mod` in which each PrimFunc that `matches` has FuseOps' op pattern `pattern`."""
+    mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+    for global_var, func in list(mod.functions_items()):
+        if isinstance(func, tirx.PrimFunc) and matches(func):
+            mod[global_var] = func.with_attr("op_pattern", pattern)
+    return mod
 
 
 def _is_max_pooling(func: tirx.PrimFunc) -> bool:
@@ -101,11 +106,7 @@ class FuseAttentionWithHeadLayouts:
     """
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
-        for global_var, func in list(mod.functions_items()):
-            if isinstance(func, tirx.PrimFunc) and _is_attention(func):
-                mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_INJECTIVE)
-        return mod
+        return _with_op_pattern(mod, _is_attention, OP_PATTERN_INJECTIVE)
 
 
 def _is_attention(func: tirx.PrimFunc) -> bool:
@@ -125,11 +126,9 @@ class SameShapeBroadcastIsElementwise:
     """
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        mod = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
-        for global_var, func in list(mod.functions_items()):
-            if isinstance(func, tirx.PrimFunc) and _op_pattern(func) == OP_PATTERN_BROADCAST and _all_shapes_equal(func):
-                mod[global_var] = func.with_attr("op_pattern", OP_PATTERN_ELEMWISE)
-        return mod
+        return _with_op_pattern(
+            mod, lambda func: _op_pattern(func) == OP_PATTERN_BROADCAST and _all_shapes_equal(func), OP_PATTERN_ELEMWISE
+        )
 
 
 def _op_pattern(func: tirx.PrimFunc) -> int | None:
