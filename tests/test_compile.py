@@ -162,7 +162,7 @@ def test_packed_conv_register_tiles_over_wide_rows_match_torch(data, out_width, 
     check_against_torch(model, x, compiled=True)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(
     data=st.data(), in_channels=st.integers(1, 3), out_channels=st.sampled_from([8, 16, 24, 32, 20]),
     kernel=st.integers(1, 3), conv_padding=st.integers(0, 1), conv_bias=st.booleans(), relu=st.booleans(),
@@ -453,7 +453,7 @@ class ProductOnConstant(nn.Module):
         return torch.mm(x, self.weight) if self.form == "mm" else x @ self.weight
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(
     form=st.sampled_from(["addmm", "mm", "matmul"]), rows=st.sampled_from([1, 3, 8, 12, 13, 29, 197]),
     depth=st.integers(1, 40), columns=st.integers(1, 70), added=st.sampled_from(["bias", "row", "matrix", "column"]),

@@ -52,7 +52,7 @@ def randomize_norms(model: nn.Module, seed: int) -> nn.Module:
     return model.eval()
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=14, deadline=None)
 @given(
     batch=st.integers(1, 3),
     channels=st.sampled_from([3, 8, 16, 32]),
@@ -155,7 +155,7 @@ class ResidualStage(nn.Module):
         return self.expand(torch.relu(self.second(self.first(y)) + y))
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(
     batch=st.integers(1, 3),
     in_channels=st.sampled_from([3, 16]),

@@ -439,7 +439,7 @@ def test_attention_gets_the_fused_attention_rule_with_its_head_layouts():
     assert all(rule == "PackedGemm" for kernels, rule in rules if kernels != attention[0][0])
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(
     data=st.data(), length=st.sampled_from([1, 5, 7, 16, 36]), source=st.sampled_from([1, 8, 17, 20, 32, 48]),
     heads=st.integers(1, 3), head_dim=st.sampled_from([5, 16, 32]), mask=st.sampled_from(["none", "input", "bool", "causal"]),
