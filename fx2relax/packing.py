@@ -74,9 +74,14 @@ def constant_product_kind(func: tvm.ir.BaseFunc) -> str | None:
     return kinds[0] if len(reads) == 2 and all(r.same_as(o) for r, o in zip(reads, operands)) else None
 
 
+def _static_shape(value: relax.Expr) -> list[int | None]:
+    """A Relax tensor's shape, None for each symbolic size ([None] when its rank is unknown)."""
+    return [static_extent(size) for size in value.ty.shape.values] if hasattr(value.ty.shape, "values") else [None]
+
+
 def _as_bias(value: relax.Expr, out_features: int) -> relax.Expr | None:
     """addmm's added `data` as linear's bias [N]: itself when [N], a constant [1, N] reshaped; else None."""
-    shape = [static_extent(size) for size in value.ty.shape.values] if hasattr(value.ty.shape, "values") else [None]
+    shape = _static_shape(value)
     if shape == [out_features]:
         return value
     if shape == [1, out_features] and isinstance(value, tvm.ir.expr.Constant):
@@ -106,7 +111,7 @@ class _LinearPacker(relax.PyExprMutator):
         if kind is None:
             return call
         added, lhs, rhs = (None, *call.args[1].fields) if kind == "matmul" else call.args[1].fields
-        if not isinstance(rhs, tvm.ir.expr.Constant) or rhs.value.numpy().ndim != 2 or rhs.value.dtype not in FLOAT_DTYPES:
+        if not isinstance(rhs, tvm.ir.expr.Constant) or len(rhs.ty.shape.values) != 2 or rhs.value.dtype not in FLOAT_DTYPES:
             return call
         weight = np.ascontiguousarray(rhs.value.numpy().T)  # lhs @ rhs is linear(lhs, rhs^T)
         bias = None if added is None else _as_bias(added, weight.shape[0])
@@ -137,8 +142,8 @@ class _LinearPacker(relax.PyExprMutator):
 
 def _static_rows(data: relax.Expr) -> int | None:
     """The rows of a linear layer's input (its batch axes flattened), None if any is symbolic."""
-    batch = [static_extent(size) for size in data.ty.shape.values[:-1]] if hasattr(data.ty.shape, "values") else [None]
-    return None if None in batch else int(np.prod(batch, dtype=np.int64))
+    shape = _static_shape(data)
+    return None if None in shape[:-1] or shape == [None] else int(np.prod(shape[:-1], dtype=np.int64))
 
 
 def _rewrite_calls(packer: relax.PyExprMutator, mod: tvm.IRModule) -> tvm.IRModule:

@@ -239,15 +239,14 @@ def square(data: te.Tensor, dtype: str | None = None) -> te.Tensor:
 
 
 SCALAR_POWERS: dict[float, Callable[[tirx.Expr], tirx.Expr]] = {
-    2.0: lambda x: x * x,
     3.0: lambda x: x * x * x,
     -1.0: lambda x: tirx.const(1, expr_dtype(x)) / x,
     -2.0: lambda x: tirx.const(1, expr_dtype(x)) / (x * x),
     0.5: te.sqrt,
     -0.5: lambda x: tirx.const(1, expr_dtype(x)) / te.sqrt(x),
 }
-"""The float powers PyTorch's CPU kernel computes without pow (ATen's PowKernel): the same
-formulas give its results to the bit (pow's own differ in the last place)."""
+"""The float powers PyTorch's CPU kernel computes without pow (ATen's PowKernel), besides 2
+(`square`): the same formulas give its results to the bit (pow's own differ in the last place)."""
 
 
 def scalar_power(data: te.Tensor, exponent: float, dtype: str | None = None) -> te.Tensor:
