@@ -12,11 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from tvm import te, tirx
+from tvm.s_tir.analysis import estimate_tir_flops
 
 import fx2relax
 from fx2relax.compiler import host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
+from fx2relax.schedules.generic import NESTED_FLOPS_MAX
 from fx2relax.schedules.vectors import vector_unit
 from tests.converters.test_attention import ScaledDotProduct
 from tests.helpers import Apply, assert_outputs_match, bool_tensors, course_cnn, tensors
@@ -469,3 +471,25 @@ def test_fused_attention_with_its_head_layouts_matches_torch(data, length, heads
     mask = None if causal else data.draw(bool_tensors((length, length)), label="mask")
     x = data.draw(tensors((2, length, heads * 16)), label="x")
     check_compiled(HeadsAttention(heads, 16, mask), x)
+
+
+NESTED_TRANSCENDENTALS = {  # each stage reads its argument ~90 times (kernels.math.exp_value)
+    "softmax, silu": nn.Sequential(nn.Softmax(dim=-1), nn.SiLU()),
+    "silu, sigmoid": nn.Sequential(nn.SiLU(), nn.Sigmoid()),
+    "tanh, gelu-tanh, pad": nn.Sequential(nn.Tanh(), nn.GELU(approximate="tanh"), nn.ZeroPad2d(1)),
+    "layer norm, gelu-tanh": nn.Sequential(nn.LayerNorm(16), nn.GELU(approximate="tanh")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NESTED_TRANSCENDENTALS))
+def test_nested_exponentials_are_not_inlined_into_each_other(name):
+    # Inlined into each other their expression trees multiply (~14,000 operations an element,
+    # seconds to compile): each is kept a stage of its own, and the result is PyTorch's.
+    model = NESTED_TRANSCENDENTALS[name].eval()
+    x = torch.randn(2, 3, 8, 16)
+    scheduled = lower(fx2relax.from_module(model, tuple(x.shape)), HOST, None, None)
+    for _, func in scheduled.functions_items():
+        if isinstance(func, tirx.PrimFunc):
+            sizes = [estimate_tir_flops(block.body) for block in stages(func)]
+            assert max(sizes) <= 2 * NESTED_FLOPS_MAX, (name, sizes)
+    check_compiled(model, x)

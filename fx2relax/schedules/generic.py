@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tvm
 from tvm import s_tir, tirx
+from tvm.s_tir.analysis import estimate_tir_flops
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
@@ -18,6 +19,14 @@ SERIAL_MAX_MACS = 1 << 18
 pool costs more than the second core saves. The course CNN's conv + ReLU + max-pool, two threads
 (best single calls): at batch 4 (778k multiply-adds) 30.3 us on one core, 22.4 us in parallel; at
 batch 1 (195k) 7.6 and 6.8 us, too little gain to risk waiting on a busy second core."""
+
+
+NESTED_FLOPS_MAX = 4096
+"""Most floating-point operations a stage's expression times its consumer's may reach for the stage
+to be inlined there. Both count their expression as a tree (each read of a value repeats it), so
+this bounds what inlining copies: our vectorised exp (kernels.math.exp_value, ~117 operations)
+reads its argument ~90 times, and one exponential inlined into another (softmax into SiLU) makes
+a ~14,000-operation element that takes seconds to compile and no less to run than two passes."""
 
 
 def static_extent(extent: tirx.PrimExpr) -> int | None:
@@ -52,14 +61,24 @@ def output_dtype(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> str:
     return str(sch.get(block).writes[0].source.dtype)
 
 
+def inlining_nests(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, neighbours: list[s_tir.schedule.SBlockRV]) -> bool:
+    """Whether inlining the block into its consumers, or them into it, would nest two large
+    expressions: the block's and one of `neighbours`' (NESTED_FLOPS_MAX)."""
+    flops = estimate_tir_flops(sch.get(block).body)
+    return any(flops * max(estimate_tir_flops(sch.get(other).body), 1) > NESTED_FLOPS_MAX for other in neighbours)
+
+
 def inline_injective(sch: s_tir.Schedule, keep: tuple[s_tir.schedule.SBlockRV, ...] = ()) -> None:
     """Inline every injective block into its consumers, or its producer into it, where TIR allows
-    (TIR's inlining checks are the test, as dlight's try_inline); the blocks in `keep` stay."""
+    (TIR's inlining checks are the test, as dlight's try_inline) and no two large expressions nest
+    (`inlining_nests`); the blocks in `keep` stay."""
     kept = [sch.get_sref(block) for block in keep]
     for block in top_blocks(sch):
         if any(sch.get_sref(block).same_as(sref) for sref in kept):
             continue
-        for inline in (sch.compute_inline, sch.reverse_compute_inline):
+        for inline, neighbours in ((sch.compute_inline, sch.get_consumers), (sch.reverse_compute_inline, sch.get_producers)):
+            if inlining_nests(sch, block, neighbours(block)):
+                continue
             try:
                 inline(block)
                 break

@@ -17,7 +17,7 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
-from .generic import PARALLEL_MIN_ELEMENTS, loop_work, output_dtype, static_extent, top_blocks
+from .generic import PARALLEL_MIN_ELEMENTS, inlining_nests, loop_work, output_dtype, static_extent, top_blocks
 from .vectors import vector_unit
 
 ROW_KERNELS = ("softmax", "layer_norm")
@@ -29,9 +29,9 @@ ROW_TILES = (8, 4, 2, 1)
 
 def _inline_single_use(sch: s_tir.Schedule) -> None:
     """Inline each injective stage with one consumer (computing it there costs nothing more); a
-    stage read by two (softmax's exponentials) is kept, computed once."""
+    stage read by two (softmax's exponentials), or one that would nest in a large consumer, is kept."""
     for block in top_blocks(sch)[:-1]:
-        if len(sch.get_consumers(block)) != 1:
+        if len(sch.get_consumers(block)) != 1 or inlining_nests(sch, block, sch.get_consumers(block)):
             continue
         try:
             sch.compute_inline(block)
