@@ -15,6 +15,7 @@ from tvm.s_tir.dlight import ScheduleRule
 
 from .attention import FusedAttention
 from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
+from .elementwise import VectorizedElementwise
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
 from .rows import RowwiseReduction
@@ -22,7 +23,7 @@ from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
     PackedGemv(), PackedGemm(), FusedAttention(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
-    ChannelVectorConv(), PlaneConv(),
+    ChannelVectorConv(), PlaneConv(), VectorizedElementwise(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""
