@@ -114,7 +114,7 @@ def concatenate(tensors: Sequence[te.Tensor], axis: int) -> te.Tensor:
             value = tirx.if_then_else(out[axis] < offsets[k + 1], read(k), value)
         return value
 
-    static = all(isinstance(offset, int) or isinstance(offset, tirx.IntImm) for offset in offsets)
+    static = all(isinstance(offset, (int, tirx.IntImm)) for offset in offsets)
     details = {"offsets": [int(offset) for offset in offsets]} if static else {}
     return te.compute(shape, source, name="concatenate", attrs=mark("concatenate", axis=axis, **details))
 

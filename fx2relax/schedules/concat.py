@@ -89,6 +89,7 @@ def _vectorize_run(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, tail_loo
 
 
 def _product(values: list[int | None]) -> int:
+    """The product of the static sizes among `values` (a symbolic one, None, counts as 1)."""
     result = 1
     for value in values:
         result *= value or 1
