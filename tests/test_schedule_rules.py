@@ -21,7 +21,7 @@ from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.generic import NESTED_FLOPS_MAX
 from fx2relax.schedules.vectors import vector_unit
 from tests.converters.test_attention import ScaledDotProduct
-from tests.helpers import Apply, assert_outputs_match, bool_tensors, course_cnn, tensors
+from tests.helpers import Apply, ApplyTernary, assert_outputs_match, bool_tensors, course_cnn, tensors
 from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
 
 HOST = host_target()
@@ -535,3 +535,104 @@ def test_elementwise_and_broadcast_functions_compiled_match_torch(data, shape, a
 def test_elementwise_functions_of_whole_vectors_get_the_vectorized_rule(shape, scale_shape, rule):
     model = ScaleShift(scale_shape, (1,) * len(shape), nn.ReLU())
     assert {found for _, found in chosen_rules(model, shape)} == {rule}
+
+
+class CatEpilogue(nn.Module):
+    """torch.cat of operands picked (with repeats) from three inputs along `dim`, then an epilogue
+    FuseOps fuses after it: DenseNet's batch norm + ReLU, or another element-wise op. Integer and
+    bool operands are made from the (float) inputs, a conversion fused before the concatenation."""
+
+    def __init__(self, order: list[int], dim: int, epilogue: str, channels: int, dtype: str = "float32"):
+        super().__init__()
+        self.order, self.dim, self.epilogue, self.dtype = order, dim, epilogue, dtype
+        self.norm = nn.BatchNorm2d(channels)
+        with torch.no_grad():  # statistics of a trained network, not the identity
+            for tensor in (self.norm.running_mean, self.norm.weight, self.norm.bias):
+                tensor.uniform_(-1, 1, generator=torch.Generator().manual_seed(channels))
+            self.norm.running_var.uniform_(0.5, 2, generator=torch.Generator().manual_seed(channels))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        inputs = (x, y, z)
+        if self.dtype == "bool":
+            inputs = tuple(t > 0 for t in inputs)
+        elif self.dtype.startswith("int"):
+            inputs = tuple((t * 4).to(getattr(torch, self.dtype)) for t in inputs)
+        joined = torch.cat([inputs[k] for k in self.order], self.dim)
+        if self.epilogue == "batch norm, relu":
+            return torch.relu(self.norm(joined))
+        if self.epilogue == "relu":
+            return torch.relu(joined)
+        if self.epilogue == "affine":
+            return joined * 3 - 1
+        if self.epilogue == "not":
+            return ~joined
+        return joined
+
+
+CAT_EPILOGUES = {"float32": ["none", "relu", "affine", "batch norm, relu"], "float64": ["none", "batch norm, relu"],
+                 "int32": ["none", "affine"], "int64": ["none", "affine"], "bool": ["none", "not"]}
+
+
+@settings(max_examples=10, deadline=None)
+@given(data=st.data(), rank=st.integers(1, 4), dtype=st.sampled_from(sorted(CAT_EPILOGUES)), large=st.booleans())
+def test_concatenations_compiled_match_torch_exactly(data, rank, dtype, large):
+    # Each input becomes its own copy loop (schedules.concat), vectorised and run in parallel over
+    # the outer axes or cut pieces of the contiguous runs (a batch of one), every axis possibly the
+    # concatenated one, the last one too (its parts start at their offsets), in each dtype: a copy,
+    # so exact, and a float epilogue within the usual tolerance.
+    if large:  # enough elements to run in parallel (over the batch, or pieces of rows for a batch of one)
+        rank = 4
+        choices = ([1, 2], [8, 16], [14, 28], [14, 28, 56])
+        shape = [data.draw(st.sampled_from(sizes), label=f"size {i}") for i, sizes in enumerate(choices)]
+    else:
+        shape = [data.draw(st.sampled_from([1, 2, 3, 5, 7, 16]), label=f"size {i}") for i in range(rank)]
+    axis = data.draw(st.integers(0, rank - 1), label="axis")
+    dim = data.draw(st.sampled_from([axis, axis - rank]), label="dim")
+    order = data.draw(st.lists(st.integers(0, 2), min_size=2, max_size=6), label="operands")
+    epilogues = [e for e in CAT_EPILOGUES[dtype] if e != "batch norm, relu" or rank == 4]
+    epilogue = data.draw(st.sampled_from(epilogues), label="epilogue")
+    shapes = []
+    for k in range(3):
+        shapes.append(tuple(data.draw(st.integers(1, 40 if large else 5), label=f"input {k} size") if i == axis else d
+                            for i, d in enumerate(shape)))
+    float_dtype = dtype if dtype.startswith("float") else "float32"
+    inputs = [data.draw(tensors(s, special_values=dtype.startswith("float")), label=f"input {k}").to(getattr(torch, float_dtype))
+              for k, s in enumerate(shapes)]
+    channels = sum(shapes[k][1] for k in order) if axis == 1 else shape[1] if rank > 1 else 1
+    model = CatEpilogue(order, dim, epilogue, channels, dtype).eval().to(getattr(torch, float_dtype))
+    mod = fx2relax.from_module(model, shapes, dtype=float_dtype)
+    assert {rule for _, rule in _rules(mod)} == {"Concatenation"}
+    with torch.no_grad():
+        expected = model(*inputs)
+    exact = epilogue in ("none", "relu", "not") or not dtype.startswith("float")  # (LLVM may fuse a float multiply-add)
+    assert_outputs_match(fx2relax.compile(mod)(*inputs), expected, **({"rtol": 0, "atol": 0} if exact else {}))
+
+
+def _rules(mod: tvm.IRModule) -> list[tuple[tuple[str, ...], str]]:
+    """(kernels, rule) of each PrimFunc compile() builds from `mod`."""
+    scheduled = lower(mod, HOST, None, None)
+    functions = [func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)]
+    return [(kernels_in(func), str(func.attrs[SCHEDULE_RULE])) for func in functions]
+
+
+def test_dense_layer_concatenation_gets_the_concatenation_rule():
+    # DenseNet's dense layer input: torch.cat of the block's features -> batch norm -> ReLU, one
+    # function scheduled as one copy loop per input, for a fixed and a symbolic batch.
+    model = CatEpilogue([0, 1, 2, 1], 1, "batch norm, relu", 16 + 8 + 4 + 8).eval()
+    shapes = [(1, 16, 14, 14), (1, 8, 14, 14), (1, 4, 14, 14)]
+    assert _rules(fx2relax.from_module(model, shapes)) == [((), "Concatenation")]  # (its marked stages inlined)
+    symbolic = [(None, *shape[1:]) for shape in shapes]
+    assert _rules(fx2relax.from_module(model, symbolic)) == [((), "Concatenation")]
+    inputs = [torch.randn(3, *shape[1:]) for shape in shapes]
+    run = fx2relax.compile(fx2relax.from_module(model, symbolic))
+    with torch.no_grad():
+        assert_outputs_match(run(*inputs), model.eval()(*inputs))
+
+
+def test_concatenation_along_a_symbolic_axis_falls_back_to_generic():
+    model = ApplyTernary(lambda x, y, z: torch.relu(torch.cat([x, y, z], 0)))
+    shapes = [(None, 3), (2, 3), (1, 3)]
+    assert {rule for _, rule in _rules(fx2relax.from_module(model, shapes))} == {"Generic"}
+    inputs = [torch.randn(4, 3), torch.randn(2, 3), torch.randn(1, 3)]
+    run = fx2relax.compile(fx2relax.from_module(model, shapes))
+    assert_outputs_match(run(*inputs), model(*inputs), rtol=0, atol=0)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from tvm import te, tirx
 
 from .. import symbolic
+from .marks import mark
 
 
 def flatten(data: te.Tensor, start_dim: int, end_dim: int) -> te.Tensor:
@@ -92,7 +93,9 @@ def concatenate(tensors: Sequence[te.Tensor], axis: int) -> te.Tensor:
     """Join tensors along `axis`; their other sizes are equal.
 
     tensors: [*head, n_k, *tail] each → [*head, n_0 + ... + n_k, *tail]. Each element reads only the
-    tensor it comes from (if_then_else evaluates one branch), so no read is out of bounds.
+    tensor it comes from (if_then_else evaluates one branch), so no read is out of bounds. The mark
+    carries the axis and, when every size along it is static, the boundaries between the tensors
+    (schedules.concat splits the axis there).
     """
     offsets = [0]
     for tensor in tensors:
@@ -111,7 +114,9 @@ def concatenate(tensors: Sequence[te.Tensor], axis: int) -> te.Tensor:
             value = tirx.if_then_else(out[axis] < offsets[k + 1], read(k), value)
         return value
 
-    return te.compute(shape, source, name="concatenate")
+    static = all(isinstance(offset, (int, tirx.IntImm)) for offset in offsets)
+    details = {"offsets": [int(offset) for offset in offsets]} if static else {}
+    return te.compute(shape, source, name="concatenate", attrs=mark("concatenate", axis=axis, **details))
 
 
 def stack(tensors: Sequence[te.Tensor], axis: int) -> te.Tensor:

@@ -14,6 +14,7 @@ from tvm import tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from .attention import FusedAttention
+from .concat import Concatenation
 from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
 from .elementwise import VectorizedElementwise
 from .generic import Generic
@@ -23,7 +24,7 @@ from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
     PackedGemv(), PackedGemm(), FusedAttention(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
-    ChannelVectorConv(), PlaneConv(), VectorizedElementwise(),
+    ChannelVectorConv(), PlaneConv(), Concatenation(), VectorizedElementwise(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""
