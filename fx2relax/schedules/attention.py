@@ -45,8 +45,9 @@ class FusedAttention(ScheduleRule):
     written in place; static lengths and head features (else None: the generic rule takes the
     function), vectors of the most lanes that divide the head features, part of a vector for odd
     sizes; keys in whole vectors (padded past a vector's worth when they fill none, the padded
-    scores a pass of their own: computed per block of rows, a tile would cover only the keys the
-    row stages read, its last vector predicated lane by lane), else the lanes that divide them;
+    scores' own loop over blocks of rows merged into the row stages' one: computed at it, a tile
+    would cover only the keys the row stages read, its last vector predicated lane by lane), else
+    the lanes that divide them;
     query rows padded to whole tiles when no tile of several rows divides them; a prime number of
     head features or of fewer keys: None."""
 
@@ -85,8 +86,12 @@ class FusedAttention(ScheduleRule):
         columns = static_extent(sch.get(sch.get_loops(scores)[-2]).extent)  # the keys, padded or not
 
         budget = accumulator_budget(target)
-        d_vectors = _largest(COLUMN_VECTORS, lambda count: (head_dim // d_width) % count == 0)
-        rows = _largest(ROW_TILES, lambda count: length % count == 0 and count * d_vectors <= budget)
+        if pad_keys:  # the padded scores' tiles and the product's share their blocks of rows: the largest tile
+            rows = _largest(ROW_TILES, lambda count: length % count == 0)
+            d_vectors = _largest(COLUMN_VECTORS, lambda count: (head_dim // d_width) % count == 0 and rows * count <= budget)
+        else:
+            d_vectors = _largest(COLUMN_VECTORS, lambda count: (head_dim // d_width) % count == 0)
+            rows = _largest(ROW_TILES, lambda count: length % count == 0 and count * d_vectors <= budget)
         s_vectors = _largest(COLUMN_VECTORS, lambda count: (columns // score_width) % count == 0 and rows * count <= budget)
         macs = loop_work(sch, sch.get_loops(product))
 
@@ -111,6 +116,10 @@ class FusedAttention(ScheduleRule):
         for block in row_stages:
             sch.compute_at(block, i_outer)
         outer = sch.fuse(*batch_loops, i_outer) if batch_loops else i_outer
+        if pad_keys:  # each block of rows' padded scores, whole rows of them (see the class docstring), before its row stages
+            *score_batch, score_row, _, _ = sch.get_loops(scores)
+            score_outer, _ = sch.split(score_row, factors=[None, rows])
+            outer = sch.merge(sch.fuse(*score_batch, score_outer), outer)
         if macs is None or macs > SERIAL_MAX_MACS:
             sch.parallel(outer)
 
@@ -120,19 +129,9 @@ class FusedAttention(ScheduleRule):
         for block in epilogue:  # the output tile written through the padding's trim and the heads merge
             sch.reverse_compute_inline(block)
 
-        if pad_keys:  # whole rows of padded scores, a pass of their own (see the class docstring)
-            *score_batch, score_row, score_columns, depth = sch.get_loops(scores)
-            s_vectors = _largest(COLUMN_VECTORS, lambda count: (columns // lanes) % count == 0 and ROW_TILES[0] * count <= budget)
-            score_tile = _largest(ROW_TILES, lambda count: length % count == 0 and count * s_vectors <= budget)
-            score_outer, score_row = sch.split(score_row, factors=[None, score_tile])
-            score_rows = [score_row]
-        else:
-            *score_rows, score_columns, depth = sch.get_loops(scores)[1:]  # no row loop for one row per block
+        *score_rows, score_columns, depth = sch.get_loops(scores)[1:]  # no row loop for one row per block
         column_outer, column_vector, column_lane = sch.split(score_columns, factors=[None, s_vectors, score_width])
         sch.reorder(column_outer, depth, *score_rows, column_vector, column_lane)
-        if pad_keys:
-            sch.reorder(*score_batch, score_outer, column_outer)
-            sch.parallel(sch.fuse(*score_batch, score_outer))
         score_accumulator = sch.cache_write(scores, 0, "local")
         sch.reverse_compute_at(score_accumulator, column_outer)
         if score_width > 1:
