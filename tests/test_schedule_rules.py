@@ -11,7 +11,7 @@ import tvm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from tvm import te, tirx
+from tvm import s_tir, te, tirx
 from tvm.s_tir.analysis import estimate_tir_flops
 
 import fx2relax
@@ -443,14 +443,15 @@ def test_attention_gets_the_fused_attention_rule_with_its_head_layouts():
 
 @settings(max_examples=5, deadline=None)
 @given(
-    data=st.data(), length=st.sampled_from([1, 5, 7, 16, 36]), source=st.sampled_from([1, 8, 17, 20, 32, 48]),
+    data=st.data(), length=st.sampled_from([1, 5, 7, 16, 36, 50]), source=st.sampled_from([1, 8, 17, 20, 32, 48]),
     heads=st.integers(1, 3), head_dim=st.sampled_from([5, 16, 32]), mask=st.sampled_from(["none", "input", "bool", "causal"]),
     target=st.sampled_from([None, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
 )
 def test_fused_attention_compiled_matches_torch(data, length, source, heads, head_dim, mask, target, dtype):
-    # FusedAttention: blocks of 1-8 query rows (lengths with no tile of several rows too), keys and
-    # head features of 1-4 vectors or part of one (8, 20, 5: the lanes dividing them; a prime
-    # number of keys: 17 scalar score columns, 1 the generic rule); float masks with -inf, NaN and inf, bool masks with rows that
+    # FusedAttention: blocks of 1-8 query rows (lengths with no tile of several rows too, 50 padded
+    # to 56), keys and head features of 1-4 vectors or part of one (8, 5: the lanes dividing them;
+    # 17 and 20 keys padded to whole vectors past AVX2's 8 or AVX-512's 16 lanes; 1 key the generic
+    # rule); float masks with -inf, NaN and inf, bool masks with rows that
     # attend to nothing (0, as PyTorch's), causal selection; AVX-512 and AVX2, float32 and float64.
     special = mask == "input" and data.draw(st.booleans(), label="special values")
     shapes = [(2, heads, length, head_dim), (2, heads, source, head_dim), (2, heads, source, head_dim), (length, source)]
@@ -471,6 +472,73 @@ def test_fused_attention_with_its_head_layouts_matches_torch(data, length, heads
     mask = None if causal else data.draw(bool_tensors((length, length)), label="mask")
     x = data.draw(tensors((2, length, heads * 16)), label="x")
     check_compiled(HeadsAttention(heads, 16, mask), x)
+
+
+class PackedQkvAttention(nn.Module):
+    """timm's ViT attention: one projection packs query, key and value, split by reshape
+    (batch, tokens, 3, heads, head_dim), permute(2, 0, 3, 1, 4) and unbind, attended (scale given
+    or not, a bool buffer mask, causal or none), heads merged back by transpose and reshape."""
+
+    def __init__(self, heads: int, head_dim: int, scale: float | None, mask: torch.Tensor | None, causal: bool):
+        super().__init__()
+        self.heads, self.head_dim, self.scale, self.causal = heads, head_dim, scale, causal
+        self.qkv = nn.Linear(heads * head_dim, 3 * heads * head_dim)
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        batch, tokens, channels = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=self.mask, is_causal=self.causal, scale=self.scale)
+        return out.transpose(1, 2).reshape(batch, tokens, channels)
+
+
+def vectorized_score_tiles(func: tirx.PrimFunc) -> list[bool]:
+    """For each attention_scores block inside a vectorised loop of `func`: whether it runs unpredicated
+    (whole vectors; a predicate on the lanes would make TVM compute the vector element by element)."""
+    found = []
+    pending = [(func.body, False)]
+    while pending:
+        stmt, vectorized = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            if vectorized and marked_kernel(stmt.block.annotations) == "attention_scores":
+                found.append(isinstance(stmt.predicate, tirx.IntImm) and bool(stmt.predicate.value))
+            pending.append((stmt.block.body, vectorized))
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend((inner, vectorized) for inner in stmt.seq)
+        elif isinstance(stmt, tirx.For):
+            pending.append((stmt.body, vectorized or stmt.kind == tirx.ForKind.VECTORIZED))
+        elif hasattr(stmt, "body"):  # bindings, attributes, allocations
+            pending.append((stmt.body, vectorized))
+    return found
+
+
+@pytest.mark.parametrize("target", [HOST, HASWELL], ids=["host", "haswell"])
+def test_packed_qkv_attention_of_a_prime_number_of_tokens_gets_vector_score_tiles(target):
+    # ViT-Ti's 197 tokens (prime): the queries padded to 200 rows and the keys to whole vectors, the
+    # scores computed in register tiles of whole vectors (before: 197 scalar columns, 5 GFLOP/s)
+    model = PackedQkvAttention(3, 16, None, None, causal=False).eval()
+    mod = fx2relax.from_module(model, (1, 197, 48))
+    scheduled = lower(mod, target, None, None)
+    attention = [func for _, func in scheduled.functions_items()
+                 if isinstance(func, tirx.PrimFunc) and "attend" in kernels_in(func)]
+    assert [str(func.attrs[SCHEDULE_RULE]) for func in attention] == ["FusedAttention"]
+    tiles = vectorized_score_tiles(attention[0])
+    assert tiles and all(tiles)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    data=st.data(), batch=st.integers(1, 2), tokens=st.sampled_from([17, 37, 50, 77]), heads=st.integers(1, 3),
+    head_dim=st.sampled_from([8, 16, 24]), scale=st.sampled_from([None, 0.3]), mask=st.sampled_from(["none", "bool", "causal"]),
+    target=st.sampled_from([None, HASWELL]),
+)
+def test_packed_qkv_attention_compiled_matches_torch(data, batch, tokens, heads, head_dim, scale, mask, target):
+    # Tokens that fill no whole register tile of queries nor whole vectors of keys: padded queries
+    # and keys, the padded scores never read, the padded rows never written; NaN and inf as PyTorch.
+    bool_mask = data.draw(bool_tensors((tokens, tokens)), label="bool mask") if mask == "bool" else None
+    x = data.draw(tensors((batch, tokens, heads * head_dim), special_values=data.draw(st.booleans())), label="x")
+    check_compiled(PackedQkvAttention(heads, head_dim, scale, bool_mask, causal=mask == "causal"), x, target)
 
 
 NESTED_TRANSCENDENTALS = {  # each stage reads its argument ~90 times (kernels.math.exp_value)

@@ -10,6 +10,11 @@ vectors over the keys). The heads split before and merged after (fused by
 compiler.FuseAttentionWithHeadLayouts) are read and written in place. Separately, the scores of a
 128-token head (64 KB) went through L2 three times (product, softmax, attend) in three parallel
 launches, and the split and merge were four more passes. Every sum runs in order, as `build`'s.
+
+Tokens that fill no whole tile are padded (pad_einsum): the queries to whole row tiles, the keys to
+whole vectors, the padded queries and keys copied once as zeros, their scores computed and never
+read. ViT's 197 tokens (a prime) otherwise gave one-row blocks of scalar score columns, each a
+chain of 64 dependent multiply-adds, and scalar exponentials: 5.4 ms per ViT-Ti layer at 5 GFLOP/s.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from .generic import SERIAL_MAX_MACS, largest_divisor, loop_work, marked_block, output_dtype, parallelize_outer, static_extent, top_blocks
-from .matmul import COLUMN_VECTORS, ROW_TILES, accumulator_budget, transposed_operands_copied, vectorize_tile
-from .rows import interleave_rows, lane_partials, vectorize_last, vectorize_partials
+from .matmul import COLUMN_VECTORS, ROW_TILES, accumulator_budget, padded_rows, transposed_operands_copied, vectorize_tile
+from .rows import interleave_rows, lane_partials, vectorize_partials
 from .vectors import vector_unit
 
 
@@ -38,9 +43,13 @@ class FusedAttention(ScheduleRule):
     """scores, softmax and attend of one function (kernels.attention.scaled_dot_product_attention)
     computed per block of query rows, with the head splits and merge fused around them read and
     written in place; static lengths and head features (else None: the generic rule takes the
-    function), vectors of the most lanes that divide the keys (the head features), part of a
-    vector for odd sizes, scalar score columns for a prime number of keys from a vector's worth
-    on; a prime number of head features or of fewer keys: None."""
+    function), vectors of the most lanes that divide the head features, part of a vector for odd
+    sizes; keys in whole vectors (padded past a vector's worth when they fill none, the padded
+    scores' own loop over blocks of rows merged into the row stages' one: computed at it, a tile
+    would cover only the keys the row stages read, its last vector predicated lane by lane), else
+    the lanes that divide them;
+    query rows padded to whole tiles when no tile of several rows divides them; a prime number of
+    head features or of fewer keys: None."""
 
     def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
         sch = s_tir.Schedule(func)
@@ -48,17 +57,13 @@ class FusedAttention(ScheduleRule):
         if None in (scores, weights, product):
             return None
         blocks = top_blocks(sch)
-        refs = [sch.get_sref(block) for block in blocks]
-        first, last, product_index = (
-            next(i for i, ref in enumerate(refs) if ref.same_as(sch.get_sref(b))) for b in (scores, weights, product)
-        )
+        first, last, product_index = (_index(sch, blocks, block) for block in (scores, weights, product))
         between = blocks[first + 1 : last]  # the mask (if any), row max, exponentials, sum
         reductions = [block for block in between if _is_reduction(sch, block)]
         injective = [block for block in between if not _is_reduction(sch, block)]
-        prologue, epilogue = blocks[:first], blocks[product_index + 1 :]  # heads split before, merged after (fused)
         if product_index != last + 1 or len(reductions) != 2 or len(injective) not in (1, 2):
             return None
-        if any(_is_reduction(sch, block) for block in [*prologue, *epilogue]):
+        if any(_is_reduction(sch, block) for block in [*blocks[:first], *blocks[product_index + 1 :]]):
             return None
         *batch_loops, i_loop, d_loop, s_loop = sch.get_loops(product)
         length, head_dim, source = (static_extent(sch.get(loop).extent) for loop in (i_loop, d_loop, s_loop))
@@ -68,10 +73,26 @@ class FusedAttention(ScheduleRule):
         d_width, width = largest_divisor(head_dim, lanes), largest_divisor(source, lanes)  # vectors dividing the axes
         if d_width == 1 or (width == 1 and source < lanes):  # a prime number of head features, or of few keys
             return None
+        paddable = _is_einsum(sch, scores) and _is_einsum(sch, product)  # not grouped heads' keys (head h // groups)
+        pad_rows, pad_keys = paddable and padded_rows(length) is not None, paddable and source % lanes != 0 and source > lanes
+        weights, padded_operands = _padded(sch, scores, weights, product, len(batch_loops), pad_rows, pad_keys, lanes)
+        score_width = lanes if pad_keys else width
+        blocks = top_blocks(sch)  # the padding's copies (folded into their neighbours below) added
+        first, product_index = _index(sch, blocks, scores), _index(sch, blocks, product)
+        prologue, epilogue = blocks[:first], blocks[product_index + 1 :]  # heads split before, merged after (fused)
+        prologue = [block for block in prologue if all(not sch.get_sref(block).same_as(sch.get_sref(pad)) for pad in padded_operands)]
+        *batch_loops, i_loop, d_loop, s_loop = sch.get_loops(product)
+        length = static_extent(sch.get(i_loop).extent)
+        columns = static_extent(sch.get(sch.get_loops(scores)[-2]).extent)  # the keys, padded or not
+
         budget = accumulator_budget(target)
-        d_vectors = _largest(COLUMN_VECTORS, lambda count: (head_dim // d_width) % count == 0)
-        rows = _largest(ROW_TILES, lambda count: length % count == 0 and count * d_vectors <= budget)
-        s_vectors = _largest(COLUMN_VECTORS, lambda count: (source // width) % count == 0 and rows * count <= budget)
+        if pad_keys:  # the padded scores' tiles and the product's share their blocks of rows: the largest tile
+            rows = _largest(ROW_TILES, lambda count: length % count == 0)
+            d_vectors = _largest(COLUMN_VECTORS, lambda count: (head_dim // d_width) % count == 0 and rows * count <= budget)
+        else:
+            d_vectors = _largest(COLUMN_VECTORS, lambda count: (head_dim // d_width) % count == 0)
+            rows = _largest(ROW_TILES, lambda count: length % count == 0 and count * d_vectors <= budget)
+        s_vectors = _largest(COLUMN_VECTORS, lambda count: (columns // score_width) % count == 0 and rows * count <= budget)
         macs = loop_work(sch, sch.get_loops(product))
 
         row_max, exp_sum = reductions
@@ -83,39 +104,43 @@ class FusedAttention(ScheduleRule):
                 sch.compute_inline(block)
         except s_tir.ScheduleError:
             return None
-        for copy in copies:
+        for copy in [*padded_operands, *copies]:
             parallelize_outer(sch, copy)
 
         i_outer, i_inner = sch.split(i_loop, factors=[None, rows])
         d_outer, d_vector, lane = sch.split(d_loop, factors=[None, d_vectors, d_width])
         sch.reorder(*batch_loops, i_outer, d_outer, s_loop, i_inner, d_vector, lane)
         masked = injective[:-1]  # the mask and causal selection, if any
-        row_stages = [weights, exp_sum, partials[1], exponentials, row_max, partials[0], *masked, scores]
+        row_stages = [weights, exp_sum, partials[1], exponentials, row_max, partials[0], *masked, None if pad_keys else scores]
         row_stages = [block for block in row_stages if block is not None]
         for block in row_stages:
             sch.compute_at(block, i_outer)
         outer = sch.fuse(*batch_loops, i_outer) if batch_loops else i_outer
+        if pad_keys:  # each block of rows' padded scores, whole rows of them (see the class docstring), before its row stages
+            *score_batch, score_row, _, _ = sch.get_loops(scores)
+            score_outer, _ = sch.split(score_row, factors=[None, rows])
+            outer = sch.merge(sch.fuse(*score_batch, score_outer), outer)
         if macs is None or macs > SERIAL_MAX_MACS:
             sch.parallel(outer)
 
         accumulator = sch.cache_write(product, 0, "local")
         sch.reverse_compute_at(accumulator, d_outer)
         vectorize_tile(sch, product, accumulator, s_loop, (i_inner, d_vector), lane)
-        for block in epilogue:  # the output tile written through the heads merge
+        for block in epilogue:  # the output tile written through the padding's trim and the heads merge
             sch.reverse_compute_inline(block)
 
         *score_rows, score_columns, depth = sch.get_loops(scores)[1:]  # no row loop for one row per block
-        column_outer, column_vector, column_lane = sch.split(score_columns, factors=[None, s_vectors, width])
+        column_outer, column_vector, column_lane = sch.split(score_columns, factors=[None, s_vectors, score_width])
         sch.reorder(column_outer, depth, *score_rows, column_vector, column_lane)
         score_accumulator = sch.cache_write(scores, 0, "local")
         sch.reverse_compute_at(score_accumulator, column_outer)
-        if width > 1:
+        if score_width > 1:
             vectorize_tile(sch, scores, score_accumulator, depth, (*score_rows, column_vector), column_lane)
-        else:  # a prime number of keys (ViT's 17 or 197): a tile of rows x scalar columns
+        else:  # a prime number of keys under a vector's worth (17): a tile of rows x scalar columns
             for loop in (*score_rows, column_vector):
                 sch.unroll(loop)
             sch.decompose_reduction(scores, depth)
-        if masked:  # the mask and causal selection applied as the tile is written back
+        if masked and not pad_keys:  # the mask and causal selection applied as the tile is written back
             sch.reverse_compute_inline(masked[0])
 
         for block, partial in zip((row_max, exp_sum), partials):
@@ -124,6 +149,63 @@ class FusedAttention(ScheduleRule):
             inner = sch.get_loops(block)[1:]
             if inner:
                 interleave_rows(sch, block, inner)
-        for block in (exponentials, weights) if width > 1 else ():
-            vectorize_last(sch, sch.get_loops(block)[-1], width)
+        for block in (*masked, exponentials, weights) if pad_keys else (exponentials, weights) if width > 1 else ():
+            _vectorize_keys(sch, sch.get_loops(block)[-1], lanes if pad_keys else width)
         return sch
+
+
+def _index(sch: s_tir.Schedule, blocks: list[s_tir.schedule.SBlockRV], block: s_tir.schedule.SBlockRV) -> int:
+    """The position of `block` among `blocks`."""
+    ref = sch.get_sref(block)
+    return next(i for i, other in enumerate(blocks) if sch.get_sref(other).same_as(ref))
+
+
+def _is_einsum(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    """Whether the block indexes every buffer by plain iterators and constants, which pad_einsum needs."""
+    regions = [region for access in (*sch.get(block).reads, *sch.get(block).writes) for region in access.region]
+    return all(isinstance(region.min, (tirx.Var, tirx.IntImm)) for region in regions)
+
+
+def _padded(sch: s_tir.Schedule, scores: s_tir.schedule.SBlockRV, weights: s_tir.schedule.SBlockRV,
+            product: s_tir.schedule.SBlockRV, batch_axes: int, pad_rows: bool, pad_keys: bool, lanes: int
+            ) -> tuple[s_tir.schedule.SBlockRV, list[s_tir.schedule.SBlockRV]]:
+    """Pad the query rows to whole register tiles (`pad_rows`: a ViT's 197 tokens to 200, as the
+    packed GEMM's) and the keys of the scores to whole vectors (`pad_keys`: 197 to 208), the padded
+    queries and keys zeros; the scores past the real ones are computed, never read, and the
+    padded rows' weights are zeros, their outputs never written. Returns the weights stage, now the
+    one writing the padded rows' weights, and the padded copies of the queries and keys: passes of
+    their own, where the heads split is read once (inlined into the tiles, a padded row's index
+    past the tokens left its divisions and remainders in every load, 8 x slower at batch 8). The
+    trim of the scores is folded into the row stages, which read the padded scores; the trim after
+    the product stays for the epilogue."""
+    if not (pad_rows or pad_keys):
+        return weights, []
+    row_factor = ROW_TILES[0] if pad_rows else 1
+    sch.pad_einsum(scores, [1] * batch_axes + [row_factor, lanes if pad_keys else 1, 1])
+    padded_operands = sch.get_producers(scores)
+    sch.compute_inline(sch.get_consumers(scores)[0])  # the trim back to the real scores
+    if not pad_rows:
+        return weights, padded_operands
+    sch.pad_einsum(product, [1] * batch_axes + [row_factor, 1, 1])
+    padded_weights = next(block for block in sch.get_producers(product) if not sch.get_sref(block).same_as(sch.get_sref(weights))
+                          and _reads(sch, block, weights))
+    sch.compute_inline(weights)
+    return padded_weights, padded_operands
+
+
+def _reads(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, producer: s_tir.schedule.SBlockRV) -> bool:
+    """Whether `block` reads what `producer` writes."""
+    written = sch.get(producer).writes[0].source
+    return any(read.source.same_as(written) for read in sch.get(block).reads)
+
+
+def _vectorize_keys(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int) -> None:
+    """Vectorise a row stage's loop over the keys in vectors of `lanes`, the keys past the last whole
+    vector (if any) in a scalar loop of their own."""
+    extent = loop_work(sch, [loop])
+    if extent is None or extent < lanes:
+        return
+    if extent % lanes:
+        loop, _ = sch.loop_partition(loop, factors=[extent - extent % lanes, None])
+    _, lane = sch.split(loop, factors=[None, lanes])
+    sch.vectorize(lane)
