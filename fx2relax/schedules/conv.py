@@ -463,7 +463,8 @@ class PackedConv(ScheduleRule):
         batch, channel, row, column, *taps = sch.get_loops(conv)
         work = loop_work(sch, sch.get_loops(conv))
         data = sch.get(conv).reads[0].source
-        if len(data.shape) == 5:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
+        grouped = int(sch.get(conv).annotations.get("fx2relax.groups", 1)) > 1
+        if len(data.shape) == 5 and not grouped:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
         channels = static_extent(sch.get(channel).extent)
         vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, target)
