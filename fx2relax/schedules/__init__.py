@@ -17,12 +17,13 @@ from .attention import FusedAttention
 from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
+from .reductions import TrailingAxesReduction
 from .rows import RowwiseReduction
 from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
     PackedGemv(), PackedGemm(), FusedAttention(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
-    ChannelVectorConv(), PlaneConv(),
+    ChannelVectorConv(), PlaneConv(), TrailingAxesReduction(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""
