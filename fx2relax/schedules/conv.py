@@ -1,7 +1,7 @@
 """Direct 2-D convolution rules for kernels.conv.conv2d and conv2d_packed.
 
-Packed rule (conv2d_packed: groups=1, weights packed at compile time in blocks of `lanes` output
-channels, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output columns x several
+Packed rule (conv2d_packed: weights packed at compile time in blocks of `lanes` output channels,
+each block within one group, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output columns x several
 vectors of output channels where the row and the channels allow, else of up to COLUMN_TILE columns
 x one or two vectors (`_packed_tile`), accumulates over (input channel, kernel row, kernel
 column), one packed weight vector and one broadcast input value per FMA; tiles of (image, channel
