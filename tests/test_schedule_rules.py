@@ -521,3 +521,45 @@ def test_nested_exponentials_are_not_inlined_into_each_other(name):
             sizes = [estimate_tir_flops(block.body) for block in stages(func)]
             assert max(sizes) <= 2 * NESTED_FLOPS_MAX, (name, sizes)
     check_compiled(model, x)
+
+
+class ScaleShift(nn.Module):
+    """x * scale + shift, then an activation: the scale and shift broadcast over the axes where their shape has 1."""
+
+    def __init__(self, scale_shape: tuple, shift_shape: tuple, activation: nn.Module):
+        super().__init__()
+        self.scale = nn.Parameter(torch.randn(scale_shape))
+        self.shift = nn.Parameter(torch.randn(shift_shape))
+        self.activation = activation
+
+    def forward(self, x):
+        return self.activation(x * self.scale + self.shift)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    data=st.data(), shape=st.lists(st.sampled_from([1, 2, 3, 7, 8, 16, 28]), min_size=1, max_size=4),
+    activation=st.sampled_from([nn.ReLU(), nn.Sigmoid(), nn.Hardswish(), nn.Identity()]),
+    target=st.sampled_from([None, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_elementwise_and_broadcast_functions_compiled_match_torch(data, shape, activation, target, dtype):
+    # Vectorised over the inner axes every operand indexes alike (VectorizedElementwise) or left to
+    # Generic; either way PyTorch's results, NaN and ±inf included.
+    scale_shape = tuple(extent if data.draw(st.booleans(), label="scaled axis") else 1 for extent in shape)
+    shift_shape = tuple(extent if data.draw(st.booleans(), label="shifted axis") else 1 for extent in shape)
+    x = data.draw(tensors(shape, special_values=data.draw(st.booleans())), label="x").to(dtype)
+    check_compiled(ScaleShift(scale_shape, shift_shape, activation), x, target)
+
+
+@pytest.mark.parametrize(
+    ("shape", "scale_shape", "rule"),
+    [
+        ((1, 120, 28, 28), (1, 120, 1, 1), "VectorizedElementwise"),  # a squeeze-and-excitation scale
+        ((4, 64), (4, 64), "VectorizedElementwise"),
+        ((1, 960, 7, 7), (1, 960, 1, 1), "Generic"),  # 49 elements a channel: no whole vectors
+        ((1, 3, 5, 7), (1, 3, 5, 7), "Generic"),
+    ],
+)
+def test_elementwise_functions_of_whole_vectors_get_the_vectorized_rule(shape, scale_shape, rule):
+    model = ScaleShift(scale_shape, (1,) * len(shape), nn.ReLU())
+    assert {found for _, found in chosen_rules(model, shape)} == {rule}

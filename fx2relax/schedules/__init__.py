@@ -15,6 +15,7 @@ from tvm.s_tir.dlight import ScheduleRule
 
 from .attention import FusedAttention
 from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
+from .elementwise import VectorizedElementwise
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
 from .reductions import TrailingAxesReduction
@@ -23,7 +24,7 @@ from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
     PackedGemv(), PackedGemm(), FusedAttention(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
-    ChannelVectorConv(), PlaneConv(), TrailingAxesReduction(),
+    ChannelVectorConv(), PlaneConv(), TrailingAxesReduction(), VectorizedElementwise(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""
