@@ -256,7 +256,7 @@ def _packed_conv(
     unpacked schedules)."""
     groups = parameters["groups"]
     lanes = _conv_weight_lanes(weight.shape[0] // groups, vectors.lanes(str(weight.dtype)), groups)
-    if lanes is None:  # channels in neither whole vectors nor half vectors: the unpacked schedules take it
+    if lanes is None:  # too few channels per group, or not in whole or half vectors: the unpacked schedules take it
         return None
     packed = relax.const(pack_conv2d_weight(weight, lanes), str(weight.dtype))
     return builder.call_te(

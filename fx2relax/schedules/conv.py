@@ -1,10 +1,11 @@
 """Direct 2-D convolution rules for kernels.conv.conv2d and conv2d_packed.
 
 Packed rule (conv2d_packed: weights packed at compile time in blocks of `lanes` output channels,
-each block within one group, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output columns x several
-vectors of output channels where the row and the channels allow, else of up to COLUMN_TILE columns
-x one or two vectors (`_packed_tile`), accumulates over (input channel, kernel row, kernel
-column), one packed weight vector and one broadcast input value per FMA; tiles of (image, channel
+each block within one group, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output
+columns x several vectors of output channels where the row and the channels allow, else of up to
+COLUMN_TILE columns x one or two vectors (`_packed_tile`), accumulates over (input channel of the
+group, kernel row, kernel column), one packed weight vector and one broadcast input value per
+FMA (a grouped conv's vectors each broadcast their own group's input); tiles of (image, channel
 block, row) run in parallel. An element-wise consumer (bias, batch norm, activation, residual add)
 runs on each tile while it is in registers, so any plane size fits; a pooling consumer reads a
 block of planes in cache as below where its windows lie side by side and the block fits in L2,

@@ -24,6 +24,10 @@ CHAINS = 8
 than one position, the channels of a global pool): enough
 independent adds to cover a float64 add's latency at two adds per cycle."""
 
+PARALLEL_MIN_INPUT = 2 * PARALLEL_MIN_ELEMENTS
+"""Fewest input elements for the blocks of positions to run in parallel (not tuned: twice the
+outputs an element-wise function needs, RegNet's 1x208x14x14 pool in parallel, 1x440x7x7 not)."""
+
 MIN_REDUCED = 16
 """Fewest elements per position for the rule: shorter reductions gain nothing from the chains."""
 
@@ -92,7 +96,7 @@ class TrailingAxesReduction(ScheduleRule):
         sch.reverse_compute_at(accumulators, outer, preserve_unit_loops=True)
         for block in epilogue:
             sch.reverse_compute_at(block, outer, preserve_unit_loops=True)
-        if positions * per_position >= 2 * PARALLEL_MIN_ELEMENTS:
+        if positions * per_position >= PARALLEL_MIN_INPUT:
             sch.parallel(outer)
         sch.unroll(chain)
         sch.decompose_reduction(reduction, taps[0])
