@@ -5,8 +5,9 @@ marks, kernels.marks) whose weight is a constant, and every `matmul` and `addmm`
 a bias-like addend) whose right operand is a constant matrix, into a call of `kernels.linear.linear_packed` on
 the weight packed once here, in NumPy, in panels one vector of the target CPU wide, so that the
 GEMM/GEMV inner loop reads one vector of contiguous weights per input feature. `PackConvWeights`
-does the same for 2-D convolutions (groups=1, parameters read back from the conv stage's mark):
-`kernels.conv.conv2d_packed` reads one vector of output channels' weights per (input channel, tap).
+does the same for 2-D convolutions (parameters read back from the conv stage's mark; grouped ones
+where a vector of output channels lies in one group): `kernels.conv.conv2d_packed` reads one vector
+of output channels' weights per (input channel, tap).
 """
 
 from __future__ import annotations
@@ -230,14 +231,32 @@ class _ConstantConvRewriter(relax.PyExprMutator):
         return call if rewritten is None else rewritten
 
 
+GROUPED_MIN_LANES = 4
+"""A grouped conv whose groups have too few output channels for half a vector is still packed in
+a quarter vector of at least this many lanes (ResNeXt-50 32x4d's 4 per group: 128 channels at
+56x56, one thread, on a loaded machine: 4.4-7.8 ms on the plane rule, 3.0-4.2 ms packed)."""
+
+
+def _conv_weight_lanes(out_per_group: int, vector: int, groups: int) -> int | None:
+    """The lanes of a conv's packed weight blocks: `block_lanes` of the output channels per
+    group, or for a grouped conv a quarter vector of GROUPED_MIN_LANES or more that divides them."""
+    lanes = block_lanes(out_per_group, vector)
+    quarter = vector // 4
+    if lanes is None and groups > 1 and quarter >= GROUPED_MIN_LANES and out_per_group % quarter == 0:
+        return quarter
+    return lanes
+
+
 def _packed_conv(
     builder: relax.BlockBuilder, vectors: VectorUnit, parameters: dict, data: relax.Expr, weight: np.ndarray, bias: list
 ) -> relax.Expr | None:
-    """A groups=1 conv as `conv2d_packed` on its weight packed in whole or half vectors of output channels."""
-    if parameters.pop("groups") != 1:
-        return None
-    lanes = block_lanes(weight.shape[0], vectors.lanes(str(weight.dtype)))
-    if lanes is None:  # channels in neither whole vectors nor half vectors: the unpacked schedules take it
+    """A conv as `conv2d_packed` on its weight packed in whole or half vectors of output channels
+    (`_conv_weight_lanes`), where those divide the output channels of each group (a grouped conv's
+    block then reads one group's inputs; a depthwise conv, one output per group, goes to the
+    unpacked schedules)."""
+    groups = parameters["groups"]
+    lanes = _conv_weight_lanes(weight.shape[0] // groups, vectors.lanes(str(weight.dtype)), groups)
+    if lanes is None:  # too few channels per group, or not in whole or half vectors: the unpacked schedules take it
         return None
     packed = relax.const(pack_conv2d_weight(weight, lanes), str(weight.dtype))
     return builder.call_te(
@@ -296,9 +315,9 @@ class WinogradConvs:
 
 @tvm.transform.module_pass(opt_level=0, name="PackConvWeights")
 class PackConvWeights:
-    """Rewrite 2-D `conv2d` calls (groups=1) on constant weights to `conv2d_packed` on constants
-    packed in blocks of one vector of output channels of `target` (half a vector when the channels
-    do not fill whole ones)."""
+    """Rewrite 2-D `conv2d` calls on constant weights to `conv2d_packed` on constants packed in
+    blocks of one vector of output channels of `target` (half a vector when the channels of a
+    group do not fill whole ones; groups of fewer channels keep `conv2d`)."""
 
     def __init__(self, target: tvm.target.Target):
         self.target = target

@@ -87,7 +87,7 @@ PACKED_CONVS = {
 CHANNEL_VECTOR_CONVS = {
     # Output channels in whole vectors of 16, consumer windows tiling the conv output: on weights
     # given as inputs (not packed), the ChannelVectorConv rule takes these; with constant weights
-    # the groups=1 ones are packed.
+    # they are packed.
     "strided padded, relu, max-pool": nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
     "grouped dilated reflect-padded, bias only": nn.Sequential(
         nn.Conv2d(4, 32, (2, 3), dilation=2, groups=2, padding=2, padding_mode="reflect")
@@ -159,6 +159,64 @@ def test_packed_conv_register_tiles_over_wide_rows_match_torch(data, out_width, 
     model = nn.Sequential(*layers).eval()
     x = torch.randn(batch, 3, height, width)
     x[0, 0, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = float("nan")
+    check_against_torch(model, x, compiled=True)
+
+
+class GroupedConvBlock(nn.Module):
+    """RegNet's and ResNeXt's grouped conv: optionally after a 1x1 conv (which stores its output
+    channel-blocked for the grouped conv to read), with bias, batch norm and ReLU or not, and
+    optionally before a 1x1 conv (which reads its output channel-blocked)."""
+
+    def __init__(self, channels: int, groups: int, out_per_group: int, kernel: int, stride: int, padding: int,
+                 dilation: int, bias: bool, norm: bool, relu: bool, widen: bool, project: bool):
+        super().__init__()
+        self.widen = nn.Sequential(nn.Conv2d(channels, channels, 1), nn.ReLU()) if widen else nn.Identity()
+        layers = [nn.Conv2d(channels, groups * out_per_group, kernel, stride, padding, dilation, groups=groups, bias=bias)]
+        layers += [nn.BatchNorm2d(groups * out_per_group)] if norm else []
+        layers += [nn.ReLU()] if relu else []
+        layers += [nn.Conv2d(groups * out_per_group, 16, 1)] if project else []
+        self.grouped = nn.Sequential(*layers)
+        if norm:
+            for value in (layers[1].weight, layers[1].bias, layers[1].running_mean):
+                value.data.uniform_(-1, 1)
+            layers[1].running_var.data.uniform_(0.5, 2)
+
+    def forward(self, x):
+        return self.grouped(self.widen(x))
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(), groups=st.integers(2, 5), in_per_group=st.sampled_from([1, 4, 8, 16]), out_per_group=st.sampled_from([4, 8, 16, 24]),
+    kernel=st.integers(1, 3), stride=st.integers(1, 2), padding=st.integers(0, 2), dilation=st.integers(1, 2),
+    bias=st.booleans(), norm=st.booleans(), relu=st.booleans(), widen=st.booleans(), project=st.booleans(),
+    batch=st.integers(1, 2),
+)
+def test_grouped_convs_with_whole_vectors_per_group_are_packed_and_match_torch(
+    data, groups, in_per_group, out_per_group, kernel, stride, padding, dilation, bias, norm, relu, widen, project, batch
+):
+    # Output channels per group in whole, half or quarter vectors (of AVX-512's 16 float32 lanes):
+    # the weights are packed and PackedConv takes the conv, each vector of outputs reading its
+    # group's inputs, from [N, C, H, W] or a channel-blocked input (after a 1x1 conv); NaN and inf
+    # stay within their group; a 1x1 conv after it reads its output channel-blocked.
+    channels = groups * in_per_group
+    smallest = max(1, dilation * (kernel - 1) + 1 - 2 * padding)
+    height, width = (data.draw(st.integers(smallest, smallest + 8), label=side) for side in ("height", "width"))
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    model = GroupedConvBlock(
+        channels, groups, out_per_group, kernel, stride, padding, dilation, bias, norm, relu, widen, project
+    ).eval()
+    shape = (batch, channels, height, width)
+    fused = fuse(fx2relax.from_module(model, shape), host_target())
+    convs = [(marked_kernel(block.annotations), int(block.annotations["fx2relax.groups"]))
+             for _, func in fused.functions_items() if isinstance(func, tirx.PrimFunc)
+             for block in stages(func) if marked_kernel(block.annotations) in ("conv2d", "conv2d_packed")]
+    assert ("conv2d_packed", groups) in convs and ("conv2d", groups) not in convs
+    x = torch.randn(shape)
+    x[0, data.draw(st.integers(0, channels - 1)), data.draw(st.integers(0, height - 1)), 0] = float("nan")
+    x[-1, -1, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = data.draw(
+        st.sampled_from([float("inf"), float("-inf")])
+    )
     check_against_torch(model, x, compiled=True)
 
 

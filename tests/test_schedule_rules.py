@@ -19,6 +19,7 @@ from fx2relax.compiler import host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.generic import NESTED_FLOPS_MAX
+from fx2relax.schedules.reductions import MIN_REDUCED
 from fx2relax.schedules.vectors import vector_unit
 from tests.converters.test_attention import ScaledDotProduct
 from tests.helpers import Apply, ApplyTernary, assert_outputs_match, bool_tensors, course_cnn, tensors
@@ -189,6 +190,33 @@ def test_channel_vectors_are_as_wide_as_the_target_holds_the_dtype(target, dtype
 def test_functions_without_our_marked_kernels_get_the_generic_rule():
     model = nn.Sequential(nn.ReLU(), nn.LogSoftmax(dim=1))
     assert {rule for _, rule in chosen_rules(model, (4, 10))} == {"Generic"}
+
+
+TRAILING_REDUCTIONS = {
+    "global average pool": lambda x: F.adaptive_avg_pool2d(x, 1),
+    "mean over the plane": lambda x: x.mean((2, 3)),
+    "sum over the last axes": lambda x: x.sum((-2, -1), keepdim=True),
+    "amax over the last axis": lambda x: x.amax(-1),
+}
+"""Reductions over the last two axes, or the last one (amax)."""
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    data=st.data(), kind=st.sampled_from(sorted(TRAILING_REDUCTIONS)), batch=st.integers(1, 3),
+    channels=st.sampled_from([1, 3, 8, 13, 48, 208]), height=st.integers(2, 15), width=st.integers(8, 30),
+)
+def test_reductions_over_trailing_axes_get_their_rule_and_match_torch(data, kind, batch, channels, height, width):
+    # Squeeze-and-excitation's global average pool and other reductions over the last axes: the
+    # positions reduced side by side (channels not a multiple of the chains too), in parallel at
+    # the largest shapes; NaN and ±inf as PyTorch's.
+    model = Apply(TRAILING_REDUCTIONS[kind])
+    shape = (batch, channels, height, width)
+    reduced = width if kind == "amax over the last axis" else height * width
+    expected = "TrailingAxesReduction" if reduced >= MIN_REDUCED and batch * channels * height * width > reduced else "Generic"
+    assert [rule for _, rule in chosen_rules(model, shape)] == [expected]
+    x = data.draw(tensors(shape, special_values=data.draw(st.booleans(), label="special values")), label="x")
+    check_compiled(model, x)
 
 
 class InputsByOutputs(nn.Module):

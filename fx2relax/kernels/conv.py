@@ -70,32 +70,41 @@ def conv2d_packed(
     padding: Sequence[Sequence[int]],
     dilation: Sequence[int],
     padding_mode: str = "zeros",
+    groups: int = 1,
 ) -> te.Tensor:
-    """conv2d (groups=1) with the weight pre-packed in blocks of `lanes` output channels, so the
-    inner loop reads one vector of weights per (input channel, kernel row, kernel column).
+    """conv2d with the weight pre-packed in blocks of `lanes` output channels, so the inner loop
+    reads one vector of weights per (input channel of the group, kernel row, kernel column).
 
-    data: [N, C, H, W]; packed_weight: [O / lanes, C, KH, KW, lanes] with
-    packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw]; bias: [O] or None.
-    Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in the same order.
+    data: [N, C, H, W]; packed_weight: [O / lanes, C / groups, KH, KW, lanes] with
+    packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw], where `lanes` divides the output
+    channels per group (each block lies in one group, so it reads one input value per tap: a
+    broadcast); bias: [O] or None. Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in
+    the same order.
     """
     padded = _pad(data, padding, padding_mode)
-    batch, channels, height, width = padded.shape
-    blocks, _, kernel_h, kernel_w, lanes = packed_weight.shape
+    batch, _, height, width = padded.shape
+    blocks, group_channels, kernel_h, kernel_w, lanes = packed_weight.shape
+    blocks_per_group = int(blocks) // groups
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
     out_h = (height - dilation_h * (kernel_h - 1) - 1) // stride_h + 1
     out_w = (width - dilation_w * (kernel_w - 1) - 1) // stride_w + 1
-    rc = te.reduce_axis((0, channels), name="rc")
+    rc = te.reduce_axis((0, group_channels), name="rc")
     rh = te.reduce_axis((0, kernel_h), name="r0")
     rw = te.reduce_axis((0, kernel_w), name="r1")
+
+    def channel(o: tirx.PrimExpr) -> tirx.PrimExpr:
+        """The input channel an output channel's block reads at rc."""
+        return rc if groups == 1 else o // lanes // blocks_per_group * group_channels + rc
+
     conv = te.compute(
         (batch, blocks * lanes, out_h, out_w),
         lambda n, o, h, w: te.sum(
-            padded[n, rc, h * stride_h + rh * dilation_h, w * stride_w + rw * dilation_w]
+            padded[n, channel(o), h * stride_h + rh * dilation_h, w * stride_w + rw * dilation_w]
             * packed_weight[o // lanes, rc, rh, rw, o % lanes],
             axis=[rc, rh, rw],
         ),
         name="conv2d_packed",
-        attrs=mark("conv2d_packed"),
+        attrs=mark("conv2d_packed", groups=groups),
     )
     return _add_bias(conv, bias, 2)
 

@@ -19,12 +19,13 @@ from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
 from .elementwise import VectorizedElementwise
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
+from .reductions import TrailingAxesReduction
 from .rows import RowwiseReduction
 from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
     PackedGemv(), PackedGemm(), FusedAttention(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
-    ChannelVectorConv(), PlaneConv(), Concatenation(), VectorizedElementwise(),
+    ChannelVectorConv(), PlaneConv(), Concatenation(), TrailingAxesReduction(), VectorizedElementwise(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""

@@ -1,10 +1,11 @@
 """Direct 2-D convolution rules for kernels.conv.conv2d and conv2d_packed.
 
-Packed rule (conv2d_packed: groups=1, weights packed at compile time in blocks of `lanes` output
-channels, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output columns x several
-vectors of output channels where the row and the channels allow, else of up to COLUMN_TILE columns
-x one or two vectors (`_packed_tile`), accumulates over (input channel, kernel row, kernel
-column), one packed weight vector and one broadcast input value per FMA; tiles of (image, channel
+Packed rule (conv2d_packed: weights packed at compile time in blocks of `lanes` output channels,
+each block within one group, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output
+columns x several vectors of output channels where the row and the channels allow, else of up to
+COLUMN_TILE columns x one or two vectors (`_packed_tile`), accumulates over (input channel of the
+group, kernel row, kernel column), one packed weight vector and one broadcast input value per
+FMA (a grouped conv's vectors each broadcast their own group's input); tiles of (image, channel
 block, row) run in parallel. An element-wise consumer (bias, batch norm, activation, residual add)
 runs on each tile while it is in registers, so any plane size fits; a pooling consumer reads a
 block of planes in cache as below where its windows lie side by side and the block fits in L2,
@@ -463,7 +464,8 @@ class PackedConv(ScheduleRule):
         batch, channel, row, column, *taps = sch.get_loops(conv)
         work = loop_work(sch, sch.get_loops(conv))
         data = sch.get(conv).reads[0].source
-        if len(data.shape) == 5:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
+        grouped = int(sch.get(conv).annotations.get("fx2relax.groups", 1)) > 1
+        if len(data.shape) == 5 and not grouped:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
         channels = static_extent(sch.get(channel).extent)
         vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, target)
