@@ -166,9 +166,13 @@ class PackLinearWeights:
 
 
 def pack_conv2d_weight(weight: np.ndarray, lanes: int) -> np.ndarray:
-    """[O, C, KH, KW] → [O / lanes, C, KH, KW, lanes] with packed[b, c, kh, kw, j] = weight[b * lanes + j, c, kh, kw]."""
+    """[O, C, KH, KW] → [ceil(O / lanes), C, KH, KW, lanes] with packed[b, c, kh, kw, j] =
+    weight[b * lanes + j, c, kh, kw], zero past O."""
     out_channels, *rest = weight.shape
-    return np.ascontiguousarray(weight.reshape(out_channels // lanes, lanes, *rest).transpose(0, 2, 3, 4, 1))
+    blocks = -(-out_channels // lanes)
+    padded = np.zeros((blocks * lanes, *rest), dtype=weight.dtype)
+    padded[:out_channels] = weight
+    return np.ascontiguousarray(padded.reshape(blocks, lanes, *rest).transpose(0, 2, 3, 4, 1))
 
 
 WINOGRAD_TILE = 2
@@ -233,15 +237,21 @@ class _ConstantConvRewriter(relax.PyExprMutator):
 def _packed_conv(
     builder: relax.BlockBuilder, vectors: VectorUnit, parameters: dict, data: relax.Expr, weight: np.ndarray, bias: list
 ) -> relax.Expr | None:
-    """A groups=1 conv as `conv2d_packed` on its weight packed in whole or half vectors of output channels."""
+    """A groups=1 conv as `conv2d_packed` on its weight packed in whole or half vectors of output
+    channels; where the channels fill neither, in whole vectors, the last one padded with zero
+    channels (ShuffleNetV2's 58 and 116) that the kernel computes and drops. Fewer channels than
+    one vector stay unpacked (padding would multiply the work)."""
     if parameters.pop("groups") != 1:
         return None
-    lanes = block_lanes(weight.shape[0], vectors.lanes(str(weight.dtype)))
-    if lanes is None:  # channels in neither whole vectors nor half vectors: the unpacked schedules take it
+    out_channels = weight.shape[0]
+    vector = vectors.lanes(str(weight.dtype))
+    lanes = block_lanes(out_channels, vector) or vector
+    if out_channels < lanes:
         return None
     packed = relax.const(pack_conv2d_weight(weight, lanes), str(weight.dtype))
     return builder.call_te(
-        conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters, primfunc_name_hint="conv2d_packed",
+        conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters, out_channels=out_channels,
+        primfunc_name_hint="conv2d_packed",
     )
 
 

@@ -70,13 +70,17 @@ def conv2d_packed(
     padding: Sequence[Sequence[int]],
     dilation: Sequence[int],
     padding_mode: str = "zeros",
+    out_channels: int | None = None,
 ) -> te.Tensor:
     """conv2d (groups=1) with the weight pre-packed in blocks of `lanes` output channels, so the
     inner loop reads one vector of weights per (input channel, kernel row, kernel column).
 
-    data: [N, C, H, W]; packed_weight: [O / lanes, C, KH, KW, lanes] with
-    packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw]; bias: [O] or None.
-    Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in the same order.
+    data: [N, C, H, W]; packed_weight: [ceil(O / lanes), C, KH, KW, lanes] with
+    packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw] (zero past O); bias: [O] or None;
+    out_channels: O (None: all the packed channels). The stage "conv2d_packed" computes every
+    packed channel; where O is fewer, the next stage keeps the first O, so the zero-padded
+    channels never reach the output. Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw)
+    in the same order.
     """
     padded = _pad(data, padding, padding_mode)
     batch, channels, height, width = padded.shape
@@ -97,6 +101,8 @@ def conv2d_packed(
         name="conv2d_packed",
         attrs=mark("conv2d_packed"),
     )
+    if out_channels is not None and out_channels < blocks * lanes:
+        conv = te.compute((batch, out_channels, out_h, out_w), lambda *i: conv(*i), name="conv2d_packed_channels")
     return _add_bias(conv, bias, 2)
 
 
