@@ -6,7 +6,8 @@ a bias-like addend) whose right operand is a constant matrix, into a call of `ke
 the weight packed once here, in NumPy, in panels one vector of the target CPU wide, so that the
 GEMM/GEMV inner loop reads one vector of contiguous weights per input feature. `PackConvWeights`
 does the same for 2-D convolutions (groups=1, parameters read back from the conv stage's mark):
-`kernels.conv.conv2d_packed` reads one vector of output channels' weights per (input channel, tap).
+`kernels.conv.conv2d_packed` reads one vector of output channels' weights per (input channel, tap);
+output channels in no whole vector (nor half one) get their last vector padded with zeros.
 """
 
 from __future__ import annotations
@@ -308,7 +309,7 @@ class WinogradConvs:
 class PackConvWeights:
     """Rewrite 2-D `conv2d` calls (groups=1) on constant weights to `conv2d_packed` on constants
     packed in blocks of one vector of output channels of `target` (half a vector when the channels
-    do not fill whole ones)."""
+    fill whole halves only, else whole vectors, the last padded with zeros: `_packed_conv`)."""
 
     def __init__(self, target: tvm.target.Target):
         self.target = target

@@ -192,11 +192,12 @@ def test_conv_then_flattened_into_linear_compiled_matches_torch(
 @given(
     data=st.data(), channels=st.integers(9, 130).filter(lambda c: c % 8), in_channels=st.integers(1, 20),
     kind=st.sampled_from(["1x1", "3x3", "depthwise"]), stride=st.integers(1, 2), padding=st.integers(0, 1),
-    epilogue=st.sampled_from(["none", "bias", "batch norm + relu", "bias + residual"]), batch=st.integers(1, 2),
+    epilogue=st.sampled_from(["none", "bias", "batch norm + relu", "bias + residual", "relu + max-pool"]), batch=st.integers(1, 2),
 )
 def test_convs_with_channels_in_no_whole_vectors_compiled_match_torch(data, channels, in_channels, kind, stride, padding, epilogue, batch):
     # Output channels filling no whole vector (nor half one): a packed conv computes its zero-padded
-    # last vector of channels and drops it, so NaN and inf there must not reach a real output.
+    # last vector of channels and drops it, so NaN and inf there must not reach a real output; its
+    # element-wise epilogue runs on the real channels of each register tile, a pooling after it.
     kernel = 1 if kind == "1x1" else 3
     residual = epilogue == "bias + residual"  # x + conv(x): same channels and plane size
     in_channels = channels if kind == "depthwise" or residual else in_channels
@@ -204,7 +205,8 @@ def test_convs_with_channels_in_no_whole_vectors_compiled_match_torch(data, chan
     groups = channels if kind == "depthwise" else 1
     torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
     conv = nn.Conv2d(in_channels, channels, kernel, stride=stride, padding=padding, groups=groups, bias=epilogue != "none")
-    body = nn.Sequential(conv, *([nn.BatchNorm2d(channels), nn.ReLU()] if epilogue == "batch norm + relu" else []))
+    tail = {"batch norm + relu": [nn.BatchNorm2d(channels), nn.ReLU()], "relu + max-pool": [nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]}
+    body = nn.Sequential(conv, *tail.get(epilogue, []))
     if epilogue == "batch norm + relu":
         body[1].running_mean.uniform_(-1, 1)
         body[1].running_var.uniform_(0.5, 2)
