@@ -495,7 +495,7 @@ class PackedConv(ScheduleRule):
                 sch.set_scope(conv, 0, "local")
             sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
             sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
-            if static_extent(sch.get(tile_consumer).writes[0].source.shape[1]) == channels:
+            if static_extent(sch.get(tile_consumer).iter_vars[1].dom.extent) == channels:  # (n, o, h, w): all channels
                 _vectorize_tile_consumer(sch, tile_consumer, 2, lanes)  # (n, o, h, w) under (outer, column_block)
             else:  # the real channels of zero-padded ones: vectors of columns, per channel
                 _, real_channel, _, tile_column = sch.get_loops(tile_consumer)[2:]
