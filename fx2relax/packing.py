@@ -7,7 +7,8 @@ the weight packed once here, in NumPy, in panels one vector of the target CPU wi
 GEMM/GEMV inner loop reads one vector of contiguous weights per input feature. `PackConvWeights`
 does the same for 2-D convolutions (parameters read back from the conv stage's mark; grouped ones
 where a vector of output channels lies in one group): `kernels.conv.conv2d_packed` reads one vector
-of output channels' weights per (input channel, tap).
+of output channels' weights per (input channel, tap); output channels of a groups=1 conv in no
+whole vector (nor half one) get their last vector padded with zeros.
 """
 
 from __future__ import annotations
@@ -167,9 +168,13 @@ class PackLinearWeights:
 
 
 def pack_conv2d_weight(weight: np.ndarray, lanes: int) -> np.ndarray:
-    """[O, C, KH, KW] → [O / lanes, C, KH, KW, lanes] with packed[b, c, kh, kw, j] = weight[b * lanes + j, c, kh, kw]."""
+    """[O, C, KH, KW] → [ceil(O / lanes), C, KH, KW, lanes] with packed[b, c, kh, kw, j] =
+    weight[b * lanes + j, c, kh, kw], zero past O."""
     out_channels, *rest = weight.shape
-    return np.ascontiguousarray(weight.reshape(out_channels // lanes, lanes, *rest).transpose(0, 2, 3, 4, 1))
+    blocks = -(-out_channels // lanes)
+    padded = np.zeros((blocks * lanes, *rest), dtype=weight.dtype)
+    padded[:out_channels] = weight
+    return np.ascontiguousarray(padded.reshape(blocks, lanes, *rest).transpose(0, 2, 3, 4, 1))
 
 
 WINOGRAD_TILE = 2
@@ -253,14 +258,21 @@ def _packed_conv(
     """A conv as `conv2d_packed` on its weight packed in whole or half vectors of output channels
     (`_conv_weight_lanes`), where those divide the output channels of each group (a grouped conv's
     block then reads one group's inputs; a depthwise conv, one output per group, goes to the
-    unpacked schedules)."""
+    unpacked schedules). A groups=1 conv whose channels fill neither gets whole vectors, the last
+    one padded with zero channels (ShuffleNetV2's 58 and 116) that the kernel computes and drops;
+    fewer channels than one vector stay unpacked (padding would multiply the work)."""
     groups = parameters["groups"]
-    lanes = _conv_weight_lanes(weight.shape[0] // groups, vectors.lanes(str(weight.dtype)), groups)
-    if lanes is None:  # too few channels per group, or not in whole or half vectors: the unpacked schedules take it
+    out_channels = weight.shape[0]
+    vector = vectors.lanes(str(weight.dtype))
+    lanes = _conv_weight_lanes(out_channels // groups, vector, groups)
+    if lanes is None and groups == 1 and out_channels >= vector:
+        lanes = vector
+    if lanes is None:  # too few channels (per group), or a group's not in whole or half vectors: the unpacked schedules take it
         return None
     packed = relax.const(pack_conv2d_weight(weight, lanes), str(weight.dtype))
     return builder.call_te(
-        conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters, primfunc_name_hint="conv2d_packed",
+        conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters, out_channels=out_channels,
+        primfunc_name_hint="conv2d_packed",
     )
 
 
@@ -317,7 +329,8 @@ class WinogradConvs:
 class PackConvWeights:
     """Rewrite 2-D `conv2d` calls on constant weights to `conv2d_packed` on constants packed in
     blocks of one vector of output channels of `target` (half a vector when the channels of a
-    group do not fill whole ones; groups of fewer channels keep `conv2d`)."""
+    group fill whole halves only; groups of fewer channels keep `conv2d`; a groups=1 conv's
+    channels in neither whole vectors, the last padded with zeros: `_packed_conv`)."""
 
     def __init__(self, target: tvm.target.Target):
         self.target = target

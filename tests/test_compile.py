@@ -246,6 +246,47 @@ def test_conv_then_flattened_into_linear_compiled_matches_torch(
     check_against_torch(model, x, compiled=True)
 
 
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(), channels=st.integers(9, 130).filter(lambda c: c % 8), in_channels=st.integers(1, 20),
+    kind=st.sampled_from(["1x1", "3x3", "depthwise"]), stride=st.integers(1, 2), padding=st.integers(0, 1),
+    epilogue=st.sampled_from(["none", "bias", "batch norm + relu", "bias + residual", "relu + max-pool"]), batch=st.integers(1, 2),
+)
+def test_convs_with_channels_in_no_whole_vectors_compiled_match_torch(data, channels, in_channels, kind, stride, padding, epilogue, batch):
+    # Output channels filling no whole vector (nor half one): a packed conv computes its zero-padded
+    # last vector of channels and drops it, so NaN and inf there must not reach a real output; its
+    # element-wise epilogue runs on the real channels of each register tile, a pooling after it.
+    kernel = 1 if kind == "1x1" else 3
+    residual = epilogue == "bias + residual"  # x + conv(x): same channels and plane size
+    in_channels = channels if kind == "depthwise" or residual else in_channels
+    stride, padding = (1, kernel // 2) if residual else (stride, padding)
+    groups = channels if kind == "depthwise" else 1
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    conv = nn.Conv2d(in_channels, channels, kernel, stride=stride, padding=padding, groups=groups, bias=epilogue != "none")
+    tail = {"batch norm + relu": [nn.BatchNorm2d(channels), nn.ReLU()], "relu + max-pool": [nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]}
+    body = nn.Sequential(conv, *tail.get(epilogue, []))
+    if epilogue == "batch norm + relu":
+        body[1].running_mean.uniform_(-1, 1)
+        body[1].running_var.uniform_(0.5, 2)
+    model = (Residual(body) if residual else body).eval()
+    height, width = (data.draw(st.integers(kernel, 16), label=side) for side in ("height", "width"))
+    x = torch.randn(batch, in_channels, height, width)
+    x[0, 0, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = float("nan")
+    x[-1, -1, data.draw(st.integers(0, height - 1)), 0] = data.draw(st.sampled_from([float("inf"), float("-inf")]))
+    check_against_torch(model, x, compiled=True)
+
+
+class Residual(nn.Module):
+    """x + body(x): a residual read in the body's epilogue."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 @pytest.mark.parametrize("reader", ["1x1 conv", "flatten + linear"])
 def test_conv_without_epilogue_before_a_blocked_reader_compiles(reader):
     # A packed conv storing its output itself (no bias, no activation) keeps it [N, C, H, W]: its

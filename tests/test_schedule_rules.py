@@ -111,6 +111,20 @@ def test_convs_on_constant_weights_get_the_packed_rule(name, target, dtype):
     assert [rule for kernels, rule in rules if "conv2d_packed" in kernels] == ["PackedConv"]
 
 
+@settings(max_examples=6, deadline=None)
+@given(
+    out_channels=st.integers(17, 130).filter(lambda c: c % 8), in_channels=st.integers(1, 24), kernel=st.sampled_from([1, 3]),
+    stride=st.integers(1, 2), target=st.sampled_from([HOST, HASWELL]),
+)
+def test_convs_with_channels_in_no_whole_vectors_get_the_packed_rule(out_channels, in_channels, kernel, stride, target):
+    # ShuffleNetV2's 58 and 116 (at least one vector: fewer stay unpacked): the packed weight's last
+    # vector of output channels padded with zeros.
+    conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2)
+    model = nn.Sequential(conv, nn.BatchNorm2d(out_channels), nn.ReLU())
+    rules = chosen_rules(model, (1, in_channels, 10, 14), target)
+    assert [rule for kernels, rule in rules if "conv2d_packed" in kernels] == ["PackedConv"]
+
+
 def test_depthwise_convs_get_the_plane_rule():
     model = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.BatchNorm2d(32), nn.ReLU6())
     assert chosen_rules(model, (1, 32, 14, 14)) == [(("conv2d", "pad"), "PlaneConv")]  # batch norm, ReLU6 unmarked

@@ -71,15 +71,18 @@ def conv2d_packed(
     dilation: Sequence[int],
     padding_mode: str = "zeros",
     groups: int = 1,
+    out_channels: int | None = None,
 ) -> te.Tensor:
     """conv2d with the weight pre-packed in blocks of `lanes` output channels, so the inner loop
     reads one vector of weights per (input channel of the group, kernel row, kernel column).
 
-    data: [N, C, H, W]; packed_weight: [O / lanes, C / groups, KH, KW, lanes] with
-    packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw], where `lanes` divides the output
-    channels per group (each block lies in one group, so it reads one input value per tap: a
-    broadcast); bias: [O] or None. Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in
-    the same order.
+    data: [N, C, H, W]; packed_weight: [ceil(O / lanes), C / groups, KH, KW, lanes] with
+    packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw] (zero past O), where `lanes`
+    divides the output channels per group of a grouped conv (each block lies in one group, so it
+    reads one input value per tap: a broadcast); bias: [O] or None; out_channels: O (None: all
+    the packed channels). The stage "conv2d_packed" computes every packed channel; where O is
+    fewer, the next stage keeps the first O, so the zero-padded channels never reach the output.
+    Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in the same order.
     """
     padded = _pad(data, padding, padding_mode)
     batch, _, height, width = padded.shape
@@ -106,6 +109,8 @@ def conv2d_packed(
         name="conv2d_packed",
         attrs=mark("conv2d_packed", groups=groups),
     )
+    if out_channels is not None and out_channels < blocks * lanes:
+        conv = te.compute((batch, out_channels, out_h, out_w), lambda *i: conv(*i), name="conv2d_packed_channels")
     return _add_bias(conv, bias, 2)
 
 

@@ -12,7 +12,12 @@ block of planes in cache as below where its windows lie side by side and the blo
 else (ResNet's 3x3/2 max-pool: overlapping windows) after the conv, from memory, where the conv's
 tiles were stored in blocks of one vector of channels ([N, O / lanes, H, W, lanes]), so that each
 tile is stored whole and the pooling reads each tap as one vector of channels.
-Zero padding is one copy of the input up front, not a bounds check per tap.
+Zero padding is one copy of the input up front, not a bounds check per tap. Where the weight's
+last vector of output channels is padded with zeros (channels in no whole vector), the element-wise
+consumer keeps the real channels only: it runs over each tile's channels with the tile's columns
+as the vector axis (a channel past the real ones is a scalar condition, whereas with the channels
+as the vector axis TVM scalarised the whole consumer), a contiguous store per channel into the
+[N, O, H, W] output.
 
 Channel-vector rule (2-D conv on weights that are not constants, output channels of each group a
 multiple of the vector lanes of its dtype on the target, one fused consumer over the same
@@ -128,8 +133,10 @@ class _ConsumerReads:
     windows: tuple[_Window, ...]
 
     @classmethod
-    def find(cls, sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> _ConsumerReads | None:
-        """The pattern, or None when the conv has not exactly one consumer or it reads otherwise."""
+    def find(cls, sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, prefix: bool = False) -> _ConsumerReads | None:
+        """The pattern, or None when the conv has not exactly one consumer or it reads otherwise;
+        `prefix` allows an element-wise consumer over the first of the conv's output channels
+        only (a packed conv's zero-padded channels dropped)."""
         consumers = sch.get_consumers(conv)
         if len(consumers) != 1:
             return None
@@ -146,7 +153,10 @@ class _ConsumerReads:
         if not all(_reads_at(index, v) for index, v in zip(indices[:direct], spatial)):
             return None
         analyzer = sym.Analyzer()  # a consumer over more positions than the conv has (a pad after it) is not element-wise
-        if not all(analyzer.can_prove_equal(v.dom.extent, size) for v, size in zip(spatial[:direct], conv_buffer.shape)):
+        covers = [analyzer.can_prove_equal(v.dom.extent, size) for v, size in zip(spatial[:direct], conv_buffer.shape)]
+        if prefix and not reduced and len(covers) == 4:  # (batch, channel, row, column): the channels may be fewer
+            covers[1] = analyzer.can_prove(spatial[1].dom.extent <= conv_buffer.shape[1])
+        if not all(covers):
             return None
         windows = []
         for index, out, tap, size in zip(indices[direct:], spatial[direct:], reduced, conv_buffer.shape[direct:]):
@@ -451,7 +461,7 @@ class PackedConv(ScheduleRule):
         inline_injective(sch, keep=(conv, *pads))
         lanes = _packed_lanes(sch, conv)
         pads = [pad for pad in pads if not _pad_blocked(sch, pad, conv)]
-        reads = _ConsumerReads.find(sch, conv)
+        reads = _ConsumerReads.find(sch, conv, prefix=True)
         apart = list(sch.get_consumers(conv))  # consumers scheduled on their own, after the conv
         tile_consumer = pooling = None
         if reads is not None and not reads.windows:
@@ -487,7 +497,13 @@ class PackedConv(ScheduleRule):
                 sch.set_scope(conv, 0, "local")
             sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
             sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
-            _vectorize_tile_consumer(sch, tile_consumer, 2, lanes)  # (n, o, h, w) under (outer, column_block)
+            if static_extent(sch.get(tile_consumer).iter_vars[1].dom.extent) == channels:  # (n, o, h, w): all channels
+                _vectorize_tile_consumer(sch, tile_consumer, 2, lanes)  # (n, o, h, w) under (outer, column_block)
+            else:  # the real channels of zero-padded ones: vectors of columns, per channel
+                _, real_channel, _, tile_column = sch.get_loops(tile_consumer)[2:]
+                sch.reorder(real_channel, tile_column)
+                sch.vectorize(tile_column)
+                sch.unroll(real_channel)
         if work is None or work > SERIAL_MAX_MACS:
             sch.parallel(outer)
         sch.vectorize(lane)
