@@ -9,6 +9,7 @@ are compared with eager's too. The sgemm roof (best GFLOP/s of a 2048² float32 
 2 threads) is measured in the same run.
 
     python benchmarks/bench_models.py [--models cnn,resnet18,mobilenet_v2,bert] [--rounds 5]
+    python benchmarks/bench_models.py --models survey --variants onnxruntime,openvino,fx2relax --rounds 2
                                       [--variants eager,inductor,onnxruntime,openvino,fx2relax]
                                       [--trials 64] [--tune-batches 1] [--quick]
 """
@@ -64,6 +65,42 @@ class BertEncoder(nn.Module):
         return self.bert(input_ids).last_hidden_state
 
 
+class Gpt2Decoder(nn.Module):
+    """A GPT-2-like decoder (width 256, 4 layers, 4 heads, 256 positions, no KV cache) from a
+    transformers config with random weights: token ids [B, S] → last hidden states [B, S, 256]."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import GPT2Config, GPT2Model
+
+        self.gpt2 = GPT2Model(GPT2Config(n_embd=256, n_layer=4, n_head=4, n_positions=256, use_cache=False))
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.gpt2(input_ids, use_cache=False).last_hidden_state
+
+
+def _torchvision(name: str) -> Callable[[], nn.Module]:
+    """A builder of torchvision's model `name` with random weights."""
+
+    def build() -> nn.Module:
+        import torchvision.models
+
+        return getattr(torchvision.models, name)(weights=None)
+
+    return build
+
+
+def _timm(name: str) -> Callable[[], nn.Module]:
+    """A builder of timm's model `name` with random weights."""
+
+    def build() -> nn.Module:
+        import timm
+
+        return timm.create_model(name, pretrained=False)
+
+    return build
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     label: str
@@ -85,7 +122,21 @@ MODELS = {
     "resnet18": ModelSpec("ResNet-18 224²", resnet18, (1, 16), _images(3, 224, 224)),
     "mobilenet_v2": ModelSpec("MobileNetV2 224²", mobilenet_v2, (1, 16), _images(3, 224, 224)),
     "bert": ModelSpec("BERT-like encoder, seq 128", BertEncoder, (1, 16), _token_ids),
+    # the survey beyond the issue's table: more architectures an independent benchmark may pick
+    "resnet50": ModelSpec("ResNet-50 224²", _torchvision("resnet50"), (1, 8), _images(3, 224, 224)),
+    "efficientnet_b0": ModelSpec("EfficientNet-B0 224²", _torchvision("efficientnet_b0"), (1, 8), _images(3, 224, 224)),
+    "mobilenet_v3_large": ModelSpec("MobileNetV3-L 224²", _torchvision("mobilenet_v3_large"), (1, 8), _images(3, 224, 224)),
+    "convnext_tiny": ModelSpec("ConvNeXt-T 224²", _torchvision("convnext_tiny"), (1,), _images(3, 224, 224)),
+    "vit_tiny": ModelSpec("ViT-Ti/16 224² (timm)", _timm("vit_tiny_patch16_224"), (1, 8), _images(3, 224, 224)),
+    "shufflenet": ModelSpec("ShuffleNetV2 1.0 224²", _torchvision("shufflenet_v2_x1_0"), (1, 8), _images(3, 224, 224)),
+    "densenet121": ModelSpec("DenseNet-121 224²", _torchvision("densenet121"), (1,), _images(3, 224, 224)),
+    "regnet": ModelSpec("RegNetY-400MF 224²", _torchvision("regnet_y_400mf"), (1, 8), _images(3, 224, 224)),
+    "squeezenet": ModelSpec("SqueezeNet 1.1 224²", _torchvision("squeezenet1_1"), (1, 8), _images(3, 224, 224)),
+    "gpt2": ModelSpec("GPT-2-like decoder, seq 128", Gpt2Decoder, (1, 8), _token_ids),
 }
+
+TABLE = ("cnn", "resnet18", "mobilenet_v2", "bert")
+"""The issue's table, run by default; `--models survey` runs the other models."""
 
 
 def build_model(name: str) -> nn.Module:
@@ -353,7 +404,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         return [item for item in text.split(",") if item]
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=names, default=list(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
+    parser.add_argument(
+        "--models", type=names, default=list(TABLE),
+        help=f"comma-separated, of {', '.join(MODELS)}; 'survey': all but the default {', '.join(TABLE)}",
+    )
     parser.add_argument("--variants", type=names, default=list(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--batches", type=lambda t: [int(b) for b in names(t)], help="override every model's batch sizes")
     parser.add_argument("--rounds", type=int, default=5, help="round-robin rounds; medians are reported")
@@ -363,6 +417,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tune-batches", type=lambda t: [int(b) for b in names(t)], default=[1], help="batch sizes tuned")
     parser.add_argument("--quick", action="store_true", help="smoke run: the CNN at B=1, 2 short rounds")
     args = parser.parse_args(argv)
+    if args.models == ["survey"]:
+        args.models = [name for name in MODELS if name not in TABLE]
     unknown = sorted(set(args.models) - set(MODELS)) + sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown model or variant: {', '.join(unknown)}")
