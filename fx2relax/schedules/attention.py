@@ -23,7 +23,17 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from .generic import SERIAL_MAX_MACS, largest_divisor, loop_work, marked_block, output_dtype, parallelize_outer, static_extent, top_blocks
+from .generic import (
+    SERIAL_MAX_MACS,
+    largest_divisor,
+    loop_work,
+    marked_block,
+    output_dtype,
+    parallelize_outer,
+    static_extent,
+    top_blocks,
+    vectorize_last,
+)
 from .matmul import COLUMN_VECTORS, ROW_TILES, accumulator_budget, padded_rows, transposed_operands_copied, vectorize_tile
 from .rows import interleave_rows, lane_partials, vectorize_partials
 from .vectors import vector_unit
@@ -207,5 +217,4 @@ def _vectorize_keys(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int
         return
     if extent % lanes:
         loop, _ = sch.loop_partition(loop, factors=[extent - extent % lanes, None])
-    _, lane = sch.split(loop, factors=[None, lanes])
-    sch.vectorize(lane)
+    vectorize_last(sch, loop, lanes)

@@ -16,11 +16,13 @@ thread-pool launch per input. Partitioning and the loop order change no arithmet
 
 from __future__ import annotations
 
+import math
+
 import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from .generic import PARALLEL_MIN_ELEMENTS, inline_injective, marked_block, output_dtype, static_extent, top_blocks
+from .generic import PARALLEL_MIN_ELEMENTS, inline_injective, marked_block, output_dtype, static_extent, top_blocks, vectorize_last
 from .vectors import vector_unit
 
 
@@ -57,9 +59,9 @@ class Concatenation(ScheduleRule):
         dtype = output_dtype(sch, block)
         lanes = vector_unit(target).lanes(dtype) if dtype != "bool" else 1
         head, tail = loops[:axis], loops[axis + 1 :]
-        run = _product(shape[axis + 1 :])  # the contiguous elements after one index of the axis
+        run = math.prod(shape[axis + 1 :])  # the contiguous elements after one index of the axis
         outer = None  # the loop to run in parallel: the axes before the concatenated one, a batch of several
-        if head and (None in shape or _product(shape) >= PARALLEL_MIN_ELEMENTS and _product(shape[:axis]) > 1):
+        if head and (None in shape or math.prod(shape) >= PARALLEL_MIN_ELEMENTS and math.prod(shape[:axis]) > 1):
             outer = sch.fuse(*head) if len(head) > 1 else head[0]
         sizes = [end - start for start, end in zip(offsets, offsets[1:])]
         parts = sch.loop_partition(loops[axis], [*sizes[:-1], None]) if len(sizes) > 1 else [loops[axis]]
@@ -84,13 +86,4 @@ def _vectorize_run(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, tail_loo
     inner = sch.fuse(*tail) if len(tail) > 1 else tail[0]
     width = _vector_width(run, lanes)
     if width > 1:
-        _, vector = sch.split(inner, factors=[None, width])
-        sch.vectorize(vector)
-
-
-def _product(values: list[int | None]) -> int:
-    """The product of the static sizes among `values` (a symbolic one, None, counts as 1)."""
-    result = 1
-    for value in values:
-        result *= value or 1
-    return result
+        vectorize_last(sch, inner, width)

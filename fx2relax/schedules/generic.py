@@ -125,6 +125,15 @@ def vectorize_innermost(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lan
     sch.vectorize(lane)
 
 
+def vectorize_last(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int) -> None:
+    """Vectorise `loop` in vectors of `lanes` when it is a whole number of them."""
+    extent = loop_work(sch, [loop])
+    if extent is None or extent < lanes or extent % lanes:
+        return
+    _, lane = sch.split(loop, factors=[None, lanes])
+    sch.vectorize(lane)
+
+
 def loop_work(sch: s_tir.Schedule, loops: list) -> int | None:
     """The number of iterations of the nested `loops` (None when one is symbolic)."""
     extents = [static_extent(sch.get(loop).extent) for loop in loops]

@@ -17,7 +17,7 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
-from .generic import PARALLEL_MIN_ELEMENTS, inlining_nests, loop_work, output_dtype, static_extent, top_blocks
+from .generic import PARALLEL_MIN_ELEMENTS, inlining_nests, loop_work, output_dtype, static_extent, top_blocks, vectorize_last
 from .vectors import vector_unit
 
 ROW_KERNELS = ("softmax", "layer_norm")
@@ -129,12 +129,3 @@ def interleave_rows(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, inner: 
     sch.decompose_reduction(block, reduce_loop)
     for loop in spatial:
         sch.unroll(loop)
-
-
-def vectorize_last(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int) -> None:
-    """Vectorise `loop` in vectors of `lanes` when it is a whole number of them."""
-    extent = loop_work(sch, [loop])
-    if extent is None or extent < lanes or extent % lanes:
-        return
-    _, lane = sch.split(loop, factors=[None, lanes])
-    sch.vectorize(lane)
