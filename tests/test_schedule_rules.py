@@ -647,6 +647,55 @@ def test_elementwise_functions_of_whole_vectors_get_the_vectorized_rule(shape, s
     assert {found for _, found in chosen_rules(model, shape)} == {rule}
 
 
+class SqueezeExcite(nn.Module):
+    """A depthwise conv + SiLU, squeeze-and-excitation's scale of it (x * gate(conv(act(conv(mean(x)))))),
+    then a 1x1 projection (which makes the scaled tensor channel-blocked) or none."""
+
+    def __init__(self, channels: int, squeezed: int, gate: nn.Module, excite_bias: bool, project: int | None):
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+        self.squeeze = nn.Conv2d(channels, squeezed, 1)
+        self.excite = nn.Conv2d(squeezed, channels, 1, bias=excite_bias)
+        self.gate = gate
+        self.project = nn.Conv2d(channels, project, 1) if project else nn.Identity()
+
+    def forward(self, x):
+        x = F.silu(self.depthwise(x))
+        scale = self.gate(self.excite(F.silu(self.squeeze(x.mean((2, 3), keepdim=True)))))
+        return self.project(x * scale)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(), batch=st.sampled_from([1, 2, 3]), channels=st.sampled_from([8, 16, 24, 48]),
+    size=st.sampled_from([1, 3, 7, 14]), gate=st.sampled_from([nn.Sigmoid(), nn.Hardsigmoid(), nn.Identity()]),
+    excite_bias=st.booleans(), project=st.sampled_from([None, 16, 24]),
+)
+def test_squeeze_excitation_scales_compiled_match_torch(data, batch, channels, size, gate, excite_bias, project):
+    # Batch > 1: the excite conv, its gate and the scale are one function; the gate runs once per
+    # (image, channel) on the conv's tiles (PackedConv's _ScaleAfter; with no gate and no bias the
+    # conv's results scale directly), the scale vectorised on its own, over channel-blocked vectors
+    # where a projection follows. NaN and ±inf as in PyTorch.
+    model = SqueezeExcite(channels, 4, gate, excite_bias, project)
+    x = data.draw(tensors((batch, channels, size, size), special_values=data.draw(st.booleans())), label="x")
+    check_compiled(model, x)
+
+
+def test_squeeze_excitation_gate_runs_once_per_channel_not_per_position():
+    # The excite conv, its bias and sigmoid gate, and the scale are one function at batch 8: the
+    # scale stage (over the 14x14 planes) multiplies, the gate's exponential is not inlined into it.
+    model = SqueezeExcite(32, 8, nn.Sigmoid(), True, 24).eval()
+    scheduled = lower(fx2relax.from_module(model, (8, 32, 14, 14)), HOST, None, None)
+    excite = [
+        func for _, func in scheduled.functions_items()
+        if isinstance(func, tirx.PrimFunc) and "conv2d_packed" in kernels_in(func)
+        and any(tuple(int(d) for d in read.source.shape) == (8, 32, 14, 14) for block in stages(func) for read in block.reads)
+    ]
+    assert len(excite) == 1
+    scale_stages = [block for block in stages(excite[0]) if len(block.iter_vars) == 4 and int(block.iter_vars[-1].dom.extent) == 14]
+    assert scale_stages and all(estimate_tir_flops(block.body) <= 2 for block in scale_stages)
+
+
 class CatEpilogue(nn.Module):
     """torch.cat of operands picked (with repeats) from three inputs along `dim`, then an epilogue
     FuseOps fuses after it: DenseNet's batch norm + ReLU, or another element-wise op. Integer and

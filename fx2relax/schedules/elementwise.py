@@ -18,7 +18,7 @@ from .generic import PARALLEL_MIN_ELEMENTS, inline_injective, loop_work, output_
 from .vectors import vector_unit
 
 
-def _indexed_axes(block: s_tir.SBlock) -> list[set[int]] | None:
+def indexed_axes(block: s_tir.SBlock) -> list[set[int]] | None:
     """For each read of the block, the positions of the block iterators it indexes by; None unless
     every read is element-wise or a broadcast of one (each index one of the iterators, in the order
     they nest, or the constant 0, over one element)."""
@@ -56,21 +56,27 @@ class VectorizedElementwise(ScheduleRule):
         blocks = top_blocks(sch)
         if len(blocks) != 1:
             return None
-        block = sch.get(blocks[0])
-        indexed = _indexed_axes(block)
-        loops = sch.get_loops(blocks[0])
-        if indexed is None or not loops or any(iter_var.iter_type != tirx.IterVar.DataPar for iter_var in block.iter_vars):
-            return None
-        fused = _uniform_inner_axes(indexed, len(loops))
-        vector_work = loop_work(sch, loops[len(loops) - fused :])
         lanes = vector_unit(target).lanes(output_dtype(sch, blocks[0]))
-        if vector_work is None or vector_work % lanes:
-            return None
-        total = loop_work(sch, loops)
-        inner = sch.fuse(*loops[len(loops) - fused :]) if fused > 1 else loops[-1]
-        vectors, lane = sch.split(inner, factors=[None, lanes])
-        sch.vectorize(lane)
-        if total is None or total >= PARALLEL_MIN_ELEMENTS:
-            outer = [*loops[: len(loops) - fused], vectors]
-            sch.parallel(sch.fuse(*outer) if len(outer) > 1 else vectors)
-        return sch
+        return sch if vectorize_elementwise(sch, blocks[0], lanes) else None
+
+
+def vectorize_elementwise(sch: s_tir.Schedule, block_rv: s_tir.schedule.SBlockRV, lanes: int) -> bool:
+    """Schedule one element-wise or broadcast block as the module docstring says (vectors of
+    `lanes`); whether it fits (else nothing changes)."""
+    block = sch.get(block_rv)
+    indexed = indexed_axes(block)
+    loops = sch.get_loops(block_rv)
+    if indexed is None or not loops or any(iter_var.iter_type != tirx.IterVar.DataPar for iter_var in block.iter_vars):
+        return False
+    fused = _uniform_inner_axes(indexed, len(loops))
+    vector_work = loop_work(sch, loops[len(loops) - fused :])
+    if vector_work is None or vector_work % lanes:
+        return False
+    total = loop_work(sch, loops)
+    inner = sch.fuse(*loops[len(loops) - fused :]) if fused > 1 else loops[-1]
+    vectors, lane = sch.split(inner, factors=[None, lanes])
+    sch.vectorize(lane)
+    if total is None or total >= PARALLEL_MIN_ELEMENTS:
+        outer = [*loops[: len(loops) - fused], vectors]
+        sch.parallel(sch.fuse(*outer) if len(outer) > 1 else vectors)
+    return True
