@@ -1,6 +1,7 @@
 """fx2relax.compile: the fused, scheduled model gives PyTorch's results; targets, tuning, errors."""
 
 import importlib.util
+import math
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from tvm import tirx
 import fx2relax
 from fx2relax.compiler import fuse, host_target
 from fx2relax.kernels.marks import marked_kernel, stages
+from fx2relax.packing import WINOGRAD_MIN_CHANNELS
+from fx2relax.schedules.conv import ROWS_OUTSIDE_MIN_INPUT_BYTES
 from tests.helpers import assert_outputs_match, check_against_torch, course_cnn
 
 
@@ -578,3 +581,50 @@ def test_products_on_constant_weights_are_packed(form, rows):
     kernels = {marked_kernel(block.annotations) for _, func in mod.functions_items() if isinstance(func, tirx.PrimFunc)
                for block in stages(func)}
     assert "linear_packed" in kernels and not kernels & {"addmm", "matmul"}
+
+
+class BottleneckConvs(nn.Module):
+    """A 1x1 or 3x3 conv with batch norm as ResNet's bottleneck has them: then ReLU, a residual
+    add of a 1x1 projection of the input and ReLU, or ReLU and an overlapping 3x3/2 max-pool."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, epilogue: str):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding=kernel // 2, bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+        for value in (self.norm.weight, self.norm.bias, self.norm.running_mean):
+            value.data.uniform_(-1, 1)
+        self.norm.running_var.data.uniform_(0.5, 2)
+        self.project = nn.Conv2d(in_channels, out_channels, 1, stride) if epilogue == "residual" else None
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1) if epilogue == "pool" else nn.Identity()
+
+    def forward(self, x):
+        y = self.norm(self.conv(x))
+        if self.project is not None:
+            y = y + self.project(x)
+        return self.pool(torch.relu(y))
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    data=st.data(), in_channels=st.sampled_from([24, 48]), out_channels=st.sampled_from([24, 64]),
+    kernel=st.sampled_from([1, 3]), stride=st.integers(1, 2), epilogue=st.sampled_from(["relu", "residual", "pool"]),
+)
+def test_packed_convs_on_inputs_beyond_l2_run_row_by_row_and_match_torch(data, in_channels, out_channels, kernel, stride, epilogue):
+    # One image's input beyond ROWS_OUTSIDE_MIN_INPUT_BYTES and packed weights (at most 64 x 48 x
+    # 3 x 3) within ROWS_OUTSIDE_MAX_WEIGHT_BYTES: PackedConv runs all channel blocks of an output
+    # row before the next row (`_rows_outside_channels`; two blocks of two vectors at 64 channels),
+    # through each consumer: the tile's epilogue, a residual add of another conv's output, a
+    # zero-padded last channel vector (24 channels), a max-pool after it. A 3x3 stride-1 conv keeps
+    # fewer than WINOGRAD_MIN_CHANNELS input channels, so it stays direct.
+    if kernel == 3 and stride == 1:
+        in_channels = min(in_channels, WINOGRAD_MIN_CHANNELS - 8)
+    side = math.isqrt(ROWS_OUTSIDE_MIN_INPUT_BYTES // 4 // in_channels) + 1
+    height, width = data.draw(st.integers(side, side + 3), label="height"), data.draw(st.integers(side, side + 3), label="width")
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    model = BottleneckConvs(in_channels, out_channels, kernel, stride, epilogue).eval()
+    x = torch.randn(1, in_channels, height, width)
+    x[0, data.draw(st.integers(0, in_channels - 1)), data.draw(st.integers(0, height - 1)), 0] = float("nan")
+    x[0, -1, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = data.draw(
+        st.sampled_from([float("inf"), float("-inf")])
+    )
+    check_against_torch(model, x, compiled=True)

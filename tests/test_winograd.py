@@ -83,10 +83,25 @@ def test_winograd_conv_on_weights_beyond_l2_row_blocked_matches_pytorch(data):
     """144 channels (1.3 MB of transformed weights) over at least ROW_BLOCKED_MIN_ROWS rows of
     tiles: the row-blocked schedule reading its weights from L3 (schedules.winograd), drawn planes."""
     height, width = data.draw(st.integers(7, 9)), data.draw(st.integers(3, 9))
-    shape = (ROW_BLOCKED_MIN_ROWS // 4, 144, height, width)  # 4 rows of tiles per image at least
+    shape = (-(-ROW_BLOCKED_MIN_ROWS // 4), 144, height, width)  # 4 rows of tiles per image at least
     torch.manual_seed(0)
     model = ConvBlock(144, 144, (1, 1), bias=data.draw(st.booleans()), norm=True, residual=True, relu=True)
     check_against_torch(model, data.draw(tensors(shape)), compiled=True)
+
+
+@settings(max_examples=3)
+@given(data=st.data())
+def test_winograd_conv_of_one_image_row_blocked_beyond_l2_matches_pytorch(data):
+    """One image of ROW_BLOCKED_MIN_ROWS rows of tiles (27 or 28 rows: a last tile half outside or
+    not) with 128 channels (1 MiB of transformed weights), as ResNet-50's 28² convs at batch 1:
+    row-blocked, the rows split between the cores; drawn widths and epilogues."""
+    height, width = data.draw(st.integers(2 * ROW_BLOCKED_MIN_ROWS - 1, 2 * ROW_BLOCKED_MIN_ROWS)), data.draw(st.integers(5, 28))
+    residual = data.draw(st.booleans())
+    torch.manual_seed(0)
+    model = ConvBlock(128, 128, (1, 1), bias=data.draw(st.booleans()), norm=True, residual=residual, relu=data.draw(st.booleans()))
+    x = data.draw(tensors((1, 128, height, width)))
+    assert winograd_functions(model, tuple(x.shape)) == 1
+    check_against_torch(model, x, compiled=True)
 
 
 def test_winograd_takes_only_convs_where_it_pays():

@@ -99,6 +99,15 @@ SHORT_COLUMN_TILE_MIN to SHORT_COLUMN_TILE columns (MobileNetV2, one thread, bes
 3 x 7 instead of 1 x 14 takes its 1x1 convs 2-9 % faster; 3 x 8 and 2 x 8 made them 1.1-2.6x
 slower, not understood, so 8 columns are not tried)."""
 
+ROWS_OUTSIDE_MAX_WEIGHT_BYTES = 512 * 1024
+ROWS_OUTSIDE_MIN_INPUT_BYTES = 1024 * 1024
+"""A packed conv whose weights fit the first (half of znver4's 1 MiB L2 per core) and whose input
+of one image exceeds the second (it does not stay in L2 from one channel block to the next) runs
+its tiles row by row (`_rows_outside_channels`). ResNet-50's 1x1 convs on 1.6-3.2 MB inputs (56²
+and 28²), two threads, SCHED_FIFO, best of 8 alternating rounds: batch 1 0-6 % faster a kernel on
+a quiet machine, 17-54 % when other processes load the caches; batch 8 3-5 %. Smaller inputs
+(ResNet-50's 64 -> 256 and 128 -> 512 channel convs, 0.4-0.8 MB) lost up to 10 % at batch 8."""
+
 UNROLLED_TAPS = 9
 """Kernel windows up to this many taps are unrolled whole in the packed rule; larger ones (7x7)
 only along a row, which keeps LLVM's compile time down."""
@@ -493,7 +502,11 @@ class PackedConv(ScheduleRule):
             sch.set_scope(conv, 0, "local")
             sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
         else:  # one register tile at a time, written out through the element-wise consumer if any
-            outer = sch.fuse(batch, channel_block, row)
+            if _rows_outside_channels(sch, conv):  # each input row read once, the weights again from cache
+                sch.reorder(row, channel_block)
+                outer = sch.fuse(batch, row, channel_block)
+            else:
+                outer = sch.fuse(batch, channel_block, row)
             if tile_consumer is None:
                 tile_consumer = sch.cache_write(conv, 0, "local")
                 if window_apart:  # each tile's channel vectors stored whole, not one lane per plane
@@ -597,6 +610,26 @@ def _schedule_scale(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: 
         sch.vectorize(lane)
     elif not vectorize_elementwise(sch, block, lanes):
         parallelize_outer(sch, block)
+
+
+def _rows_outside_channels(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> bool:
+    """Whether a packed conv's tiles run row by row, all channel blocks of a row before the next,
+    rather than channel block by channel block over all rows: where the packed weights fit
+    ROWS_OUTSIDE_MAX_WEIGHT_BYTES and one image's input exceeds ROWS_OUTSIDE_MIN_INPUT_BYTES, each
+    input row is then read once while the weights stay in cache (instead of the whole input once per
+    channel block, from L3), and at batch 1 two cores split the rows (each reading half of the input)
+    instead of the channel blocks (each reading all of it)."""
+    data = sch.get(conv).reads[0].source
+    weight = next(region.source for region in sch.get(conv).reads[1:] if len(region.region) == 5)
+    data_extents = [static_extent(extent) for extent in data.shape[1:]]
+    weight_extents = [static_extent(extent) for extent in weight.shape]
+    if None in data_extents or None in weight_extents:
+        return False
+    element_bytes = tvm.DataType(weight.dtype).bits // 8
+    return (
+        math.prod(weight_extents) * element_bytes <= ROWS_OUTSIDE_MAX_WEIGHT_BYTES
+        and math.prod(data_extents) * element_bytes > ROWS_OUTSIDE_MIN_INPUT_BYTES
+    )
 
 
 def _pad_blocked(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, conv: s_tir.schedule.SBlockRV) -> bool:

@@ -35,10 +35,13 @@ row of tiles, from L3, where there are at least ROW_BLOCKED_MIN_ROWS rows: one t
 conv + bias + residual + ReLU, row-blocked against three passes: 128 channels at 28² (1 MiB)
 24.6 against 35.7 ms, 256 at 14² (4 MiB) 20.3 against 23.6 ms; 512 at 7² (16 MiB) 45 against 25 ms."""
 
-ROW_BLOCKED_MIN_ROWS = 16
+ROW_BLOCKED_MIN_ROWS = 14
 """Rows of tiles (images x tile rows) the parallel loop of a row-blocked schedule needs with
 weights beyond ROW_BLOCKED_MAX_WEIGHT_BYTES: fewer split unevenly between cores (7 rows at batch 1,
-14²), where the three passes split finely, and gain nothing there (1.18 against 1.15 ms, one thread)."""
+14²), where the three passes split finely, and gain nothing there (1.18 against 1.15 ms, one thread;
+two threads 0.58 against 0.70 ms a call). 14 rows (batch 1, 28²: ResNet-50's 128-channel 3x3 convs,
+1 MiB of weights) split evenly and are row-blocked: two threads 1.09 -> 0.60 ms a call, one thread
+1.21 -> 1.06 ms (SCHED_FIFO, best of 8 alternating rounds)."""
 
 _Loop = s_tir.schedule.LoopRV
 
