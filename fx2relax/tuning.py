@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 import tvm
 import tvm_ffi
-from tvm import relax, tirx
+from tvm import relax, s_tir, tirx
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import BuilderInput, BuilderResult, PyBuilder
 from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
 
 from .schedules import SCHEDULED, is_scheduled, schedule_primfunc
+from .schedules.generic import OPERANDS
 
 TRIALS_PER_ROUND = 64
 CHOICES_FILE = "fx2relax_schedule_times.json"
@@ -48,9 +49,10 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
         raise ValueError(f"trials must be a positive number of measurements, got {trials}")
     work_dir = os.fspath(work_dir)
     database = ms.database.JSONDatabase(work_dir=work_dir, module_equality="structural")
+    tunable = _without_lets(mod)
     untuned = [
         task
-        for task in ms.relax_integration.extract_tasks(mod, target)
+        for task in ms.relax_integration.extract_tasks(tunable, target)
         if not task.mod.attrs.get(SCHEDULED, False)
         and database.query_tuning_record(task.dispatched[0], target, "main") is None
     ]
@@ -71,7 +73,7 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
             cost_model=cost_model_kind(),
         )
     with target, database, tvm.transform.PassContext(opt_level=3):
-        tuned = relax.transform.MetaScheduleApplyDatabase()(mod)
+        tuned = relax.transform.MetaScheduleApplyDatabase()(tunable)
     return keep_faster_schedules(mod, tuned, target, work_dir)
 
 
@@ -91,7 +93,8 @@ def keep_faster_schedules(
     for global_var, func in untuned.functions_items():
         tuned_func = tuned[global_var]
         if not isinstance(func, tirx.PrimFunc) or is_scheduled(func) or not is_scheduled(tuned_func):
-            continue  # a Relax function, scheduled before tuning, or left to compile()'s schedules
+            chosen[global_var] = func  # a Relax function, scheduled before tuning, or left to compile()'s schedules
+            continue
         ours = schedule_primfunc(func, target)
         key = f"{tvm_ffi.structural_hash(func):x} {target}"
         arguments = argument_infos(func)
@@ -105,6 +108,58 @@ def keep_faster_schedules(
     times_path.parent.mkdir(parents=True, exist_ok=True)
     times_path.write_text(json.dumps(times, indent=1, sort_keys=True))
     return chosen
+
+
+def _without_lets(mod: tvm.IRModule) -> tvm.IRModule:
+    """`mod` with each PrimFunc's tirx.Let expressions (kernels.elementwise.let_bound) replaced by
+    their bodies with the bound values substituted, which MetaSchedule needs (its flop estimate
+    refuses a Let). A PrimFunc with a node the substitution does not know is left as it is."""
+    result = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
+    for global_var, func in mod.functions_items():
+        if isinstance(func, tirx.PrimFunc) and not is_scheduled(func):
+            with contextlib.suppress(_UnknownNode):
+                result[global_var] = func.with_body(_substituted_stmt(func.body))
+    return result
+
+
+class _UnknownNode(TypeError):
+    """A TIR node _without_lets does not rebuild."""
+
+
+def _substituted_stmt(stmt: tirx.Stmt) -> tirx.Stmt:
+    """`stmt` (blocks, loops, stores, as TE and FuseTIR make them) with its values' Lets substituted."""
+    if isinstance(stmt, tirx.SeqStmt):
+        return tirx.SeqStmt([_substituted_stmt(child) for child in stmt.seq])
+    if isinstance(stmt, tirx.For):
+        return tirx.For(stmt.loop_var, stmt.min, stmt.extent, stmt.kind, _substituted_stmt(stmt.body),
+                        stmt.thread_binding, stmt.annotations)
+    if isinstance(stmt, s_tir.stmt.SBlockRealize):
+        return s_tir.stmt.SBlockRealize(stmt.iter_values, stmt.predicate, _substituted_stmt(stmt.block))
+    if isinstance(stmt, s_tir.stmt.SBlock):
+        init = None if stmt.init is None else _substituted_stmt(stmt.init)
+        return s_tir.stmt.SBlock(stmt.iter_vars, stmt.reads, stmt.writes, stmt.name_hint, _substituted_stmt(stmt.body),
+                                 init, stmt.alloc_buffers, stmt.match_buffers, stmt.annotations)
+    if isinstance(stmt, tirx.BufferStore):
+        return tirx.BufferStore(stmt.buffer, _substituted(stmt.value, {}), stmt.indices)
+    raise _UnknownNode(type(stmt).__name__)
+
+
+def _substituted(expr: tirx.PrimExpr, bound: dict[tirx.Var, tirx.PrimExpr]) -> tirx.PrimExpr:
+    """`expr` with each Let replaced by its body, the let-bound variables by their values."""
+    if isinstance(expr, tirx.Let):
+        return _substituted(expr.body, {**bound, expr.var: _substituted(expr.value, bound)})
+    if isinstance(expr, tirx.Var):
+        return bound.get(expr, expr)
+    if isinstance(expr, (tirx.IntImm, tirx.FloatImm, tvm.ir.expr.TensorLoad)):
+        return expr  # a read's indices hold no Let: TE binds values only
+    if isinstance(expr, tirx.Cast):
+        return tirx.Cast(str(expr.ty), _substituted(expr.value, bound))
+    if isinstance(expr, tvm.ir.Call):
+        return tvm.ir.Call(expr.op, [_substituted(arg, bound) for arg in expr.args], ret_ty=expr.ty)
+    operands = next((names for kind, names in OPERANDS.items() if isinstance(expr, kind)), None)
+    if operands is not None:
+        return type(expr)(*(_substituted(getattr(expr, name), bound) for name in operands))
+    raise _UnknownNode(type(expr).__name__)
 
 
 def seconds_per_call(func: tirx.PrimFunc, arguments: list[ms.arg_info.TensorInfo], target: tvm.target.Target) -> float:

@@ -12,13 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from tvm import s_tir, te, tirx
-from tvm.s_tir.analysis import estimate_tir_flops
 
 import fx2relax
 from fx2relax.compiler import host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
-from fx2relax.schedules.generic import NESTED_FLOPS_MAX
+from fx2relax.schedules.generic import NESTED_FLOPS_MAX, value_operations
 from fx2relax.schedules.reductions import MIN_REDUCED
 from fx2relax.schedules.vectors import vector_unit
 from tests.converters.test_attention import ScaledDotProduct
@@ -593,16 +592,36 @@ NESTED_TRANSCENDENTALS = {  # each stage reads its argument ~90 times (kernels.m
 
 @pytest.mark.parametrize("name", sorted(NESTED_TRANSCENDENTALS))
 def test_nested_exponentials_are_not_inlined_into_each_other(name):
-    # Inlined into each other their expression trees multiply (~14,000 operations an element,
-    # seconds to compile): each is kept a stage of its own, and the result is PyTorch's.
+    # Inlined into each other their expression trees could multiply (~14,000 operations an
+    # element, seconds to compile): each stage stays bounded, and the result is PyTorch's.
     model = NESTED_TRANSCENDENTALS[name].eval()
     x = torch.randn(2, 3, 8, 16)
     scheduled = lower(fx2relax.from_module(model, tuple(x.shape)), HOST, None, None)
     for _, func in scheduled.functions_items():
         if isinstance(func, tirx.PrimFunc):
-            sizes = [estimate_tir_flops(block.body) for block in stages(func)]
+            sizes = [value_operations(block.body) for block in stages(func)]
             assert max(sizes) <= 2 * NESTED_FLOPS_MAX, (name, sizes)
     check_compiled(model, x)
+
+
+def stage_operations(model: nn.Module, shape: tuple[int, ...]) -> list[int]:
+    """The operations of each stage of `model` lowered on the host (value_operations)."""
+    scheduled = lower(fx2relax.from_module(model, shape), HOST, None, None)
+    return [value_operations(block.body) for _, func in scheduled.functions_items()
+            if isinstance(func, tirx.PrimFunc) for block in stages(func)]
+
+
+@pytest.mark.parametrize("activation", [nn.GELU(), nn.GELU(approximate="tanh"), nn.SiLU(), nn.Sigmoid(), nn.Tanh(), nn.Hardswish()],
+                         ids=lambda module: repr(module))
+def test_activations_compute_their_argument_once(activation):
+    # A batch norm inlined into GELU's erf (its argument read ~60 times) made FastViT's conv
+    # epilogues take 4 s each to compile: each formula binds its argument once (let_bound), so the
+    # norm is inlined into one stage that costs the activation's operations plus the norm's.
+    x = torch.randn(2, 8, 5, 5)
+    norm = nn.BatchNorm2d(8).eval()
+    [alone], [norm_operations] = stage_operations(activation, tuple(x.shape)), stage_operations(norm, tuple(x.shape))
+    assert stage_operations(nn.Sequential(norm, activation).eval(), tuple(x.shape)) == [alone + norm_operations]
+    check_compiled(nn.Sequential(norm, activation).eval(), x)
 
 
 class ScaleShift(nn.Module):

@@ -8,12 +8,13 @@ import torch
 import tvm
 from torch import nn
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.analysis import estimate_tir_flops
 from tvm.target.codegen import llvm_get_system_cpu
 
 import fx2relax
 from fx2relax.compiler import fuse
 from fx2relax.schedules import SCHEDULED, is_scheduled, schedule_primfunc
-from fx2relax.tuning import CHOICES_FILE, keep_faster_schedules, tune
+from fx2relax.tuning import CHOICES_FILE, _without_lets, keep_faster_schedules, tune
 from tests.helpers import assert_outputs_match
 
 TARGET = tvm.target.Target({"kind": "llvm", "mcpu": llvm_get_system_cpu(), "num-cores": 2})
@@ -42,6 +43,20 @@ def test_tuned_module_matches_pytorch_and_a_second_tune_reuses_the_records(tmp_p
     retuned = tune(mod, TARGET, trials=4, work_dir=tmp_path)
     assert len(ms.database.JSONDatabase(work_dir=str(tmp_path))) == records  # nothing measured again
     tvm.ir.assert_structural_equal(retuned, tuned)
+
+
+@pytest.mark.parametrize("activation", [nn.GELU(), nn.GELU(approximate="tanh"), nn.SiLU(), nn.Tanh(), nn.Softmax(dim=-1)], ids=repr)
+def test_formulas_binding_values_are_given_to_metaschedule_without_lets(activation):
+    # Our formulas bind values they read many times (tirx.Let), which MetaSchedule's flop estimate
+    # refuses: tuning sees each PrimFunc with the values substituted, computing the same.
+    model = nn.Sequential(nn.Linear(16, 8), activation).eval()
+    inputs = torch.randn(4, 16) * 4
+    expanded = _without_lets(fuse(fx2relax.from_module(model, (4, 16)), TARGET))
+    for _, func in expanded.functions_items():
+        if isinstance(func, tvm.tirx.PrimFunc):
+            assert estimate_tir_flops(tvm.IRModule({"main": func})) > 0
+    with torch.no_grad():
+        assert_outputs_match(fx2relax.build(expanded, target=TARGET)(inputs), model(inputs))
 
 
 def test_a_budget_below_one_trial_is_refused(tmp_path):

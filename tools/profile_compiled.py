@@ -26,36 +26,20 @@ from pathlib import Path
 
 os.environ.setdefault("TVM_NUM_THREADS", "2")
 
-import torch
 import tvm
 from tvm import relax, tirx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import fx2relax  # noqa: E402
-from fx2relax.compiler import _lowering_pipeline, fuse, host_target  # noqa: E402
-from fx2relax.schedules import apply_schedules  # noqa: E402
+from bench_compile import compile_in_phases, model_and_example  # noqa: E402
+
+from fx2relax.compiler import host_target  # noqa: E402
 
 
 def argument_shapes(func: tirx.PrimFunc) -> str:
     """The shapes of a PrimFunc's buffer arguments, e.g. "1x64x56x56, 64x64x3x3 → 1x64x56x56"."""
     shapes = ["x".join(str(int(d)) for d in param.shape.values) for param in func.ty.params if hasattr(param.shape, "values")]
     return ", ".join(shapes[:-1]) + " → " + shapes[-1] if shapes else ""
-
-
-def model_and_example(name: str, batch: int, size: int) -> tuple[torch.nn.Module, torch.Tensor]:
-    """A benchmark model (bench_models.MODELS) or `timm:<name>` with random weights, and an input."""
-    from bench_models import MODELS, build_model
-
-    if name.startswith("timm:"):
-        import timm
-
-        torch.manual_seed(0)
-        model = timm.create_model(name.removeprefix("timm:"), pretrained=False).eval()
-        return model, torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
-    if name not in MODELS:
-        raise SystemExit(f"unknown model {name!r}: one of {', '.join(MODELS)} or timm:<name>")
-    return build_model(name), MODELS[name].example(batch)
 
 
 def codegen_seconds(scheduled: tvm.IRModule, target: tvm.target.Target) -> dict[str, float]:
@@ -87,23 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     model, example = model_and_example(args.model, args.batch, args.size)
+    phases, scheduled, executable = compile_in_phases(model, example, winograd=not args.no_winograd)
     target = host_target()
-    phases = {}
-    start = time.perf_counter()
-    if example.dtype.is_floating_point:
-        mod = fx2relax.from_module(model, tuple(example.shape))
-    else:  # token ids: imported through torch.export, as benchmarks/bench_models.py does
-        mod = fx2relax.from_exported_program(torch.export.export(model, (example,)))
-    phases["import"] = time.perf_counter() - start
-    start = time.perf_counter()
-    fused = fuse(mod, target, winograd=not args.no_winograd)
-    phases["fuse (pack, annotate, FuseOps, FuseTIR)"] = time.perf_counter() - start
-    start = time.perf_counter()
-    scheduled = apply_schedules(fused, target)
-    phases["schedule"] = time.perf_counter() - start
-    start = time.perf_counter()
-    executable = tvm.compile(scheduled, target=target, relax_pipeline=_lowering_pipeline(target))
-    phases["TVM build (lowering, LLVM)"] = time.perf_counter() - start
     print(f"# {args.model} {'x'.join(map(str, example.shape))}: compile phases\n\n| phase | s |\n|---|---|")
     for phase, seconds in phases.items():
         print(f"| {phase} | {seconds:.2f} |")

@@ -12,12 +12,13 @@ from collections.abc import Callable
 
 from tvm import te, tirx
 
-from .elementwise import expr_dtype
-from .math import exp_value, tanh_value
+from .elementwise import expr_dtype, let_bound
+from .math import exp_value, polynomial, tanh_value
 
 
 def _elementwise(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]) -> te.Tensor:
-    return te.compute(data.shape, lambda *i: formula(data(*i)), name=name)
+    """formula(x) per element, x bound once (`let_bound`): inlined, its producer is computed once."""
+    return te.compute(data.shape, lambda *i: let_bound(data(*i), formula), name=name)
 
 
 def _clamp(value: tirx.Expr, low: tirx.Expr, high: tirx.Expr) -> tirx.Expr:
@@ -57,16 +58,13 @@ def _erf(value: tirx.Expr, dtype: str) -> tirx.Expr:
     NaN kept. Other dtypes use the exact erf."""
     if dtype != "float32":
         return te.erf(value)
-    x = _clamp(value, tirx.const(-4.0, dtype), tirx.const(4.0, dtype))
-    square = x * x
+    low, high = tirx.const(-4.0, dtype), tirx.const(4.0, dtype)
+    return let_bound(value, lambda v: let_bound(_clamp(v, low, high), _erf_clamped))
 
-    def polynomial(coefficients: tuple[float, ...]) -> tirx.Expr:
-        result = tirx.const(coefficients[-1], dtype)
-        for coefficient in reversed(coefficients[:-1]):
-            result = result * square + tirx.const(coefficient, dtype)
-        return result
 
-    return x * polynomial(_ERF_NUMERATOR) / polynomial(_ERF_DENOMINATOR)
+def _erf_clamped(x: tirx.Expr) -> tirx.Expr:
+    """erf of a float32 x in [-4, 4] (`_erf`), x² computed once."""
+    return let_bound(x * x, lambda square: x * polynomial(_ERF_NUMERATOR, square) / polynomial(_ERF_DENOMINATOR, square))
 
 
 def relu(data: te.Tensor) -> te.Tensor:

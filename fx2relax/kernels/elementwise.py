@@ -57,6 +57,16 @@ def expr_dtype(value: tirx.Expr) -> str:
     return str(ty.dtype) if ty is not None else str(value.dtype)
 
 
+def let_bound(value: tirx.Expr, body: Callable[[tirx.Expr], tirx.Expr]) -> tirx.Expr:
+    """body(v) with v bound to `value` once (a tirx.Let) where `value` is more than a variable or a
+    constant: a formula that reads its argument many times (exp_value's ~90) then computes it once,
+    also after TIR inlines a producer into it, instead of copying its expression into every read."""
+    if isinstance(value, (tirx.Var, tirx.IntImm, tirx.FloatImm)):
+        return body(value)
+    var = tirx.Var("v", expr_dtype(value))
+    return tirx.Let(var, value, body(var))
+
+
 def not_equal(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
     """lhs != rhs as IEEE and PyTorch define it: True when either is NaN (LLVM's ordered compare,
     which TVM emits for `!=`, would say False)."""

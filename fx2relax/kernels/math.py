@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from tvm import te, tirx
 
-from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype, nonzero_divisor, not_equal
+from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype, let_bound, nonzero_divisor, not_equal
 
 
 def _unary(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr], dtype: str | None) -> te.Tensor:
@@ -27,6 +27,14 @@ _EXP_POLYNOMIAL = (5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.33345190
 relative error below 2e-7."""
 
 
+def polynomial(coefficients: tuple[float, ...], value: tirx.Expr) -> tirx.Expr:
+    """The float32 polynomial with `coefficients` (from low to high degree) at `value`, by Horner's rule."""
+    result = tirx.const(coefficients[-1], "float32")
+    for coefficient in reversed(coefficients[:-1]):
+        result = result * value + tirx.const(coefficient, "float32")
+    return result
+
+
 def exp_value(value: tirx.Expr) -> tirx.Expr:
     """e ** x of one value. For float32 Cephes' polynomial, which vectorises (LLVM would call libm's
     scalar expf for each lane): x = n ln 2 + r with n = round(x / ln 2), ln 2 split in two parts
@@ -36,14 +44,27 @@ def exp_value(value: tirx.Expr) -> tirx.Expr:
     dtype = expr_dtype(value)
     if dtype != "float32":
         return te.exp(value)
+    return let_bound(value, _exp_float32)
+
+
+def _exp_float32(value: tirx.Expr) -> tirx.Expr:
+    """exp_value of a float32 value read once (each intermediate read several times bound once)."""
+    dtype = "float32"
     low, high = tirx.const(-104.0, dtype), tirx.const(89.0, dtype)
     x = tirx.Select(value > low, tirx.Select(value < high, value, high), low)  # NaN → low, kept below
-    n = tirx.floor(x * tirx.const(1.4426950408889634, dtype) + tirx.const(0.5, dtype))
-    r = x - n * tirx.const(0.693359375, dtype) + n * tirx.const(2.12194440e-4, dtype)
-    polynomial = tirx.const(_EXP_POLYNOMIAL[-1], dtype)
-    for coefficient in reversed(_EXP_POLYNOMIAL[:-1]):
-        polynomial = polynomial * r + tirx.const(coefficient, dtype)
-    mantissa = polynomial * r * r + r + tirx.const(1.0, dtype)
+    return let_bound(x, lambda x: let_bound(
+        tirx.floor(x * tirx.const(1.4426950408889634, dtype) + tirx.const(0.5, dtype)),
+        lambda n: let_bound(
+            x - n * tirx.const(0.693359375, dtype) + n * tirx.const(2.12194440e-4, dtype),
+            lambda r: _exp_reduced(value, n, r),
+        ),
+    ))
+
+
+def _exp_reduced(value: tirx.Expr, n: tirx.Expr, r: tirx.Expr) -> tirx.Expr:
+    """e ** value from its reduction value = n ln 2 + r (exp_value)."""
+    dtype = "float32"
+    mantissa = polynomial(_EXP_POLYNOMIAL, r) * r * r + r + tirx.const(1.0, dtype)
     exponent = n.astype("int32")
     half = tirx.shift_right(exponent, tirx.const(1, "int32"))
 
@@ -66,16 +87,21 @@ def tanh_value(value: tirx.Expr) -> tirx.Expr:
     dtype = expr_dtype(value)
     if dtype != "float32":
         return te.tanh(value)
+    return let_bound(value, _tanh_float32)
+
+
+def _tanh_float32(value: tirx.Expr) -> tirx.Expr:
+    """tanh_value of a float32 value read once."""
+    dtype = "float32"
     one, two = tirx.const(1.0, dtype), tirx.const(2.0, dtype)
     magnitude = tirx.abs(value)
-    large = one - two / (exp_value(magnitude + magnitude) + one)
-    square = value * value
-    polynomial = tirx.const(_TANH_POLYNOMIAL[-1], dtype)
-    for coefficient in reversed(_TANH_POLYNOMIAL[:-1]):
-        polynomial = polynomial * square + tirx.const(coefficient, dtype)
-    small = polynomial * square * value + value
-    signed_large = tirx.Select(value < tirx.const(0.0, dtype), -large, large)
-    return tirx.Select(magnitude >= tirx.const(0.625, dtype), signed_large, small)  # NaN: small, NaN
+    small = let_bound(value * value, lambda square: polynomial(_TANH_POLYNOMIAL, square) * square * value + value)
+
+    def signed(large: tirx.Expr) -> tirx.Expr:
+        return tirx.Select(value < tirx.const(0.0, dtype), -large, large)
+
+    large = let_bound(one - two / (exp_value(magnitude + magnitude) + one), signed)
+    return tirx.Select(magnitude >= tirx.const(0.625, dtype), large, small)  # NaN: small, NaN
 
 
 def exp(data: te.Tensor, dtype: str | None = None) -> te.Tensor:

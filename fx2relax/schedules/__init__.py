@@ -47,8 +47,15 @@ def schedule_primfunc(func: tirx.PrimFunc, target: tvm.target.Target) -> tirx.Pr
     for rule in RULES:
         sch = rule.apply(func, target, False)
         if sch is not None:
-            return sch.mod["main"].with_attrs({SCHEDULED: True, SCHEDULE_RULE: type(rule).__name__})
+            return _single_definitions(sch.mod)["main"].with_attrs({SCHEDULED: True, SCHEDULE_RULE: type(rule).__name__})
     raise AssertionError("the Generic rule takes every function")
+
+
+def _single_definitions(mod: tvm.IRModule) -> tvm.IRModule:
+    """`mod` with each variable defined once: inlining a stage whose formula binds a value
+    (kernels.elementwise.let_bound) into a consumer that reads it twice copies its tirx.Let, which
+    TIR's well-formedness check refuses (LLVM takes it); ConvertSSA renames the copies."""
+    return tirx.transform.ConvertSSA()(mod)
 
 
 def apply_schedules(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tvm
 from tvm import s_tir, tirx
-from tvm.s_tir.analysis import estimate_tir_flops
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
@@ -22,11 +21,12 @@ batch 1 (195k) 7.6 and 6.8 us, too little gain to risk waiting on a busy second 
 
 
 NESTED_FLOPS_MAX = 4096
-"""Most floating-point operations a stage's expression times its consumer's may reach for the stage
-to be inlined there. Both count their expression as a tree (each read of a value repeats it), so
-this bounds what inlining copies: our vectorised exp (kernels.math.exp_value, ~117 operations)
-reads its argument ~90 times, and one exponential inlined into another (softmax into SiLU) makes
-a ~14,000-operation element that takes seconds to compile and no less to run than two passes."""
+"""Most operations a stage's expression times its consumer's may reach for the stage to be inlined
+there. Both count their expression as a tree (`value_operations`: each read of a value repeats it,
+a value bound once counts once), so this bounds what inlining copies. Our formulas bind the values
+they read many times (kernels.elementwise.let_bound); before they did, our vectorised exp read its
+argument ~90 times, and one exponential inlined into another (softmax into SiLU) made a
+~14,000-operation element that took seconds to compile and no less to run than two passes."""
 
 
 def static_extent(extent: tirx.PrimExpr) -> int | None:
@@ -64,8 +64,40 @@ def output_dtype(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> str:
 def inlining_nests(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, neighbours: list[s_tir.schedule.SBlockRV]) -> bool:
     """Whether inlining the block into its consumers, or them into it, would nest two large
     expressions: the block's and one of `neighbours`' (NESTED_FLOPS_MAX)."""
-    flops = estimate_tir_flops(sch.get(block).body)
-    return any(flops * max(estimate_tir_flops(sch.get(other).body), 1) > NESTED_FLOPS_MAX for other in neighbours)
+    operations = value_operations(sch.get(block).body)
+    return any(operations * max(value_operations(sch.get(other).body), 1) > NESTED_FLOPS_MAX for other in neighbours)
+
+
+OPERANDS = {
+    tvm.ir.prim.expr.Select: ("condition", "true_value", "false_value"), tvm.ir.prim.expr.Cast: ("value",),
+    tvm.ir.prim.expr.Not: ("a",), tvm.ir.prim.expr.BitwiseNot: ("a",),
+    tvm.ir.prim.expr.BinaryOpExpr: ("a", "b"), tvm.ir.prim.expr.CmpExpr: ("a", "b"), tvm.ir.prim.expr.LogicalExpr: ("a", "b"),
+}
+"""The operands of each kind of TIR operation, in its constructor's order (but Cast's, which takes its
+dtype first), by class: subclasses are looked up by their base."""
+
+
+def value_operations(stmt: tirx.Stmt) -> int:
+    """The operations computing the values `stmt` stores, counted as a tree (an operand read twice
+    counts twice, as inlining copies it), a tirx.Let's bound value once; reads and their indices are
+    not counted. TVM's estimate_tir_flops counts the same tree but refuses a Let."""
+    stores = list(stmt.seq) if isinstance(stmt, tirx.SeqStmt) else [stmt]
+    counted: dict[tirx.PrimExpr, int] = {}
+
+    def count(expr: tirx.PrimExpr) -> int:
+        if expr in counted:
+            return counted[expr]
+        if isinstance(expr, tirx.Let):
+            total = count(expr.value) + count(expr.body)
+        elif isinstance(expr, tvm.ir.Call):
+            total = 1 + sum(count(arg) for arg in expr.args)
+        else:  # an operation, or a read, a variable, a constant (no operands)
+            operands = next((names for kind, names in OPERANDS.items() if isinstance(expr, kind)), None)
+            total = 0 if operands is None else 1 + sum(count(getattr(expr, name)) for name in operands)
+        counted[expr] = total
+        return total
+
+    return sum(count(store.value) for store in stores if isinstance(store, tirx.BufferStore))
 
 
 def inline_injective(sch: s_tir.Schedule, keep: tuple[s_tir.schedule.SBlockRV, ...] = ()) -> None:
