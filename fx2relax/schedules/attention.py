@@ -23,7 +23,6 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from ..kernels.marks import marked_kernel
 from .generic import (
     SERIAL_MAX_MACS,
     largest_divisor,
@@ -92,8 +91,6 @@ class FusedAttention(ScheduleRule):
         first, product_index = _index(sch, blocks, scores), _index(sch, blocks, product)
         prologue, epilogue = blocks[:first], blocks[product_index + 1 :]  # heads split before, merged after (fused)
         prologue = [block for block in prologue if all(not sch.get_sref(block).same_as(sch.get_sref(pad)) for pad in padded_operands)]
-        scaled = None if pad_keys else _scaled_query(sch, scores)  # else inlined (into the padded copy, if any)
-        prologue = [block for block in prologue if scaled is None or not sch.get_sref(block).same_as(sch.get_sref(scaled))]
         *batch_loops, i_loop, d_loop, s_loop = sch.get_loops(product)
         length = static_extent(sch.get(i_loop).extent)
         columns = static_extent(sch.get(sch.get_loops(scores)[-2]).extent)  # the keys, padded or not
@@ -126,7 +123,7 @@ class FusedAttention(ScheduleRule):
         sch.reorder(*batch_loops, i_outer, d_outer, s_loop, i_inner, d_vector, lane)
         masked = injective[:-1]  # the mask and causal selection, if any
         row_stages = [weights, exp_sum, partials[1], exponentials, row_max, partials[0], *masked, None if pad_keys else scores]
-        row_stages = [block for block in row_stages + [scaled] if block is not None]
+        row_stages = [block for block in row_stages if block is not None]
         for block in row_stages:
             sch.compute_at(block, i_outer)
         outer = sch.fuse(*batch_loops, i_outer) if batch_loops else i_outer
@@ -157,8 +154,6 @@ class FusedAttention(ScheduleRule):
         if masked and not pad_keys:  # the mask and causal selection applied as the tile is written back
             sch.reverse_compute_inline(masked[0])
 
-        if scaled is not None:  # each block of rows' queries scaled once, not once per tile of keys
-            vectorize_last(sch, sch.get_loops(scaled)[-1], d_width)
         for block, partial in zip((row_max, exp_sum), partials):
             if partial is not None:
                 vectorize_partials(sch, partial, sch.get_loops(partial)[1:])
@@ -176,12 +171,6 @@ def _index(sch: s_tir.Schedule, blocks: list[s_tir.schedule.SBlockRV], block: s_
     return next(i for i, other in enumerate(blocks) if sch.get_sref(other).same_as(ref))
 
 
-def _scaled_query(sch: s_tir.Schedule, scores: s_tir.schedule.SBlockRV) -> s_tir.schedule.SBlockRV | None:
-    """The scaled queries (kernels.attention.attention_scores' "scaled_query" stage) when the scores
-    read them directly, else None (a padded copy reads them)."""
-    return next((block for block in sch.get_producers(scores) if marked_kernel(sch.get(block).annotations) == "scaled_query"), None)
-
-
 def _is_einsum(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
     """Whether the block indexes every buffer by plain iterators and constants, which pad_einsum needs."""
     regions = [region for access in (*sch.get(block).reads, *sch.get(block).writes) for region in access.region]
@@ -195,9 +184,10 @@ def _padded(sch: s_tir.Schedule, scores: s_tir.schedule.SBlockRV, weights: s_tir
     packed GEMM's) and the keys of the scores to whole vectors (`pad_keys`: 197 to 208), the padded
     queries and keys zeros; the scores past the real ones are computed, never read, and the
     padded rows' weights are zeros, their outputs never written. Returns the weights stage, now the
-    one writing the padded rows' weights, and the padded copies of the queries and keys: passes of
-    their own (the keys' then inlined into their transposed copy, `_copied_in_one_pass`), where the heads split is read once (inlined into the tiles, a padded row's index
-    past the tokens left its divisions and remainders in every load, 8 x slower at batch 8). The
+    one writing the padded rows' weights, and the padded copies of the queries (scaled there, once)
+    and keys (inlined into their transposed copy, `_copied_in_one_pass`): passes of their own,
+    where the heads split is read once (inlined into the tiles, a padded row's index past the
+    tokens left its divisions and remainders in every load, 8 x slower at batch 8). The
     trim of the scores is folded into the row stages, which read the padded scores; the trim after
     the product stays for the epilogue."""
     if not (pad_rows or pad_keys):
