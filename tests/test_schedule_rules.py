@@ -582,6 +582,36 @@ def test_packed_qkv_attention_compiled_matches_torch(data, batch, tokens, heads,
     check_compiled(PackedQkvAttention(heads, head_dim, scale, bool_mask, causal=mask == "causal"), x, target)
 
 
+def scores_products_scale(func: tirx.PrimFunc) -> bool:
+    """Whether an attention_scores stage of `func` multiplies by a float constant (the scale) in
+    its product, i.e. scales each query again for every key it meets."""
+    def scales(expr) -> bool:
+        if isinstance(expr, tirx.FloatImm):
+            return float(expr.value) != 0.0
+        return isinstance(expr, (tirx.Add, tirx.Mul)) and (scales(expr.a) or scales(expr.b))
+
+    updates = [block.body for block in stages(func) if marked_kernel(block.annotations) == "attention_scores"]
+    return any(scales(update.value) for update in updates if isinstance(update, tirx.BufferStore))
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    data=st.data(), batch=st.integers(1, 2), tokens=st.sampled_from([17, 37, 50, 197]), heads=st.integers(1, 3),
+    head_dim=st.sampled_from([8, 16]), scale=st.sampled_from([None, 0.3, 2.0]), mask=st.sampled_from(["none", "causal"]),
+)
+def test_padded_attention_queries_scaled_once_match_torch(data, batch, tokens, heads, head_dim, scale, mask):
+    # Padded queries (ViT-Ti's 197 tokens to 200 rows) are scaled in their padded copy, once, and
+    # the padded keys copied transposed in one pass: the score tiles multiply and add only (before:
+    # a scalar multiply by the scale and a broadcast per FMA); NaN and inf as PyTorch.
+    model = PackedQkvAttention(heads, head_dim, scale, None, causal=mask == "causal").eval()
+    x = data.draw(tensors((batch, tokens, heads * head_dim), special_values=data.draw(st.booleans())), label="x")
+    scheduled = lower(fx2relax.from_module(model, tuple(x.shape)), HOST, None, None)
+    attention = [func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc) and "attend" in kernels_in(func)]
+    assert [str(func.attrs[SCHEDULE_RULE]) for func in attention] == ["FusedAttention"]
+    assert not scores_products_scale(attention[0])
+    check_compiled(model, x)
+
+
 NESTED_TRANSCENDENTALS = {  # each stage reads its argument ~90 times (kernels.math.exp_value)
     "softmax, silu": nn.Sequential(nn.Softmax(dim=-1), nn.SiLU()),
     "silu, sigmoid": nn.Sequential(nn.SiLU(), nn.Sigmoid()),

@@ -87,10 +87,12 @@ def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Te
     """
     d = te.reduce_axis((0, query.shape[-1]), name="d")
     factor = tirx.const(scale, query.dtype)
+    # a stage of its own, so that a schedule scales each query once, not once per key it meets
+    scaled = te.compute(query.shape, lambda *i: query(*i) * factor, name="scaled_query", attrs=mark("scaled_query"))
     batch = broadcast_shape(query.shape[:-2], grouped_batch(key.shape, groups))
     scores = te.compute(
         (*batch, query.shape[-2], key.shape[-2]),
-        lambda *i: te.sum(query[(*_operand_batch(query.shape, i[:-2], 1), i[-2], d)] * factor
+        lambda *i: te.sum(scaled[(*_operand_batch(query.shape, i[:-2], 1), i[-2], d)]
                           * key[(*_operand_batch(key.shape, i[:-2], groups), i[-1], d)], axis=d),
         name="attention_scores",
         attrs=mark("attention_scores"),

@@ -114,6 +114,7 @@ class FusedAttention(ScheduleRule):
                 sch.compute_inline(block)
         except s_tir.ScheduleError:
             return None
+        padded_operands = _copied_in_one_pass(sch, padded_operands, copies)
         for copy in [*padded_operands, *copies]:
             parallelize_outer(sch, copy)
 
@@ -183,9 +184,10 @@ def _padded(sch: s_tir.Schedule, scores: s_tir.schedule.SBlockRV, weights: s_tir
     packed GEMM's) and the keys of the scores to whole vectors (`pad_keys`: 197 to 208), the padded
     queries and keys zeros; the scores past the real ones are computed, never read, and the
     padded rows' weights are zeros, their outputs never written. Returns the weights stage, now the
-    one writing the padded rows' weights, and the padded copies of the queries and keys: passes of
-    their own, where the heads split is read once (inlined into the tiles, a padded row's index
-    past the tokens left its divisions and remainders in every load, 8 x slower at batch 8). The
+    one writing the padded rows' weights, and the padded copies of the queries (scaled there, once)
+    and keys (inlined into their transposed copy, `_copied_in_one_pass`): passes of their own,
+    where the heads split is read once (inlined into the tiles, a padded row's index past the
+    tokens left its divisions and remainders in every load, 8 x slower at batch 8). The
     trim of the scores is folded into the row stages, which read the padded scores; the trim after
     the product stays for the epilogue."""
     if not (pad_rows or pad_keys):
@@ -218,3 +220,19 @@ def _vectorize_keys(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int
     if extent % lanes:
         loop, _ = sch.loop_partition(loop, factors=[extent - extent % lanes, None])
     vectorize_last(sch, loop, lanes)
+
+
+def _copied_in_one_pass(sch: s_tir.Schedule, padded_operands: list[s_tir.schedule.SBlockRV],
+                        copies: list[s_tir.schedule.SBlockRV]) -> list[s_tir.schedule.SBlockRV]:
+    """Inline each padded operand read only by its transposed copy (the keys) into that copy: one
+    pass from the split heads into the padded, transposed keys instead of two. Returns the padded
+    operands left (the queries)."""
+    kept = []
+    copied = [sch.get_sref(copy) for copy in copies]
+    for pad in padded_operands:
+        consumers = sch.get_consumers(pad)
+        if len(consumers) == 1 and any(sch.get_sref(consumers[0]).same_as(sref) for sref in copied):
+            sch.compute_inline(pad)
+        else:
+            kept.append(pad)
+    return kept
