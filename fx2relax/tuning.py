@@ -34,6 +34,10 @@ from .schedules import SCHEDULED, is_scheduled, schedule_primfunc
 from .schedules.generic import OPERANDS
 
 TRIALS_PER_ROUND = 64
+CANDIDATES_PER_TRIAL = 16
+"""Evolutionary search's population per trial of a round: MetaSchedule's default 512 (sampled, then
+mutated four times, each candidate's trace replayed on the PrimFunc) took 2-5 minutes per PrimFunc
+of ResNet-18's Winograd convs to pick the 3 candidates a 64-trial budget gives each of its 19."""
 CHOICES_FILE = "fx2relax_schedule_times.json"
 
 
@@ -48,6 +52,7 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
     if trials < 1:
         raise ValueError(f"trials must be a positive number of measurements, got {trials}")
     work_dir = os.fspath(work_dir)
+    os.makedirs(work_dir, exist_ok=True)
     database = ms.database.JSONDatabase(work_dir=work_dir, module_equality="structural")
     tunable = _without_lets(mod)
     untuned = [
@@ -57,11 +62,13 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
         and database.query_tuning_record(task.dispatched[0], target, "main") is None
     ]
     if untuned:
-        with _unnamed_handlers_detached(logging.getLogger("tvm.s_tir.meta_schedule")):
-            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(untuned, work_dir)
         # Every PrimFunc gets at least one round: a 64-trial round per task would spend a small
         # budget on the first few PrimFuncs and leave the others unscheduled.
         trials_per_round = max(1, min(TRIALS_PER_ROUND, trials // len(untuned)))
+        with _unnamed_handlers_detached(logging.getLogger("tvm.s_tir.meta_schedule")):
+            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+                untuned, work_dir, strategy=_search_strategy(trials_per_round)
+            )
         ms.tune_tasks(
             tasks=contexts,
             task_weights=weights,
@@ -75,6 +82,13 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
     with target, database, tvm.transform.PassContext(opt_level=3):
         tuned = relax.transform.MetaScheduleApplyDatabase()(tunable)
     return keep_faster_schedules(mod, tuned, target, work_dir)
+
+
+def _search_strategy(trials_per_round: int) -> ms.search_strategy.EvolutionarySearch:
+    """MetaSchedule's evolutionary search with a population in proportion to the trials of a round
+    (at most its default 512), so that a small budget does not cost minutes of candidates per PrimFunc."""
+    population = min(512, max(32, CANDIDATES_PER_TRIAL * trials_per_round))
+    return ms.search_strategy.EvolutionarySearch(population_size=population, init_min_unmeasured=min(50, population))
 
 
 def keep_faster_schedules(

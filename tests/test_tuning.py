@@ -33,6 +33,7 @@ def test_tuned_module_matches_pytorch_and_a_second_tune_reuses_the_records(tmp_p
     model = nn.Sequential(nn.Linear(16, 8), nn.ReLU()).eval()
     inputs = torch.randn(4, 16)
     mod = fx2relax.from_module(model, (4, 16))
+    tmp_path = tmp_path / "not" / "made yet"  # tune makes the records' folder
 
     tuned = tune(mod, TARGET, trials=4, work_dir=tmp_path)
     assert tuned_primfuncs(tuned) == ["linear", "relu"]
