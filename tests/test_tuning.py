@@ -14,7 +14,7 @@ from tvm.target.codegen import llvm_get_system_cpu
 import fx2relax
 from fx2relax.compiler import fuse
 from fx2relax.schedules import SCHEDULED, is_scheduled, schedule_primfunc
-from fx2relax.tuning import CHOICES_FILE, _without_lets, keep_faster_schedules, tune
+from fx2relax.tuning import CHOICES_FILE, PersistentBuilder, _without_lets, keep_faster_schedules, tune
 from tests.helpers import assert_outputs_match
 
 TARGET = tvm.target.Target({"kind": "llvm", "mcpu": llvm_get_system_cpu(), "num-cores": 2})
@@ -109,3 +109,18 @@ def test_a_primfunc_with_symbolic_shapes_keeps_our_schedule(tmp_path):
     chosen = only_primfunc(keep_faster_schedules(mod, as_if_tuned(mod), TARGET, tmp_path))
     tvm.ir.assert_structural_equal(chosen, schedule_primfunc(only_primfunc(mod), TARGET))
     assert json.loads((tmp_path / CHOICES_FILE).read_text()) == {}
+
+
+def test_a_candidate_not_built_in_time_is_a_build_error():
+    func = fuse(fx2relax.from_module(nn.Sequential(nn.Linear(16, 8)).eval(), (4, 16)), TARGET)["linear_packed"]
+    candidate = ms.builder.BuilderInput(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), TARGET)
+    for timeout in (1e-3, 60.0):
+        builder = PersistentBuilder(timeout=timeout)
+        try:
+            (result,) = builder.build([candidate, candidate])[:1]
+        finally:
+            builder.shutdown()
+        if timeout < 1:
+            assert result.artifact_path is None and "killed after" in result.error_msg
+        else:
+            assert result.error_msg is None and result.artifact_path
