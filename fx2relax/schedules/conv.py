@@ -108,6 +108,13 @@ and 28²), two threads, SCHED_FIFO, best of 8 alternating rounds: batch 1 0-6 % 
 a quiet machine, 17-54 % when other processes load the caches; batch 8 3-5 %. Smaller inputs
 (ResNet-50's 64 -> 256 and 128 -> 512 channel convs, 0.4-0.8 MB) lost up to 10 % at batch 8."""
 
+STACK_MAX_BYTES = 1024
+"""TVM's LowerTVMBuiltin puts a buffer on the stack only where its scope is "global" and it is smaller
+than this (runtime::kMaxStackAlloca); a "local" buffer in a function that allocates others became a
+TVMBackendAllocWorkspace heap pointer (tvm 0.27), which LLVM does not keep in registers: a pooling
+window's running maximum there was stored with two masked 256-bit stores and reloaded as one vector
+each tap (a store-forwarding stall), the course CNN's conv + ReLU + max-pool kernel 35 % slower."""
+
 UNROLLED_TAPS = 9
 """Kernel windows up to this many taps are unrolled whole in the packed rule; larger ones (7x7)
 only along a row, which keeps LLVM's compile time down."""
@@ -342,6 +349,21 @@ class BlockedDepthwiseConv(ScheduleRule):
         return sch
 
 
+def _tile_on_stack(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, column_block: s_tir.schedule.LoopRV, elements: int) -> None:
+    """Where a conv's register tile (`elements` outputs under `column_block`) fits STACK_MAX_BYTES,
+    accumulate it in a buffer of its own on the stack and copy it into the conv's (larger) output
+    buffer once, one vector at a time: the zeroing and the sums then stay in registers, whereas in
+    the output buffer, a heap workspace, the zeroing remained a memset per tile (18 % of the
+    course CNN's conv kernel)."""
+    if elements * tvm.DataType(output_dtype(sch, conv)).bits // 8 >= STACK_MAX_BYTES:
+        return
+    copy = sch.cache_write(conv, 0, "global")
+    sch.reverse_compute_at(copy, column_block, preserve_unit_loops=True)
+    *_, column, channel = sch.get_loops(copy)
+    sch.vectorize(channel)
+    sch.unroll(column)
+
+
 def _window_result_in_registers(
     sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, window: list[s_tir.schedule.LoopRV], column: s_tir.schedule.LoopRV
 ) -> None:
@@ -349,7 +371,7 @@ def _window_result_in_registers(
     under `column`, vectorised) until one store per output position."""
     for loop in window:
         sch.unroll(loop)
-    result = sch.cache_write(block, 0, "local")
+    result = sch.cache_write(block, 0, "global")  # one vector, below STACK_MAX_BYTES: on the stack, so in a register
     sch.reverse_compute_at(result, column)
     sch.vectorize(sch.get_loops(result)[-1])
     sch.decompose_reduction(block, window[0])
@@ -501,6 +523,7 @@ class PackedConv(ScheduleRule):
             sch.reverse_compute_at(pooling, outer, preserve_unit_loops=True)  # a 1-row or 1-column pooled plane keeps its loops
             sch.set_scope(conv, 0, "local")
             sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+            _tile_on_stack(sch, conv, column_block, vectors * tile * lanes)
         else:  # one register tile at a time, written out through the element-wise consumer if any
             if _rows_outside_channels(sch, conv):  # each input row read once, the weights again from cache
                 sch.reorder(row, channel_block)
