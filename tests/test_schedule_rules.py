@@ -3,7 +3,6 @@ for float64, matching PyTorch; kernels are known by their marks, so a user's ker
 stage "linear" is never taken for ours."""
 
 import copy
-import math
 
 import pytest
 import torch
@@ -23,7 +22,7 @@ from fx2relax.schedules.generic import NESTED_FLOPS_MAX, value_operations
 from fx2relax.schedules.reductions import MIN_REDUCED
 from fx2relax.schedules.vectors import vector_unit
 from tests.converters.test_attention import ScaledDotProduct
-from tests.helpers import Apply, ApplyTernary, assert_outputs_match, bool_tensors, course_cnn, tensors
+from tests.helpers import Apply, ApplyTernary, assert_outputs_match, bool_tensors, course_cnn, tensors, written_buffers
 from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
 
 HOST = host_target()
@@ -267,30 +266,6 @@ def test_a_user_kernel_named_like_ours_compiles_exactly():
 @pytest.mark.parametrize("batch", [1, 64])
 def test_course_cnn_compiled_for_avx2_matches_torch(batch):
     check_compiled(course_cnn(), torch.rand(batch, 1, 28, 28), HASWELL)
-
-
-def written_buffers(func: tirx.PrimFunc) -> dict[str, list[tuple[str, int]]]:
-    """For each kernel marked in `func`, the buffers its stages write: (scope, bytes) once TVM has
-    placed and compacted each allocation as its lowering does, before choosing stack or heap."""
-    passes = [s_tir.transform.LowerInitBlock(), s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
-              s_tir.transform.ConvertBlocksToOpaque(), s_tir.transform.CompactBufferAllocation()]
-    lowered = tvm.ir.transform.Sequential(passes)(tvm.IRModule({"main": func}))["main"]
-    allocated, written, pending = {}, {}, [lowered.body]
-    while pending:
-        stmt = pending.pop()
-        if isinstance(stmt, s_tir.SBlockRealize):
-            for buffer in stmt.block.alloc_buffers:
-                extents = [int(extent) for extent in buffer.shape]
-                allocated[buffer.name] = (buffer.scope(), math.prod(extents) * tvm.DataType(buffer.dtype).bits // 8)
-            kernel = marked_kernel(stmt.block.annotations)
-            if kernel is not None:
-                written.setdefault(kernel, []).extend(region.source.name for region in stmt.block.writes)
-            pending.append(stmt.block.body)
-        elif isinstance(stmt, tirx.SeqStmt):
-            pending.extend(stmt.seq)
-        elif hasattr(stmt, "body"):  # loops, bindings, attributes
-            pending.append(stmt.body)
-    return {kernel: [allocated.get(name, ("param", 0)) for name in names] for kernel, names in written.items()}
 
 
 @settings(max_examples=6, deadline=None)

@@ -38,11 +38,12 @@ under a column stride s, into s planes of every s-th column, as zeros and then t
 
 Blocked depthwise rule (a depthwise conv2d whose input layout.BlockChannels stored channel-blocked,
 [N, C / L, H, W, L]): for each (image, block of L channels), in parallel, the padded input block is
-copied in cache as [rows, columns, L] (under a row stride, where that block fits PLANE_BLOCK_MAX_BYTES,
-only the rows each output row reads, just before it, in L1: MobileNetV2's stride-2 convs at 56x56 and
-28x28 13-35 % faster at batches 1 and 16; its 114x114 block, 831 KB, was 8 % faster so at batch 1 but
-10-17 % slower at batch 16, and under row stride 1 each row would be copied three times, 12-38 %
-slower) and the weights as [kh, kw, L]; then a register tile of up to
+copied in cache as [rows, columns, L] (under a row stride, only the rows each output row reads, just
+before it, in L1: MobileNetV2's stride-2 convs at 56x56 and 28x28 13-35 % faster at batches 1 and 16
+on znver4; its 114x114 block, 831 KB, there 8 % faster at batch 1 but 10-17 % slower at batch 16, on
+a Xeon with 2 MiB of L2 per core 20 % faster at batch 1 (one thread, best of 40 calls, three
+alternating rounds: 314-331 -> 246-277 us) and as fast at batch 16; under row stride 1 each row would
+be copied three times, 12-38 % slower) and the weights as [kh, kw, L]; then a register tile of up to
 COLUMN_TILE output columns x one vector of channels accumulates over the taps, one contiguous input
 vector times one weight vector per FMA (any width, any stride), and the element-wise consumer
 stores each column's vector (contiguous when the output is blocked too).
@@ -339,8 +340,7 @@ class BlockedDepthwiseConv(ScheduleRule):
         _vectorize_tile_consumer(sch, tile_consumer, 3, lanes)  # under (outer, row, column_block)
         row_stride = int(sch.get(conv).annotations["fx2relax.stride"][0])
         for pad in padded:  # the padded rows of this (image, channel block) in cache: a plane block, or a row's (above)
-            per_row = row_stride > 1 and (_plane_block_bytes(sch, pad) or PLANE_BLOCK_MAX_BYTES + 1) <= PLANE_BLOCK_MAX_BYTES
-            sch.compute_at(pad, row if per_row else outer, preserve_unit_loops=True)
+            sch.compute_at(pad, row if row_stride > 1 else outer, preserve_unit_loops=True)
             sch.vectorize(sch.get_loops(pad)[-1])
         _register_tile_loops(sch, conv, outer, work, lane, column_in_tile, taps)
         for pad in pads:
@@ -689,15 +689,6 @@ def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule
         sch.parallel(outer)
     sch.vectorize(lane)
     _window_result_in_registers(sch, block, window, column)
-
-
-def _plane_block_bytes(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV) -> int | None:
-    """Bytes of one (image, channel block) of a blocked pad's output [N, C / L, H, W, L] (None if symbolic)."""
-    buffer = sch.get(pad).writes[0].source
-    extents = [static_extent(d) for d in buffer.shape[-3:]]
-    if any(extent is None for extent in extents):
-        return None
-    return extents[0] * extents[1] * extents[2] * tvm.DataType(buffer.dtype).bits // 8
 
 
 def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool, target: tvm.target.Target) -> tuple[int, int]:
