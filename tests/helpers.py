@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,8 +14,10 @@ import tvm
 import tvm_ffi
 from hypothesis import strategies as st
 from torch import nn
+from tvm import s_tir, tirx
 
 import fx2relax
+from fx2relax.kernels.marks import marked_kernel
 
 RTOL = 1e-5
 ATOL = 1e-5
@@ -208,3 +211,28 @@ def load_example() -> object:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def written_buffers(func: tirx.PrimFunc) -> dict[str, list[tuple[str, int]]]:
+    """For each kernel marked in `func`, the buffers its stages write: (scope, bytes) once TVM has
+    placed and compacted each allocation as its lowering does, before choosing stack or heap (a
+    parameter of `func`: ("param", 0))."""
+    passes = [s_tir.transform.LowerInitBlock(), s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
+              s_tir.transform.ConvertBlocksToOpaque(), s_tir.transform.CompactBufferAllocation()]
+    lowered = tvm.ir.transform.Sequential(passes)(tvm.IRModule({"main": func}))["main"]
+    allocated, written, pending = {}, {}, [lowered.body]
+    while pending:
+        stmt = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            for buffer in stmt.block.alloc_buffers:
+                extents = [int(extent) for extent in buffer.shape]
+                allocated[buffer.name] = (buffer.scope(), math.prod(extents) * tvm.DataType(buffer.dtype).bits // 8)
+            kernel = marked_kernel(stmt.block.annotations)
+            if kernel is not None:
+                written.setdefault(kernel, []).extend(region.source.name for region in stmt.block.writes)
+            pending.append(stmt.block.body)
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend(stmt.seq)
+        elif hasattr(stmt, "body"):  # loops, bindings, attributes
+            pending.append(stmt.body)
+    return {kernel: [allocated.get(name, ("param", 0)) for name in names] for kernel, names in written.items()}

@@ -17,11 +17,12 @@ import fx2relax
 from fx2relax.compiler import host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.schedules import SCHEDULE_RULE
+from fx2relax.schedules.conv import STACK_MAX_BYTES
 from fx2relax.schedules.generic import NESTED_FLOPS_MAX, value_operations
 from fx2relax.schedules.reductions import MIN_REDUCED
 from fx2relax.schedules.vectors import vector_unit
 from tests.converters.test_attention import ScaledDotProduct
-from tests.helpers import Apply, ApplyTernary, assert_outputs_match, bool_tensors, course_cnn, tensors
+from tests.helpers import Apply, ApplyTernary, assert_outputs_match, bool_tensors, course_cnn, tensors, written_buffers
 from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
 
 HOST = host_target()
@@ -265,6 +266,28 @@ def test_a_user_kernel_named_like_ours_compiles_exactly():
 @pytest.mark.parametrize("batch", [1, 64])
 def test_course_cnn_compiled_for_avx2_matches_torch(batch):
     check_compiled(course_cnn(), torch.rand(batch, 1, 28, 28), HASWELL)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    data=st.data(), batch=st.integers(1, 3), in_channels=st.integers(1, 3), out_channels=st.sampled_from([16, 32, 48]),
+    kernel=st.sampled_from([3, 5]), size=st.sampled_from([12, 16, 28]), target=st.sampled_from([HOST, HASWELL]),
+)
+def test_pooled_packed_convs_keep_tiles_and_maxima_on_the_stack_and_match_torch(
+    data, batch, in_channels, out_channels, kernel, size, target
+):
+    # The course CNN's kernel: each register tile accumulated in a stack buffer of its own (a heap
+    # workspace kept a memset per tile) and each window's maximum in one (in a heap workspace LLVM
+    # stored it with masked stores and reloaded it, 35 % of the kernel); NaN and inf propagate as in PyTorch.
+    model = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    x = data.draw(tensors((batch, in_channels, size, size), special_values=True))
+    check_compiled(model, x, target)
+    scheduled = lower(fx2relax.from_module(model, tuple(x.shape)), target, None, None)
+    (pooled,) = [func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)]
+    assert str(pooled.attrs[SCHEDULE_RULE]) == "PackedConv"
+    for kernel_name in ("conv2d_packed", "max_pool2d"):
+        scope, size_bytes = written_buffers(pooled)[kernel_name][0]
+        assert scope == "global" and size_bytes < STACK_MAX_BYTES, (kernel_name, scope, size_bytes)
 
 
 def test_every_op_family_compiled_for_avx2_matches_torch():

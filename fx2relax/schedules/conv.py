@@ -38,11 +38,12 @@ under a column stride s, into s planes of every s-th column, as zeros and then t
 
 Blocked depthwise rule (a depthwise conv2d whose input layout.BlockChannels stored channel-blocked,
 [N, C / L, H, W, L]): for each (image, block of L channels), in parallel, the padded input block is
-copied in cache as [rows, columns, L] (under a row stride, where that block fits PLANE_BLOCK_MAX_BYTES,
-only the rows each output row reads, just before it, in L1: MobileNetV2's stride-2 convs at 56x56 and
-28x28 13-35 % faster at batches 1 and 16; its 114x114 block, 831 KB, was 8 % faster so at batch 1 but
-10-17 % slower at batch 16, and under row stride 1 each row would be copied three times, 12-38 %
-slower) and the weights as [kh, kw, L]; then a register tile of up to
+copied in cache as [rows, columns, L] (under a row stride, only the rows each output row reads, just
+before it, in L1: MobileNetV2's stride-2 convs at 56x56 and 28x28 13-35 % faster at batches 1 and 16
+on znver4; its 114x114 block, 831 KB, there 8 % faster at batch 1 but 10-17 % slower at batch 16, on
+a Xeon with 2 MiB of L2 per core 20 % faster at batch 1 (one thread, best of 40 calls, three
+alternating rounds: 314-331 -> 246-277 us) and as fast at batch 16; under row stride 1 each row would
+be copied three times, 12-38 % slower) and the weights as [kh, kw, L]; then a register tile of up to
 COLUMN_TILE output columns x one vector of channels accumulates over the taps, one contiguous input
 vector times one weight vector per FMA (any width, any stride), and the element-wise consumer
 stores each column's vector (contiguous when the output is blocked too).
@@ -107,6 +108,13 @@ its tiles row by row (`_rows_outside_channels`). ResNet-50's 1x1 convs on 1.6-3.
 and 28²), two threads, SCHED_FIFO, best of 8 alternating rounds: batch 1 0-6 % faster a kernel on
 a quiet machine, 17-54 % when other processes load the caches; batch 8 3-5 %. Smaller inputs
 (ResNet-50's 64 -> 256 and 128 -> 512 channel convs, 0.4-0.8 MB) lost up to 10 % at batch 8."""
+
+STACK_MAX_BYTES = 1024
+"""TVM's LowerTVMBuiltin puts a buffer on the stack only where its scope is "global" and it is smaller
+than this (runtime::kMaxStackAlloca); a "local" buffer in a function that allocates others became a
+TVMBackendAllocWorkspace heap pointer (tvm 0.27), which LLVM does not keep in registers: a pooling
+window's running maximum there was stored with two masked 256-bit stores and reloaded as one vector
+each tap (a store-forwarding stall), the course CNN's conv + ReLU + max-pool kernel 35 % slower."""
 
 UNROLLED_TAPS = 9
 """Kernel windows up to this many taps are unrolled whole in the packed rule; larger ones (7x7)
@@ -332,14 +340,28 @@ class BlockedDepthwiseConv(ScheduleRule):
         _vectorize_tile_consumer(sch, tile_consumer, 3, lanes)  # under (outer, row, column_block)
         row_stride = int(sch.get(conv).annotations["fx2relax.stride"][0])
         for pad in padded:  # the padded rows of this (image, channel block) in cache: a plane block, or a row's (above)
-            per_row = row_stride > 1 and (_plane_block_bytes(sch, pad) or PLANE_BLOCK_MAX_BYTES + 1) <= PLANE_BLOCK_MAX_BYTES
-            sch.compute_at(pad, row if per_row else outer, preserve_unit_loops=True)
+            sch.compute_at(pad, row if row_stride > 1 else outer, preserve_unit_loops=True)
             sch.vectorize(sch.get_loops(pad)[-1])
         _register_tile_loops(sch, conv, outer, work, lane, column_in_tile, taps)
         for pad in pads:
             if not any(pad.same_as(block) for block in padded):
                 parallelize_outer(sch, pad)
         return sch
+
+
+def _tile_on_stack(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, column_block: s_tir.schedule.LoopRV, elements: int) -> None:
+    """Where a conv's register tile (`elements` outputs under `column_block`) fits STACK_MAX_BYTES,
+    accumulate it in a buffer of its own on the stack and copy it into the conv's (larger) output
+    buffer once, one vector at a time: the zeroing and the sums then stay in registers, whereas in
+    the output buffer, a heap workspace, the zeroing remained a memset per tile (18 % of the
+    course CNN's conv kernel)."""
+    if elements * tvm.DataType(output_dtype(sch, conv)).bits // 8 >= STACK_MAX_BYTES:
+        return
+    copy = sch.cache_write(conv, 0, "global")
+    sch.reverse_compute_at(copy, column_block, preserve_unit_loops=True)
+    *_, column, channel = sch.get_loops(copy)
+    sch.vectorize(channel)
+    sch.unroll(column)
 
 
 def _window_result_in_registers(
@@ -349,7 +371,7 @@ def _window_result_in_registers(
     under `column`, vectorised) until one store per output position."""
     for loop in window:
         sch.unroll(loop)
-    result = sch.cache_write(block, 0, "local")
+    result = sch.cache_write(block, 0, "global")  # one vector, below STACK_MAX_BYTES: on the stack, so in a register
     sch.reverse_compute_at(result, column)
     sch.vectorize(sch.get_loops(result)[-1])
     sch.decompose_reduction(block, window[0])
@@ -501,6 +523,7 @@ class PackedConv(ScheduleRule):
             sch.reverse_compute_at(pooling, outer, preserve_unit_loops=True)  # a 1-row or 1-column pooled plane keeps its loops
             sch.set_scope(conv, 0, "local")
             sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+            _tile_on_stack(sch, conv, column_block, vectors * tile * lanes)
         else:  # one register tile at a time, written out through the element-wise consumer if any
             if _rows_outside_channels(sch, conv):  # each input row read once, the weights again from cache
                 sch.reorder(row, channel_block)
@@ -666,15 +689,6 @@ def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule
         sch.parallel(outer)
     sch.vectorize(lane)
     _window_result_in_registers(sch, block, window, column)
-
-
-def _plane_block_bytes(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV) -> int | None:
-    """Bytes of one (image, channel block) of a blocked pad's output [N, C / L, H, W, L] (None if symbolic)."""
-    buffer = sch.get(pad).writes[0].source
-    extents = [static_extent(d) for d in buffer.shape[-3:]]
-    if any(extent is None for extent in extents):
-        return None
-    return extents[0] * extents[1] * extents[2] * tvm.DataType(buffer.dtype).bits // 8
 
 
 def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool, target: tvm.target.Target) -> tuple[int, int]:
