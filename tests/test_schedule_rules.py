@@ -454,6 +454,60 @@ def test_gemm_tiles_of_several_panels_match_torch(data, rows, in_features, out_f
     check_compiled(LinearEpilogue(in_features, out_features, bias, activation, residual=False), x, target)
 
 
+AVX512 = tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids"})  # 32 vector registers, whatever the host
+
+
+def packed_product_loops(func: tirx.PrimFunc) -> tuple[int, tuple[int, ...]]:
+    """The extent of the parallel loop above `func`'s linear_packed update block and the extents of the
+    unrolled loops around it (its register tile: rows, panels)."""
+    pending = [(func.body, None, ())]
+    while pending:
+        stmt, parallel, unrolled = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            block = stmt.block
+            if marked_kernel(block.annotations) == "linear_packed" and block.name_hint.endswith("_update"):
+                return parallel, unrolled
+            pending.append((block.body, parallel, unrolled))
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend((inner, parallel, unrolled) for inner in stmt.seq)
+        elif isinstance(stmt, tirx.For):
+            extent = int(stmt.extent)
+            if stmt.kind == tirx.ForKind.PARALLEL:
+                parallel = extent
+            elif stmt.kind == tirx.ForKind.UNROLLED:
+                unrolled = (*unrolled, extent)
+            pending.append((stmt.body, parallel, unrolled))
+        elif hasattr(stmt, "body"):
+            pending.append((stmt.body, parallel, unrolled))
+    raise AssertionError("no linear_packed update block")
+
+
+@pytest.mark.parametrize(("target", "tile"), [(AVX512, (8, 2)), (HASWELL, (8, 1))], ids=["avx512", "avx2"])
+def test_gemm_of_many_rows_runs_tiles_of_panels_down_chunks_of_rows(target, tile):
+    # 512 rows x 128 features: register tiles of 8 rows x 2 panels in AVX-512's 32 registers (half of
+    # them accumulators), 8 x 1 in AVX2's 16; the (chunk of 128 rows, tile of panels) pairs in parallel.
+    model = nn.Linear(64, 128)
+    mod = fx2relax.from_module(model.eval(), (512, 64))
+    (func,) = [func for _, func in lower(mod, target, None, None).functions_items() if isinstance(func, tirx.PrimFunc)]
+    assert str(func.attrs[SCHEDULE_RULE]) == "PackedGemm"
+    panels = 128 // vector_unit(target).lanes("float32")
+    assert packed_product_loops(func) == (512 // 128 * panels // tile[1], tile)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(), rows=st.sampled_from([16, 136, 384]), in_features=st.sampled_from([7, 64]),
+    out_features=st.sampled_from([32, 48, 96, 40]), activation=st.sampled_from(["none", "gelu"]),
+    target=st.sampled_from([HOST, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_gemm_tiles_of_panels_down_chunks_of_rows_match_torch(data, rows, in_features, out_features, activation, target, dtype):
+    # tiles of 8 rows x up to 2 panels (1 of 3, 2 of 6), in one chunk (16, 136 rows: 17 tiles) or
+    # three (384), the epilogue per tile or as a pass (40 features: a padded panel)
+    special_values = activation != "gelu" and data.draw(st.booleans(), label="special values")
+    x = data.draw(tensors((rows, in_features), special_values=special_values), label="x").to(dtype)
+    check_compiled(LinearEpilogue(in_features, out_features, True, activation, residual=False), x, target)
+
+
 class HeadsAttention(nn.Module):
     """Projections split into heads (view + transpose), scaled_dot_product_attention with a bool
     buffer mask (or causal), heads merged again: what compile fuses into one FusedAttention function."""
