@@ -3,6 +3,7 @@ for float64, matching PyTorch; kernels are known by their marks, so a user's ker
 stage "linear" is never taken for ours."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -457,41 +458,48 @@ def test_gemm_tiles_of_several_panels_match_torch(data, rows, in_features, out_f
 AVX512 = tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids"})  # 32 vector registers, whatever the host
 
 
-def packed_product_loops(func: tirx.PrimFunc) -> tuple[int, tuple[int, ...]]:
-    """The extent of the parallel loop above `func`'s linear_packed update block and the extents of the
-    unrolled loops around it (its register tile: rows, panels)."""
-    pending = [(func.body, None, ())]
+def loops_around(func: tirx.PrimFunc, kernel: str, update: bool = True) -> tuple[int | None, tuple[int, ...], tuple[int, ...]]:
+    """For the first block of `func` marked `kernel` (its reduction's update block if `update`): the
+    extent of the parallel loop above it, the extents of the unrolled loops around it (a register
+    tile's rows and vectors), and of all loops inside the parallel one."""
+    pending = [(func.body, None, (), ())]
     while pending:
-        stmt, parallel, unrolled = pending.pop()
+        stmt, parallel, unrolled, inner = pending.pop()
         if isinstance(stmt, s_tir.SBlockRealize):
             block = stmt.block
-            if marked_kernel(block.annotations) == "linear_packed" and block.name_hint.endswith("_update"):
-                return parallel, unrolled
-            pending.append((block.body, parallel, unrolled))
+            if marked_kernel(block.annotations) == kernel and block.name_hint.endswith("_update") == update:
+                return parallel, unrolled, inner
+            pending.append((block.body, parallel, unrolled, inner))
         elif isinstance(stmt, tirx.SeqStmt):
-            pending.extend((inner, parallel, unrolled) for inner in stmt.seq)
+            pending.extend((child, parallel, unrolled, inner) for child in stmt.seq)
         elif isinstance(stmt, tirx.For):
             extent = int(stmt.extent)
             if stmt.kind == tirx.ForKind.PARALLEL:
-                parallel = extent
-            elif stmt.kind == tirx.ForKind.UNROLLED:
-                unrolled = (*unrolled, extent)
-            pending.append((stmt.body, parallel, unrolled))
-        elif hasattr(stmt, "body"):
-            pending.append((stmt.body, parallel, unrolled))
-    raise AssertionError("no linear_packed update block")
+                pending.append((stmt.body, extent, (), ()))
+            else:
+                tile = (*unrolled, extent) if stmt.kind == tirx.ForKind.UNROLLED else unrolled
+                pending.append((stmt.body, parallel, tile, (*inner, extent)))
+        elif hasattr(stmt, "body"):  # bindings, attributes, allocations
+            pending.append((stmt.body, parallel, unrolled, inner))
+    raise AssertionError(f"no {kernel} block")
+
+
+def only_function(model: nn.Module, shape: tuple, target: tvm.target.Target, kernel: str) -> tirx.PrimFunc:
+    """The scheduled function compile() would build for `model` that holds `kernel`'s stages."""
+    scheduled = lower(fx2relax.from_module(model.eval(), shape), target, None, None)
+    (func,) = [func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc) and kernel in kernels_in(func)]
+    return func
 
 
 @pytest.mark.parametrize(("target", "tile"), [(AVX512, (8, 2)), (HASWELL, (8, 1))], ids=["avx512", "avx2"])
 def test_gemm_of_many_rows_runs_tiles_of_panels_down_chunks_of_rows(target, tile):
     # 512 rows x 128 features: register tiles of 8 rows x 2 panels in AVX-512's 32 registers (half of
     # them accumulators), 8 x 1 in AVX2's 16; the (chunk of 128 rows, tile of panels) pairs in parallel.
-    model = nn.Linear(64, 128)
-    mod = fx2relax.from_module(model.eval(), (512, 64))
-    (func,) = [func for _, func in lower(mod, target, None, None).functions_items() if isinstance(func, tirx.PrimFunc)]
+    func = only_function(nn.Linear(64, 128), (512, 64), target, "linear_packed")
     assert str(func.attrs[SCHEDULE_RULE]) == "PackedGemm"
     panels = 128 // vector_unit(target).lanes("float32")
-    assert packed_product_loops(func) == (512 // 128 * panels // tile[1], tile)
+    parallel, unrolled, _ = loops_around(func, "linear_packed")
+    assert (parallel, unrolled) == (512 // 128 * panels // tile[1], tile)
 
 
 @settings(max_examples=10, deadline=None)
@@ -532,8 +540,20 @@ def test_attention_gets_the_fused_attention_rule_with_its_head_layouts():
     # the heads split and merge fuse into the attention: one function, no copies around it
     rules = chosen_rules(HeadsAttention(2, 16, torch.rand(32, 32) < 0.5), (2, 32, 32))
     attention = [(kernels, rule) for kernels, rule in rules if "attend" in kernels]
-    assert attention == [(("attend", "attention_scores", "softmax"), "FusedAttention")]
+    assert attention == [(("attend", "attention_scores", "scaled_query", "softmax"), "FusedAttention")]
     assert all(rule == "PackedGemm" for kernels, rule in rules if kernels != attention[0][0])
+
+
+@pytest.mark.parametrize(("target", "tile"), [(AVX512, (8, 2)), (HASWELL, (8, 1))], ids=["avx512", "avx2"])
+def test_fused_attention_takes_blocks_of_eight_rows_and_scales_their_queries_once(target, tile):
+    # 64 tokens, 32 head features: blocks of 8 query rows, the product in 8 x 2 tiles of AVX-512's
+    # 16 lanes (8 x 1 in AVX2's 14 accumulators), each block's queries scaled once, before its tiles
+    func = only_function(HeadsAttention(2, 32, torch.rand(64, 64) < 0.5), (2, 64, 64), target, "attend")
+    assert str(func.attrs[SCHEDULE_RULE]) == "FusedAttention"
+    parallel, unrolled, _ = loops_around(func, "attend")
+    assert (parallel, unrolled) == (2 * 2 * 64 // 8, tile)
+    parallel, _, inner = loops_around(func, "scaled_query", update=False)
+    assert parallel == 2 * 2 * 64 // 8 and math.prod(inner) == 8 * 32
 
 
 @settings(max_examples=5, deadline=None)
