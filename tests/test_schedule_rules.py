@@ -516,6 +516,31 @@ def test_gemm_tiles_of_panels_down_chunks_of_rows_match_torch(data, rows, in_fea
     check_compiled(LinearEpilogue(in_features, out_features, True, activation, residual=False), x, target)
 
 
+def holds_isnan(func: tirx.PrimFunc) -> bool:
+    """Whether `func` calls TVM's isnan intrinsic (which its vectoriser runs lane by lane)."""
+    return "T.isnan(" in func.script()
+
+
+class SoftmaxAndExp(nn.Module):
+    """softmax (row max, exponentials) and exp: the kernels whose NaN tests sit in vectorised loops."""
+
+    def forward(self, x):
+        return torch.softmax(x, -1), torch.exp(x), torch.sigmoid(x)
+
+
+@settings(max_examples=8, deadline=None)
+@given(data=st.data(), shape=st.sampled_from([(4, 64), (3, 5, 32), (2, 40)]), target=st.sampled_from([HOST, HASWELL]),
+       dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_softmax_and_exp_test_nan_by_bits_in_vectors_and_match_torch(data, shape, target, dtype):
+    # NaN found from the bits (kernels.elementwise.is_nan), no isnan intrinsic left in a
+    # vectorised loop; NaN, +inf and -inf rows as in PyTorch
+    model = SoftmaxAndExp()
+    scheduled = lower(fx2relax.from_module(model, shape, dtype=str(dtype).removeprefix("torch.")), target, None, None)
+    assert not any(holds_isnan(func) for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc))
+    x = data.draw(tensors(shape, special_values=True), label="x").to(dtype)
+    check_compiled(model, x, target)
+
+
 class HeadsAttention(nn.Module):
     """Projections split into heads (view + transpose), scaled_dot_product_attention with a bool
     buffer mask (or causal), heads merged again: what compile fuses into one FusedAttention function."""
