@@ -484,6 +484,24 @@ def loops_around(func: tirx.PrimFunc, kernel: str, update: bool = True) -> tuple
     raise AssertionError(f"no {kernel} block")
 
 
+def innermost_loop(func: tirx.PrimFunc, name_suffix: str) -> tirx.For:
+    """The loop directly around the first block of `func` whose name ends with `name_suffix`."""
+    pending = [(func.body, None)]
+    while pending:
+        stmt, loop = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            if stmt.block.name_hint.endswith(name_suffix):
+                return loop
+            pending.append((stmt.block.body, loop))
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend((child, loop) for child in stmt.seq)
+        elif isinstance(stmt, tirx.For):
+            pending.append((stmt.body, stmt))
+        elif hasattr(stmt, "body"):
+            pending.append((stmt.body, loop))
+    raise AssertionError(f"no block named *{name_suffix}")
+
+
 def only_function(model: nn.Module, shape: tuple, target: tvm.target.Target, kernel: str) -> tirx.PrimFunc:
     """The scheduled function compile() would build for `model` that holds `kernel`'s stages."""
     scheduled = lower(fx2relax.from_module(model.eval(), shape), target, None, None)
@@ -579,6 +597,9 @@ def test_fused_attention_takes_blocks_of_eight_rows_and_scales_their_queries_onc
     assert (parallel, unrolled) == (2 * 2 * 64 // 8, tile)
     parallel, _, inner = loops_around(func, "scaled_query", update=False)
     assert parallel == 2 * 2 * 64 // 8 and math.prod(inner) == 8 * 32
+    # the keys copied transposed a vector of keys at a time (gathered, written whole), not scattered
+    copy_loop = innermost_loop(func, "_global")
+    assert copy_loop.kind == tirx.ForKind.VECTORIZED and int(copy_loop.extent) == vector_unit(target).lanes("float32")
 
 
 @settings(max_examples=5, deadline=None)

@@ -119,6 +119,8 @@ class FusedAttention(ScheduleRule):
         except s_tir.ScheduleError:
             return None
         padded_operands = _copied_in_one_pass(sch, padded_operands, copies)
+        for copy in copies:
+            _transposed_by_vectors(sch, copy, lanes)
         for copy in [*padded_operands, *copies]:
             parallelize_outer(sch, copy)
 
@@ -231,6 +233,20 @@ def _vectorize_keys(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int
     if extent % lanes:
         loop, _ = sch.loop_partition(loop, factors=[extent - extent % lanes, None])
     vectorize_last(sch, loop, lanes)
+
+
+def _transposed_by_vectors(sch: s_tir.Schedule, copy: s_tir.schedule.SBlockRV, lanes: int) -> None:
+    """The keys' transposed copy ([..., key, feature] to [..., feature, key]) in vectors of `lanes`
+    keys: for each block of keys, per feature one gathered vector read and one contiguous vector
+    written (the keys' rows stay in L1 over the features), instead of a vector of features read per
+    key and scattered lane by lane (0.23 of 2.6 ms of BERT's attention at batch 16)."""
+    *_, key, feature = sch.get_loops(copy)
+    keys = loop_work(sch, [key])
+    if keys is None or keys % lanes:
+        return
+    key_block, key_lane = sch.split(key, factors=[None, lanes])
+    sch.reorder(key_block, feature, key_lane)
+    sch.vectorize(key_lane)
 
 
 def _copied_in_one_pass(sch: s_tir.Schedule, padded_operands: list[s_tir.schedule.SBlockRV],
