@@ -3,6 +3,7 @@ for float64, matching PyTorch; kernels are known by their marks, so a user's ker
 stage "linear" is never taken for ours."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -477,6 +478,110 @@ def test_gemm_tiles_of_several_panels_match_torch(data, rows, in_features, out_f
     check_compiled(LinearEpilogue(in_features, out_features, bias, activation, residual=False), x, target)
 
 
+AVX512 = tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids"})  # 32 vector registers, whatever the host
+
+
+def loops_around(func: tirx.PrimFunc, kernel: str, update: bool = True) -> tuple[int | None, tuple[int, ...], tuple[int, ...]]:
+    """For the first block of `func` marked `kernel` (its reduction's update block if `update`): the
+    extent of the parallel loop above it, the extents of the unrolled loops around it (a register
+    tile's rows and vectors), and of all loops inside the parallel one."""
+    pending = [(func.body, None, (), ())]
+    while pending:
+        stmt, parallel, unrolled, inner = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            block = stmt.block
+            if marked_kernel(block.annotations) == kernel and block.name_hint.endswith("_update") == update:
+                return parallel, unrolled, inner
+            pending.append((block.body, parallel, unrolled, inner))
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend((child, parallel, unrolled, inner) for child in stmt.seq)
+        elif isinstance(stmt, tirx.For):
+            extent = int(stmt.extent)
+            if stmt.kind == tirx.ForKind.PARALLEL:
+                pending.append((stmt.body, extent, (), ()))
+            else:
+                tile = (*unrolled, extent) if stmt.kind == tirx.ForKind.UNROLLED else unrolled
+                pending.append((stmt.body, parallel, tile, (*inner, extent)))
+        elif hasattr(stmt, "body"):  # bindings, attributes, allocations
+            pending.append((stmt.body, parallel, unrolled, inner))
+    raise AssertionError(f"no {kernel} block")
+
+
+def innermost_loop(func: tirx.PrimFunc, name_suffix: str) -> tirx.For:
+    """The loop directly around the first block of `func` whose name ends with `name_suffix`."""
+    pending = [(func.body, None)]
+    while pending:
+        stmt, loop = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            if stmt.block.name_hint.endswith(name_suffix):
+                return loop
+            pending.append((stmt.block.body, loop))
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend((child, loop) for child in stmt.seq)
+        elif isinstance(stmt, tirx.For):
+            pending.append((stmt.body, stmt))
+        elif hasattr(stmt, "body"):
+            pending.append((stmt.body, loop))
+    raise AssertionError(f"no block named *{name_suffix}")
+
+
+def only_function(model: nn.Module, shape: tuple, target: tvm.target.Target, kernel: str) -> tirx.PrimFunc:
+    """The scheduled function compile() would build for `model` that holds `kernel`'s stages."""
+    scheduled = lower(fx2relax.from_module(model.eval(), shape), target, None, None)
+    (func,) = [func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc) and kernel in kernels_in(func)]
+    return func
+
+
+@pytest.mark.parametrize(("target", "tile"), [(AVX512, (8, 2)), (HASWELL, (8, 1))], ids=["avx512", "avx2"])
+def test_gemm_of_many_rows_runs_tiles_of_panels_down_chunks_of_rows(target, tile):
+    # 512 rows x 128 features: register tiles of 8 rows x 2 panels in AVX-512's 32 registers (half of
+    # them accumulators), 8 x 1 in AVX2's 16; the (chunk of 128 rows, tile of panels) pairs in parallel.
+    func = only_function(nn.Linear(64, 128), (512, 64), target, "linear_packed")
+    assert str(func.attrs[SCHEDULE_RULE]) == "PackedGemm"
+    panels = 128 // vector_unit(target).lanes("float32")
+    parallel, unrolled, _ = loops_around(func, "linear_packed")
+    assert (parallel, unrolled) == (512 // 128 * panels // tile[1], tile)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(), rows=st.sampled_from([16, 136, 384]), in_features=st.sampled_from([7, 64]),
+    out_features=st.sampled_from([32, 48, 96, 40]), activation=st.sampled_from(["none", "gelu"]),
+    target=st.sampled_from([HOST, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_gemm_tiles_of_panels_down_chunks_of_rows_match_torch(data, rows, in_features, out_features, activation, target, dtype):
+    # tiles of 8 rows x up to 2 panels (1 of 3, 2 of 6), in one chunk (16, 136 rows: 17 tiles) or
+    # three (384), the epilogue per tile or as a pass (40 features: a padded panel)
+    special_values = activation != "gelu" and data.draw(st.booleans(), label="special values")
+    x = data.draw(tensors((rows, in_features), special_values=special_values), label="x").to(dtype)
+    check_compiled(LinearEpilogue(in_features, out_features, True, activation, residual=False), x, target)
+
+
+def holds_isnan(func: tirx.PrimFunc) -> bool:
+    """Whether `func` calls TVM's isnan intrinsic (which its vectoriser runs lane by lane)."""
+    return "T.isnan(" in func.script()
+
+
+class SoftmaxAndExp(nn.Module):
+    """softmax (row max, exponentials) and exp: the kernels whose NaN tests sit in vectorised loops."""
+
+    def forward(self, x):
+        return torch.softmax(x, -1), torch.exp(x), torch.sigmoid(x)
+
+
+@settings(max_examples=8, deadline=None)
+@given(data=st.data(), shape=st.sampled_from([(4, 64), (3, 5, 32), (2, 40)]), target=st.sampled_from([HOST, HASWELL]),
+       dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_softmax_and_exp_test_nan_by_bits_in_vectors_and_match_torch(data, shape, target, dtype):
+    # NaN found from the bits (kernels.elementwise.is_nan), no isnan intrinsic left in a
+    # vectorised loop; NaN, +inf and -inf rows as in PyTorch
+    model = SoftmaxAndExp()
+    scheduled = lower(fx2relax.from_module(model, shape, dtype=str(dtype).removeprefix("torch.")), target, None, None)
+    assert not any(holds_isnan(func) for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc))
+    x = data.draw(tensors(shape, special_values=True), label="x").to(dtype)
+    check_compiled(model, x, target)
+
+
 class HeadsAttention(nn.Module):
     """Projections split into heads (view + transpose), scaled_dot_product_attention with a bool
     buffer mask (or causal), heads merged again: what compile fuses into one FusedAttention function."""
@@ -501,8 +606,23 @@ def test_attention_gets_the_fused_attention_rule_with_its_head_layouts():
     # the heads split and merge fuse into the attention: one function, no copies around it
     rules = chosen_rules(HeadsAttention(2, 16, torch.rand(32, 32) < 0.5), (2, 32, 32))
     attention = [(kernels, rule) for kernels, rule in rules if "attend" in kernels]
-    assert attention == [(("attend", "attention_scores", "softmax"), "FusedAttention")]
+    assert attention == [(("attend", "attention_scores", "scaled_query", "softmax"), "FusedAttention")]
     assert all(rule == "PackedGemm" for kernels, rule in rules if kernels != attention[0][0])
+
+
+@pytest.mark.parametrize(("target", "tile"), [(AVX512, (8, 2)), (HASWELL, (8, 1))], ids=["avx512", "avx2"])
+def test_fused_attention_takes_blocks_of_eight_rows_and_scales_their_queries_once(target, tile):
+    # 64 tokens, 32 head features: blocks of 8 query rows, the product in 8 x 2 tiles of AVX-512's
+    # 16 lanes (8 x 1 in AVX2's 14 accumulators), each block's queries scaled once, before its tiles
+    func = only_function(HeadsAttention(2, 32, torch.rand(64, 64) < 0.5), (2, 64, 64), target, "attend")
+    assert str(func.attrs[SCHEDULE_RULE]) == "FusedAttention"
+    parallel, unrolled, _ = loops_around(func, "attend")
+    assert (parallel, unrolled) == (2 * 2 * 64 // 8, tile)
+    parallel, _, inner = loops_around(func, "scaled_query", update=False)
+    assert parallel == 2 * 2 * 64 // 8 and math.prod(inner) == 8 * 32
+    # the keys copied transposed a vector of keys at a time (gathered, written whole), not scattered
+    copy_loop = innermost_loop(func, "_global")
+    assert copy_loop.kind == tirx.ForKind.VECTORIZED and int(copy_loop.extent) == vector_unit(target).lanes("float32")
 
 
 @settings(max_examples=5, deadline=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import tvm
 from tvm import te, tirx
 
 from .. import symbolic
@@ -55,6 +56,24 @@ def expr_dtype(value: tirx.Expr) -> str:
     """The dtype of a scalar expression (a tensor element read or a PrimExpr), e.g. "float32"."""
     ty = getattr(value, "ty", None)
     return str(ty.dtype) if ty is not None else str(value.dtype)
+
+
+_INFINITY_BITS = {"float32": 0x7F800000, "float64": 0x7FF0000000000000}
+"""The bits of +inf per float dtype: a NaN's bits, sign cleared, are above them."""
+
+
+def is_nan(value: tirx.Expr) -> tirx.Expr:
+    """Whether a float value is NaN, from its bits (sign cleared, above +inf's): TVM's isnan
+    intrinsic does not vectorise, so a vectorised loop holding it ran lane by lane (softmax's
+    exponentials at 8 lanes, LLVM's own vectorisation at its preferred 256 bits, where AVX-512
+    holds 16). Dtypes without an entry in _INFINITY_BITS use TVM's isnan."""
+    dtype = expr_dtype(value)
+    if dtype not in _INFINITY_BITS:
+        return te.isnan(value)
+    bits = tvm.DataType(dtype).bits
+    integer = f"int{bits}"
+    magnitude = tirx.bitwise_and(tirx.reinterpret(integer, value), tirx.const((1 << (bits - 1)) - 1, integer))
+    return magnitude > tirx.const(_INFINITY_BITS[dtype], integer)
 
 
 def let_bound(value: tirx.Expr, body: Callable[[tirx.Expr], tirx.Expr]) -> tirx.Expr:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from tvm import te, tirx
 
-from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype, let_bound, nonzero_divisor, not_equal
+from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype, is_nan, let_bound, nonzero_divisor, not_equal
 
 
 def _unary(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr], dtype: str | None) -> te.Tensor:
@@ -72,7 +72,7 @@ def _exp_reduced(value: tirx.Expr, n: tirx.Expr, r: tirx.Expr) -> tirx.Expr:
         return tirx.reinterpret(dtype, tirx.shift_left(power + tirx.const(127, "int32"), tirx.const(23, "int32")))
 
     result = mantissa * power_of_two(half) * power_of_two(exponent - half)
-    return tirx.Select(tirx.isnan(value), value, result)
+    return tirx.Select(is_nan(value), value, result)
 
 
 _TANH_POLYNOMIAL = (-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2, -5.70498872745e-3)

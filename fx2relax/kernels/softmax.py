@@ -2,6 +2,7 @@
 
 from tvm import te, tirx
 
+from .elementwise import is_nan
 from .marks import mark
 from .math import exp_value
 
@@ -24,7 +25,7 @@ def _row_max(data: te.Tensor, axis: int, reduced_shape: list, name: str) -> te.T
 
     def row_max(*i):
         value = data[_with_axis(i, k, axis)]
-        return te.max(tirx.Select(tirx.isnan(value), infinity, value), axis=k)
+        return te.max(tirx.Select(is_nan(value), infinity, value), axis=k)
 
     return te.compute(reduced_shape, row_max, name=name)
 

@@ -44,6 +44,17 @@ GEMM_MIN_ROWS = 4
 LARGE_PRODUCT_ROWS = 128
 """From this many rows on, a packed product's epilogue runs per register tile (`tiles_epilogue`)."""
 
+GEMM_TILE_PANELS = 2
+"""Panels per register tile of a GEMM of many rows, at most: the tile's weights (K x 2 vectors, 32 KB
+at K = 256) stay in a 48 KB L1 while its row tiles run down a chunk (ROW_CHUNK); BERT's 2048 x 256
+x 1024 in 4 x 4 tiles (64 KB) took 1.2x the time of 8 x 2."""
+
+ROW_CHUNK = 128
+"""Rows of a GEMM's chunk, at most: each tile of panels runs down the chunk's row tiles, its weights
+in L1 and the chunk's rows in L2, instead of each row tile reading all the weights from L2 (BERT's
+2048 x 256 x 256, one thread: 1.58 -> 1.24 ms in 8 x 2 tiles; 64 to 512 rows measured alike; the
+course CNN's 256 x 5408 x 100: 2.9 -> 2.0 ms)."""
+
 MAX_TILE_ACCUMULATORS = 24
 """A one-tile GEMV holds at most this many vector accumulators (measured on znver4's 32 registers),
 and at most all registers but two (the weight vector and the broadcast input): 14 of AVX2's 16."""
@@ -146,16 +157,30 @@ class _PackedProduct:
         (ROW_TILES[0]), where the weights are read once whatever the tile, the tile of whole
         divisors with the fewest loads per FMA, (rows + panels) / (rows x panels), within the
         accumulator budget (the course CNN's 4 x 5408 x 100, 7 panels: 2 x 7 instead of 4 x 1,
-        70 -> 54 us); else `row_tile` rows x one panel, each panel's weights reused over all rows
-        from cache (2 x 7 at 64 rows re-read the 2.4 MB of weights per pair of rows: 1.2x slower)."""
-        if self.rows is None or self.panels is None or self.rows > ROW_TILES[0]:
+        70 -> 54 us); else `row_tile` rows x the most panels (up to GEMM_TILE_PANELS, dividing the
+        panels) whose accumulators fill at most half the vector registers, the other half left to
+        the weight vectors and broadcast inputs: 8 x 2 on AVX-512's 32 (BERT's 2048 x 256 x 1024,
+        one thread: 6.7 -> 5.5 ms with ROW_CHUNK, against 8 x 1's eight FMA chains, as many as the
+        FMA latency needs and no more), 8 x 1 on AVX2's 16; symbolic rows or panels: one panel."""
+        if self.rows is None or self.panels is None:
             return row_tile(self.rows), 1
+        if self.rows > ROW_TILES[0]:
+            rows = row_tile(self.rows)
+            most = min(GEMM_TILE_PANELS, max(1, vector_unit(target).registers // 2 // rows))
+            return rows, max(count for count in range(1, most + 1) if self.panels % count == 0)
         budget = accumulator_budget(target)
         tiles = [
             (rows, panels) for rows in range(1, ROW_TILES[0] + 1) for panels in range(1, self.panels + 1)
             if self.rows % rows == 0 and self.panels % panels == 0 and rows * panels <= budget
         ]
         return min(tiles, key=lambda tile: ((tile[0] + tile[1]) / (tile[0] * tile[1]), -tile[0]))
+
+    def chunk(self, tile_rows: int) -> int:
+        """Rows per chunk (ROW_CHUNK) of a GEMM in tiles of `tile_rows` rows: the largest multiple
+        of the tile dividing the rows, up to ROW_CHUNK, or one tile (symbolic rows)."""
+        if self.rows is None:
+            return tile_rows
+        return max(rows for rows in range(tile_rows, max(tile_rows, min(self.rows, ROW_CHUNK)) + 1, tile_rows) if self.rows % rows == 0)
 
     def fits_row_tiles(self, target: tvm.target.Target) -> bool:
         """Whether the rows are symbolic and one row x all panels makes a register tile of enough
@@ -203,7 +228,9 @@ class PackedGemv(ScheduleRule):
 
 
 class PackedGemm(ScheduleRule):
-    """Any other packed product: register tiles of rows x panels (`_PackedProduct.tile`), in parallel."""
+    """Any other packed product: register tiles of rows x panels (`_PackedProduct.tile`), each
+    tile of panels running down a chunk of row tiles (`_PackedProduct.chunk`), the (chunk, panels)
+    pairs in parallel."""
 
     def apply(self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool) -> s_tir.Schedule | None:
         product = _PackedProduct.find(func)
@@ -214,17 +241,18 @@ class PackedGemm(ScheduleRule):
         m_loop, n_loop, k_loop = sch.get_loops(matmul)
         rows, panels = product.tile(target)
         panel, panel_in_tile, lane = sch.split(n_loop, factors=[None, panels, product.width])
-        m_outer, row_loop = sch.split(m_loop, factors=[None, rows])
-        sch.reorder(m_outer, panel, k_loop, row_loop, panel_in_tile, lane)
+        tiles_per_chunk = product.chunk(rows) // rows
+        m_outer, m_tile, row_loop = sch.split(m_loop, factors=[None, tiles_per_chunk, rows])
+        sch.reorder(m_outer, panel, m_tile, k_loop, row_loop, panel_in_tile, lane)
         outer = sch.fuse(m_outer, panel)
         sch.parallel(outer)
         accumulator = sch.cache_write(matmul, 0, "local")
-        sch.reverse_compute_at(accumulator, outer)
+        sch.reverse_compute_at(accumulator, m_tile)
         vectorize_tile(sch, matmul, accumulator, k_loop, (row_loop, panel_in_tile), lane)
         lanes = vector_unit(target).lanes(output_dtype(sch, matmul))
         if product.tiles_epilogue(sch, epilogue):
             for block in epilogue:
-                sch.reverse_compute_at(block, outer)
+                sch.reverse_compute_at(block, m_tile)
                 vectorize_innermost(sch, block, lanes)
             return sch
         for block in epilogue:
