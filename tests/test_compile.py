@@ -10,13 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
-from tvm import tirx
+from tvm import s_tir, tirx
 
 import fx2relax
 from fx2relax.compiler import fuse, host_target
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.packing import WINOGRAD_MIN_CHANNELS
-from fx2relax.schedules.conv import ROWS_OUTSIDE_MIN_INPUT_BYTES
+from fx2relax.schedules.conv import ROWS_OUTSIDE_MIN_INPUT_BYTES, ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE, _rows_outside_channels
+from fx2relax.schedules.generic import marked_block
 from tests.helpers import assert_outputs_match, check_against_torch, course_cnn
 
 
@@ -626,5 +627,29 @@ def test_packed_convs_on_inputs_beyond_l2_run_row_by_row_and_match_torch(data, i
     x[0, data.draw(st.integers(0, in_channels - 1)), data.draw(st.integers(0, height - 1)), 0] = float("nan")
     x[0, -1, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = data.draw(
         st.sampled_from([float("inf"), float("-inf")])
+    )
+    check_against_torch(model, x, compiled=True)
+
+
+@settings(max_examples=4, deadline=None)
+@given(data=st.data(), in_channels=st.sampled_from([96, 384]), out_channels=st.sampled_from([32, 64]), relu=st.booleans())
+def test_at_batch_one_packed_convs_on_mid_sized_inputs_run_row_by_row_and_match_torch(data, in_channels, out_channels, relu):
+    # A 1x1 conv on one image of 64 KiB to 1 MiB (MobileNetV2's projections at 14² and 7²) runs all
+    # channel blocks of a row before the next row at batch 1, so the two cores split the rows, and
+    # channel block by channel block at batch 2 (the cores split the images).
+    side = data.draw(st.integers(math.isqrt(ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE // 4 // in_channels) + 1, 14), label="side")
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    model = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), *([nn.ReLU()] if relu else [])).eval()
+    for batch, row_by_row in ((1, True), (2, False)):
+        mod = fuse(fx2relax.from_module(model, (batch, in_channels, side, side)), host_target())
+        (func,) = [
+            f for _, f in mod.functions_items()
+            if isinstance(f, tirx.PrimFunc) and any(marked_kernel(b.annotations) == "conv2d_packed" for b in stages(f))
+        ]
+        sch = s_tir.Schedule(func)
+        assert _rows_outside_channels(sch, marked_block(sch, "conv2d_packed")) is row_by_row
+    x = torch.randn(1, in_channels, side, side)
+    x[0, data.draw(st.integers(0, in_channels - 1)), data.draw(st.integers(0, side - 1)), 0] = data.draw(
+        st.sampled_from([float("nan"), float("inf"), float("-inf")])
     )
     check_against_torch(model, x, compiled=True)

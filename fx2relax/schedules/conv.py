@@ -102,6 +102,12 @@ slower, not understood, so 8 columns are not tried)."""
 
 ROWS_OUTSIDE_MAX_WEIGHT_BYTES = 512 * 1024
 ROWS_OUTSIDE_MIN_INPUT_BYTES = 1024 * 1024
+ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE = 64 * 1024
+"""At batch 1 the cores split whichever loop the tiles' order puts outside: rows (each core reads half
+of the input) or channel blocks (each reads all of it, half of it from the other core's cache). So
+at batch 1 rows go outside from this input size. MobileNetV2 at batch 1, two threads, its kernels
+in two alternating rounds: 2.81 and 2.95 -> 2.73 and 2.67 ms (its 1x1 convs at 14² and 7² scaled
+1.15-1.44x over one thread); EfficientNet-B0 5.89 and 6.02 -> 5.80 and 5.81 ms; ResNet-50 unchanged."""
 """A packed conv whose weights fit the first (half of znver4's 1 MiB L2 per core) and whose input
 of one image exceeds the second (it does not stay in L2 from one channel block to the next) runs
 its tiles row by row (`_rows_outside_channels`). ResNet-50's 1x1 convs on 1.6-3.2 MB inputs (56²
@@ -638,7 +644,8 @@ def _schedule_scale(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: 
 def _rows_outside_channels(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> bool:
     """Whether a packed conv's tiles run row by row, all channel blocks of a row before the next,
     rather than channel block by channel block over all rows: where the packed weights fit
-    ROWS_OUTSIDE_MAX_WEIGHT_BYTES and one image's input exceeds ROWS_OUTSIDE_MIN_INPUT_BYTES, each
+    ROWS_OUTSIDE_MAX_WEIGHT_BYTES and one image's input exceeds ROWS_OUTSIDE_MIN_INPUT_BYTES (at
+    batch 1 ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE), each
     input row is then read once while the weights stay in cache (instead of the whole input once per
     channel block, from L3), and at batch 1 two cores split the rows (each reading half of the input)
     instead of the channel blocks (each reading all of it)."""
@@ -649,9 +656,11 @@ def _rows_outside_channels(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -
     if None in data_extents or None in weight_extents:
         return False
     element_bytes = tvm.DataType(weight.dtype).bits // 8
+    one_image = static_extent(data.shape[0]) == 1
+    min_input_bytes = ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE if one_image else ROWS_OUTSIDE_MIN_INPUT_BYTES
     return (
         math.prod(weight_extents) * element_bytes <= ROWS_OUTSIDE_MAX_WEIGHT_BYTES
-        and math.prod(data_extents) * element_bytes > ROWS_OUTSIDE_MIN_INPUT_BYTES
+        and math.prod(data_extents) * element_bytes > min_input_bytes
     )
 
 
