@@ -102,18 +102,20 @@ slower, not understood, so 8 columns are not tried)."""
 
 ROWS_OUTSIDE_MAX_WEIGHT_BYTES = 512 * 1024
 ROWS_OUTSIDE_MIN_INPUT_BYTES = 1024 * 1024
-ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE = 64 * 1024
-"""At batch 1 the cores split whichever loop the tiles' order puts outside: rows (each core reads half
-of the input) or channel blocks (each reads all of it, half of it from the other core's cache). So
-at batch 1 rows go outside from this input size. MobileNetV2 at batch 1, two threads, its kernels
-in two alternating rounds: 2.81 and 2.95 -> 2.73 and 2.67 ms (its 1x1 convs at 14² and 7² scaled
-1.15-1.44x over one thread); EfficientNet-B0 5.89 and 6.02 -> 5.80 and 5.81 ms; ResNet-50 unchanged."""
 """A packed conv whose weights fit the first (half of znver4's 1 MiB L2 per core) and whose input
 of one image exceeds the second (it does not stay in L2 from one channel block to the next) runs
 its tiles row by row (`_rows_outside_channels`). ResNet-50's 1x1 convs on 1.6-3.2 MB inputs (56²
 and 28²), two threads, SCHED_FIFO, best of 8 alternating rounds: batch 1 0-6 % faster a kernel on
 a quiet machine, 17-54 % when other processes load the caches; batch 8 3-5 %. Smaller inputs
 (ResNet-50's 64 -> 256 and 128 -> 512 channel convs, 0.4-0.8 MB) lost up to 10 % at batch 8."""
+
+ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE = 64 * 1024
+"""At batch 1 the cores split whichever loop the tiles' order puts outside: rows (each core reads half
+of the input) or channel blocks (each reads all of it, half of it from the other core's cache), so
+at batch 1 rows go outside from this input size. MobileNetV2 at batch 1, two threads, its kernels in
+three alternating rounds: 2.83, 2.94, 2.85 -> 2.77, 2.74, 2.75 ms (its 1x1 convs at 14² and 7² had
+scaled 1.15-1.44x over one thread). With 64 KiB at every batch: EfficientNet-B0 at batch 1 5.89 and
+6.02 -> 5.80 and 5.81 ms, ResNet-50 at batch 1 and MobileNetV2 at batch 16 unchanged."""
 
 STACK_MAX_BYTES = 1024
 """TVM's LowerTVMBuiltin puts a buffer on the stack only where its scope is "global" and it is smaller
