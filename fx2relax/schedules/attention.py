@@ -28,6 +28,7 @@ from tvm.s_tir.dlight import ScheduleRule
 from ..kernels.marks import marked_kernel
 from .generic import (
     SERIAL_MAX_MACS,
+    is_among,
     largest_divisor,
     loop_work,
     marked_block,
@@ -93,7 +94,7 @@ class FusedAttention(ScheduleRule):
         blocks = top_blocks(sch)  # the padding's copies (folded into their neighbours below) added
         first, product_index = _index(sch, blocks, scores), _index(sch, blocks, product)
         prologue, epilogue = blocks[:first], blocks[product_index + 1 :]  # heads split before, merged after (fused)
-        prologue = [block for block in prologue if all(not sch.get_sref(block).same_as(sch.get_sref(pad)) for pad in padded_operands)]
+        prologue = [block for block in prologue if not is_among(sch, block, padded_operands)]
         *batch_loops, i_loop, d_loop, s_loop = sch.get_loops(product)
         length = static_extent(sch.get(i_loop).extent)
         columns = static_extent(sch.get(sch.get_loops(scores)[-2]).extent)  # the keys, padded or not
@@ -114,7 +115,7 @@ class FusedAttention(ScheduleRule):
         scaled_query = None if pad_keys else _producer_marked(sch, scores, "scaled_query")
         try:
             for block in prologue:
-                if scaled_query is None or not sch.get_sref(block).same_as(sch.get_sref(scaled_query)):
+                if scaled_query is None or not is_among(sch, block, [scaled_query]):
                     sch.compute_inline(block)
         except s_tir.ScheduleError:
             return None
@@ -212,7 +213,7 @@ def _padded(sch: s_tir.Schedule, scores: s_tir.schedule.SBlockRV, weights: s_tir
     if not pad_rows:
         return weights, padded_operands
     sch.pad_einsum(product, [1] * batch_axes + [row_factor, 1, 1])
-    padded_weights = next(block for block in sch.get_producers(product) if not sch.get_sref(block).same_as(sch.get_sref(weights))
+    padded_weights = next(block for block in sch.get_producers(product) if not is_among(sch, block, [weights])
                           and _reads(sch, block, weights))
     sch.compute_inline(weights)
     return padded_weights, padded_operands
@@ -255,10 +256,9 @@ def _copied_in_one_pass(sch: s_tir.Schedule, padded_operands: list[s_tir.schedul
     pass from the split heads into the padded, transposed keys instead of two. Returns the padded
     operands left (the queries)."""
     kept = []
-    copied = [sch.get_sref(copy) for copy in copies]
     for pad in padded_operands:
         consumers = sch.get_consumers(pad)
-        if len(consumers) == 1 and any(sch.get_sref(consumers[0]).same_as(sref) for sref in copied):
+        if len(consumers) == 1 and is_among(sch, consumers[0], copies):
             sch.compute_inline(pad)
         else:
             kept.append(pad)

@@ -4,6 +4,8 @@ helpers the other rules share."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
@@ -100,13 +102,18 @@ def value_operations(stmt: tirx.Stmt) -> int:
     return sum(count(store.value) for store in stores if isinstance(store, tirx.BufferStore))
 
 
+def is_among(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, blocks: Sequence[s_tir.schedule.SBlockRV]) -> bool:
+    """Whether `block` is one of `blocks`: the same block, whichever SBlockRV names it."""
+    sref = sch.get_sref(block)
+    return any(sch.get_sref(other).same_as(sref) for other in blocks)
+
+
 def inline_injective(sch: s_tir.Schedule, keep: tuple[s_tir.schedule.SBlockRV, ...] = ()) -> None:
     """Inline every injective block into its consumers, or its producer into it, where TIR allows
     (TIR's inlining checks are the test, as dlight's try_inline) and no two large expressions nest
     (`inlining_nests`); the blocks in `keep` stay."""
-    kept = [sch.get_sref(block) for block in keep]
     for block in top_blocks(sch):
-        if any(sch.get_sref(block).same_as(sref) for sref in kept):
+        if is_among(sch, block, keep):
             continue
         for inline, neighbours in ((sch.compute_inline, sch.get_consumers), (sch.reverse_compute_inline, sch.get_producers)):
             if inlining_nests(sch, block, neighbours(block)):

@@ -25,6 +25,7 @@ from ..kernels.marks import PANEL_WIDTH
 from .generic import (
     SERIAL_MAX_MACS,
     inline_injective,
+    is_among,
     loop_work,
     marked_block,
     output_dtype,
@@ -280,8 +281,7 @@ def _epilogue(sch: s_tir.Schedule, matmul: s_tir.schedule.SBlockRV) -> list[s_ti
     """Inline the injective blocks around the product; the blocks left besides it (unpack, bias,
     activation that did not inline), in order."""
     inline_injective(sch, keep=(matmul,))
-    matmul_sref = sch.get_sref(matmul)
-    return [block for block in top_blocks(sch) if not sch.get_sref(block).same_as(matmul_sref)]
+    return [block for block in top_blocks(sch) if not is_among(sch, block, [matmul])]
 
 
 def _covers_product(sch: s_tir.Schedule, epilogue: list[s_tir.schedule.SBlockRV], accumulator: s_tir.schedule.SBlockRV) -> bool:

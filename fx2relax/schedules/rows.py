@@ -17,7 +17,7 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
-from .generic import PARALLEL_MIN_ELEMENTS, inlining_nests, loop_work, output_dtype, static_extent, top_blocks, vectorize_last
+from .generic import PARALLEL_MIN_ELEMENTS, inlining_nests, is_among, loop_work, output_dtype, static_extent, top_blocks, vectorize_last
 from .vectors import vector_unit
 
 ROW_KERNELS = ("softmax", "layer_norm")
@@ -69,7 +69,7 @@ class RowwiseReduction(ScheduleRule):
         last_rows = loop_work(sch, row_loops[-1:])
         vectors = vector_unit(target)
         partials = [lane_partials(sch, block, vectors.lanes(output_dtype(sch, block))) for block in blocks[:-1]]
-        partials = [sch.get_sref(block) for block in partials if block is not None]
+        partials = [block for block in partials if block is not None]
         blocks = top_blocks(sch)
         row_block, _ = sch.split(row_loops[-1], factors=[None, next(t for t in ROW_TILES if last_rows % t == 0)])
         for block in reversed(blocks[:-1]):
@@ -84,7 +84,7 @@ class RowwiseReduction(ScheduleRule):
             if not inner:
                 continue
             reduce_extents = [i.dom.extent for i in sch.get(block).iter_vars if i.iter_type == tirx.IterVar.CommReduce]
-            if any(sch.get_sref(block).same_as(sref) for sref in partials):
+            if is_among(sch, block, partials):
                 vectorize_partials(sch, block, inner)
             elif not reduce_extents:
                 vectorize_last(sch, inner[-1], lanes)
