@@ -8,14 +8,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from tvm import tirx
+from tvm import s_tir, tirx
 
 import fx2relax
-from fx2relax.compiler import fuse, host_target
+from fx2relax.compiler import fuse, host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.kernels.winograd import transform_matrices
 from fx2relax.packing import WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE
-from fx2relax.schedules.winograd import ROW_BLOCKED_MIN_ROWS
+from fx2relax.schedules.winograd import ROW_BLOCKED_MAX_WEIGHT_BYTES, ROW_BLOCKED_MIN_ROW_TILES, ROW_BLOCKED_MIN_ROWS
 from tests.helpers import cached_build, check_against_torch, tensors
 
 
@@ -49,11 +49,63 @@ def winograd_functions(model: nn.Module, shape: tuple[int, ...], dtype: str = "f
     )
 
 
+def transformed_weight_bytes(channels: int) -> int:
+    """The float32 transformed weights of a 3x3 conv of `channels` inputs and outputs (4x4 per pair)."""
+    return 16 * channels * channels * 4
+
+
+BEYOND_L2_CHANNELS = 192
+"""Channels whose transformed weights (2.25 MiB) exceed ROW_BLOCKED_MAX_WEIGHT_BYTES."""
+
+
+def row_blocked(model: nn.Module, shape: tuple[int, ...]) -> bool:
+    """Whether the compiled Winograd conv of `model` runs row-blocked: its products and output
+    transform under one parallel loop (the three passes run each under a parallel loop of its own)."""
+    scheduled = lower(fx2relax.from_module(model.eval(), shape), host_target(), None, None)
+    funcs = [func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)
+             and any(marked_kernel(block.annotations) == "winograd_product" for block in stages(func))]
+    assert len(funcs) == 1
+    under_parallel_loops: list[set[str]] = []
+    pending: list[tuple[object, set[str] | None]] = [(funcs[0].body, None)]
+    while pending:
+        stmt, kernels = pending.pop()
+        if isinstance(stmt, tirx.For) and stmt.kind == tirx.ForKind.PARALLEL and kernels is None:
+            kernels = set()
+            under_parallel_loops.append(kernels)
+        if isinstance(stmt, s_tir.SBlockRealize):
+            if kernels is not None and marked_kernel(stmt.block.annotations):
+                kernels.add(marked_kernel(stmt.block.annotations))
+            pending.append((stmt.block.body, kernels))
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend((inner, kernels) for inner in stmt.seq)
+        elif hasattr(stmt, "body"):
+            pending.append((stmt.body, kernels))
+    return any({"winograd_product", "winograd_output"} <= kernels for kernels in under_parallel_loops)
+
+
+@pytest.mark.parametrize(
+    ("channels", "plane", "batch", "expected"),
+    [
+        (64, 56, 1, True),  # weights in L2
+        (160, 14, 8, True),  # 1.6 MiB: in L2
+        (BEYOND_L2_CHANNELS, 14, 8, False),  # beyond L2, rows of 7 tiles: three passes
+        (256, 14, 8, False),  # ResNet-50's 14² convs at batch 8 (4 MiB)
+        (256, 28, 2, True),  # beyond L2, rows of 14 tiles: read from L3 once per row
+        (256, 14, 1, False),  # 7 rows: too few
+    ],
+)
+def test_winograd_row_blocked_where_weights_fit_l2_or_rows_are_long(channels, plane, batch, expected):
+    # The Xeon, one thread: 256 channels at 14² and batch 8 three passes 6.2 ms, row-blocked 9.4
+    assert (transformed_weight_bytes(channels) <= ROW_BLOCKED_MAX_WEIGHT_BYTES) == (channels <= 160)
+    model = ConvBlock(channels, channels, (1, 1), bias=True, norm=False, residual=False, relu=True)
+    assert row_blocked(model, (batch, channels, plane, plane)) == expected
+
+
 @st.composite
 def winograd_cases(draw):
     """(model, input shape) of a 3x3 stride-1 conv that takes the Winograd path, with an epilogue."""
     residual = draw(st.booleans())
-    channel_counts = [WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS + 16, 144]  # weights in cache (row-blocked) or not
+    channel_counts = [WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS + 16, BEYOND_L2_CHANNELS]  # weights in L2 (row-blocked) or not
     in_channels = draw(st.sampled_from(channel_counts))
     out_channels = in_channels if residual else draw(st.sampled_from(channel_counts))
     if not residual:  # input channels that fill no whole vector: the input transform's scalar path
@@ -80,20 +132,24 @@ def test_winograd_conv_matches_pytorch(case, data):
 @settings(max_examples=3)
 @given(data=st.data())
 def test_winograd_conv_on_weights_beyond_l2_row_blocked_matches_pytorch(data):
-    """144 channels (1.3 MB of transformed weights) over at least ROW_BLOCKED_MIN_ROWS rows of
-    tiles: the row-blocked schedule reading its weights from L3 (schedules.winograd), drawn planes."""
-    height, width = data.draw(st.integers(7, 9)), data.draw(st.integers(3, 9))
-    shape = (-(-ROW_BLOCKED_MIN_ROWS // 4), 144, height, width)  # 4 rows of tiles per image at least
+    """BEYOND_L2_CHANNELS channels over at least ROW_BLOCKED_MIN_ROWS rows of at least
+    ROW_BLOCKED_MIN_ROW_TILES tiles: the row-blocked schedule reading its weights from L3
+    (schedules.winograd), drawn planes and epilogues."""
+    height = data.draw(st.integers(7, 9))
+    width = data.draw(st.integers(2 * ROW_BLOCKED_MIN_ROW_TILES - 1, 2 * ROW_BLOCKED_MIN_ROW_TILES))
+    shape = (-(-ROW_BLOCKED_MIN_ROWS // 4), BEYOND_L2_CHANNELS, height, width)  # 4 rows of tiles per image at least
     torch.manual_seed(0)
-    model = ConvBlock(144, 144, (1, 1), bias=data.draw(st.booleans()), norm=True, residual=True, relu=True)
+    model = ConvBlock(BEYOND_L2_CHANNELS, BEYOND_L2_CHANNELS, (1, 1), bias=data.draw(st.booleans()), norm=True,
+                      residual=True, relu=True)
+    assert row_blocked(model, shape)
     check_against_torch(model, data.draw(tensors(shape)), compiled=True)
 
 
 @settings(max_examples=3)
 @given(data=st.data())
-def test_winograd_conv_of_one_image_row_blocked_beyond_l2_matches_pytorch(data):
+def test_winograd_conv_of_one_image_row_blocked_matches_pytorch(data):
     """One image of ROW_BLOCKED_MIN_ROWS rows of tiles (27 or 28 rows: a last tile half outside or
-    not) with 128 channels (1 MiB of transformed weights), as ResNet-50's 28² convs at batch 1:
+    not) with 128 channels (1 MiB of transformed weights, in L2), as ResNet-50's 28² convs at batch 1:
     row-blocked, the rows split between the cores; drawn widths and epilogues."""
     height, width = data.draw(st.integers(2 * ROW_BLOCKED_MIN_ROWS - 1, 2 * ROW_BLOCKED_MIN_ROWS)), data.draw(st.integers(5, 28))
     residual = data.draw(st.booleans())
@@ -118,7 +174,7 @@ def test_winograd_takes_only_convs_where_it_pays():
         assert winograd_functions(conv.eval(), (1, conv.in_channels, 8, 8)) == 0, conv
 
 
-@pytest.mark.parametrize("channels", [WINOGRAD_MIN_CHANNELS, 144])  # transformed weights in cache (row-blocked) or not
+@pytest.mark.parametrize("channels", [WINOGRAD_MIN_CHANNELS, BEYOND_L2_CHANNELS])  # row-blocked or three passes
 def test_non_finite_inputs_reach_the_outputs_whose_window_holds_them(channels):
     """F(2x2, 3x3) leaves zero terms out of its transforms, so a NaN or ±inf input reaches exactly
     the outputs whose 3x3 window holds it, as in PyTorch, and every other output matches; inside

@@ -23,25 +23,33 @@ from ..kernels.marks import marked_kernel
 from .conv import TILE_ACCUMULATORS
 from .generic import inline_injective, largest_divisor, loop_work, marked_block, parallelize_outer, static_extent, top_blocks
 
-ROW_BLOCKED_MAX_WEIGHT_BYTES = 512 * 1024
-"""Transformed weights up to this size (half of znver4's 1 MiB L2 per core) are read once per row
-of tiles from cache, so a row's transforms and products run in cache; larger ones are streamed
-once per transform position, over all tiles, in three passes over memory, unless
-`_row_blocked_pays` says otherwise."""
+ROW_BLOCKED_MAX_WEIGHT_BYTES = 2 * 1024 * 1024
+"""Transformed weights up to this size (the 2 MiB L2 per core of the AVX-512 Xeon measured) are
+read once per row of tiles from cache, so a row's transforms and products run in cache; larger
+ones are streamed once per transform position, over all tiles, in three passes over memory,
+unless `_row_blocked_pays` says otherwise. One thread, batch 8, conv + ReLU, best of 30 calls,
+row-blocked against three passes: 160 channels at 14² (1.6 MiB) 2.66 against 3.02 ms, 64 at 56²
+(256 KiB) 10.0 against 27.2 ms."""
 
 ROW_BLOCKED_MAX_L3_WEIGHT_BYTES = 4 * 1024 * 1024
-"""Transformed weights up to this size (an eighth of znver4's 32 MiB L3) are still read once per
-row of tiles, from L3, where there are at least ROW_BLOCKED_MIN_ROWS rows: one thread, batch 16,
-conv + bias + residual + ReLU, row-blocked against three passes: 128 channels at 28² (1 MiB)
-24.6 against 35.7 ms, 256 at 14² (4 MiB) 20.3 against 23.6 ms; 512 at 7² (16 MiB) 45 against 25 ms."""
+"""Transformed weights up to this size are still read once per row of tiles, from L3, where the
+rows are long enough (ROW_BLOCKED_MIN_ROW_TILES) and there are at least ROW_BLOCKED_MIN_ROWS of
+them (one thread, conv + bias + residual + ReLU, row-blocked against three passes: 128 channels
+at 28², 1 MiB, batch 16 on znver4 24.6 against 35.7 ms; 512 at 7², 16 MiB, there 45 against 25 ms)."""
+
+ROW_BLOCKED_MIN_ROW_TILES = 10
+"""Tiles a row needs to read weights beyond ROW_BLOCKED_MAX_WEIGHT_BYTES from L3 once per row:
+a row's products are then at least as long as streaming its weights (the Xeon, one thread, conv +
+ReLU, best of 30 calls, row-blocked against three passes: 14 tiles a row, 28², 192 channels
+(2.3 MiB) at batch 4 8.25 against 12.2 ms, 256 (4 MiB) at batch 2 7.5 against 10.6 ms; 7 tiles a
+row, 14², 192 channels at batch 8 4.62 against 3.95 ms, 256 at batch 8 9.4 against 6.2 ms and at
+batch 16 19.2 against 14.8 ms: ResNet-50's and ResNet-18's 14² convs)."""
 
 ROW_BLOCKED_MIN_ROWS = 14
 """Rows of tiles (images x tile rows) the parallel loop of a row-blocked schedule needs with
 weights beyond ROW_BLOCKED_MAX_WEIGHT_BYTES: fewer split unevenly between cores (7 rows at batch 1,
 14²), where the three passes split finely, and gain nothing there (1.18 against 1.15 ms, one thread;
-two threads 0.58 against 0.70 ms a call). 14 rows (batch 1, 28²: ResNet-50's 128-channel 3x3 convs,
-1 MiB of weights) split evenly and are row-blocked: two threads 1.09 -> 0.60 ms a call, one thread
-1.21 -> 1.06 ms (SCHED_FIFO, best of 8 alternating rounds)."""
+two threads 0.58 against 0.70 ms a call)."""
 
 _Loop = s_tir.schedule.LoopRV
 
@@ -88,11 +96,13 @@ class WinogradConv(ScheduleRule):
 
 
 def _row_blocked_pays(sch: s_tir.Schedule, output: s_tir.schedule.SBlockRV, tile: int, weight_bytes: int) -> bool:
-    """Whether the row-blocked schedule beats three passes: weights that fit L2, or L3 with enough rows."""
-    image, _, out_row, _ = (static_extent(sch.get(loop).extent) for loop in sch.get_loops(output))
-    rows = image * -(-out_row // tile)
+    """Whether the row-blocked schedule beats three passes: weights that fit L2, or L3 with enough
+    rows, each of enough tiles."""
+    image, _, out_row, out_column = (static_extent(sch.get(loop).extent) for loop in sch.get_loops(output))
+    rows, row_tiles = image * -(-out_row // tile), -(-out_column // tile)
     return weight_bytes <= ROW_BLOCKED_MAX_WEIGHT_BYTES or (
         weight_bytes <= ROW_BLOCKED_MAX_L3_WEIGHT_BYTES and rows >= ROW_BLOCKED_MIN_ROWS
+        and row_tiles >= ROW_BLOCKED_MIN_ROW_TILES
     )
 
 
