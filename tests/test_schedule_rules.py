@@ -543,15 +543,24 @@ def test_gemm_of_many_rows_runs_tiles_of_panels_down_chunks_of_rows(target, tile
     assert (parallel, unrolled) == (512 // 128 * panels // tile[1], tile)
 
 
+def test_gemm_of_rows_no_chunk_divides_runs_whole_chunks_and_one_of_the_rest():
+    # ViT-Ti's 8 x 197 tokens (197 tiles of 8 rows, prime): 12 chunks of 16 tiles and one of 5, not
+    # 197 chunks of one tile each reading the weights again
+    func = only_function(nn.Linear(64, 128), (8 * 197, 64), AVX512, "linear_packed")
+    parallel, unrolled, _ = loops_around(func, "linear_packed")
+    assert (parallel, unrolled) == (-(-197 // 16) * 8 // 2, (8, 2))
+
+
 @settings(max_examples=10, deadline=None)
 @given(
-    data=st.data(), rows=st.sampled_from([16, 136, 384]), in_features=st.sampled_from([7, 64]),
+    data=st.data(), rows=st.sampled_from([16, 136, 200, 384]), in_features=st.sampled_from([7, 64]),
     out_features=st.sampled_from([32, 48, 96, 40]), activation=st.sampled_from(["none", "gelu"]),
     target=st.sampled_from([HOST, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
 )
 def test_gemm_tiles_of_panels_down_chunks_of_rows_match_torch(data, rows, in_features, out_features, activation, target, dtype):
-    # tiles of 8 rows x up to 2 panels (1 of 3, 2 of 6), in one chunk (16, 136 rows: 17 tiles) or
-    # three (384), the epilogue per tile or as a pass (40 features: a padded panel)
+    # tiles of 8 rows x up to 2 panels (1 of 3, 2 of 6), in one chunk (16), chunks of 16 tiles and one
+    # of the rest (136, 200 rows: 17, 25 tiles) or three (384), the epilogue per tile or as a pass
+    # (40 features: a padded panel)
     special_values = activation != "gelu" and data.draw(st.booleans(), label="special values")
     x = data.draw(tensors((rows, in_features), special_values=special_values), label="x").to(dtype)
     check_compiled(LinearEpilogue(in_features, out_features, True, activation, residual=False), x, target)
