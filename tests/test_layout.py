@@ -11,8 +11,9 @@ from tvm import s_tir, tirx
 
 import fx2relax
 from fx2relax.compiler import host_target, lower
-from fx2relax.kernels.marks import BLOCKED_PARAMS
+from fx2relax.kernels.marks import BLOCKED_PARAMS, stages
 from fx2relax.schedules import SCHEDULE_RULE
+from fx2relax.schedules.generic import value_operations
 from fx2relax.schedules.vectors import vector_unit
 from tests.helpers import assert_outputs_match, check_against_torch, written_buffers
 
@@ -393,6 +394,9 @@ def test_squeeze_and_excitation_keeps_the_depthwise_output_blocked(batch, keepdi
     assert str(scale.attrs[SCHEDULE_RULE]) == ("VectorizedElementwise" if batch == 1 else "PackedConv")
     planes = [len(param.shape) for param in scale.params if len(param.shape) > 2 and int(param.shape[2]) == 14]
     assert planes == [5, 5]  # the depthwise output and its own, both blocked
+    # the gate's exponential not inlined into the scale (over the 14x14 planes) for a blocked read either
+    scale_stages = [block for block in stages(scale) if len(block.iter_vars) == 4 and int(block.iter_vars[-1].dom.extent) == 14]
+    assert scale_stages and all(value_operations(block.body) <= 2 for block in scale_stages)
     assert blocked(project)[0] == 0 and str(project.attrs[SCHEDULE_RULE]) == "PackedConv"
     assert LANES in vectorized_extents(pool) and LANES in vectorized_extents(scale)  # a vector of channels per tap and position
     check_against_torch(model, torch.randn(shape), compiled=True)
@@ -411,23 +415,24 @@ def test_a_global_pool_into_a_classifier_reads_the_last_conv_blocked():
     check_against_torch(model, torch.randn(shape), compiled=True)
 
 
-def test_a_tensor_scaled_by_more_than_channels_stays_unblocked():
+@pytest.mark.parametrize(("mask", "blocked"), [((1, 1, 6, 6), [0]), ((1, LANES, 1, 1), [0, 3])], ids=["per position", "per channel"])
+def test_a_tensor_scaled_by_more_than_channels_stays_unblocked(mask, blocked):
     # A multiply by a [1, 1, H, W] mask is not per channel (a vector of channels would read one
-    # mask element broadcast): the depthwise output it reads stays [N, C, H, W], only its input is blocked.
+    # mask element broadcast): the depthwise output it reads stays [N, C, H, W], only the depthwise
+    # input is blocked. By a [1, C, 1, 1] one it is blocked, as the pool reads it.
     class Masked(nn.Module):
         def __init__(self):
             super().__init__()
             self.expand = nn.Conv2d(8, LANES, 1)
             self.depthwise = nn.Conv2d(LANES, LANES, 3, padding=1, groups=LANES)
             self.project = nn.Conv2d(LANES, 8, 1)
-            self.mask = nn.Parameter(torch.rand(1, 1, 6, 6))
+            self.mask = nn.Parameter(torch.rand(*mask))
 
         def forward(self, x):
             y = self.depthwise(torch.relu(self.expand(x)))
-            return self.project(y * self.mask + y.mean((2, 3), keepdim=True))
+            return self.project(y * self.mask), y.mean((2, 3))
 
     model, shape = Masked().eval(), (2, 8, 6, 6)
     functions = blocked_functions(model, shape)
-    depthwise = next(params for name, (params, _) in functions.items() if "conv2d1" in name)
-    assert depthwise == [0]
+    assert next(params for name, (params, _) in functions.items() if "conv2d1" in name) == blocked
     check_against_torch(model, torch.randn(shape), compiled=True)
