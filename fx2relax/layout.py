@@ -11,9 +11,19 @@ time. A tensor is blocked only where every reader's schedule reads it well: as t
 depthwise conv, of a conv2d_packed (a padded one copies it into a padded blocked buffer, a vector
 at a time) or of a Winograd conv (whose input transform reads a vector of channels per tile and
 whose output transform stores one), or as an epilogue operand; a depthwise conv writes blocked
-only when it reads blocked. The layout changes inside the functions that write
-and read the tensor (TIR `transform_layout` of their parameter buffers), so no conversion runs at
-all: the model's inputs and outputs, and every tensor read by anything else, stay [N, C, H, W].
+only when it reads blocked. Two more kinds of function read a blocked tensor well, found between
+the depthwise conv and the projection of a squeeze-and-excitation block (EfficientNet's,
+MobileNetV3's): a reduction over its planes, H and W ([N, C, H, W] → [N, C, 1, 1] or [N, C], a
+global average pool: schedules.reductions reduces a vector of channels per tap; its output, one
+value per channel, keeps its layout, which for [N, C, 1, 1] is the blocked one anyway), and an
+element-wise or broadcast function (the SE scale x * s, s [N, C, 1, 1]) whose only full-size
+operand it is, whose other operands are per channel or scalars and whose output is blocked in
+turn, in the same lanes (every reader of that reads it blocked well; schedules.elementwise then
+runs a vector of channels per position, the per-channel operand one contiguous vector too). Where
+FuseOps puts that scale in the epilogue of the conv that makes s (a conv2d_packed with 1x1 output
+planes; at batch > 1), x is read so too, under the same condition. The layout changes inside the
+functions that write and read the tensor (TIR `transform_layout` of their parameter buffers), so
+no conversion runs at all: the model's inputs and outputs, and every tensor read by anything else, stay [N, C, H, W].
 One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
 pattern) whose result is only the data of a linear layer on packed constant weights (the course
 CNN's conv + ReLU + max-pool → Flatten → Linear): the flatten then reads the blocked tensor in its
@@ -21,7 +31,8 @@ own order, still a plain reshape (no copy), and the linear's packed weights are 
 their input features at compile time to match, so the pooled vectors of channels are stored whole
 instead of one lane per plane (sums then run over the input features in the new order).
 Functions are recognised by their conv stage's marks
-(kernels.marks), never by names.
+(kernels.marks) and their stages' TIR structure (a reduction's iterators, element-wise indexing),
+never by names.
 """
 
 from __future__ import annotations
@@ -35,7 +46,9 @@ from tvm import relax, s_tir, tirx
 
 from .kernels import shape as shape_kernels
 from .kernels.marks import BLOCKED_PARAMS, blocked_index_map, marked_kernel, stages
+from .schedules.elementwise import indexed_axes
 from .schedules.generic import param_index, static_extent
+from .schedules.reductions import reduces_trailing_axes
 from .schedules.vectors import block_lanes, vector_unit
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
@@ -46,14 +59,17 @@ class _Convolution:
     """The one convolution stage of a fused function: whether it is depthwise (one input channel
     per group, as many outputs as inputs), a conv2d_packed or a Winograd conv, which parameter is
     its input (None when it reads an intermediate; through a pad or not), which parameters its
-    epilogue reads at the conv's output positions (a residual added), and whether the conv stage
-    writes the function's output itself (no epilogue)."""
+    epilogue reads at the conv's output positions (a residual added), which it scales by the
+    conv's per-channel results (a conv2d_packed with 1x1 output planes whose epilogue ends in a
+    broadcast multiply, squeeze-and-excitation's x * sigmoid(conv(...)): the function's output
+    has x's shape), and whether the conv stage writes the function's output itself (no epilogue)."""
 
     depthwise: bool
     packed: bool
     winograd: bool
     data_param: int | None
     operands: frozenset[int]
+    scaled: frozenset[int]
     writes_output: bool
 
     @classmethod
@@ -92,13 +108,23 @@ class _Convolution:
             index for block in epilogue for region in block.reads
             if (index := param_index(func, region.source)) is not None and _same_shape(region.source.shape, output.shape)
         )
-        return cls(depthwise, kernel == "conv2d_packed", winograd, data_param, operands, param_index(func, output) is not None)
+        result = func.params[-1].shape
+        per_channel = kernel == "conv2d_packed" and [static_extent(d) for d in output.shape[2:]] == [1, 1]
+        scaled = frozenset(
+            index for block in epilogue if per_channel and indexed_axes(block) is not None for region in block.reads
+            if (index := param_index(func, region.source)) is not None and index < len(func.params) - 1
+            and _same_shape(region.source.shape, result) and not _same_shape(result, output.shape)
+        )
+        return cls(
+            depthwise, kernel == "conv2d_packed", winograd, data_param, operands, scaled, param_index(func, output) is not None
+        )
 
     def reads_blocked(self, index: int) -> bool:
         """Whether the function's schedule reads parameter `index` blocked well: as the input of a
         depthwise conv (vectors of channels per tap), of a conv2d_packed (one broadcast input per
         channel; a pad copies it blocked, a vector at a time) or of a Winograd conv (vectors of
-        channels per tile), or as an epilogue operand (one vector per output tile column)."""
+        channels per tile), or as an epilogue operand (one vector per output tile column); a scaled
+        operand only where the function's output is blocked too (see _choose)."""
         if index == self.data_param:
             return self.depthwise or self.winograd or self.packed
         return index in self.operands
@@ -112,6 +138,59 @@ def _same_shape(shape: list, other: list) -> bool:
     """Whether two static shapes are equal."""
     extents = [(static_extent(a), static_extent(b)) for a, b in zip(shape, other)]
     return len(shape) == len(other) and all(a is not None and a == b for a, b in extents)
+
+
+def _reduces_planes(func: tvm.ir.BaseFunc, index: int) -> bool:
+    """Whether `func` reduces its 4-D parameter `index` over the planes, [N, C, H, W] → one value
+    per (n, c): its one reduction stage reads the parameter (and nothing else does), its reduce
+    iterators index H and W, and its other stages are spatial (the mean's division)."""
+    if not isinstance(func, tirx.PrimFunc) or index >= len(func.params) - 1:
+        return False
+    data = func.params[index]
+    blocks = stages(func)
+    reductions = [block for block in blocks if any(v.iter_type == tirx.IterVar.CommReduce for v in block.iter_vars)]
+    if len(data.shape) != 4 or len(reductions) != 1:
+        return False
+    (reduction,) = reductions
+    reduced = sum(1 for v in reduction.iter_vars if v.iter_type == tirx.IterVar.CommReduce)
+    reads_data = [block for block in blocks for region in block.reads if region.source.same_as(data)]
+    return (
+        reduced == 2 and len(reads_data) == 1 and reads_data[0].same_as(reduction)
+        and reduction.reads[0].source.same_as(data) and reduces_trailing_axes(reduction)
+    )
+
+
+@dataclass(frozen=True)
+class _ElementWise:
+    """A function of element-wise and broadcast stages only with a 4-D output [N, C, H, W]: the
+    parameters of the output's shape (blocked with the output) and whether every other operand
+    is per channel ([N or 1, C or 1, 1, 1]) or a scalar, which reads a vector of channels whole."""
+
+    full: frozenset[int]
+    per_channel_rest: bool
+
+    @classmethod
+    def of(cls, func: tvm.ir.BaseFunc) -> _ElementWise | None:
+        """The element-wise function `func` is, else None (a reduction, a gather, a conv ...)."""
+        if not isinstance(func, tirx.PrimFunc) or not func.params:
+            return None
+        blocks = stages(func)
+        if not blocks or any(
+            any(v.iter_type != tirx.IterVar.DataPar for v in block.iter_vars) or indexed_axes(block) is None for block in blocks
+        ):
+            return None
+        shapes = [[static_extent(d) for d in param.shape] for param in func.params]
+        output = shapes[-1]
+        if len(output) != 4 or None in output:
+            return None
+        n, c = output[:2]
+        full = frozenset(index for index, shape in enumerate(shapes[:-1]) if shape == output)
+
+        def per_channel(shape: list) -> bool:
+            return all(d == 1 for d in shape) or len(shape) == 4 and shape[0] in (1, n) and shape[1] in (1, c) and shape[2:] == [1, 1]
+
+        rest = all(per_channel(shape) for index, shape in enumerate(shapes[:-1]) if index not in full)
+        return cls(full, rest)
 
 
 BLOCKED_DTYPES = ("float32", "float64")
@@ -232,37 +311,73 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
     def convolution(call: relax.Call) -> _Convolution | None:
         return _Convolution.of(mod[call.args[0]])
 
+    def blocked_with_output(call: relax.Call, var: relax.Var) -> bool:
+        """Whether `call` is an element-wise function whose full-size operands are all `var` (and
+        the rest per channel), so it reads them blocked when its output is."""
+        elementwise = _ElementWise.of(mod[call.args[0]])
+        arguments = call.args[1].fields
+        return (
+            elementwise is not None and elementwise.per_channel_rest and bool(elementwise.full)
+            and all(arguments[index].same_as(var) for index in elementwise.full)
+        )
+
+    def output_blocked_alike(call: relax.Call, var: relax.Var) -> bool:
+        """Whether the output of `call` can be blocked in the lanes of `var` (every reader reads it blocked well)."""
+        return (
+            call in bound and _blocked_lanes(bound[call], lanes_of) == _blocked_lanes(var, lanes_of)
+            and read_blocked(bound[call]) is not None
+        )
+
+    def reads_blocked(call: relax.Call, index: int, var: relax.Var) -> bool:
+        """Whether `call` reads its argument `index`, `var`, blocked well."""
+        conv = convolution(call)
+        if conv is not None and index in conv.scaled:  # a vector of channels per position of a blocked output
+            return output_blocked_alike(call, var)
+        if conv is not None:
+            return conv.reads_blocked(index)
+        if _reduces_planes(mod[call.args[0]], index):
+            return True
+        return blocked_with_output(call, var) and output_blocked_alike(call, var)
+
     def read_blocked(var: relax.Var) -> list[tuple[relax.Call, int]] | None:
-        """The uses of `var` when every one is a convolution function reading it blocked well."""
+        """The uses of `var` when every one reads it blocked well."""
         found = uses.get(var, [])
         if not found or any(use is None for use in found):
             return None
-        for call, index in found:
-            conv = convolution(call)
-            if conv is None or not conv.reads_blocked(index):
-                return None
+        if any(not reads_blocked(call, index, var) for call, index in found):
+            return None
         return found
 
     choice = _Choice()
     chosen = choice.params
+    blocked: set[relax.Var] = set()
     blocked_inputs: set[relax.Call] = set()
-    for var, producer in producers.items():  # in order: a depthwise producer's input is decided first
+    for var, producer in producers.items():  # in order: a producer's input is decided first
         lanes = _blocked_lanes(var, lanes_of)
+        if not lanes:
+            continue
         conv = convolution(producer)
-        readers = read_blocked(var) if lanes and conv is not None else None
-        if conv is not None and conv.packed and conv.writes_output:  # PackedConv stores blocked through an epilogue only
-            continue
-        flattened = _flattened_into_linear(mod, var, lanes, uses, bound) if lanes and conv is not None and conv.packed else None
-        if flattened is not None:
-            chosen.setdefault(producer, set()).add((lanes, len(producer.args[1].fields)))
-            choice.flattened.append(flattened)
-            continue
-        if not readers or conv.depthwise and producer not in blocked_inputs:  # a depthwise conv writes blocked only from blocked
+        if conv is not None:
+            if conv.packed and conv.writes_output:  # PackedConv stores blocked through an epilogue only
+                continue
+            flattened = _flattened_into_linear(mod, var, lanes, uses, bound) if conv.packed else None
+            if flattened is not None:
+                chosen.setdefault(producer, set()).add((lanes, len(producer.args[1].fields)))
+                choice.flattened.append(flattened)
+                continue
+            if conv.depthwise and producer not in blocked_inputs:  # a depthwise conv writes blocked only from blocked
+                continue
+        elif not any(arg in blocked and blocked_with_output(producer, arg) for arg in producer.args[1].fields):
+            continue  # an element-wise function writes blocked only from its blocked full-size operand
+        readers = read_blocked(var)
+        if not readers:
             continue
         chosen.setdefault(producer, set()).add((lanes, len(producer.args[1].fields)))  # the output parameter
+        blocked.add(var)
         for call, index in readers:
             chosen.setdefault(call, set()).add((lanes, index))
-            if index == convolution(call).data_param:
+            reader = convolution(call)
+            if reader is not None and index == reader.data_param:
                 blocked_inputs.add(call)
     return choice
 

@@ -7,12 +7,13 @@ import tvm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from tvm import tirx
+from tvm import s_tir, tirx
 
 import fx2relax
 from fx2relax.compiler import host_target, lower
-from fx2relax.kernels.marks import BLOCKED_PARAMS
+from fx2relax.kernels.marks import BLOCKED_PARAMS, stages
 from fx2relax.schedules import SCHEDULE_RULE
+from fx2relax.schedules.generic import value_operations
 from fx2relax.schedules.vectors import vector_unit
 from tests.helpers import assert_outputs_match, check_against_torch, written_buffers
 
@@ -293,3 +294,145 @@ def test_blocked_with_weights_given_as_inputs():
     x = torch.randn(2, LANES, 9, 9)
     with torch.no_grad():
         assert_outputs_match(fx2relax.compile(mod, weights=weights)(x), model(x))
+
+
+class SqueezeExcitationBlock(nn.Module):
+    """EfficientNet's MBConv and MobileNetV3's bneck: expand, depthwise conv, squeeze-and-excitation
+    (the depthwise output pooled over its planes, two 1x1 convs, a gate scaling each channel of it),
+    1x1 projection, the residual add if `residual`. `keepdim` pools with mean((2, 3), keepdim=True)
+    (timm's), else with AdaptiveAvgPool2d (torchvision's)."""
+
+    def __init__(self, channels: int, expanded: int, squeezed: int, kernel: int, stride: int,
+                 activation: type[nn.Module], gate: type[nn.Module], residual: bool, keepdim: bool):
+        super().__init__()
+        self.residual, self.keepdim = residual, keepdim
+        self.expand = nn.Sequential(nn.Conv2d(channels, expanded, 1), nn.BatchNorm2d(expanded), activation())
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(expanded, expanded, kernel, stride, kernel // 2, groups=expanded), nn.BatchNorm2d(expanded), activation(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.squeeze = nn.Sequential(nn.Conv2d(expanded, squeezed, 1), activation(), nn.Conv2d(squeezed, expanded, 1), gate())
+        self.project = nn.Sequential(nn.Conv2d(expanded, channels, 1), nn.BatchNorm2d(channels))
+
+    def forward(self, x):
+        y = self.depthwise(self.expand(x))
+        pooled = y.mean((2, 3), keepdim=True) if self.keepdim else self.pool(y)
+        out = self.project(y * self.squeeze(pooled))
+        return out + x if self.residual else out
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    channels=st.sampled_from([8, 16, 24]),
+    blocks=st.integers(1, 3),
+    extra=st.sampled_from([0, 0, LANES // 2, 4]),  # whole vectors, half vectors, not blocked
+    squeezed=st.sampled_from([4, 8, 20]),
+    kernel=st.sampled_from([3, 5]),
+    stride=st.sampled_from([1, 2]),
+    activation=st.sampled_from([nn.SiLU, nn.Hardswish, nn.ReLU]),
+    gate=st.sampled_from([nn.Sigmoid, nn.Hardsigmoid]),
+    keepdim=st.booleans(),
+    height=st.integers(3, 15),
+    width=st.integers(3, 15),
+    special=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_squeeze_and_excitation_blocks_compiled_match_torch(
+    batch, channels, blocks, extra, squeezed, kernel, stride, activation, gate, keepdim, height, width, special, seed,
+):
+    torch.manual_seed(seed)
+    model = randomize_norms(SqueezeExcitationBlock(
+        channels, blocks * LANES + extra, squeezed, kernel, stride, activation, gate, residual=stride == 1, keepdim=keepdim,
+    ), seed)
+    x = torch.randn(batch, channels, height, width)
+    if special:  # NaN and inf spread through the pool and the gate to whole channels, as in PyTorch
+        x[0, 0, 0, 0], x[-1, -1, -1, -1] = float("nan"), float("inf")
+    check_against_torch(model, x, compiled=True)
+
+
+def vectorized_extents(func: tirx.PrimFunc) -> list[int]:
+    """The extents of the vectorised loops of `func`."""
+    found, pending = [], [func.body]
+    while pending:
+        stmt = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            pending.append(stmt.block.body)
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend(stmt.seq)
+        elif hasattr(stmt, "body"):  # loops, blocks, bindings, attributes, allocations
+            if isinstance(stmt, tirx.For) and stmt.kind == tirx.ForKind.VECTORIZED:
+                found.append(int(stmt.extent))
+            pending.append(stmt.body)
+    return found
+
+
+@pytest.mark.parametrize("keepdim", [False, True], ids=["AdaptiveAvgPool2d", "mean keepdim"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_squeeze_and_excitation_keeps_the_depthwise_output_blocked(batch, keepdim):
+    # The depthwise conv writes blocked for the pool and the gate's multiply, which both read it a
+    # vector of channels at a time; the multiply writes blocked for the projection in turn. The
+    # pooled and gate values ([N, C, 1, 1]) keep their layout, the blocked one anyway.
+    model = randomize_norms(SqueezeExcitationBlock(
+        16, 2 * LANES, 8, 5, 1, nn.SiLU, nn.Sigmoid, residual=True, keepdim=keepdim,
+    ), 7)
+    shape = (batch, 16, 14, 14)
+    scheduled = lower(fx2relax.from_module(model.eval(), shape), host_target(), None, None)
+    functions = {global_var.name_hint: func for global_var, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)}
+
+    def only(part: str) -> tirx.PrimFunc:
+        (func,) = [func for name, func in functions.items() if part in name]
+        return func
+
+    def blocked(func: tirx.PrimFunc) -> list[int]:
+        return [int(i) for i in func.attrs.get(BLOCKED_PARAMS, [])]
+
+    depthwise, pool, scale, project = only("conv2d1_"), only("mean"), only("multiply"), only("add")
+    assert blocked(depthwise) == [0, 3] and str(depthwise.attrs[SCHEDULE_RULE]) == "BlockedDepthwiseConv"
+    assert blocked(pool) == [0] and str(pool.attrs[SCHEDULE_RULE]) == "TrailingAxesReduction"
+    # alone at batch 1; in the epilogue of the gate's conv (its output planes 1x1) when FuseOps puts it there
+    assert str(scale.attrs[SCHEDULE_RULE]) == ("VectorizedElementwise" if batch == 1 else "PackedConv")
+    planes = [len(param.shape) for param in scale.params if len(param.shape) > 2 and int(param.shape[2]) == 14]
+    assert planes == [5, 5]  # the depthwise output and its own, both blocked
+    # the gate's exponential not inlined into the scale (over the 14x14 planes) for a blocked read either
+    scale_stages = [block for block in stages(scale) if len(block.iter_vars) == 4 and int(block.iter_vars[-1].dom.extent) == 14]
+    assert scale_stages and all(value_operations(block.body) <= 2 for block in scale_stages)
+    assert blocked(project)[0] == 0 and str(project.attrs[SCHEDULE_RULE]) == "PackedConv"
+    assert LANES in vectorized_extents(pool) and LANES in vectorized_extents(scale)  # a vector of channels per tap and position
+    check_against_torch(model, torch.randn(shape), compiled=True)
+
+
+def test_a_global_pool_into_a_classifier_reads_the_last_conv_blocked():
+    # EfficientNet's and MobileNetV3's head: conv → global average pool → flatten → linear; the pool
+    # over planes of 3x3 (fewer elements than the unblocked rule's chains need) still a vector at a time.
+    model = nn.Sequential(
+        nn.Conv2d(8, 2 * LANES, 1), nn.Hardswish(), nn.Conv2d(2 * LANES, 2 * LANES, 3, padding=1, groups=2 * LANES), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * LANES, 10),
+    )
+    shape = (2, 8, 3, 3)
+    functions = blocked_functions(model, shape)
+    assert next(value for name, value in functions.items() if "mean" in name) == ([0], "TrailingAxesReduction")
+    check_against_torch(model, torch.randn(shape), compiled=True)
+
+
+@pytest.mark.parametrize(("mask", "blocked"), [((1, 1, 6, 6), [0]), ((1, LANES, 1, 1), [0, 3])], ids=["per position", "per channel"])
+def test_a_tensor_scaled_by_more_than_channels_stays_unblocked(mask, blocked):
+    # A multiply by a [1, 1, H, W] mask is not per channel (a vector of channels would read one
+    # mask element broadcast): the depthwise output it reads stays [N, C, H, W], only the depthwise
+    # input is blocked. By a [1, C, 1, 1] one it is blocked, as the pool reads it.
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.expand = nn.Conv2d(8, LANES, 1)
+            self.depthwise = nn.Conv2d(LANES, LANES, 3, padding=1, groups=LANES)
+            self.project = nn.Conv2d(LANES, 8, 1)
+            self.mask = nn.Parameter(torch.rand(*mask))
+
+        def forward(self, x):
+            y = self.depthwise(torch.relu(self.expand(x)))
+            return self.project(y * self.mask), y.mean((2, 3))
+
+    model, shape = Masked().eval(), (2, 8, 6, 6)
+    functions = blocked_functions(model, shape)
+    assert next(params for name, (params, _) in functions.items() if "conv2d1" in name) == blocked
+    check_against_torch(model, torch.randn(shape), compiled=True)

@@ -63,7 +63,7 @@ from tvm import s_tir, sym, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import BLOCKED_PARAMS, blocked_index_map, marked_kernel
-from .elementwise import indexed_axes, vectorize_elementwise
+from .elementwise import indexed_axes, vectorize_channel_blocks, vectorize_elementwise
 from .generic import (
     PARALLEL_MIN_ELEMENTS,
     SERIAL_MAX_MACS,
@@ -626,20 +626,9 @@ def _spatial_work(block: tirx.SBlock) -> int | None:
 
 
 def _schedule_scale(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
-    """A broadcast scale (loops (n, c, h, w)) on its own. Writing a channel-blocked output
-    [N, C / L, H, W, L] (layout.BlockChannels): (image, channel block, row) in parallel, each
-    position's L channels one vector, stored contiguously. Else as the element-wise rule schedules it."""
-    written = sch.get(block).writes[0].source
-    loops = sch.get_loops(block)
-    work = loop_work(sch, loops)
-    if len(written.shape) == 5 and len(loops) == 4 and static_extent(written.shape[-1]) is not None:
-        batch, channel, row, column = loops
-        channel_block, lane = sch.split(channel, factors=[None, int(written.shape[-1])])
-        sch.reorder(batch, channel_block, row, column, lane)
-        if work is None or work >= PARALLEL_MIN_ELEMENTS:
-            sch.parallel(sch.fuse(batch, channel_block, row))
-        sch.vectorize(lane)
-    elif not vectorize_elementwise(sch, block, lanes):
+    """A broadcast scale (loops (n, c, h, w)) on its own, as the element-wise rule schedules it
+    (a channel-blocked output [N, C / L, H, W, L] a vector of channels per position)."""
+    if not vectorize_channel_blocks(sch, block) and not vectorize_elementwise(sch, block, lanes):
         parallelize_outer(sch, block)
 
 

@@ -4,8 +4,11 @@ the block's own iterators in order, or by 0 on a broadcast axis. Its innermost a
 indexes alike (all by their iterators, or all broadcast: so no read becomes a gather) are fused and
 vectorised when they hold a whole number of vectors, the rest run in parallel when there is enough
 work; Generic would leave the loops scalar (a squeeze-and-excitation scale of 1x120x28x28 by
-1x120x1x1 took 318 µs on one core, 79 vectorised). Each lane computes what the scalar loop would:
-results do not change.
+1x120x1x1 took 318 µs on one core, 79 vectorised). A function whose output layout.BlockChannels
+stored channel-blocked, [N, C / L, H, W, L], runs over (image, channel block, row, column) instead,
+each position's L channels one vector: its blocked operands are read and its output stored
+contiguously, a per-channel operand [N, C, 1, 1] read as one contiguous vector too. Each lane
+computes what the scalar loop would: results do not change.
 """
 
 from __future__ import annotations
@@ -21,22 +24,39 @@ from .vectors import vector_unit
 def indexed_axes(block: s_tir.SBlock) -> list[set[int]] | None:
     """For each read of the block, the positions of the block iterators it indexes by; None unless
     every read is element-wise or a broadcast of one (each index one of the iterators, in the order
-    they nest, or the constant 0, over one element)."""
+    they nest, or the constant 0, over one element; a channel-blocked read as the [N, C, H, W] it stores)."""
     iterators = [iter_var.var for iter_var in block.iter_vars]
     indexed = []
     for read in block.reads:
         positions: list[int] = []
-        for axis in read.region:
-            if static_extent(axis.extent) != 1:
-                return None
-            if isinstance(axis.min, tirx.IntImm) and axis.min.value == 0:
+        if any(static_extent(axis.extent) != 1 for axis in read.region):
+            return None
+        for index in unblocked_indices([axis.min for axis in read.region]):
+            if isinstance(index, tirx.IntImm) and index.value == 0:
                 continue
-            found = next((i for i, var in enumerate(iterators) if var.same_as(axis.min)), None)
+            found = next((i for i, var in enumerate(iterators) if var.same_as(index)), None)
             if found is None or (positions and found <= positions[-1]):
                 return None
             positions.append(found)
         indexed.append(set(positions))
     return indexed
+
+
+def unblocked_indices(indices: list[tirx.PrimExpr]) -> list[tirx.PrimExpr]:
+    """The indices of a read of a channel-blocked buffer, [n, c // L, h, w, c % L], as those of
+    the [N, C, H, W] tensor it stores, [n, c, h, w]; any other indices as they are."""
+    if len(indices) == 5 and channel_block_lanes(indices) is not None:
+        return [indices[0], indices[1].a, indices[2], indices[3]]
+    return indices
+
+
+def channel_block_lanes(indices: list[tirx.PrimExpr]) -> int | None:
+    """L where indices read a channel-blocked buffer as [n, c // L, h, w, c % L], else None."""
+    block, lane = indices[1], indices[-1]
+    if not (isinstance(block, tirx.FloorDiv) and isinstance(lane, tirx.FloorMod) and block.a.same_as(lane.a)):
+        return None
+    lanes = static_extent(block.b)
+    return lanes if lanes is not None and lanes == static_extent(lane.b) else None
 
 
 def _uniform_inner_axes(indexed: list[set[int]], rank: int) -> int:
@@ -56,8 +76,32 @@ class VectorizedElementwise(ScheduleRule):
         blocks = top_blocks(sch)
         if len(blocks) != 1:
             return None
+        if len(sch.get(blocks[0]).writes[0].source.shape) == 5:  # stored channel-blocked
+            return sch if vectorize_channel_blocks(sch, blocks[0]) else None
         lanes = vector_unit(target).lanes(output_dtype(sch, blocks[0]))
         return sch if vectorize_elementwise(sch, blocks[0], lanes) else None
+
+
+def vectorize_channel_blocks(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    """An element-wise or broadcast block over [N, C, H, W] (loops (n, c, h, w)) that writes its
+    output channel-blocked, [N, C / L, H, W, L] (layout.BlockChannels): (image, channel block, row)
+    in parallel when there is enough work, each position's L channels one vector, stored
+    contiguously. Whether it fits (else nothing changes)."""
+    written = sch.get(block).writes[0].source
+    loops = sch.get_loops(block)
+    lanes = static_extent(written.shape[-1]) if len(written.shape) == 5 else None
+    if lanes is None or len(loops) != 4 or any(v.iter_type != tirx.IterVar.DataPar for v in sch.get(block).iter_vars):
+        return False
+    batch, channel, row, column = loops
+    work = loop_work(sch, loops)
+    if static_extent(sch.get(channel).extent) is None or static_extent(sch.get(channel).extent) % lanes:
+        return False
+    channel_block, lane = sch.split(channel, factors=[None, lanes])
+    sch.reorder(batch, channel_block, row, column, lane)
+    if work is None or work >= PARALLEL_MIN_ELEMENTS:
+        sch.parallel(sch.fuse(batch, channel_block, row))
+    sch.vectorize(lane)
+    return True
 
 
 def vectorize_elementwise(sch: s_tir.Schedule, block_rv: s_tir.schedule.SBlockRV, lanes: int) -> bool:
