@@ -13,7 +13,7 @@ from collections.abc import Callable
 from tvm import te, tirx
 
 from .elementwise import expr_dtype, let_bound
-from .math import exp_value, polynomial, tanh_value
+from .math import one_plus_exp_of_negated, polynomial, tanh_value
 
 
 def _elementwise(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]) -> te.Tensor:
@@ -87,9 +87,9 @@ def logistic(value: tirx.Expr) -> tirx.Expr:
 
 
 def sigmoid(data: te.Tensor) -> te.Tensor:
-    """1 / (1 + exp(-x)) with exp as `exp_value` (vectorised for float32): exactly 0 and 1 at ∓inf, NaN for NaN."""
+    """1 / (1 + exp(-x)) (`one_plus_exp_of_negated`: vectorised for float32): exactly 0 and 1 at ∓inf, NaN for NaN."""
     one = tirx.const(1, data.dtype)
-    return _elementwise(data, "sigmoid", lambda x: one / (one + exp_value(-x)))
+    return _elementwise(data, "sigmoid", lambda x: one / one_plus_exp_of_negated(x))
 
 
 def tanh(data: te.Tensor) -> te.Tensor:
@@ -98,9 +98,9 @@ def tanh(data: te.Tensor) -> te.Tensor:
 
 
 def silu(data: te.Tensor) -> te.Tensor:
-    """x / (1 + exp(-x)) as PyTorch computes it (exp as `exp_value`): silu(-inf) is NaN there too (-inf / inf)."""
-    one = tirx.const(1, data.dtype)
-    return _elementwise(data, "silu", lambda x: x / (one + exp_value(-x)))
+    """x / (1 + exp(-x)) as PyTorch computes it (`one_plus_exp_of_negated`: vectorised for float32):
+    silu(-inf) is NaN there too (-inf / inf), and -0 for x < -88.72, where exp(-x) overflows."""
+    return _elementwise(data, "silu", lambda x: x / one_plus_exp_of_negated(x))
 
 
 def gelu(data: te.Tensor, approximate: str = "none") -> te.Tensor:
