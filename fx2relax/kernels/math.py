@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from tvm import te, tirx
 
-from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype, is_nan, let_bound, nonzero_divisor, not_equal
+from .elementwise import Operand, broadcast_compute, cast_value, clamp_value, expr_dtype, is_nan, let_bound, nonzero_divisor, not_equal
 
 
 def _unary(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr], dtype: str | None) -> te.Tensor:
@@ -98,9 +98,8 @@ def one_plus_exp_of_negated(value: tirx.Expr) -> tirx.Expr:
 
 
 def _one_plus_exp_of_negated_float32(value: tirx.Expr) -> tirx.Expr:
-    """one_plus_exp_of_negated of a float32 value read once: clamped by a min then a max."""
-    low, high = tirx.const(-89.5, "float32"), tirx.const(86.9, "float32")
-    clamped = let_bound(tirx.Select(value > high, high, value), lambda v: tirx.Select(v < low, low, v))
+    """one_plus_exp_of_negated of a float32 value read once."""
+    clamped = clamp_value(value, tirx.const(-89.5, "float32"), tirx.const(86.9, "float32"))
     return let_bound(clamped, _one_plus_exp_of_negated_clamped)
 
 

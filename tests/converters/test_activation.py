@@ -225,14 +225,36 @@ LOGISTIC_EDGES = torch.tensor([
 @pytest.mark.parametrize("compiled", [False, True], ids=["built", "compiled"])
 @pytest.mark.parametrize("name", ["sigmoid", "silu"])
 def test_sigmoid_and_silu_at_edge_values(name, compiled):
-    # PyTorch's values within 3e-7 (each within 1.7e-7 of the exact value), its zeros' signs: sigmoid(±inf) = 1 and 0 exactly, silu(inf)
-    # = inf, silu(-inf) = NaN (-inf / inf), silu(-0) = -0, silu(x < -88.72) = -0 (x / inf).
+    # PyTorch's values within 3e-7 (each within 1.7e-7 of the exact value), its zeros' signs:
+    # sigmoid(±inf) = 1 and 0 exactly, silu(inf) = inf, silu(-inf) = NaN (-inf / inf), silu(-0) = -0,
+    # silu(x < -88.72) = -0 (x / inf).
     function = {"sigmoid": torch.sigmoid, "silu": F.silu}[name]
     actual = torch.from_numpy(check_against_torch(Apply(function), LOGISTIC_EDGES, rtol=3e-7, atol=0, compiled=compiled))
     expected = function(LOGISTIC_EDGES)
     numbers = ~torch.isnan(expected)
     assert torch.equal(torch.signbit(actual[numbers]), torch.signbit(expected[numbers]))
     torch.testing.assert_close(actual[1:3], expected[1:3], rtol=0, atol=0, equal_nan=True)  # at ±inf exactly
+
+
+GELU_EDGES = torch.tensor([
+    float("nan"), float("-inf"), 0.0, -0.0, 1e-45, -1e-45, 1e-40, -1e-40, 4.0, -4.0, 5.656854, -5.656854,
+    5.6568546, -5.6568546, 6.0, -6.0, 100.0, -100.0, 1e30, -1e30, -3.4028235e38,
+])
+"""Around GELU's erf clamp (x / √2 = ±4), ±0, denormals, -inf, NaN and large |x| (+inf, where PyTorch's
+vectorised and scalar loops differ, is test_gelu_of_infinity's; at the largest float PyTorch's x (1 +
+erf) overflows to inf before it halves, where we give the float itself, as PyTorch's formula does)."""
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["built", "compiled"])
+def test_gelu_at_edge_values(compiled):
+    # PyTorch's values and its zeros' signs: gelu(-inf) = NaN (-inf * 0), gelu(-0) = -0, and x itself
+    # from x / √2 = 4 on, where erf is exactly 1.
+    actual = torch.from_numpy(check_against_torch(nn.GELU(), GELU_EDGES, compiled=compiled))
+    expected = F.gelu(GELU_EDGES)
+    numbers = ~torch.isnan(expected)
+    assert torch.equal(torch.signbit(actual[numbers]), torch.signbit(expected[numbers]))
+    large = GELU_EDGES >= 6
+    assert torch.equal(actual[large], GELU_EDGES[large])
 
 
 def float32_sweep() -> torch.Tensor:
