@@ -85,7 +85,7 @@ _ROUNDING_MAGIC = 1.5 * 2**23
 
 
 def one_plus_exp_of_negated(value: tirx.Expr) -> tirx.Expr:
-    """1 + e ** -x of one value: the denominator of sigmoid and SiLU, in about half the vector
+    """1 + e ** -x of one value: the denominator of sigmoid, SiLU and tanh, in about half the vector
     instructions of 1 + exp_value(-x). For float32: x clamped to [-89.5, 86.9] by NaN-keeping
     min/max, so 1 + e^-x is inf below the clamp (e^-x overflows from x = -88.72 on) and 1 above it
     (e^-86.9 ≈ 2e-38 vanishes next to 1); n = round(-x / ln 2) by the rounding magic, whose low bits
@@ -124,9 +124,9 @@ _TANH_POLYNOMIAL = (-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06
 
 def tanh_value(value: tirx.Expr) -> tirx.Expr:
     """tanh of one value. For float32 Cephes' tanhf, which vectorises (LLVM would call libm's
-    scalar tanhf, or exp, per lane): x + x³ p(x²) below |x| = 0.625, else ±(1 - 2 / (e^{2|x|} + 1))
-    with `exp_value` (±1 from |x| ≈ 9 on, ±inf included); relative error about 2e-7, -0 and NaN
-    kept. Other dtypes use TVM's tanh."""
+    scalar tanhf, or exp, per lane): x + x³ p(x²) below |x| = 0.625, else ±(1 - 2 / (1 + e^{2|x|}))
+    with `one_plus_exp_of_negated` at -2|x| (±1 from |x| ≈ 9 on, ±inf included); relative error
+    about 2e-7, -0 and NaN kept. Other dtypes use TVM's tanh."""
     dtype = expr_dtype(value)
     if dtype != "float32":
         return te.tanh(value)
@@ -138,12 +138,12 @@ def _tanh_float32(value: tirx.Expr) -> tirx.Expr:
     dtype = "float32"
     one, two = tirx.const(1.0, dtype), tirx.const(2.0, dtype)
     magnitude = tirx.abs(value)
-    small = let_bound(value * value, lambda square: polynomial(_TANH_POLYNOMIAL, square) * square * value + value)
+    small = let_bound(value * value, lambda square: value * (polynomial(_TANH_POLYNOMIAL, square) * square + one))  # -0 kept
 
     def signed(large: tirx.Expr) -> tirx.Expr:
         return tirx.Select(value < tirx.const(0.0, dtype), -large, large)
 
-    large = let_bound(one - two / (exp_value(magnitude + magnitude) + one), signed)
+    large = let_bound(one - two / one_plus_exp_of_negated(magnitude * tirx.const(-2.0, dtype)), signed)
     return tirx.Select(magnitude >= tirx.const(0.625, dtype), large, small)  # NaN: small, NaN
 
 

@@ -218,17 +218,22 @@ LOGISTIC_EDGES = torch.tensor([
     16.65, -16.65, 86.8, 86.9, 87.0, 104.0, -86.9, -87.0, -88.3, -88.5, -88.72, -88.73, -89.4, -89.5, -89.6, -104.0,
     1e30, -1e30, 3.4028235e38, -3.4028235e38,
 ])
-"""Where sigmoid and SiLU's 1 + e^-x (kernels.math.one_plus_exp_of_negated) is clamped (x = -89.5 and
-86.9), where e^-x overflows float32 (x < -88.72), denormals, ±0, ±inf, NaN and the largest floats."""
+"""Where sigmoid and SiLU's 1 + e^-x (kernels.math.one_plus_exp_of_negated, tanh's at -2|x|) is clamped
+(x = -89.5 and 86.9), where e^-x overflows float32 (x < -88.72), denormals, ±0, ±inf, NaN and the
+largest floats."""
+
+
+LEAN_EXPONENTIALS = {"sigmoid": torch.sigmoid, "silu": F.silu, "tanh": torch.tanh}
+"""The activations computed with kernels.math.one_plus_exp_of_negated, by name."""
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["built", "compiled"])
-@pytest.mark.parametrize("name", ["sigmoid", "silu"])
-def test_sigmoid_and_silu_at_edge_values(name, compiled):
+@pytest.mark.parametrize("name", sorted(LEAN_EXPONENTIALS))
+def test_lean_exponentials_at_edge_values(name, compiled):
     # PyTorch's values within 3e-7 (each within 1.7e-7 of the exact value), its zeros' signs:
-    # sigmoid(±inf) = 1 and 0 exactly, silu(inf) = inf, silu(-inf) = NaN (-inf / inf), silu(-0) = -0,
-    # silu(x < -88.72) = -0 (x / inf).
-    function = {"sigmoid": torch.sigmoid, "silu": F.silu}[name]
+    # sigmoid(±inf) = 1 and 0 exactly, tanh(±inf) = ±1, silu(inf) = inf, silu(-inf) = NaN (-inf /
+    # inf), silu(-0) = -0, silu(x < -88.72) = -0 (x / inf).
+    function = LEAN_EXPONENTIALS[name]
     actual = torch.from_numpy(check_against_torch(Apply(function), LOGISTIC_EDGES, rtol=3e-7, atol=0, compiled=compiled))
     expected = function(LOGISTIC_EDGES)
     numbers = ~torch.isnan(expected)
@@ -263,11 +268,11 @@ def float32_sweep() -> torch.Tensor:
     return torch.cat([magnitudes, -magnitudes, torch.linspace(-100, 100, 200_001)])
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "silu"])
-def test_sigmoid_and_silu_are_accurate_over_a_dense_sweep(name):
-    # Within 2e-7 of the exact value (PyTorch's own float32 results are within 1.7e-7, so are ours),
+@pytest.mark.parametrize("name", sorted(LEAN_EXPONENTIALS))
+def test_lean_exponentials_are_accurate_over_a_dense_sweep(name):
+    # Within 2e-7 of the exact value (PyTorch's own float32 results are within 1.7e-7, ours too),
     # and within 3e-7 of PyTorch's; where e^-x overflows float32 (x < -88.72) SiLU is -0, as PyTorch's x / inf.
-    function = {"sigmoid": torch.sigmoid, "silu": F.silu}[name]
+    function = LEAN_EXPONENTIALS[name]
     x = float32_sweep()
     actual = torch.from_numpy(check_against_torch(Apply(function), x, rtol=3e-7, atol=0, compiled=True)).double()
     exact = function(x.double())
