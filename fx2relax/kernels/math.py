@@ -106,7 +106,7 @@ def _one_plus_exp_of_negated_clamped(x: tirx.Expr) -> tirx.Expr:
     magic = tirx.const(_ROUNDING_MAGIC + 126, dtype)  # its low bits: 126 + n, the exponent field of 2^(n-1)
 
     def scaled(rounded: tirx.Expr) -> tirx.Expr:
-        power = tirx.reinterpret(dtype, tirx.shift_left(tirx.reinterpret("int32", rounded), tirx.const(23, "int32")))
+        power = _power_of_two(tirx.reinterpret("int32", rounded))
         return let_bound(rounded - magic, lambda n: let_bound(
             x + n * tirx.const(0.693359375, dtype) - n * tirx.const(2.12194440e-4, dtype),  # -r, ln 2 in two parts
             lambda negated_r: polynomial(_TWICE_EXP_OF_NEGATED, negated_r) * power + tirx.const(1.0, dtype),
