@@ -12,18 +12,13 @@ from collections.abc import Callable
 
 from tvm import te, tirx
 
-from .elementwise import expr_dtype, let_bound
-from .math import exp_value, polynomial, tanh_value
+from .elementwise import clamp_value, expr_dtype, let_bound
+from .math import one_plus_exp_of_negated, polynomial, tanh_value
 
 
 def _elementwise(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]) -> te.Tensor:
     """formula(x) per element, x bound once (`let_bound`): inlined, its producer is computed once."""
     return te.compute(data.shape, lambda *i: let_bound(data(*i), formula), name=name)
-
-
-def _clamp(value: tirx.Expr, low: tirx.Expr, high: tirx.Expr) -> tirx.Expr:
-    """min(max(value, low), high) that keeps NaN, like PyTorch's clamp."""
-    return tirx.Select(value < low, low, tirx.Select(value > high, high, value))
 
 
 def _scale(value: tirx.Expr, factor: float, dtype: str) -> tirx.Expr:
@@ -51,15 +46,13 @@ _ERF_DENOMINATOR = (-1.42647390514189e-02, -7.37332916720468e-03, -1.68282697438
 """erf(x) ≈ x p(x²) / q(x²) on [-4, 4] (coefficients from low to high degree; Eigen's float erf):
 absolute error below 4e-7, exactly ±1 at ±4."""
 
-
 def _erf(value: tirx.Expr, dtype: str) -> tirx.Expr:
     """erf(x). For float32 a rational approximation that vectorises (LLVM would call libm's scalar
     erff for each lane), within 4e-7 of erf; x clamped to [-4, 4] (beyond it erf is ±1 in float32),
     NaN kept. Other dtypes use the exact erf."""
     if dtype != "float32":
         return te.erf(value)
-    low, high = tirx.const(-4.0, dtype), tirx.const(4.0, dtype)
-    return let_bound(value, lambda v: let_bound(_clamp(v, low, high), _erf_clamped))
+    return let_bound(clamp_value(value, tirx.const(-4.0, dtype), tirx.const(4.0, dtype)), _erf_clamped)
 
 
 def _erf_clamped(x: tirx.Expr) -> tirx.Expr:
@@ -76,7 +69,7 @@ def relu(data: te.Tensor) -> te.Tensor:
 def hardtanh(data: te.Tensor, min_val: float, max_val: float) -> te.Tensor:
     """x clamped to [min_val, max_val] (ReLU6 is [0, 6]); NaN stays NaN."""
     low, high = tirx.const(min_val, data.dtype), tirx.const(max_val, data.dtype)
-    return _elementwise(data, "hardtanh", lambda x: _clamp(x, low, high))
+    return _elementwise(data, "hardtanh", lambda x: clamp_value(x, low, high))
 
 
 def logistic(value: tirx.Expr) -> tirx.Expr:
@@ -87,9 +80,9 @@ def logistic(value: tirx.Expr) -> tirx.Expr:
 
 
 def sigmoid(data: te.Tensor) -> te.Tensor:
-    """1 / (1 + exp(-x)) with exp as `exp_value` (vectorised for float32): exactly 0 and 1 at ∓inf, NaN for NaN."""
+    """1 / (1 + exp(-x)) (`one_plus_exp_of_negated`: vectorised for float32): exactly 0 and 1 at ∓inf, NaN for NaN."""
     one = tirx.const(1, data.dtype)
-    return _elementwise(data, "sigmoid", lambda x: one / (one + exp_value(-x)))
+    return _elementwise(data, "sigmoid", lambda x: one / one_plus_exp_of_negated(x))
 
 
 def tanh(data: te.Tensor) -> te.Tensor:
@@ -98,14 +91,15 @@ def tanh(data: te.Tensor) -> te.Tensor:
 
 
 def silu(data: te.Tensor) -> te.Tensor:
-    """x / (1 + exp(-x)) as PyTorch computes it (exp as `exp_value`): silu(-inf) is NaN there too (-inf / inf)."""
-    one = tirx.const(1, data.dtype)
-    return _elementwise(data, "silu", lambda x: x / (one + exp_value(-x)))
+    """x / (1 + exp(-x)) as PyTorch computes it (`one_plus_exp_of_negated`: vectorised for float32):
+    silu(-inf) is NaN there too (-inf / inf), and -0 for x < -88.72, where exp(-x) overflows."""
+    return _elementwise(data, "silu", lambda x: x / one_plus_exp_of_negated(x))
 
 
 def gelu(data: te.Tensor, approximate: str = "none") -> te.Tensor:
-    """x * Φ(x): with approximate="none" 0.5 x (1 + erf(x / √2)) (erf as `_erf`: vectorised for
-    float32); with "tanh" 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), x³ as x·x·x and tanh as
+    """x * Φ(x): with approximate="none" x (0.5 + 0.5 erf(x / √2)) (erf as `_erf`: vectorised for
+    float32; an FMA and a multiply where PyTorch's 0.5 x (1 + erf) takes an add and two multiplies,
+    -0 kept); with "tanh" 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), x³ as x·x·x and tanh as
     `tanh_value`, in PyTorch's order of operations. gelu(-inf) is NaN (-inf * 0), as in PyTorch."""
     half = tirx.const(0.5, data.dtype)
     one = tirx.const(1, data.dtype)
@@ -116,19 +110,19 @@ def gelu(data: te.Tensor, approximate: str = "none") -> te.Tensor:
             data, "gelu_tanh", lambda x: half * x * (one + tanh_value(beta * (x + kappa * (x * x * x))))
         )
     inv_sqrt2 = tirx.const(1 / math.sqrt(2), data.dtype)
-    return _elementwise(data, "gelu", lambda x: x * half * (one + _erf(x * inv_sqrt2, data.dtype)))
+    return _elementwise(data, "gelu", lambda x: x * (half + half * _erf(x * inv_sqrt2, data.dtype)))
 
 
 def hardswish(data: te.Tensor) -> te.Tensor:
     """x * clamp(x + 3, 0, 6) / 6; NaN stays NaN and hardswish(-inf) is NaN (-inf * 0), as in PyTorch."""
     zero, three, six = (tirx.const(v, data.dtype) for v in (0, 3, 6))
-    return _elementwise(data, "hardswish", lambda x: x * _clamp(x + three, zero, six) / six)
+    return _elementwise(data, "hardswish", lambda x: x * clamp_value(x + three, zero, six) / six)
 
 
 def hardsigmoid(data: te.Tensor) -> te.Tensor:
     """clamp(x + 3, 0, 6) / 6; NaN stays NaN."""
     zero, three, six = (tirx.const(v, data.dtype) for v in (0, 3, 6))
-    return _elementwise(data, "hardsigmoid", lambda x: _clamp(x + three, zero, six) / six)
+    return _elementwise(data, "hardsigmoid", lambda x: clamp_value(x + three, zero, six) / six)
 
 
 def leaky_relu(data: te.Tensor, negative_slope: float) -> te.Tensor:

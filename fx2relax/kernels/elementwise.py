@@ -86,6 +86,13 @@ def let_bound(value: tirx.Expr, body: Callable[[tirx.Expr], tirx.Expr]) -> tirx.
     return tirx.Let(var, value, body(var))
 
 
+def clamp_value(value: tirx.Expr, low: tirx.Expr, high: tirx.Expr) -> tirx.Expr:
+    """min(max(value, low), high) of one value that keeps NaN, like PyTorch's clamp (for low <= high):
+    a min then a max, each a Select on a comparison false for NaN, which LLVM emits as one vminps and
+    one vmaxps (two Selects on comparisons of `value` itself took a compare and a blend more)."""
+    return let_bound(tirx.Select(value > high, high, value), lambda below: tirx.Select(below < low, low, below))
+
+
 def not_equal(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
     """lhs != rhs as IEEE and PyTorch define it: True when either is NaN (LLVM's ordered compare,
     which TVM emits for `!=`, would say False)."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from tvm import te, tirx
 
-from .elementwise import Operand, broadcast_compute, cast_value, expr_dtype, is_nan, let_bound, nonzero_divisor, not_equal
+from .elementwise import Operand, broadcast_compute, cast_value, clamp_value, expr_dtype, let_bound, nonzero_divisor, not_equal
 
 
 def _unary(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr], dtype: str | None) -> te.Tensor:
@@ -22,9 +22,16 @@ def _unary(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]
     return te.compute(data.shape, lambda *i: formula(cast_value(data(*i), dtype)), name=name)
 
 
-_EXP_POLYNOMIAL = (5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3, 1.3981999507e-3, 1.9875691500e-4)
-"""exp(r) ≈ 1 + r + r² p(r) on |r| <= ln(2) / 2 (coefficients from low to high degree; Cephes' expf):
-relative error below 2e-7."""
+_EXP_POLYNOMIAL = (4.9999994e-1, 1.666652e-1, 4.16684e-2, 8.368851e-3, 1.381432e-3)
+"""exp(r) ≈ 1 + r + r² p(r) on |r| <= ln(2) / 2 (coefficients from low to high degree): a fit of
+the relative error toward minimax (Lawson's reweighted least squares), one degree below Cephes'
+expf and as accurate in float32 (6e-8 relative before the last rounding, Cephes' 6e-8 too)."""
+
+_EXP_SERIES = (1.0, 1.0, *_EXP_POLYNOMIAL)
+"""exp(r) ≈ 1 + r + r² p(r) as one polynomial, evaluated by Horner's rule in FMAs (low to high degree)."""
+
+_ROUNDING_MAGIC = 1.5 * 2**23
+"""Added to a float32 of magnitude below 2^22, rounds it to the nearest integer, held in the low bits of the sum."""
 
 
 def polynomial(coefficients: tuple[float, ...], value: tirx.Expr) -> tirx.Expr:
@@ -36,43 +43,76 @@ def polynomial(coefficients: tuple[float, ...], value: tirx.Expr) -> tirx.Expr:
 
 
 def exp_value(value: tirx.Expr) -> tirx.Expr:
-    """e ** x of one value. For float32 Cephes' polynomial, which vectorises (LLVM would call libm's
-    scalar expf for each lane): x = n ln 2 + r with n = round(x / ln 2), ln 2 split in two parts
-    so r is exact, and 2 ** n applied as two exponent-field powers of two (so results down to the
-    denormals round once); x clamped to [-104, 89], where exp is 0 and inf in float32, NaN kept.
-    Other dtypes use TVM's exp."""
+    """e ** x of one value. For float32 Cephes' method with _EXP_POLYNOMIAL, which vectorises (LLVM
+    would call libm's scalar expf for each lane): x = n ln 2 + r with n = round(x / ln 2) by the
+    rounding magic, ln 2 split in two parts so r is exact, and 2 ** n applied as two exponent-field
+    powers of two cut from the magic's low bits (so results down to the denormals round once); x
+    clamped to [-104, 89], where exp is 0 and inf in float32, by a NaN-keeping min and max, and NaN
+    flows through the polynomial. Other dtypes use TVM's exp."""
     dtype = expr_dtype(value)
     if dtype != "float32":
         return te.exp(value)
-    return let_bound(value, _exp_float32)
+    return let_bound(clamp_value(value, tirx.const(-104.0, "float32"), tirx.const(89.0, "float32")), _exp_clamped)
 
 
-def _exp_float32(value: tirx.Expr) -> tirx.Expr:
-    """exp_value of a float32 value read once (each intermediate read several times bound once)."""
+def _exp_clamped(x: tirx.Expr) -> tirx.Expr:
+    """exp_value of a float32 x in [-104, 89] (or NaN), read once."""
     dtype = "float32"
-    low, high = tirx.const(-104.0, dtype), tirx.const(89.0, dtype)
-    x = tirx.Select(value > low, tirx.Select(value < high, value, high), low)  # NaN → low, kept below
-    return let_bound(x, lambda x: let_bound(
-        tirx.floor(x * tirx.const(1.4426950408889634, dtype) + tirx.const(0.5, dtype)),
-        lambda n: let_bound(
-            x - n * tirx.const(0.693359375, dtype) + n * tirx.const(2.12194440e-4, dtype),
-            lambda r: _exp_reduced(value, n, r),
-        ),
-    ))
+    magic = tirx.const(_ROUNDING_MAGIC + 254, dtype)  # its low bits: 254 + n, the sum of two exponent fields
+
+    def scaled(rounded: tirx.Expr) -> tirx.Expr:
+        fields = tirx.reinterpret("int32", rounded)
+        return let_bound(tirx.shift_right(fields, tirx.const(1, "int32")), lambda first: let_bound(
+            rounded - magic, lambda n: let_bound(
+                x - n * tirx.const(0.693359375, dtype) + n * tirx.const(2.12194440e-4, dtype),  # r, ln 2 in two parts
+                lambda r: polynomial(_EXP_SERIES, r) * _power_of_two(first) * _power_of_two(fields - first),
+            ),
+        ))
+
+    return let_bound(x * tirx.const(1.4426950408889634, dtype) + magic, scaled)
 
 
-def _exp_reduced(value: tirx.Expr, n: tirx.Expr, r: tirx.Expr) -> tirx.Expr:
-    """e ** value from its reduction value = n ln 2 + r (exp_value)."""
+def _power_of_two(field: tirx.Expr) -> tirx.Expr:
+    """The float32 power of two whose exponent field is `field`'s low 9 bits (the higher ones shift out)."""
+    return tirx.reinterpret("float32", tirx.shift_left(field, tirx.const(23, "int32")))
+
+
+_TWICE_EXP_OF_NEGATED = tuple(2 * c * (-1) ** k for k, c in enumerate(_EXP_SERIES))
+"""2 e^-r as a polynomial in r (low to high degree): _EXP_POLYNOMIAL's 1 + r + r² p(r) at -r, doubled
+(exactly) so that 2^(n-1), which is finite up to n = 128, scales it (`one_plus_exp_of_negated`)."""
+
+def one_plus_exp_of_negated(value: tirx.Expr) -> tirx.Expr:
+    """1 + e ** -x of one value: the denominator of sigmoid, SiLU and tanh, in about half the vector
+    instructions of 1 + exp_value(-x). For float32: x clamped to [-89.5, 86.9] by NaN-keeping
+    min/max, so 1 + e^-x is inf below the clamp (e^-x overflows from x = -88.72 on) and 1 above it
+    (e^-86.9 ≈ 2e-38 vanishes next to 1); n = round(-x / ln 2) by the rounding magic, whose low bits
+    give 2^(n-1)'s exponent field, then 1 + (2 e^-r) 2^(n-1) in one FMA, with -x = n ln 2 + r; NaN
+    stays NaN through the polynomial, relative error about 2e-7. Other dtypes use TVM's exp."""
+    dtype = expr_dtype(value)
+    if dtype != "float32":
+        return tirx.const(1, dtype) + te.exp(-value)
+    return let_bound(value, _one_plus_exp_of_negated_float32)
+
+
+def _one_plus_exp_of_negated_float32(value: tirx.Expr) -> tirx.Expr:
+    """one_plus_exp_of_negated of a float32 value read once."""
+    clamped = clamp_value(value, tirx.const(-89.5, "float32"), tirx.const(86.9, "float32"))
+    return let_bound(clamped, _one_plus_exp_of_negated_clamped)
+
+
+def _one_plus_exp_of_negated_clamped(x: tirx.Expr) -> tirx.Expr:
+    """one_plus_exp_of_negated of a float32 x in [-89.5, 86.9] (or NaN), read once."""
     dtype = "float32"
-    mantissa = polynomial(_EXP_POLYNOMIAL, r) * r * r + r + tirx.const(1.0, dtype)
-    exponent = n.astype("int32")
-    half = tirx.shift_right(exponent, tirx.const(1, "int32"))
+    magic = tirx.const(_ROUNDING_MAGIC + 126, dtype)  # its low bits: 126 + n, the exponent field of 2^(n-1)
 
-    def power_of_two(power: tirx.Expr) -> tirx.Expr:
-        return tirx.reinterpret(dtype, tirx.shift_left(power + tirx.const(127, "int32"), tirx.const(23, "int32")))
+    def scaled(rounded: tirx.Expr) -> tirx.Expr:
+        power = _power_of_two(tirx.reinterpret("int32", rounded))
+        return let_bound(rounded - magic, lambda n: let_bound(
+            x + n * tirx.const(0.693359375, dtype) - n * tirx.const(2.12194440e-4, dtype),  # -r, ln 2 in two parts
+            lambda negated_r: polynomial(_TWICE_EXP_OF_NEGATED, negated_r) * power + tirx.const(1.0, dtype),
+        ))
 
-    result = mantissa * power_of_two(half) * power_of_two(exponent - half)
-    return tirx.Select(is_nan(value), value, result)
+    return let_bound(x * tirx.const(-1.4426950408889634, dtype) + magic, scaled)
 
 
 _TANH_POLYNOMIAL = (-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2, -5.70498872745e-3)
@@ -81,9 +121,9 @@ _TANH_POLYNOMIAL = (-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06
 
 def tanh_value(value: tirx.Expr) -> tirx.Expr:
     """tanh of one value. For float32 Cephes' tanhf, which vectorises (LLVM would call libm's
-    scalar tanhf, or exp, per lane): x + x³ p(x²) below |x| = 0.625, else ±(1 - 2 / (e^{2|x|} + 1))
-    with `exp_value` (±1 from |x| ≈ 9 on, ±inf included); relative error about 2e-7, -0 and NaN
-    kept. Other dtypes use TVM's tanh."""
+    scalar tanhf, or exp, per lane): x + x³ p(x²) below |x| = 0.625, else ±(1 - 2 / (1 + e^{2|x|}))
+    with `one_plus_exp_of_negated` at -2|x| (±1 from |x| ≈ 9 on, ±inf included); relative error
+    about 2e-7, -0 and NaN kept. Other dtypes use TVM's tanh."""
     dtype = expr_dtype(value)
     if dtype != "float32":
         return te.tanh(value)
@@ -95,12 +135,12 @@ def _tanh_float32(value: tirx.Expr) -> tirx.Expr:
     dtype = "float32"
     one, two = tirx.const(1.0, dtype), tirx.const(2.0, dtype)
     magnitude = tirx.abs(value)
-    small = let_bound(value * value, lambda square: polynomial(_TANH_POLYNOMIAL, square) * square * value + value)
+    small = let_bound(value * value, lambda square: value * (polynomial(_TANH_POLYNOMIAL, square) * square + one))  # -0 kept
 
     def signed(large: tirx.Expr) -> tirx.Expr:
         return tirx.Select(value < tirx.const(0.0, dtype), -large, large)
 
-    large = let_bound(one - two / (exp_value(magnitude + magnitude) + one), signed)
+    large = let_bound(one - two / one_plus_exp_of_negated(magnitude * tirx.const(-2.0, dtype)), signed)
     return tirx.Select(magnitude >= tirx.const(0.625, dtype), large, small)  # NaN: small, NaN
 
 

@@ -211,3 +211,70 @@ def test_vectorised_exponentials_are_accurate_relative_to_the_value(name):
                 "gelu_tanh": lambda x: F.gelu(x, approximate="tanh")}[name]
     # GELU's 1 + tanh(...) cancels where tanh is near -1: one ulp of tanh is ~1e-7 of absolute error there.
     check_against_torch(Apply(function), x, rtol=1e-6, atol=1e-6 if name == "gelu_tanh" else 1e-37)
+
+
+LOGISTIC_EDGES = torch.tensor([
+    float("nan"), float("inf"), float("-inf"), 0.0, -0.0, 1e-45, -1e-45, 1e-40, -1e-40, 1.1754944e-38, -1.1754944e-38,
+    16.65, -16.65, 86.8, 86.9, 87.0, 104.0, -86.9, -87.0, -88.3, -88.5, -88.72, -88.73, -89.4, -89.5, -89.6, -104.0,
+    1e30, -1e30, 3.4028235e38, -3.4028235e38,
+])
+"""Where sigmoid and SiLU's 1 + e^-x (kernels.math.one_plus_exp_of_negated, tanh's at -2|x|) is clamped
+(x = -89.5 and 86.9), where e^-x overflows float32 (x < -88.72), denormals, ±0, ±inf, NaN and the
+largest floats."""
+
+
+LEAN_EXPONENTIALS = {"sigmoid": torch.sigmoid, "silu": F.silu, "tanh": torch.tanh}
+"""The activations computed with kernels.math.one_plus_exp_of_negated, by name."""
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["built", "compiled"])
+@pytest.mark.parametrize("name", sorted(LEAN_EXPONENTIALS))
+def test_lean_exponentials_at_edge_values(name, compiled):
+    # PyTorch's values within 3e-7 (each within 1.7e-7 of the exact value), its zeros' signs:
+    # sigmoid(±inf) = 1 and 0 exactly, tanh(±inf) = ±1, silu(inf) = inf, silu(-inf) = NaN (-inf /
+    # inf), silu(-0) = -0, silu(x < -88.72) = -0 (x / inf).
+    function = LEAN_EXPONENTIALS[name]
+    actual = torch.from_numpy(check_against_torch(Apply(function), LOGISTIC_EDGES, rtol=3e-7, atol=0, compiled=compiled))
+    expected = function(LOGISTIC_EDGES)
+    numbers = ~torch.isnan(expected)
+    assert torch.equal(torch.signbit(actual[numbers]), torch.signbit(expected[numbers]))
+    torch.testing.assert_close(actual[1:3], expected[1:3], rtol=0, atol=0, equal_nan=True)  # at ±inf exactly
+
+
+GELU_EDGES = torch.tensor([
+    float("nan"), float("-inf"), 0.0, -0.0, 1e-45, -1e-45, 1e-40, -1e-40, 4.0, -4.0, 5.656854, -5.656854,
+    5.6568546, -5.6568546, 6.0, -6.0, 100.0, -100.0, 1e30, -1e30, -3.4028235e38,
+])
+"""Around GELU's erf clamp (x / √2 = ±4), ±0, denormals, -inf, NaN and large |x| (+inf, where PyTorch's
+vectorised and scalar loops differ, is test_gelu_of_infinity's; at the largest float PyTorch's x (1 +
+erf) overflows to inf before it halves, where we give the float itself, as PyTorch's formula does)."""
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["built", "compiled"])
+def test_gelu_at_edge_values(compiled):
+    # PyTorch's values and its zeros' signs: gelu(-inf) = NaN (-inf * 0), gelu(-0) = -0, and x itself
+    # from x / √2 = 4 on, where erf is exactly 1.
+    actual = torch.from_numpy(check_against_torch(nn.GELU(), GELU_EDGES, compiled=compiled))
+    expected = F.gelu(GELU_EDGES)
+    numbers = ~torch.isnan(expected)
+    assert torch.equal(torch.signbit(actual[numbers]), torch.signbit(expected[numbers]))
+    large = GELU_EDGES >= 6
+    assert torch.equal(actual[large], GELU_EDGES[large])
+
+
+def float32_sweep() -> torch.Tensor:
+    """Every 997th float32 from the smallest normal to 104, of both signs, and 200,001 evenly spaced in [-100, 100]."""
+    magnitudes = torch.arange(0x00800000, 0x42D00000, 997, dtype=torch.int32).view(torch.float32)
+    return torch.cat([magnitudes, -magnitudes, torch.linspace(-100, 100, 200_001)])
+
+
+@pytest.mark.parametrize("name", sorted(LEAN_EXPONENTIALS))
+def test_lean_exponentials_are_accurate_over_a_dense_sweep(name):
+    # Within 2e-7 of the exact value (PyTorch's own float32 results are within 1.7e-7, ours too),
+    # and within 3e-7 of PyTorch's; where e^-x overflows float32 (x < -88.72) SiLU is -0, as PyTorch's x / inf.
+    function = LEAN_EXPONENTIALS[name]
+    x = float32_sweep()
+    actual = torch.from_numpy(check_against_torch(Apply(function), x, rtol=3e-7, atol=0, compiled=True)).double()
+    exact = function(x.double())
+    normal = (exact.abs() >= torch.finfo(torch.float32).tiny) & (x > -88.72)
+    assert (actual[normal] / exact[normal] - 1).abs().max() <= 2e-7
