@@ -1,6 +1,8 @@
 """Softmax and log-softmax against PyTorch: every alias, dim drawn (negative too, None for the
 implicit legacy choice), NaN/±inf and large logits."""
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -62,3 +64,14 @@ def test_softmax_of_pairs_is_accurate_over_a_dense_sweep(compiled):
     x = torch.cat([torch.linspace(-110, 110, 400_001), torch.tensor([float("nan"), float("inf"), float("-inf")])])
     pairs = torch.stack([torch.zeros_like(x), x], dim=1)
     check_against_torch(nn.Softmax(dim=1), pairs, rtol=3e-7, atol=3e-45, compiled=compiled)
+
+
+def test_softmax_multiplies_by_the_reciprocal_of_the_sum():
+    # As PyTorch's CPU kernel (1 / sum once per slice, then a multiply per element), not a
+    # vector divide per element; the results then round as PyTorch's do.
+    from fx2relax.compiler import host_target, lower
+
+    scheduled = lower(fx2relax.from_module(nn.Softmax(-1), (4, 64)), host_target(), None, None)
+    scripts = [func.script() for _, func in scheduled.functions_items() if hasattr(func, "body")]
+    assert any(re.search(r"\* \(T\.float32\(1(\.0)?\) / T_softmax_expsum\[", script) for script in scripts)
+    assert not any(re.search(r"T_softmax_exp\[[^\]]*\] / T_softmax_expsum", script) for script in scripts)
