@@ -236,3 +236,29 @@ def written_buffers(func: tirx.PrimFunc) -> dict[str, list[tuple[str, int]]]:
         elif hasattr(stmt, "body"):  # loops, bindings, attributes
             pending.append(stmt.body)
     return {kernel: [allocated.get(name, ("param", 0)) for name in names] for kernel, names in written.items()}
+
+
+def loops_around(func: tirx.PrimFunc, kernel: str, update: bool = True) -> tuple[int | None, tuple[int, ...], tuple[int, ...]]:
+    """For the first block of `func` marked `kernel` (its reduction's update block if `update`): the
+    extent of the parallel loop above it, the extents of the unrolled loops around it (a register
+    tile's rows and vectors), and of all loops inside the parallel one."""
+    pending = [(func.body, None, (), ())]
+    while pending:
+        stmt, parallel, unrolled, inner = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            block = stmt.block
+            if marked_kernel(block.annotations) == kernel and block.name_hint.endswith("_update") == update:
+                return parallel, unrolled, inner
+            pending.append((block.body, parallel, unrolled, inner))
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend((child, parallel, unrolled, inner) for child in stmt.seq)
+        elif isinstance(stmt, tirx.For):
+            extent = int(stmt.extent)
+            if stmt.kind == tirx.ForKind.PARALLEL:
+                pending.append((stmt.body, extent, (), ()))
+            else:
+                tile = (*unrolled, extent) if stmt.kind == tirx.ForKind.UNROLLED else unrolled
+                pending.append((stmt.body, parallel, tile, (*inner, extent)))
+        elif hasattr(stmt, "body"):  # bindings, attributes, allocations
+            pending.append((stmt.body, parallel, unrolled, inner))
+    raise AssertionError(f"no {kernel} block")

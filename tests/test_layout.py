@@ -15,7 +15,7 @@ from fx2relax.kernels.marks import BLOCKED_PARAMS, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.generic import value_operations
 from fx2relax.schedules.vectors import vector_unit
-from tests.helpers import assert_outputs_match, check_against_torch, written_buffers
+from tests.helpers import assert_outputs_match, check_against_torch, loops_around, written_buffers
 
 LANES = vector_unit(host_target()).lanes("float32")
 HASWELL = tvm.target.Target({"kind": "llvm", "mcpu": "haswell"})  # AVX2 only; runs on this znver4 too
@@ -257,6 +257,26 @@ def test_strided_blocked_depthwise_conv_copies_the_rows_of_each_output_row_only(
     assert copied <= 3 * 114 * lanes * 4  # at most 3 padded rows of one block, not its 114 rows
     x = torch.randn(shape)
     x[0, 1, 0, 5], x[0, 2, 50, 111], x[0, 7, 111, 0] = float("nan"), float("inf"), float("-inf")
+    run = fx2relax.compile(fx2relax.from_module(model, shape), target)
+    with torch.no_grad():
+        assert_outputs_match(run(x), model(x))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_blocked_depthwise_conv_of_few_channel_blocks_splits_its_rows_over_the_cores(stride):
+    # MobileNetV3's 16 channels at 112² at batch 1: one channel block, which ran on one core of two;
+    # its rows now split into parts run in parallel, each copying its rows and their halo.
+    target = tvm.target.Target({**host_target().export(), "num-cores": 2})
+    lanes = vector_unit(target).lanes("float32")
+    model = randomize_norms(InvertedResidual(8, lanes, 8, 3, stride, 1, 1, "zeros", 1, nn.ReLU, residual=False), 7)
+    shape = (1, 8, 128, 64)  # enough multiply-adds to run in parallel at all (SERIAL_MAX_MACS)
+    scheduled = lower(fx2relax.from_module(model.eval(), shape), target, None, None)
+    (depthwise,) = [func for _, func in scheduled.functions_items()
+                    if isinstance(func, tirx.PrimFunc) and str(func.attrs[SCHEDULE_RULE]) == "BlockedDepthwiseConv"]
+    parallel, _, _ = loops_around(depthwise, "conv2d")
+    assert parallel == 16  # the fewest parts dividing the 128 or 64 output rows, 8 tasks a core at least
+    x = torch.randn(shape)
+    x[0, 1, 0, 5], x[0, 2, 17, 23], x[0, 7, 127, 0] = float("nan"), float("inf"), float("-inf")
     run = fx2relax.compile(fx2relax.from_module(model, shape), target)
     with torch.no_grad():
         assert_outputs_match(run(x), model(x))

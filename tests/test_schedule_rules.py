@@ -23,7 +23,16 @@ from fx2relax.schedules.generic import NESTED_FLOPS_MAX, value_operations
 from fx2relax.schedules.reductions import MIN_REDUCED
 from fx2relax.schedules.vectors import vector_unit
 from tests.converters.test_attention import ScaledDotProduct
-from tests.helpers import Apply, ApplyTernary, assert_outputs_match, bool_tensors, course_cnn, tensors, written_buffers
+from tests.helpers import (
+    Apply,
+    ApplyTernary,
+    assert_outputs_match,
+    bool_tensors,
+    course_cnn,
+    loops_around,
+    tensors,
+    written_buffers,
+)
 from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
 
 HOST = host_target()
@@ -479,32 +488,6 @@ def test_gemm_tiles_of_several_panels_match_torch(data, rows, in_features, out_f
 
 
 AVX512 = tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids"})  # 32 vector registers, whatever the host
-
-
-def loops_around(func: tirx.PrimFunc, kernel: str, update: bool = True) -> tuple[int | None, tuple[int, ...], tuple[int, ...]]:
-    """For the first block of `func` marked `kernel` (its reduction's update block if `update`): the
-    extent of the parallel loop above it, the extents of the unrolled loops around it (a register
-    tile's rows and vectors), and of all loops inside the parallel one."""
-    pending = [(func.body, None, (), ())]
-    while pending:
-        stmt, parallel, unrolled, inner = pending.pop()
-        if isinstance(stmt, s_tir.SBlockRealize):
-            block = stmt.block
-            if marked_kernel(block.annotations) == kernel and block.name_hint.endswith("_update") == update:
-                return parallel, unrolled, inner
-            pending.append((block.body, parallel, unrolled, inner))
-        elif isinstance(stmt, tirx.SeqStmt):
-            pending.extend((child, parallel, unrolled, inner) for child in stmt.seq)
-        elif isinstance(stmt, tirx.For):
-            extent = int(stmt.extent)
-            if stmt.kind == tirx.ForKind.PARALLEL:
-                pending.append((stmt.body, extent, (), ()))
-            else:
-                tile = (*unrolled, extent) if stmt.kind == tirx.ForKind.UNROLLED else unrolled
-                pending.append((stmt.body, parallel, tile, (*inner, extent)))
-        elif hasattr(stmt, "body"):  # bindings, attributes, allocations
-            pending.append((stmt.body, parallel, unrolled, inner))
-    raise AssertionError(f"no {kernel} block")
 
 
 def innermost_loop(func: tirx.PrimFunc, name_suffix: str) -> tirx.For:

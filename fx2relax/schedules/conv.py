@@ -76,6 +76,7 @@ from .generic import (
     parallelize_outer,
     param_index,
     static_extent,
+    target_cores,
     top_blocks,
 )
 from .vectors import vector_unit
@@ -335,8 +336,13 @@ class BlockedDepthwiseConv(ScheduleRule):
         work = loop_work(sch, loops)
         channel_block, lane = sch.split(channel, factors=[None, lanes])
         column_block, column_in_tile = sch.split(column, factors=[None, _column_tile(static_extent(sch.get(column).extent))])
-        sch.reorder(batch, channel_block, row, column_block, *taps, column_in_tile, lane)
-        outer = sch.fuse(batch, channel_block)
+        parts = _row_parts(
+            static_extent(sch.get(batch).extent) * static_extent(sch.get(channel_block).extent),
+            static_extent(sch.get(row).extent), target_cores(target),
+        )
+        row_part, row = sch.split(row, factors=[parts, None])
+        sch.reorder(batch, channel_block, row_part, row, column_block, *taps, column_in_tile, lane)
+        outer = sch.fuse(batch, channel_block, row_part)
         weight = sch.cache_read(conv, _weight_read_index(sch, conv), "local")  # [kh, kw, lanes]: one vector per tap
         sch.compute_at(weight, outer)
         sch.transform_layout(weight, ("write", 0), lambda o, c, kh, kw: (c, kh, kw, o))
@@ -347,7 +353,7 @@ class BlockedDepthwiseConv(ScheduleRule):
         sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
         _vectorize_tile_consumer(sch, tile_consumer, 3, lanes)  # under (outer, row, column_block)
         row_stride = int(sch.get(conv).annotations["fx2relax.stride"][0])
-        for pad in padded:  # the padded rows of this (image, channel block) in cache: a plane block, or a row's (above)
+        for pad in padded:  # the padded rows of this (image, channel block, rows) in cache: a plane block, or a row's (above)
             sch.compute_at(pad, row if row_stride > 1 else outer, preserve_unit_loops=True)
             sch.vectorize(sch.get_loops(pad)[-1])
         _register_tile_loops(sch, conv, outer, work, lane, column_in_tile, taps)
@@ -355,6 +361,20 @@ class BlockedDepthwiseConv(ScheduleRule):
             if not any(pad.same_as(block) for block in padded):
                 parallelize_outer(sch, pad)
         return sch
+
+
+DEPTHWISE_TASKS_PER_CORE = 8
+"""Parallel tasks per core a blocked depthwise conv needs before its planes split into row parts:
+(image, channel block) pairs alone were one task for MobileNetV3's 16 channels at 112² at batch 1
+(no second core at all) and 9 for its 72 at 56² (5 and 4 per core)."""
+
+
+def _row_parts(blocks: int, rows: int, cores: int) -> int:
+    """Parts of a blocked depthwise conv's plane rows run as parallel tasks of their own: the fewest
+    (a divisor of the rows) giving `blocks` (images x channel blocks) times as many parts at least
+    DEPTHWISE_TASKS_PER_CORE tasks a core, each part copying its input rows and the halo around them."""
+    wanted = -(-DEPTHWISE_TASKS_PER_CORE * cores // blocks) if cores > 1 else 1
+    return min((parts for parts in range(1, rows + 1) if rows % parts == 0 and parts >= wanted), default=rows)
 
 
 def _tile_on_stack(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, column_block: s_tir.schedule.LoopRV, elements: int) -> None:

@@ -4,6 +4,7 @@ helpers the other rules share."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import tvm
@@ -171,6 +172,11 @@ def vectorize_last(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int)
         return
     _, lane = sch.split(loop, factors=[None, lanes])
     sch.vectorize(lane)
+
+
+def target_cores(target: tvm.target.Target) -> int:
+    """The cores a kernel may run on: the target's num-cores, else this machine's."""
+    return int(target.attrs.get("num-cores", 0) or os.cpu_count() or 1)
 
 
 def loop_work(sch: s_tir.Schedule, loops: list) -> int | None:

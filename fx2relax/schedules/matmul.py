@@ -14,7 +14,6 @@ so sums equal `linear`'s.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import tvm
@@ -31,6 +30,7 @@ from .generic import (
     output_dtype,
     parallelize_outer,
     static_extent,
+    target_cores,
     top_blocks,
     vectorize_innermost,
 )
@@ -99,7 +99,7 @@ def gemv_panel_groups(
     the target's num-cores (else this machine's) unless given."""
     macs = rows * panels * width * depth
     if cores is None:
-        cores = int(target.attrs.get("num-cores", 0) or os.cpu_count() or 1)
+        cores = target_cores(target)
     per_group = -(-panels // max(1, cores)) if macs > SERIAL_MAX_MACS else panels
     groups = -(-panels // per_group)  # as few groups as the cores need: 20 panels on 16 cores are 10 of 2, not 16 of 2
     if rows >= GEMM_MIN_ROWS and macs > SERIAL_MAX_MACS and groups == 1:
