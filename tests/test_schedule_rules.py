@@ -789,12 +789,13 @@ def test_activations_compute_their_argument_once(activation):
     check_compiled(nn.Sequential(norm, activation).eval(), x)
 
 
-@pytest.mark.parametrize(("activation", "operations"), [(nn.SiLU(), 29), (nn.Sigmoid(), 29), (nn.Tanh(), 50)],
+@pytest.mark.parametrize(("activation", "operations"), [(nn.SiLU(), 31), (nn.Sigmoid(), 31), (nn.Tanh(), 52)],
                          ids=["SiLU", "Sigmoid", "Tanh"])
 def test_silu_sigmoid_and_tanh_take_the_lean_exponential(activation, operations):
     # SiLU and sigmoid cost more than EfficientNet's 1x1 convs they are fused into: their 1 + e^-x
-    # (kernels.math.one_plus_exp_of_negated) is 29 operations where 1 + exp_value(-x) was 47; tanh's
-    # large branch takes it too (66 operations before).
+    # (kernels.math.one_plus_exp_of_negated) is 31 operations where 1 + exp_value(-x) was 47; tanh's
+    # large branch takes it too (66 operations before). (29 read n as sum - magic, which a simplifier
+    # folded once tuning substituted the sum: two more to read it from the sum's bits.)
     x = torch.randn(2, 8, 5, 5)
     assert stage_operations(activation, tuple(x.shape)) == [operations]
     check_compiled(activation, x)

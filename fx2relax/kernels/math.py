@@ -34,6 +34,14 @@ _ROUNDING_MAGIC = 1.5 * 2**23
 """Added to a float32 of magnitude below 2^22, rounds it to the nearest integer, held in the low bits of the sum."""
 
 
+def _rounded_integer(fields: tirx.Expr, magic: float) -> tirx.Expr:
+    """The integer, as a float32, that the rounding `magic` (_ROUNDING_MAGIC plus an offset) left in
+    the low bits of a sum whose bits are `fields`: read from the bits, not as sum - magic, which a
+    simplifier may fold to the unrounded value once the sum is substituted (tuning's Let-free copy)."""
+    magic_bits = int(np.float32(magic).view(np.int32))
+    return (fields - tirx.const(magic_bits, "int32")).astype("float32")
+
+
 def polynomial(coefficients: tuple[float, ...], value: tirx.Expr) -> tirx.Expr:
     """The float32 polynomial with `coefficients` (from low to high degree) at `value`, by Horner's rule."""
     result = tirx.const(coefficients[-1], "float32")
@@ -63,7 +71,7 @@ def _exp_clamped(x: tirx.Expr) -> tirx.Expr:
     def scaled(rounded: tirx.Expr) -> tirx.Expr:
         fields = tirx.reinterpret("int32", rounded)
         return let_bound(tirx.shift_right(fields, tirx.const(1, "int32")), lambda first: let_bound(
-            rounded - magic, lambda n: let_bound(
+            _rounded_integer(fields, _ROUNDING_MAGIC + 254), lambda n: let_bound(
                 x - n * tirx.const(0.693359375, dtype) + n * tirx.const(2.12194440e-4, dtype),  # r, ln 2 in two parts
                 lambda r: polynomial(_EXP_SERIES, r) * _power_of_two(first) * _power_of_two(fields - first),
             ),
@@ -106,10 +114,10 @@ def _one_plus_exp_of_negated_clamped(x: tirx.Expr) -> tirx.Expr:
     magic = tirx.const(_ROUNDING_MAGIC + 126, dtype)  # its low bits: 126 + n, the exponent field of 2^(n-1)
 
     def scaled(rounded: tirx.Expr) -> tirx.Expr:
-        power = _power_of_two(tirx.reinterpret("int32", rounded))
-        return let_bound(rounded - magic, lambda n: let_bound(
+        fields = tirx.reinterpret("int32", rounded)
+        return let_bound(_rounded_integer(fields, _ROUNDING_MAGIC + 126), lambda n: let_bound(
             x + n * tirx.const(0.693359375, dtype) - n * tirx.const(2.12194440e-4, dtype),  # -r, ln 2 in two parts
-            lambda negated_r: polynomial(_TWICE_EXP_OF_NEGATED, negated_r) * power + tirx.const(1.0, dtype),
+            lambda negated_r: polynomial(_TWICE_EXP_OF_NEGATED, negated_r) * _power_of_two(fields) + tirx.const(1.0, dtype),
         ))
 
     return let_bound(x * tirx.const(-1.4426950408889634, dtype) + magic, scaled)
