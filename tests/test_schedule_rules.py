@@ -544,6 +544,16 @@ def test_gemm_of_panels_three_divide_runs_tiles_of_three_panels(target, tile):
     assert (parallel, unrolled) == (512 // 128 * panels // tile[1], tile)
 
 
+@pytest.mark.parametrize(("cores", "tile"), [(1, (8, 3)), (2, (8, 1))])
+def test_gemm_of_one_chunk_keeps_a_tile_of_panels_per_core(cores, tile):
+    # 64 rows (one chunk) x 48 features: 8 x 3 on one core, but 8 x 1 (3 tiles of panels) on two,
+    # rather than one tile of 3 panels leaving the second core idle
+    target = tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids", "num-cores": cores})
+    func = only_function(nn.Linear(64, 48), (64, 64), target, "linear_packed")
+    parallel, unrolled, _ = loops_around(func, "linear_packed")
+    assert (parallel, unrolled) == (3 // tile[1], tile)
+
+
 def allocated_scopes(func: tirx.PrimFunc) -> list[str]:
     """The scopes of the buffers `func` allocates besides its parameters (at its root block)."""
     return [buffer.scope() for buffer in func.body.block.alloc_buffers]

@@ -177,9 +177,11 @@ class _PackedProduct:
         accumulator budget (the course CNN's 4 x 5408 x 100, 7 panels: 2 x 7 instead of 4 x 1,
         70 -> 54 us); else `row_tile` rows x the most panels (up to GEMM_TILE_PANELS, dividing the
         panels) whose accumulators fit the budget beside one weight vector per panel and the broadcast
-        input: 8 x 3 on AVX-512's 32 registers where 3 divides the panels (GEMM_TILE_PANELS), else
-        8 x 2 (BERT's 2048 x 256 x 1024, one thread: 6.7 -> 5.5 ms with ROW_CHUNK, against 8 x 1's
-        eight FMA chains, as many as the FMA latency needs and no more), 8 x 1 on AVX2's 16;
+        input and that still leave a (chunk, tile of panels) pair per core where some count does (a
+        64 x 48 product on two cores: 8 x 1, 3 pairs, not 8 x 3 on one core): 8 x 3 on AVX-512's 32 registers where 3
+        divides the panels (GEMM_TILE_PANELS), else 8 x 2 (BERT's 2048 x 256 x 1024, one thread:
+        6.7 -> 5.5 ms with ROW_CHUNK, against 8 x 1's eight FMA chains, as many as the FMA latency
+        needs and no more), 8 x 1 on AVX2's 16;
         symbolic rows or panels: one panel."""
         if self.rows is None or self.panels is None:
             return row_tile(self.rows), 1
@@ -190,7 +192,9 @@ class _PackedProduct:
                 count for count in range(1, GEMM_TILE_PANELS + 1)
                 if self.panels % count == 0 and rows * count <= budget and rows * count + count + 1 <= registers
             ]
-            return rows, max(fitting, default=1)
+            chunks, cores = -(-self.rows // self.chunk(rows)), target_cores(target)
+            # the most panels that still leave a (chunk, tile of panels) pair per core
+            return rows, max(fitting, key=lambda count: (min(chunks * self.panels // count, cores), count), default=1)
         budget = accumulator_budget(target)
         tiles = [
             (rows, panels) for rows in range(1, ROW_TILES[0] + 1) for panels in range(1, self.panels + 1)
