@@ -534,6 +534,71 @@ def test_gemm_of_rows_no_chunk_divides_runs_whole_chunks_and_one_of_the_rest():
     assert (parallel, unrolled) == (-(-197 // 16) * 8 // 2, (8, 2))
 
 
+@pytest.mark.parametrize(("target", "tile"), [(AVX512, (8, 3)), (HASWELL, (8, 1))], ids=["avx512", "avx2"])
+def test_gemm_of_panels_three_divide_runs_tiles_of_three_panels(target, tile):
+    # 192 features (12 panels of 16): 8 rows x 3 panels, AVX-512's 24 accumulators beside 3 weight
+    # vectors and the broadcast input (ViT-Ti's 192, 576 and 768 features); AVX2's 16 registers: 8 x 1
+    func = only_function(nn.Linear(64, 192), (512, 64), target, "linear_packed")
+    panels = 192 // vector_unit(target).lanes("float32")
+    parallel, unrolled, _ = loops_around(func, "linear_packed")
+    assert (parallel, unrolled) == (512 // 128 * panels // tile[1], tile)
+
+
+@pytest.mark.parametrize(("cores", "tile"), [(1, (8, 3)), (2, (8, 1))])
+def test_gemm_of_one_chunk_keeps_a_tile_of_panels_per_core(cores, tile):
+    # 64 rows (one chunk) x 48 features: 8 x 3 on one core, but 8 x 1 (3 tiles of panels) on two,
+    # rather than one tile of 3 panels leaving the second core idle
+    target = tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids", "num-cores": cores})
+    func = only_function(nn.Linear(64, 48), (64, 64), target, "linear_packed")
+    parallel, unrolled, _ = loops_around(func, "linear_packed")
+    assert (parallel, unrolled) == (3 // tile[1], tile)
+
+
+def allocated_scopes(func: tirx.PrimFunc) -> list[str]:
+    """The scopes of the buffers `func` allocates besides its parameters (at its root block)."""
+    return [buffer.scope() for buffer in func.body.block.alloc_buffers]
+
+
+class LinearResidual(nn.Module):
+    """ViT's projections: a linear layer, an activation and the block's input added back."""
+
+    def __init__(self, features: int, activation: str):
+        super().__init__()
+        self.linear = nn.Linear(features, features)
+        self.activation = {"none": nn.Identity(), "gelu": nn.GELU(), "relu": nn.ReLU()}[activation]
+
+    def forward(self, x):
+        return x + self.activation(self.linear(x))
+
+
+@pytest.mark.parametrize(
+    "model", [nn.Sequential(nn.Linear(64, 96), nn.GELU()), LinearResidual(64, "none"), nn.Linear(64, 96, bias=False)],
+    ids=["gelu", "residual", "unpack"],
+)
+def test_gemm_epilogue_of_tokens_tiles_straddle_runs_in_the_write_back(model):
+    # 8 x 197 tokens: tiles of 8 rows straddle the 197-token images, yet the bias, activation and
+    # residual add run on the accumulators as the tile writes them back, no product buffer between
+    func = only_function(model, (8, 197, 64), AVX512, "linear_packed")
+    assert str(func.attrs[SCHEDULE_RULE]) == "PackedGemm"
+    assert allocated_scopes(func) == ["local"]
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    data=st.data(), batch=st.sampled_from([(8, 197), (2, 68), (136,), (3, 8, 16)]), features=st.sampled_from([48, 96, 40]),
+    activation=st.sampled_from(["none", "gelu", "relu"]), residual=st.booleans(),
+    target=st.sampled_from([HOST, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_gemm_epilogues_in_the_write_back_match_torch(data, batch, features, activation, residual, target, dtype):
+    # tiles of 8 rows x 3 panels (48, 96 features) or 2 / 1 (40: a padded panel, the epilogue a pass
+    # of its own); the epilogue in the write-back whether or not tiles straddle the batch axes (197,
+    # 68 tokens), with the block's input added back or not
+    special_values = activation != "gelu" and data.draw(st.booleans(), label="special values")
+    x = data.draw(tensors((*batch, features), special_values=special_values), label="x").to(dtype)
+    model = LinearResidual(features, activation) if residual else LinearEpilogue(features, features, True, activation, False)
+    check_compiled(model, x, target)
+
+
 @settings(max_examples=10, deadline=None)
 @given(
     data=st.data(), rows=st.sampled_from([16, 136, 200, 384]), in_features=st.sampled_from([7, 64]),

@@ -14,6 +14,7 @@ so sums equal `linear`'s.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import tvm
@@ -45,10 +46,13 @@ GEMM_MIN_ROWS = 4
 LARGE_PRODUCT_ROWS = 128
 """From this many rows on, a packed product's epilogue runs per register tile (`tiles_epilogue`)."""
 
-GEMM_TILE_PANELS = 2
-"""Panels per register tile of a GEMM of many rows, at most: the tile's weights (K x 2 vectors, 32 KB
-at K = 256) stay in a 48 KB L1 while its row tiles run down a chunk (ROW_CHUNK); BERT's 2048 x 256
-x 1024 in 4 x 4 tiles (64 KB) took 1.2x the time of 8 x 2."""
+GEMM_TILE_PANELS = 3
+"""Panels per register tile of a GEMM of many rows, at most: 8 rows x 3 panels are AVX-512's 24
+accumulators (ONNX Runtime's MLAS holds 12 rows x 2 vectors), 11 loads per 24 FMAs against 10 per 16
+in 8 x 2 (ViT-Ti's 1576 x 192 x 576 / 768 / 192 and 1576 x 768 x 192, one thread: 3 to 8 % faster;
+BERT-base's 2048 x 768 x 768 / 3072 and 2048 x 3072 x 768: 5 to 10 %, the tile's weights then read
+from L2); BERT's 2048 x 256 x 1024 in 4 x 4 tiles (64 KB of weights, out of L1) took 1.2x the time of
+8 x 2."""
 
 ROW_CHUNK = 128
 """Rows of a GEMM's chunk, at most: each tile of panels runs down the chunk's row tiles, its weights
@@ -153,22 +157,44 @@ class _PackedProduct:
         # a tile's rows within one index of the outer batch axes: its output rows are one box
         return features == self.panels * self.width and last_batch is not None and last_batch % row_tile(self.rows) == 0
 
+    def inlines_epilogue(self, sch: s_tir.Schedule, epilogue: list[s_tir.schedule.SBlockRV]) -> bool:
+        """Whether the one block after the product (bias, activation, residual add) may be computed
+        in the tile's write-back, from its accumulators: its output has the product's rows (its batch
+        axes flattened: no padded rows) and columns (no padded panel), so the write-back writes each
+        output once and nothing else. It spares the product buffer's store and load per output and,
+        for batch axes that tiles of rows straddle (ViT's 197 tokens, where `tiles_epilogue` runs a
+        pass of its own), that pass (ViT-Ti's 8 x 197 x 192 -> 768 and GELU, one thread: 2.9 -> 2.6
+        ms). TIR's inlining check decides whether the block reads the product element-wise."""
+        if self.rows is None or self.panels is None or len(epilogue) != 1:
+            return False
+        *batch, features = (static_extent(d) for d in sch.get(epilogue[0]).writes[0].source.shape)
+        return None not in batch and math.prod(batch) == self.rows and features == self.panels * self.width
+
     def tile(self, target: tvm.target.Target) -> tuple[int, int]:
         """The register tile (rows, panels) of a GEMM: for at most one tile's worth of rows
         (ROW_TILES[0]), where the weights are read once whatever the tile, the tile of whole
         divisors with the fewest loads per FMA, (rows + panels) / (rows x panels), within the
         accumulator budget (the course CNN's 4 x 5408 x 100, 7 panels: 2 x 7 instead of 4 x 1,
         70 -> 54 us); else `row_tile` rows x the most panels (up to GEMM_TILE_PANELS, dividing the
-        panels) whose accumulators fill at most half the vector registers, the other half left to
-        the weight vectors and broadcast inputs: 8 x 2 on AVX-512's 32 (BERT's 2048 x 256 x 1024,
-        one thread: 6.7 -> 5.5 ms with ROW_CHUNK, against 8 x 1's eight FMA chains, as many as the
-        FMA latency needs and no more), 8 x 1 on AVX2's 16; symbolic rows or panels: one panel."""
+        panels) whose accumulators fit the budget beside one weight vector per panel and the broadcast
+        input and that still leave a (chunk, tile of panels) pair per core where some count does (a
+        64 x 48 product on two cores: 8 x 1, 3 pairs, not 8 x 3 on one core): 8 x 3 on AVX-512's 32 registers where 3
+        divides the panels (GEMM_TILE_PANELS), else 8 x 2 (BERT's 2048 x 256 x 1024, one thread:
+        6.7 -> 5.5 ms with ROW_CHUNK, against 8 x 1's eight FMA chains, as many as the FMA latency
+        needs and no more), 8 x 1 on AVX2's 16;
+        symbolic rows or panels: one panel."""
         if self.rows is None or self.panels is None:
             return row_tile(self.rows), 1
         if self.rows > ROW_TILES[0]:
             rows = row_tile(self.rows)
-            most = min(GEMM_TILE_PANELS, max(1, vector_unit(target).registers // 2 // rows))
-            return rows, max(count for count in range(1, most + 1) if self.panels % count == 0)
+            budget, registers = accumulator_budget(target), vector_unit(target).registers
+            fitting = [
+                count for count in range(1, GEMM_TILE_PANELS + 1)
+                if self.panels % count == 0 and rows * count <= budget and rows * count + count + 1 <= registers
+            ]
+            chunks, cores = -(-self.rows // self.chunk(rows)), target_cores(target)
+            # the most panels that still leave a (chunk, tile of panels) pair per core
+            return rows, max(fitting, key=lambda count: (min(chunks * self.panels // count, cores), count), default=1)
         budget = accumulator_budget(target)
         tiles = [
             (rows, panels) for rows in range(1, ROW_TILES[0] + 1) for panels in range(1, self.panels + 1)
@@ -251,6 +277,8 @@ class PackedGemm(ScheduleRule):
         outer = sch.fuse(m_outer, panel)
         sch.parallel(outer)
         accumulator = sch.cache_write(matmul, 0, "local")
+        if product.inlines_epilogue(sch, epilogue) and _inlined(sch, epilogue[0]):
+            epilogue = []
         sch.reverse_compute_at(accumulator, m_tile)
         vectorize_tile(sch, matmul, accumulator, k_loop, (row_loop, panel_in_tile), lane)
         lanes = vector_unit(target).lanes(output_dtype(sch, matmul))
@@ -285,6 +313,15 @@ def _epilogue(sch: s_tir.Schedule, matmul: s_tir.schedule.SBlockRV) -> list[s_ti
     activation that did not inline), in order."""
     inline_injective(sch, keep=(matmul,))
     return [block for block in top_blocks(sch) if not is_among(sch, block, [matmul])]
+
+
+def _inlined(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    """Inline `block` into its producer (the tile's write-back) where TIR allows: whether it was."""
+    try:
+        sch.reverse_compute_inline(block)
+    except s_tir.ScheduleError:
+        return False
+    return True
 
 
 def _covers_product(sch: s_tir.Schedule, epilogue: list[s_tir.schedule.SBlockRV], accumulator: s_tir.schedule.SBlockRV) -> bool:
