@@ -37,7 +37,8 @@ to memory and the consumer is scheduled on its own. Zero padding is copied once,
 under a column stride s, into s planes of every s-th column, as zeros and then the input unchecked.
 
 Blocked depthwise rule (a depthwise conv2d whose input layout.BlockChannels stored channel-blocked,
-[N, C / L, H, W, L]): for each (image, block of L channels), in parallel, the padded input block is
+[N, C / L, H, W, L]): for each (image, block of L channels, part of its rows: `_row_parts`, one part
+unless the pairs are too few to give each core DEPTHWISE_TASKS_PER_CORE), in parallel, the padded input block is
 copied in cache as [rows, columns, L] (under a row stride, only the rows each output row reads, just
 before it, in L1: MobileNetV2's stride-2 convs at 56x56 and 28x28 13-35 % faster at batches 1 and 16
 on znver4; its 114x114 block, 831 KB, there 8 % faster at batch 1 but 10-17 % slower at batch 16, on
