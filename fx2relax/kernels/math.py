@@ -33,6 +33,9 @@ _EXP_SERIES = (1.0, 1.0, *_EXP_POLYNOMIAL)
 _ROUNDING_MAGIC = 1.5 * 2**23
 """Added to a float32 of magnitude below 2^22, rounds it to the nearest integer, held in the low bits of the sum."""
 
+_LN2_HIGH, _LN2_LOW = 0.693359375, -2.12194440e-4
+"""ln 2 as an exactly representable high part plus a low correction, so x - n ln 2 is exact (Cephes)."""
+
 
 def _rounded_integer(fields: tirx.Expr, magic: float) -> tirx.Expr:
     """The integer, as a float32, that the rounding `magic` (_ROUNDING_MAGIC plus an offset) left in
@@ -66,18 +69,18 @@ def exp_value(value: tirx.Expr) -> tirx.Expr:
 def _exp_clamped(x: tirx.Expr) -> tirx.Expr:
     """exp_value of a float32 x in [-104, 89] (or NaN), read once."""
     dtype = "float32"
-    magic = tirx.const(_ROUNDING_MAGIC + 254, dtype)  # its low bits: 254 + n, the sum of two exponent fields
+    magic = _ROUNDING_MAGIC + 254  # its low bits: 254 + n, the sum of two exponent fields
 
     def scaled(rounded: tirx.Expr) -> tirx.Expr:
         fields = tirx.reinterpret("int32", rounded)
         return let_bound(tirx.shift_right(fields, tirx.const(1, "int32")), lambda first: let_bound(
-            _rounded_integer(fields, _ROUNDING_MAGIC + 254), lambda n: let_bound(
-                x - n * tirx.const(0.693359375, dtype) + n * tirx.const(2.12194440e-4, dtype),  # r, ln 2 in two parts
+            _rounded_integer(fields, magic), lambda n: let_bound(
+                x - n * tirx.const(_LN2_HIGH, dtype) - n * tirx.const(_LN2_LOW, dtype),  # r, ln 2 in two parts
                 lambda r: polynomial(_EXP_SERIES, r) * _power_of_two(first) * _power_of_two(fields - first),
             ),
         ))
 
-    return let_bound(x * tirx.const(1.4426950408889634, dtype) + magic, scaled)
+    return let_bound(x * tirx.const(1.4426950408889634, dtype) + tirx.const(magic, dtype), scaled)
 
 
 def _power_of_two(field: tirx.Expr) -> tirx.Expr:
@@ -111,16 +114,16 @@ def _one_plus_exp_of_negated_float32(value: tirx.Expr) -> tirx.Expr:
 def _one_plus_exp_of_negated_clamped(x: tirx.Expr) -> tirx.Expr:
     """one_plus_exp_of_negated of a float32 x in [-89.5, 86.9] (or NaN), read once."""
     dtype = "float32"
-    magic = tirx.const(_ROUNDING_MAGIC + 126, dtype)  # its low bits: 126 + n, the exponent field of 2^(n-1)
+    magic = _ROUNDING_MAGIC + 126  # its low bits: 126 + n, the exponent field of 2^(n-1)
 
     def scaled(rounded: tirx.Expr) -> tirx.Expr:
         fields = tirx.reinterpret("int32", rounded)
-        return let_bound(_rounded_integer(fields, _ROUNDING_MAGIC + 126), lambda n: let_bound(
-            x + n * tirx.const(0.693359375, dtype) - n * tirx.const(2.12194440e-4, dtype),  # -r, ln 2 in two parts
+        return let_bound(_rounded_integer(fields, magic), lambda n: let_bound(
+            x + n * tirx.const(_LN2_HIGH, dtype) + n * tirx.const(_LN2_LOW, dtype),  # -r, ln 2 in two parts
             lambda negated_r: polynomial(_TWICE_EXP_OF_NEGATED, negated_r) * _power_of_two(fields) + tirx.const(1.0, dtype),
         ))
 
-    return let_bound(x * tirx.const(-1.4426950408889634, dtype) + magic, scaled)
+    return let_bound(x * tirx.const(-1.4426950408889634, dtype) + tirx.const(magic, dtype), scaled)
 
 
 _TANH_POLYNOMIAL = (-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2, -5.70498872745e-3)
