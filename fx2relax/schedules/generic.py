@@ -31,6 +31,15 @@ they read many times (kernels.elementwise.let_bound); before they did, our vecto
 argument ~90 times, and one exponential inlined into another (softmax into SiLU) made a
 ~14,000-operation element that took seconds to compile and no less to run than two passes."""
 
+EXPANDED_OPERATIONS_MAX = 8192
+"""Most operations a stage's values may reach once a producer that binds values of its own (an
+exponential, tanh: kernels.elementwise.let_bound) is inlined into it, counted with every let-bound
+value written out where it is read (`expanded_operations`). TVM's LLVM code generator simplifies
+each let's value as it binds it (Analyzer::Bind), and lets inside let values multiply that work:
+sigmoid inlined into sigmoid (16,786) took 0.6 s to generate, tanh into tanh 9 s, tanh into
+GELU-tanh 39 s, three sigmoids over a minute. GELU-tanh alone is 1,592; a norm into it, which binds
+nothing, generates in no time whatever this count says."""
+
 
 def static_extent(extent: tirx.PrimExpr) -> int | None:
     """The loop extent as an int, or None when it is symbolic."""
@@ -64,11 +73,19 @@ def output_dtype(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> str:
     return str(sch.get(block).writes[0].source.dtype)
 
 
-def inlining_nests(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, neighbours: list[s_tir.schedule.SBlockRV]) -> bool:
-    """Whether inlining the block into its consumers, or them into it, would nest two large
-    expressions: the block's and one of `neighbours`' (NESTED_FLOPS_MAX)."""
-    operations = value_operations(sch.get(block).body)
-    return any(operations * max(value_operations(sch.get(other).body), 1) > NESTED_FLOPS_MAX for other in neighbours)
+def inlining_nests(sch: s_tir.Schedule, producer: s_tir.schedule.SBlockRV, consumer: s_tir.schedule.SBlockRV) -> bool:
+    """Whether inlining `producer` into `consumer` (or the reverse) would nest two large expressions:
+    their let-shared operations multiply past NESTED_FLOPS_MAX, or the expanded tree the code
+    generator walks grows past EXPANDED_OPERATIONS_MAX."""
+    produced, consumed = sch.get(producer), sch.get(consumer)
+    shared = value_operations(produced.body)
+    if shared * max(value_operations(consumed.body), 1) > NESTED_FLOPS_MAX:
+        return True
+    expanded, _ = expanded_operations(produced.body)
+    if expanded == shared:  # no value bound and read twice: plain arithmetic (a norm) costs what it has
+        return False
+    consumed_operations, reads = expanded_operations(consumed.body, produced.writes[0].source)
+    return consumed_operations + reads * expanded > EXPANDED_OPERATIONS_MAX
 
 
 OPERANDS = {
@@ -78,6 +95,15 @@ OPERANDS = {
 }
 """The operands of each kind of TIR operation, in its constructor's order (but Cast's, which takes its
 dtype first), by class: subclasses are looked up by their base."""
+
+
+def _operands(expr: tirx.PrimExpr) -> list[tirx.PrimExpr] | None:
+    """The operands of an operation or a call, or None for what is not one (a read, a variable, a
+    constant, a let)."""
+    if isinstance(expr, tvm.ir.Call):
+        return list(expr.args)
+    names = next((names for kind, names in OPERANDS.items() if isinstance(expr, kind)), None)
+    return None if names is None else [getattr(expr, name) for name in names]
 
 
 def value_operations(stmt: tirx.Stmt) -> int:
@@ -92,15 +118,42 @@ def value_operations(stmt: tirx.Stmt) -> int:
             return counted[expr]
         if isinstance(expr, tirx.Let):
             total = count(expr.value) + count(expr.body)
-        elif isinstance(expr, tvm.ir.Call):
-            total = 1 + sum(count(arg) for arg in expr.args)
-        else:  # an operation, or a read, a variable, a constant (no operands)
-            operands = next((names for kind, names in OPERANDS.items() if isinstance(expr, kind)), None)
-            total = 0 if operands is None else 1 + sum(count(getattr(expr, name)) for name in operands)
+        else:
+            operands = _operands(expr)
+            total = 0 if operands is None else 1 + sum(count(operand) for operand in operands)
         counted[expr] = total
         return total
 
     return sum(count(store.value) for store in stores if isinstance(store, tirx.BufferStore))
+
+
+def expanded_operations(stmt: tirx.Stmt, buffer: tirx.Buffer | None = None) -> tuple[int, int]:
+    """The operations computing the values `stmt` stores with each let-bound value counted wherever
+    its variable is read (as TVM's code generator simplifies them), and the reads of `buffer` in
+    that expanded tree. Counted over the shared expression graph, so in time linear in its size."""
+    stores = list(stmt.seq) if isinstance(stmt, tirx.SeqStmt) else [stmt]
+    counted: dict[tirx.PrimExpr, tuple[int, int]] = {}
+    bound: dict[tirx.Var, tuple[int, int]] = {}
+
+    def count(expr: tirx.PrimExpr) -> tuple[int, int]:
+        if expr in counted:
+            return counted[expr]
+        if isinstance(expr, tirx.Let):
+            bound[expr.var] = count(expr.value)
+            total = count(expr.body)
+        elif isinstance(expr, tirx.Var):
+            total = bound.get(expr, (0, 0))
+        elif isinstance(expr, tvm.ir.expr.TensorLoad):
+            total = (0, int(buffer is not None and expr.source.same_as(buffer)))
+        else:
+            operands = _operands(expr)
+            parts = [count(operand) for operand in operands or ()]
+            total = (int(operands is not None) + sum(part[0] for part in parts), sum(part[1] for part in parts))
+        counted[expr] = total
+        return total
+
+    totals = [count(store.value) for store in stores if isinstance(store, tirx.BufferStore)]
+    return sum(total[0] for total in totals), sum(total[1] for total in totals)
 
 
 def is_among(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, blocks: Sequence[s_tir.schedule.SBlockRV]) -> bool:
@@ -116,8 +169,11 @@ def inline_injective(sch: s_tir.Schedule, keep: tuple[s_tir.schedule.SBlockRV, .
     for block in top_blocks(sch):
         if is_among(sch, block, keep):
             continue
-        for inline, neighbours in ((sch.compute_inline, sch.get_consumers), (sch.reverse_compute_inline, sch.get_producers)):
-            if inlining_nests(sch, block, neighbours(block)):
+        for inline, nests in (
+            (sch.compute_inline, lambda block: any(inlining_nests(sch, block, other) for other in sch.get_consumers(block))),
+            (sch.reverse_compute_inline, lambda block: any(inlining_nests(sch, other, block) for other in sch.get_producers(block))),
+        ):
+            if nests(block):
                 continue
             try:
                 inline(block)

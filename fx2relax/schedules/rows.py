@@ -31,7 +31,8 @@ def _inline_single_use(sch: s_tir.Schedule) -> None:
     """Inline each injective stage with one consumer (computing it there costs nothing more); a
     stage read by two (softmax's exponentials), or one that would nest in a large consumer, is kept."""
     for block in top_blocks(sch)[:-1]:
-        if len(sch.get_consumers(block)) != 1 or inlining_nests(sch, block, sch.get_consumers(block)):
+        consumers = sch.get_consumers(block)
+        if len(consumers) != 1 or inlining_nests(sch, block, consumers[0]):
             continue
         try:
             sch.compute_inline(block)
