@@ -14,11 +14,14 @@ The timings are kept in `work_dir` too (CHOICES_FILE), so a second tune() measur
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
 import statistics
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +72,7 @@ def tune(mod: tvm.IRModule, target: tvm.target.Target, *, trials: int, work_dir:
         # Every PrimFunc gets at least one round: a 64-trial round per task would spend a small
         # budget on the first few PrimFuncs and leave the others unscheduled.
         trials_per_round = max(1, min(TRIALS_PER_ROUND, trials // len(untuned)))
+        import_tensor_intrinsics()
         with _unnamed_handlers_detached(logging.getLogger("tvm.s_tir.meta_schedule")):
             contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
                 untuned, work_dir, strategy=_search_strategy(trials_per_round)
@@ -238,7 +242,7 @@ class PersistentBuilder(PyBuilder):
     def build(self, build_inputs: list[BuilderInput]) -> list[BuilderResult]:
         work = [(None, None, build_input.mod, build_input.target, None) for build_input in build_inputs]
         results = []
-        for outcome in self.pool.map_with_error_catching(lambda arguments: _worker_func(*arguments), work):
+        for outcome in self.pool.map_with_error_catching(_build_candidate, work):
             if outcome.status == StatusKind.COMPLETE:
                 results.append(BuilderResult(outcome.value, None))
             elif outcome.status == StatusKind.TIMEOUT:
@@ -250,6 +254,34 @@ class PersistentBuilder(PyBuilder):
     def shutdown(self) -> None:
         """Ends the worker process."""
         self.pool.shutdown()
+
+
+def _build_candidate(arguments: tuple) -> tuple[str, str]:
+    """MetaSchedule's default build and export of one candidate, in the builder's worker process."""
+    import_tensor_intrinsics()
+    return _worker_func(*arguments)
+
+
+SOURCELESS_FRAME_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>", "<ast>", "<string>")
+"""Code object file names that are no file: frames of the import machinery, of code TVMScript
+compiles, of `python -c`."""
+
+
+def import_tensor_intrinsics() -> None:
+    """Import tvm.s_tir.tensor_intrin (MetaSchedule imports it to tune or build) in ~5 s instead of
+    ~21. Each of its ~500 TVMScript functions calls inspect.stack(), and inspect looks for the module
+    of every frame whose file is no file by scanning all of sys.modules, finding none: told there is
+    none for those names (inspect.modulesbyfile) while importing, it finds the same at once."""
+    if "tvm.s_tir.tensor_intrin" in sys.modules:
+        return
+    added = [name for name in SOURCELESS_FRAME_FILES if name not in inspect.modulesbyfile]
+    for name in added:
+        inspect.modulesbyfile[name] = name  # a module name in no sys.modules: getmodule gives None
+    try:
+        importlib.import_module("tvm.s_tir.tensor_intrin")
+    finally:
+        for name in added:
+            inspect.modulesbyfile.pop(name, None)
 
 
 def cost_model_kind() -> str:
