@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import symbolic
 from ..importer import NodeContext
 from ..kernels import activation
 from ..registry import register_converter
+from .common import normalize_dim
 
 aten = torch.ops.aten
 
@@ -93,3 +95,93 @@ def elu(ctx, input, alpha=1.0, inplace=False):
     ctx.check_inplace(inplace)
     alpha = _module_attribute(ctx, "alpha", alpha)
     return ctx.emit_te(activation.elu, input, alpha=float(alpha))
+
+
+@register_converter(nn.Softshrink, F.softshrink, aten.softshrink.default)
+def softshrink(ctx, input, lambd=0.5):
+    lambd = _module_attribute(ctx, "lambd", lambd)
+    largest = torch.finfo(getattr(torch, ctx.dtype)).max
+    if not 0 <= lambd <= largest:  # PyTorch raises for these (NaN too)
+        raise ctx.unsupported("lambd", f"must be in [0, {largest}] for {ctx.dtype}, as PyTorch requires, got {lambd}")
+    return ctx.emit_te(activation.softshrink, input, lambd=float(lambd))
+
+
+@register_converter(nn.Hardshrink, F.hardshrink, "hardshrink", aten.hardshrink.default)
+def hardshrink(ctx, input, lambd=0.5):
+    lambd = _module_attribute(ctx, "lambd", lambd)
+    return ctx.emit_te(activation.hardshrink, input, lambd=float(lambd))
+
+
+@register_converter(nn.Threshold, F.threshold, torch.threshold, F.threshold_, aten.threshold.default)
+def threshold(ctx, input, threshold=None, value=None, inplace=False):
+    ctx.check_inplace(inplace)
+    threshold = _module_attribute(ctx, "threshold", threshold)
+    value = _module_attribute(ctx, "value", value)
+    return ctx.emit_te(activation.threshold, input, threshold=float(threshold), value=float(value))
+
+
+def _rrelu(ctx: NodeContext, input, lower: float, upper: float, training: bool):
+    """RReLU in evaluation: leaky ReLU with slope (lower + upper) / 2, as PyTorch computes it. Training
+    draws a random slope per element: refused."""
+    lower = _module_attribute(ctx, "lower", lower)
+    upper = _module_attribute(ctx, "upper", upper)
+    if ctx.module is not None:
+        training = ctx.module.training
+    if training:
+        raise ctx.unsupported("training", "RReLU in training mode draws random slopes; put the model in eval mode")
+    if lower > upper:
+        raise ctx.unsupported("lower", f"lower={lower} must not be greater than upper={upper}, as PyTorch requires")
+    return ctx.emit_te(activation.leaky_relu, input, negative_slope=(float(lower) + float(upper)) / 2)
+
+
+@register_converter(nn.RReLU, F.rrelu)
+def rrelu(ctx, input, lower=1 / 8, upper=1 / 3, training=False, inplace=False):
+    ctx.check_inplace(inplace)
+    return _rrelu(ctx, input, lower, upper, training)
+
+
+@register_converter(torch.rrelu, F.rrelu_, aten.rrelu.default)
+def rrelu_function(ctx, input, lower=1 / 8, upper=1 / 3, training=False, generator=None):
+    ctx.check_inplace()
+    return _rrelu(ctx, input, lower, upper, training)  # the generator draws only in training
+
+
+def _prelu(ctx: NodeContext, input, weight, parameter: str):
+    """Check PReLU's weight as PyTorch does (0-D or 1-D, one slope or one per channel: axis 1 of an
+    input of rank >= 2) and emit it; errors name `parameter`."""
+    shape, weight_shape = ctx.shape(input), ctx.shape(weight)
+    if len(weight_shape) > 1:
+        raise ctx.shape_error(f"expects a 0-D or 1-D weight, got shape {weight_shape}", parameter)
+    slopes = weight_shape[0] if weight_shape else 1
+    channels = shape[1] if len(shape) >= 2 else 1
+    if not symbolic.equal(slopes, 1) and (not shape or not symbolic.equal(slopes, channels)):
+        raise ctx.shape_error(
+            f"{slopes} slopes do not match the input's {channels} channels (axis 1 of shape {shape}; 1 for rank < 2)",
+            parameter,
+        )
+    return ctx.emit_te(activation.prelu, input, weight)
+
+
+@register_converter(nn.PReLU)
+def prelu(ctx, input):
+    return _prelu(ctx, input, ctx.module_param("weight"), "num_parameters")
+
+
+@register_converter(F.prelu, "prelu", aten.prelu.default)
+def prelu_function(ctx, input, weight):
+    return _prelu(ctx, input, weight, "weight")
+
+
+@register_converter(nn.GLU, F.glu, aten.glu.default)
+def glu(ctx, input, dim=-1):
+    dim = _module_attribute(ctx, "dim", dim)
+    shape = ctx.shape(input)
+    if not shape:
+        raise ctx.shape_error("GLU does not take a 0-D input: it halves a dimension", "input")
+    axis = normalize_dim(ctx, dim, len(shape), "dim")
+    size = shape[axis]
+    if not isinstance(size, int):
+        raise ctx.shape_error(f"needs a static size along dim {dim} to halve, got shape {shape}", "dim")
+    if size % 2:
+        raise ctx.shape_error(f"halving dimension must be even, but dimension {dim} is size {size}", "dim")
+    return ctx.emit_te(activation.glu, input, axis=axis)

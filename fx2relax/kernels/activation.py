@@ -139,3 +139,58 @@ def elu(data: te.Tensor, alpha: float) -> te.Tensor:
     return _elementwise(
         data, "elu", lambda x: tirx.Select(x > zero, x, _scale(_expm1(x, data.dtype), alpha, data.dtype))
     )
+
+
+def softshrink(data: te.Tensor, lambd: float) -> te.Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, else x * 0 (±0, sign kept, as PyTorch's
+    kernel gives); NaN stays NaN (both comparisons false: x + lambd). For 0 <= lambd < inf."""
+    zero = tirx.const(0, data.dtype)
+    low, high = tirx.const(-lambd, data.dtype), tirx.const(lambd, data.dtype)
+    return _elementwise(data, "softshrink", lambda x: tirx.Select(
+        x >= low, tirx.Select(x <= high, tirx.copysign(zero, x), x - high), x - low
+    ))
+
+
+def hardshrink(data: te.Tensor, lambd: float) -> te.Tensor:
+    """0 for -lambd <= x <= lambd, else x (any lambd: a negative or NaN one keeps every x); NaN stays NaN."""
+    zero = tirx.const(0, data.dtype)
+    low, high = tirx.const(-lambd, data.dtype), tirx.const(lambd, data.dtype)
+    return _elementwise(data, "hardshrink", lambda x: tirx.Select(tirx.all(x >= low, x <= high), zero, x))
+
+
+def threshold(data: te.Tensor, threshold: float, value: float) -> te.Tensor:
+    """value where x <= threshold, else x; NaN stays NaN (the comparison is false)."""
+    bound, replacement = tirx.const(threshold, data.dtype), tirx.const(value, data.dtype)
+    return _elementwise(data, "threshold", lambda x: tirx.Select(x <= bound, replacement, x))
+
+
+def prelu(data: te.Tensor, weight: te.Tensor) -> te.Tensor:
+    """x where x > 0, else w * x: `weight` is 0-D or 1-D of size 1 (one slope), or 1-D of data's
+    size along axis 1 (one slope per channel, data of rank >= 2). NaN stays NaN; w * ±0 and w * x
+    follow IEEE (inf * 0 is NaN), as in PyTorch."""
+    zero = tirx.const(0, data.dtype)
+    per_channel = len(data.shape) >= 2 and len(weight.shape) == 1 and int(weight.shape[0]) != 1
+
+    def slope(index: tuple) -> tirx.Expr:
+        if per_channel:
+            return weight[index[1]]
+        return weight[(0,) * len(weight.shape)]
+
+    return te.compute(
+        data.shape, lambda *i: let_bound(data(*i), lambda x: tirx.Select(x > zero, x, slope(i) * x)), name="prelu"
+    )
+
+
+def glu(data: te.Tensor, axis: int) -> te.Tensor:
+    """a * (1 / (1 + exp(-b))) (`one_plus_exp_of_negated`, sigmoid's), a and b the first and second
+    halves of `data` along `axis` (0 <= axis < rank, its size even and static), in PyTorch's order
+    of operations: the result has half that size; inf * sigmoid(-inf) = inf * 0 is NaN, as in PyTorch."""
+    half = int(data.shape[axis]) // 2
+    shape = [half if a == axis else d for a, d in enumerate(data.shape)]
+    one = tirx.const(1, data.dtype)
+
+    def gated(*i):
+        second = (*i[:axis], i[axis] + half, *i[axis + 1 :])
+        return data(*i) * let_bound(data[second], lambda b: one / one_plus_exp_of_negated(b))
+
+    return te.compute(shape, gated, name="glu")

@@ -6,12 +6,12 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, tensors
 
 SHAPES = st.lists(st.integers(1, 6), min_size=1, max_size=4).map(tuple)
 # Magnitudes up to 100 reach the saturated tails of sigmoid, tanh, erf and exp.
@@ -158,6 +158,183 @@ def test_elu_is_accurate_over_a_dense_sweep():
     torch.testing.assert_close(torch.from_numpy(actual), 2.0 * torch.expm1(tiny.clamp(max=0)) + tiny.clamp(min=0), rtol=1e-6, atol=0)
     check_against_torch(nn.ELU(1.5), torch.linspace(-110, 1, 200_001))
 
+
+@given(data=st.data(), lambd=st.floats(0, 3, width=32))
+def test_softshrink(data, lambd):
+    check_forms(data, {
+        "module": lambda: nn.Softshrink(lambd),
+        "F_positional": lambda: Apply(lambda x: F.softshrink(x, lambd)),
+        "F_default": lambda: Apply(F.softshrink),
+    })
+
+
+@pytest.mark.parametrize("lambd", [-0.5, float("inf"), float("nan"), 3.4028235e38])
+def test_softshrink_lambd_out_of_range_is_refused(lambd):
+    """PyTorch raises for lambd outside [0, the largest float32] (its check is in double: 3.4028235e38 is above it)."""
+    with pytest.raises(RuntimeError, match="lambda"):
+        F.softshrink(torch.zeros(2), lambd)
+    for model in (nn.Softshrink(lambd), Apply(lambda x: F.softshrink(x, lambd))):
+        with pytest.raises(fx2relax.UnsupportedParameterError, match="lambd"):
+            fx2relax.from_module(model, (2, 3))
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["built", "compiled"])
+@pytest.mark.parametrize("model", [nn.Softshrink(0.25), nn.Softshrink(0.0), nn.Hardshrink(0.25)], ids=repr)
+def test_shrinks_keep_the_sign_of_zero(model, compiled):
+    # Softshrink gives x * 0 inside the band (-0 for negative x), Hardshrink +0; at ±lambd exactly,
+    # ±0 and the largest floats too.
+    x = torch.tensor([0.0, -0.0, 0.1, -0.1, 0.25, -0.25, 0.2500001, -0.2500001, 1e-45, -1e-45, 3.4028235e38, -3.4028235e38,
+                      float("nan"), float("inf"), float("-inf")])
+    actual = torch.from_numpy(check_against_torch(model, x, rtol=0, atol=0, compiled=compiled))
+    assert torch.equal(torch.signbit(actual[:-3]), torch.signbit(model(x)[:-3]))
+
+@given(data=st.data(), lambd=st.one_of(FLOATS, st.sampled_from([0.0, float("inf"), float("nan")])))
+def test_hardshrink(data, lambd):
+    """Any lambd: a negative or NaN one keeps every x, an infinite one zeroes every number."""
+    check_forms(data, {
+        "module": lambda: nn.Hardshrink(lambd),
+        "F_positional": lambda: Apply(lambda x: F.hardshrink(x, lambd)),
+        "torch": lambda: Apply(lambda x: torch.hardshrink(x, lambd=lambd)),
+        "method": lambda: Apply(lambda x: x.hardshrink(lambd)),
+    })
+
+
+SPECIAL_OR_FLOATS = st.one_of(FLOATS, st.sampled_from([float("inf"), float("-inf"), float("nan")]))
+
+
+@given(data=st.data(), inplace=st.booleans(), threshold=SPECIAL_OR_FLOATS, value=SPECIAL_OR_FLOATS)
+def test_threshold(data, inplace, threshold, value):
+    check_forms(data, {
+        "module": lambda: nn.Threshold(threshold, value, inplace),
+        "F_positional": lambda: Apply(lambda x: F.threshold(x, threshold, value, inplace)),
+        "F_keyword": lambda: Apply(lambda x: F.threshold(x, value=value, threshold=threshold)),
+        "F_": lambda: Apply(lambda x: F.threshold_(x, threshold, value)),
+        "torch": lambda: Apply(lambda x: torch.threshold(x, threshold, value)),
+    })
+
+
+@given(data=st.data(), inplace=st.booleans(), lower=FLOATS, width=st.floats(0, 2, width=32))
+def test_rrelu_in_eval_mode(data, inplace, lower, width):
+    """Leaky ReLU with slope (lower + upper) / 2 (negative, or 0 where -inf * 0 gives NaN, too)."""
+    upper = lower + width
+    check_forms(data, {
+        "module": lambda: nn.RReLU(lower, upper, inplace),
+        "F_positional": lambda: Apply(lambda x: F.rrelu(x, lower, upper, False, inplace)),
+        "F_default": lambda: Apply(F.rrelu),
+        "F_": lambda: Apply(lambda x: F.rrelu_(x, lower, upper)),
+        "torch": lambda: Apply(lambda x: torch.rrelu(x, lower, upper, training=False)),
+    })
+
+
+@pytest.mark.parametrize("model", [nn.RReLU().train(), Apply(lambda x: F.rrelu(x, training=True))], ids=["module", "F"])
+def test_rrelu_in_training_mode_is_refused(model):
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="training"):
+        fx2relax.from_module(model, (2, 3))
+
+
+def test_rrelu_bounds_in_wrong_order_are_refused():
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="lower"):
+        fx2relax.from_module(Apply(lambda x: F.rrelu(x, 0.5, 0.1)), (2, 3))
+
+
+class PReLUFunction(nn.Module):
+    """forward(x) = F.prelu(x, weight) (or the tensor method), the weight read as a get_attr tensor."""
+
+    def __init__(self, weight: torch.Tensor, method: bool):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.method = method
+
+    def forward(self, x):
+        return x.prelu(self.weight) if self.method else F.prelu(x, self.weight)
+
+
+@given(data=st.data(), per_channel=st.booleans(), form=st.sampled_from(["module", "F", "method", "F_0d_weight"]))
+def test_prelu(data, per_channel, form):
+    """One slope, or one per channel (axis 1; rank-1 inputs have one channel); slopes of either sign, 0 and ±inf
+    (inf * 0 is NaN), the input's NaN and ±inf too."""
+    shape = data.draw(SHAPES, label="shape")
+    slopes = shape[1] if per_channel and len(shape) >= 2 and form != "F_0d_weight" else 1
+    weight = data.draw(tensors((slopes,), special_values=True), label="weight")
+    if form == "module":
+        model = nn.PReLU(slopes)
+        model.weight.data = weight
+    else:
+        model = PReLUFunction(weight.reshape(()) if form == "F_0d_weight" else weight, method=form == "method")
+    x = data.draw(tensors(shape, special_values=True), label="x")
+    check_against_torch(model, x)
+
+
+@pytest.mark.parametrize(("model", "shape", "parameter"), [
+    (nn.PReLU(4), (2, 3), "num_parameters"),
+    (nn.PReLU(3), (3,), "num_parameters"),
+    (PReLUFunction(torch.ones(3), method=False), (2, 4, 5), "weight"),
+    (PReLUFunction(torch.ones(1, 3), method=False), (2, 3), "weight"),
+])
+def test_prelu_weight_of_wrong_shape_is_refused(model, shape, parameter):
+    with pytest.raises(RuntimeError):
+        model(torch.zeros(shape))
+    with pytest.raises(fx2relax.ShapeError, match=parameter):
+        fx2relax.from_module(model, shape)
+
+
+@given(data=st.data(), form=st.sampled_from(["module", "F", "F_default"]))
+def test_glu(data, form):
+    """a * sigmoid(b) of the halves along dim (drawn, negative too), NaN and ±inf (inf * sigmoid(-inf) is NaN)."""
+    shape = list(data.draw(SHAPES, label="shape"))
+    dim = -1 if form == "F_default" else data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    shape[dim] *= 2
+    bound = data.draw(BOUNDS, label="bound")
+    x = data.draw(tensors(shape, True, -bound, bound), label="x")
+    model = {"module": lambda: nn.GLU(dim), "F": lambda: Apply(lambda t: F.glu(t, dim)), "F_default": lambda: Apply(F.glu)}[form]()
+    check_against_torch(model, x)
+
+
+@pytest.mark.parametrize(("model", "parameter"), [
+    (nn.GLU(1), "dim"), (Apply(F.glu), "dim"), (Apply(lambda x: F.glu(x.sum())), "input"),
+])
+def test_glu_of_odd_size_or_scalar_is_refused(model, parameter):
+    with pytest.raises(RuntimeError):
+        model(torch.zeros(2, 3))
+    with pytest.raises(fx2relax.ShapeError, match=parameter):
+        fx2relax.from_module(model, (2, 3))
+
+
+def _exported_glu(data: st.DataObject) -> tuple[nn.Module, torch.Tensor]:
+    shape = list(data.draw(SHAPES, label="shape"))
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    shape[dim] *= 2
+    return nn.GLU(dim), data.draw(tensors(shape, True), label="x")
+
+
+def _exported_prelu(data: st.DataObject) -> tuple[nn.Module, torch.Tensor]:
+    shape = data.draw(SHAPES, label="shape")
+    model = nn.PReLU(shape[1] if len(shape) >= 2 and data.draw(st.booleans(), label="per channel") else 1)
+    model.weight.data = data.draw(tensors(model.weight.shape, special_values=True), label="weight")
+    return model, data.draw(tensors(shape, True), label="x")
+
+
+def _exported_elementwise(module: Callable[[st.DataObject], nn.Module]) -> Callable[[st.DataObject], tuple]:
+    return lambda data: (module(data), data.draw(tensors(data.draw(SHAPES, label="shape"), True), label="x"))
+
+
+EXPORTED = {
+    "softshrink": _exported_elementwise(lambda data: nn.Softshrink(data.draw(st.floats(0, 3, width=32), label="lambd"))),
+    "hardshrink": _exported_elementwise(lambda data: nn.Hardshrink(data.draw(FLOATS, label="lambd"))),
+    "threshold": _exported_elementwise(lambda data: nn.Threshold(data.draw(FLOATS, label="threshold"),
+                                                                 data.draw(SPECIAL_OR_FLOATS, label="value"))),
+    "rrelu": _exported_elementwise(lambda data: nn.RReLU(*sorted(data.draw(st.tuples(FLOATS, FLOATS), label="bounds")))),
+    "prelu": _exported_prelu,
+    "glu": _exported_glu,
+}
+"""The models whose torch.export graphs hold aten.softshrink, hardshrink, threshold, rrelu, prelu and glu:
+a drawn model and input for each."""
+
+
+@settings(max_examples=12)
+@given(data=st.data(), name=st.sampled_from(sorted(EXPORTED)))
+def test_exported(data, name):
+    check_exported(*EXPORTED[name](data))
 
 class ReadsMutatedInput(nn.Module):
     """relu_ mutates x, which the addition reads afterwards: PyTorch adds relu(x) to itself."""

@@ -1,17 +1,17 @@
-"""Softmax and log-softmax against PyTorch: every alias, dim drawn (negative too, None for the
-implicit legacy choice), NaN/±inf and large logits."""
+"""Softmax, log-softmax, softmin and Softmax2d against PyTorch: every alias, dim drawn (negative too,
+None for the implicit legacy choice), NaN/±inf and large logits, through torch.fx and torch.export."""
 
 import re
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, tensors
+from tests.helpers import Apply, check_against_torch, check_exported, tensors
 
 FORMS = {
     "softmax": {
@@ -28,6 +28,11 @@ FORMS = {
         "torch": lambda dim: Apply(lambda x: torch.log_softmax(x, dim, dtype=torch.float32)),
         "method": lambda dim: Apply(lambda x: x.log_softmax(dim)),
     },
+    "softmin": {
+        "module": lambda dim: nn.Softmin(dim),
+        "F": lambda dim: Apply(lambda x: F.softmin(x, dim=dim)),
+        "F_positional": lambda dim: Apply(lambda x: F.softmin(x, dim, 3, torch.float32)),
+    },
 }
 
 
@@ -41,9 +46,34 @@ def test_softmax(data, op, bound):
     check_against_torch(FORMS[op][form](dim), x)
 
 
-def test_casting_dtype_is_refused():
+@pytest.mark.parametrize("function", [torch.softmax, F.softmin])
+def test_casting_dtype_is_refused(function):
     with pytest.raises(fx2relax.UnsupportedParameterError, match="dtype"):
-        fx2relax.from_module(Apply(lambda x: torch.softmax(x, 1, dtype=torch.float64)), (2, 3))
+        fx2relax.from_module(Apply(lambda x: function(x, 1, dtype=torch.float64)), (2, 3))
+
+
+@given(data=st.data(), rank=st.sampled_from([3, 4]))
+def test_softmax2d(data, rank):
+    """Softmax over dim -3 (the channels) of a 3-D or 4-D input."""
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank).map(tuple), label="shape")
+    x = data.draw(tensors(shape, special_values=data.draw(st.booleans()), low=-100, high=100), label="x")
+    check_against_torch(nn.Softmax2d(), x)
+
+
+@settings(max_examples=6)
+@given(data=st.data(), dim=st.integers(-3, 2), softmin=st.booleans())
+def test_exported_softmin_and_softmax2d(data, dim, softmin):
+    """torch.export gives softmin as neg and softmax, Softmax2d as softmax over dim -3."""
+    model = nn.Softmin(dim) if softmin else nn.Softmax2d()
+    check_exported(model, data.draw(tensors((2, 3, 4), special_values=True), label="x"))
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (1, 2, 3, 4, 5)])
+def test_softmax2d_of_other_ranks_is_refused(shape):
+    with pytest.raises(ValueError):
+        nn.Softmax2d()(torch.zeros(shape))
+    with pytest.raises(fx2relax.ShapeError, match="3-D or 4-D"):
+        fx2relax.from_module(nn.Softmax2d(), shape)
 
 
 def test_dim_out_of_range_is_refused():
