@@ -185,3 +185,30 @@ def glu(ctx, input, dim=-1):
     if size % 2:
         raise ctx.shape_error(f"halving dimension must be even, but dimension {dim} is size {size}", "dim")
     return ctx.emit_te(activation.glu, input, axis=axis)
+
+
+@register_converter(aten.elu.default)
+def elu_aten(ctx, input, alpha=1.0, scale=1.0, input_scale=1.0):
+    """torch.export's ELU, which also carries SELU's scale and CELU's input scale."""
+    return ctx.emit_te(activation.elu, input, alpha=float(alpha), scale=float(scale), input_scale=float(input_scale))
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+"""SELU's constants, as PyTorch's ATen writes them."""
+
+
+@register_converter(nn.SELU, F.selu, torch.selu, torch.selu_, aten.selu.default)
+def selu(ctx, input, inplace=False):
+    ctx.check_inplace(inplace)
+    return ctx.emit_te(activation.elu, input, alpha=SELU_ALPHA, scale=SELU_SCALE)
+
+
+@register_converter(nn.CELU, F.celu, torch.celu, torch.celu_, aten.celu.default)
+def celu(ctx, input, alpha=1.0, inplace=False):
+    """ELU with input scale 1 / alpha (a double, as in ATen); alpha = 0 is PyTorch's ZeroDivisionError."""
+    ctx.check_inplace(inplace)
+    alpha = float(_module_attribute(ctx, "alpha", alpha))
+    if alpha == 0:
+        raise ctx.unsupported("alpha", "CELU's alpha must not be 0 (PyTorch raises ZeroDivisionError)")
+    return ctx.emit_te(activation.elu, input, alpha=alpha, input_scale=1.0 / alpha)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 from tvm import te, tirx
 
 from .elementwise import clamp_value, expr_dtype, let_bound
@@ -23,20 +24,24 @@ def _elementwise(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx
 
 def _scale(value: tirx.Expr, factor: float, dtype: str) -> tirx.Expr:
     """value * factor; for factor 0 spelled out, as TVM's simplifier folds x * 0 to 0 even where
-    IEEE (and PyTorch) give NaN: for NaN and ±inf."""
+    IEEE (and PyTorch) give NaN: for NaN and ±inf (value bound once: isfinite reads it twice)."""
     if factor != 0:
         return value * tirx.const(factor, dtype)
-    return tirx.Select(te.isfinite(value), tirx.const(0, dtype), tirx.const(float("nan"), dtype))
+    return let_bound(value, lambda x: tirx.Select(te.isfinite(x), tirx.const(0, dtype), tirx.const(float("nan"), dtype)))
 
 
 def _expm1(value: tirx.Expr, dtype: str) -> tirx.Expr:
-    """exp(x) - 1, for x <= 0, accurate near 0 where exp(x) - 1 would round to 0: Kahan's
-    (exp(x) - 1) * x / log(exp(x)) for x > -0.5 (beyond, exp(x) may be denormal and its log poor,
-    while exp(x) - 1 <= -0.39 is already accurate)."""
-    exp = te.exp(value)
-    one = tirx.const(1, dtype)
-    kahan = tirx.Select(exp == one, value, (exp - one) * value / te.log(exp))
-    return tirx.Select(value > tirx.const(-0.5, dtype), kahan, exp - one)
+    """exp(x) - 1, accurate near 0 where exp(x) - 1 would round to 0: Kahan's (exp(x) - 1) * x /
+    log(exp(x)) for |x| < 0.5 (beyond, exp(x) - 1 is already accurate, while exp(x) may be denormal
+    and its log poor, or inf and the quotient NaN); x and exp(x) bound once."""
+    one, half = tirx.const(1, dtype), tirx.const(0.5, dtype)
+
+    def formula(x: tirx.Expr) -> tirx.Expr:
+        return let_bound(te.exp(x), lambda exp: tirx.Select(
+            tirx.abs(x) < half, tirx.Select(exp == one, x, (exp - one) * x / te.log(exp)), exp - one
+        ))
+
+    return let_bound(value, formula)
 
 
 _ERF_NUMERATOR = (-1.60960333262415e-02, -2.95459980854025e-03, -7.34990630326855e-04, -5.69250639462346e-05,
@@ -133,13 +138,20 @@ def leaky_relu(data: te.Tensor, negative_slope: float) -> te.Tensor:
     )
 
 
-def elu(data: te.Tensor, alpha: float) -> te.Tensor:
-    """x where x > 0, else alpha * (exp(x) - 1), with an accurate expm1 near 0 as PyTorch uses."""
-    zero = tirx.const(0, data.dtype)
-    return _elementwise(
-        data, "elu", lambda x: tirx.Select(x > zero, x, _scale(_expm1(x, data.dtype), alpha, data.dtype))
-    )
+def elu(data: te.Tensor, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -> te.Tensor:
+    """scale * x where x > 0, else alpha * scale * expm1(input_scale * x), as PyTorch's ELU kernel
+    (SELU and CELU are ELUs with a scale and an input scale): alpha * scale multiplied in the
+    tensor's dtype, as PyTorch does, and an accurate expm1 near 0 (`_expm1`)."""
+    dtype = str(data.dtype)
+    zero = tirx.const(0, dtype)
+    float_type = np.dtype(dtype).type
+    negative_coefficient = float(float_type(alpha) * float_type(scale))
 
+    def formula(x: tirx.Expr) -> tirx.Expr:
+        negative = _scale(_expm1(_scale(x, input_scale, dtype), dtype), negative_coefficient, dtype)
+        return tirx.Select(x > zero, _scale(x, scale, dtype), negative)
+
+    return _elementwise(data, "elu", formula)
 
 def softshrink(data: te.Tensor, lambd: float) -> te.Tensor:
     """x - lambd above lambd, x + lambd below -lambd, else x * 0 (±0, sign kept, as PyTorch's

@@ -455,3 +455,46 @@ def test_lean_exponentials_are_accurate_over_a_dense_sweep(name):
     exact = function(x.double())
     normal = (exact.abs() >= torch.finfo(torch.float32).tiny) & (x > -88.72)
     assert (actual[normal] / exact[normal] - 1).abs().max() <= 2e-7
+
+
+# ---------------------------------------- ELU's family: CELU, SELU, and torch.export's aten.elu
+
+
+@given(data=st.data(), inplace=st.booleans(), alpha=FLOATS.filter(lambda alpha: alpha != 0))
+def test_celu(data, inplace, alpha):
+    check_forms(data, {
+        "module": lambda: nn.CELU(alpha, inplace),
+        "F_positional": lambda: Apply(lambda x: F.celu(x, alpha, inplace)),
+        "F_keyword": lambda: Apply(lambda x: F.celu(x, alpha=alpha)),
+        "torch": lambda: Apply(lambda x: torch.celu(x, alpha)),
+        "torch_": lambda: Apply(lambda x: torch.celu_(x, alpha)),
+    })
+
+
+@given(data=st.data(), inplace=st.booleans())
+def test_selu(data, inplace):
+    check_forms(data, {
+        "module": lambda: nn.SELU(inplace),
+        "F": lambda: Apply(lambda x: F.selu(x, inplace)),
+        "torch": lambda: Apply(torch.selu),
+        "torch_": lambda: Apply(torch.selu_),
+    })
+
+
+@pytest.mark.parametrize("model", [nn.CELU(0.0), Apply(lambda x: F.celu(x, 0.0))], ids=["module", "F"])
+def test_celu_with_alpha_zero_is_refused(model):
+    # PyTorch raises ZeroDivisionError for it.
+    with pytest.raises(fx2relax.UnsupportedParameterError, match="alpha"):
+        fx2relax.from_module(model, (2, 3))
+
+
+EXPORTED_ELUS_AND_SMOOTH_ACTIVATIONS = {
+    "elu": nn.ELU(0.7), "selu": nn.SELU(), "celu": nn.CELU(-0.5),
+}
+"""What torch.export records: aten.elu (SELU decomposes into it, with a scale) and aten.celu."""
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTED_ELUS_AND_SMOOTH_ACTIVATIONS))
+def test_smooth_activations_through_torch_export(name):
+    x = torch.cat([LOGISTIC_EDGES, torch.linspace(-100, 100, 1001)])
+    check_exported(EXPORTED_ELUS_AND_SMOOTH_ACTIVATIONS[name], x)
