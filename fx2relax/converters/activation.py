@@ -212,3 +212,31 @@ def celu(ctx, input, alpha=1.0, inplace=False):
     if alpha == 0:
         raise ctx.unsupported("alpha", "CELU's alpha must not be 0 (PyTorch raises ZeroDivisionError)")
     return ctx.emit_te(activation.elu, input, alpha=alpha, input_scale=1.0 / alpha)
+
+
+@register_converter(nn.Softplus, F.softplus, aten.softplus.default)
+def softplus(ctx, input, beta=1.0, threshold=20.0):
+    beta = float(_module_attribute(ctx, "beta", beta))
+    threshold = float(_module_attribute(ctx, "threshold", threshold))
+    return ctx.emit_te(activation.softplus, input, beta=beta, threshold=threshold)
+
+
+@register_converter(nn.Mish, F.mish, aten.mish.default)
+def mish(ctx, input, inplace=False):
+    ctx.check_inplace(inplace)
+    return ctx.emit_te(activation.mish, input)
+
+
+@register_converter(nn.LogSigmoid, F.logsigmoid, aten.log_sigmoid.default)
+def log_sigmoid(ctx, input):
+    return ctx.emit_te(activation.log_sigmoid, input)
+
+
+@register_converter(nn.Softsign, F.softsign)
+def softsign(ctx, input):
+    return ctx.emit_te(activation.softsign, input)
+
+
+@register_converter(nn.Tanhshrink, F.tanhshrink)
+def tanhshrink(ctx, input):
+    return ctx.emit_te(activation.tanhshrink, input)

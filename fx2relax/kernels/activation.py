@@ -14,7 +14,7 @@ import numpy as np
 from tvm import te, tirx
 
 from .elementwise import clamp_value, expr_dtype, let_bound
-from .math import one_plus_exp_of_negated, polynomial, tanh_value
+from .math import exp_value, one_plus_exp_of_negated, polynomial, tanh_value
 
 
 def _elementwise(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr]) -> te.Tensor:
@@ -153,6 +153,7 @@ def elu(data: te.Tensor, alpha: float, scale: float = 1.0, input_scale: float = 
 
     return _elementwise(data, "elu", formula)
 
+
 def softshrink(data: te.Tensor, lambd: float) -> te.Tensor:
     """x - lambd above lambd, x + lambd below -lambd, else x * 0 (±0, sign kept, as PyTorch's
     kernel gives); NaN stays NaN (both comparisons false: x + lambd). For 0 <= lambd < inf."""
@@ -206,3 +207,76 @@ def glu(data: te.Tensor, axis: int) -> te.Tensor:
         return data(*i) * let_bound(data[second], lambda b: one / one_plus_exp_of_negated(b))
 
     return te.compute(shape, gated, name="glu")
+
+
+def _log1p(value: tirx.Expr, dtype: str) -> tirx.Expr:
+    """log(1 + u) for u >= 0 (an exponential), accurate where 1 + u rounds: Goldberg's log(1 + u) *
+    u / ((1 + u) - 1) below u = 1 (u itself where 1 + u rounds to 1), log(1 + u) from 1 on (inf at
+    inf, where the quotient would be NaN); NaN stays NaN. u and 1 + u bound once."""
+    one = tirx.const(1, dtype)
+
+    def formula(u: tirx.Expr) -> tirx.Expr:
+        return let_bound(one + u, lambda one_plus_u: tirx.Select(
+            u < one, tirx.Select(one_plus_u == one, u, te.log(one_plus_u) * u / (one_plus_u - one)), te.log(one_plus_u)
+        ))
+
+    return let_bound(value, formula)
+
+
+def softplus(data: te.Tensor, beta: float, threshold: float) -> te.Tensor:
+    """x where beta x > threshold, else log1p(exp(beta x)) / beta, as PyTorch computes it (beta and
+    threshold rounded to the dtype; exp as `exp_value`, log1p as `_log1p`): inf where exp(beta x)
+    overflows below the threshold, 0 at -inf (for beta > 0), NaN for NaN, as in PyTorch."""
+    dtype = str(data.dtype)
+    if beta == 0:
+        return _softplus_of_zero_beta(data, math.copysign(1.0, beta) < 0, threshold)
+    beta_value, threshold_value = tirx.const(beta, dtype), tirx.const(threshold, dtype)
+
+    def formula(x: tirx.Expr) -> tirx.Expr:
+        return let_bound(x * beta_value, lambda scaled: tirx.Select(
+            scaled > threshold_value, x, _log1p(exp_value(scaled), dtype) / beta_value
+        ))
+
+    return _elementwise(data, "softplus", formula)
+
+
+def _softplus_of_zero_beta(data: te.Tensor, negative_zero: bool, threshold: float) -> te.Tensor:
+    """softplus with beta = ±0 in closed form (TVM refuses to divide by a zero constant, and the
+    general formula's Selects of constants took seconds to build): beta x is 0 for a finite x, so x
+    where 0 > threshold (in the dtype), else ln 2 / ±0 = ±inf; NaN at ±inf and NaN (beta x is NaN)."""
+    dtype = str(data.dtype)
+    nan = tirx.const(math.nan, dtype)
+    above = 0 > np.dtype(dtype).type(threshold)
+    infinity = tirx.const(-math.inf if negative_zero else math.inf, dtype)
+    return _elementwise(data, "softplus", lambda x: tirx.Select(te.isfinite(x), x if above else infinity, nan))
+
+
+def mish(data: te.Tensor) -> te.Tensor:
+    """x tanh(log1p(exp(x))), as PyTorch computes it, with no threshold (`exp_value`, `_log1p`,
+    `tanh_value`): x itself where exp(x) overflows, mish(-inf) NaN (-inf * 0), as in PyTorch. Two
+    stages: tanh's lets nested over the softplus' would take TVM's code generator minutes to simplify
+    (schedules.generic.EXPANDED_OPERATIONS_MAX), so a schedule inlines one into the other only where cheap."""
+    dtype = str(data.dtype)
+    softplus_values = _elementwise(data, "mish_softplus", lambda x: _log1p(exp_value(x), dtype))
+    return te.compute(data.shape, lambda *i: data(*i) * tanh_value(softplus_values(*i)), name="mish")
+
+
+def log_sigmoid(data: te.Tensor) -> te.Tensor:
+    """min(x, 0) - log1p(exp(-|x|)), as PyTorch computes it: no overflow at any |x| (-inf at -inf, 0
+    at inf), accurate for large x where log(sigmoid(x)) would round to 0; NaN stays NaN."""
+    dtype = str(data.dtype)
+    zero = tirx.const(0, dtype)
+    return _elementwise(
+        data, "log_sigmoid", lambda x: tirx.Select(x > zero, zero, x) - _log1p(exp_value(-tirx.abs(x)), dtype)
+    )
+
+
+def softsign(data: te.Tensor) -> te.Tensor:
+    """x / (|x| + 1), as PyTorch's F.softsign: NaN at ±inf (inf / inf)."""
+    one = tirx.const(1, data.dtype)
+    return _elementwise(data, "softsign", lambda x: x / (tirx.abs(x) + one))
+
+
+def tanhshrink(data: te.Tensor) -> te.Tensor:
+    """x - tanh(x) (`tanh_value`), as PyTorch's F.tanhshrink: ±inf at ±inf."""
+    return _elementwise(data, "tanhshrink", lambda x: x - tanh_value(x))

@@ -489,12 +489,72 @@ def test_celu_with_alpha_zero_is_refused(model):
 
 
 EXPORTED_ELUS_AND_SMOOTH_ACTIVATIONS = {
-    "elu": nn.ELU(0.7), "selu": nn.SELU(), "celu": nn.CELU(-0.5),
+    "elu": nn.ELU(0.7), "selu": nn.SELU(), "celu": nn.CELU(-0.5), "softplus": nn.Softplus(2.0, 10.0),
+    "mish": nn.Mish(), "log_sigmoid": nn.LogSigmoid(), "softsign": nn.Softsign(), "tanhshrink": nn.Tanhshrink(),
 }
-"""What torch.export records: aten.elu (SELU decomposes into it, with a scale) and aten.celu."""
+"""What torch.export records: aten.elu (SELU decomposes into it, with a scale), aten.celu, aten.softplus,
+aten.mish, aten.log_sigmoid; Softsign and Tanhshrink decompose into abs, add, div, tanh and sub."""
 
 
 @pytest.mark.parametrize("name", sorted(EXPORTED_ELUS_AND_SMOOTH_ACTIVATIONS))
 def test_smooth_activations_through_torch_export(name):
     x = torch.cat([LOGISTIC_EDGES, torch.linspace(-100, 100, 1001)])
     check_exported(EXPORTED_ELUS_AND_SMOOTH_ACTIVATIONS[name], x)
+
+
+# ---------------------------------------- smooth activations: Softplus, Mish, LogSigmoid, Softsign, Tanhshrink
+
+BETAS = st.sampled_from([1.0, 2.0, 0.3, -1.5, 0.0, -0.0])
+THRESHOLDS = st.sampled_from([20.0, 1.0, 100.0, -2.5])
+"""Softplus' parameters (a few, so that builds are reused): beta x beyond 88.7 (bound 100) overflows exp
+below a threshold of 100, as in PyTorch (inf); beta = ±0 divides ln 2 by ±0; a negative beta mirrors
+the curve."""
+
+
+@given(data=st.data(), beta=BETAS, threshold=THRESHOLDS)
+def test_softplus(data, beta, threshold):
+    check_forms(data, {
+        "module": lambda: nn.Softplus(beta, threshold),
+        "F_positional": lambda: Apply(lambda x: F.softplus(x, beta, threshold)),
+        "F_keyword": lambda: Apply(lambda x: F.softplus(x, threshold=threshold, beta=beta)),
+    })
+
+
+@given(data=st.data(), inplace=st.booleans())
+def test_mish(data, inplace):
+    check_forms(data, {
+        "module": lambda: nn.Mish(inplace),
+        "F": lambda: Apply(lambda x: F.mish(x, inplace=inplace)),
+    })
+
+
+@given(data=st.data())
+def test_log_sigmoid(data):
+    check_forms(data, {"module": nn.LogSigmoid, "F": lambda: Apply(F.logsigmoid)})
+
+
+@given(data=st.data())
+def test_softsign(data):
+    check_forms(data, {"module": nn.Softsign, "F": lambda: Apply(F.softsign)})
+
+
+@given(data=st.data())
+def test_tanhshrink(data):
+    check_forms(data, {"module": nn.Tanhshrink, "F": lambda: Apply(F.tanhshrink)})
+
+
+LOG1P_OF_EXP = {
+    "softplus": F.softplus,
+    "softplus_beta": lambda x: F.softplus(x, beta=0.25, threshold=5.0),
+    "mish": F.mish,
+    "log_sigmoid_of_negated": lambda x: F.logsigmoid(-x),
+}
+"""The activations computing log1p(exp(x)) (kernels.activation._log1p), where log(1 + exp(x)) would
+round to 0 for x < -16.6 and lose all relative accuracy."""
+
+
+@pytest.mark.parametrize("name", sorted(LOG1P_OF_EXP))
+def test_log1p_of_exp_is_accurate_relative_to_the_value_for_large_negative_inputs(name):
+    # Down to x = -87, where exp(x) is still a normal float32: within 1e-5 relatively, no atol.
+    x = torch.cat([torch.linspace(-87, 5, 4001), -torch.logspace(-30, 1, 301)])
+    check_against_torch(Apply(LOG1P_OF_EXP[name]), x, rtol=1e-5, atol=0)
