@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import Apply, check_against_torch, check_exported, tensors
+from tests import helpers
+from tests.helpers import Apply, assert_outputs_match, cached_build, check_against_torch, check_exported, tensors
 
 SHAPES = st.lists(st.integers(1, 6), min_size=1, max_size=4).map(tuple)
 # Magnitudes up to 100 reach the saturated tails of sigmoid, tanh, erf and exp.
@@ -558,3 +559,19 @@ def test_log1p_of_exp_is_accurate_relative_to_the_value_for_large_negative_input
     # Down to x = -87, where exp(x) is still a normal float32: within 1e-5 relatively, no atol.
     x = torch.cat([torch.linspace(-87, 5, 4001), -torch.logspace(-30, 1, 301)])
     check_against_torch(Apply(LOG1P_OF_EXP[name]), x, rtol=1e-5, atol=0)
+
+
+FLOAT64_FORMS = {
+    "softplus": lambda x: F.softplus(x, 2.0, 30.0), "mish": F.mish, "log_sigmoid": F.logsigmoid,
+    "celu": lambda x: F.celu(x, -0.5), "selu": F.selu,
+}
+"""The smooth activations and ELUs in float64, where they take TVM's exp, log and tanh."""
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT64_FORMS))
+def test_smooth_activations_in_float64(name):
+    # Within 1e-12 of PyTorch: the float64 path keeps a float64's accuracy, at ±700 too.
+    x = torch.cat([LOGISTIC_EDGES, torch.tensor([700.0, -700.0]), torch.linspace(-100, 100, 1001)]).double()
+    function = FLOAT64_FORMS[name]
+    mod = fx2relax.from_module(Apply(function).eval(), tuple(x.shape), dtype="float64")
+    assert_outputs_match(cached_build(mod, compiled=helpers.COMPILE_ALL)(x), function(x), rtol=1e-12, atol=1e-12)
