@@ -18,8 +18,13 @@ example: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check fx2relax tests tools benchmarks examples
-	$(PY) -m pytest
-	$(PY) -m pytest tests/converters --compiled -q
+	@# The op tests through compile (--compiled) run beside the main suite: each run is mostly one
+	@# core compiling, and there are two cores. Their log is printed after the suite's.
+	$(PY) -m pytest tests/converters --compiled -q -p no:cacheprovider > $(VENV)/compiled-tests.log 2>&1 & compiled=$$!; \
+	$(PY) -m pytest; suite=$$?; \
+	wait $$compiled; compiled_status=$$?; \
+	echo "== pytest tests/converters --compiled =="; cat $(VENV)/compiled-tests.log; \
+	test $$suite -eq 0 && test $$compiled_status -eq 0
 
 clean:
 	rm -rf $(VENV) build *.egg-info
