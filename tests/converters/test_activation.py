@@ -337,6 +337,7 @@ a drawn model and input for each."""
 def test_exported(data, name):
     check_exported(*EXPORTED[name](data))
 
+
 class ReadsMutatedInput(nn.Module):
     """relu_ mutates x, which the addition reads afterwards: PyTorch adds relu(x) to itself."""
 
