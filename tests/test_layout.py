@@ -300,6 +300,32 @@ def test_blocked_in_the_lanes_of_the_target_and_dtype(target, dtype):
         assert_outputs_match(run(x), model(x))
 
 
+@settings(max_examples=4, deadline=None)
+@given(
+    vectors=st.sampled_from([7, 15]), then_pool=st.booleans(), height=st.integers(3, 13), width=st.integers(3, 13),
+    special=st.booleans(), seed=st.integers(0, 2**16),
+)
+def test_padded_whole_vectors_write_half_vector_blocks(vectors, then_pool, height, width, special, seed):
+    # 120 or 248 output channels (AVX-512 float32): packed in whole vectors padded with zero channels
+    # (packing.PADDED_VECTORS_MAX_WASTE), the real channels stored blocked in half vectors for a
+    # depthwise conv (MobileNetV3's 120, 184, 200) or a global average pool (SqueezeNet's 1000).
+    torch.manual_seed(seed)
+    channels = vectors * LANES + LANES // 2
+    reader = nn.AdaptiveAvgPool2d(1) if then_pool else nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+    model = randomize_norms(nn.Sequential(nn.Conv2d(8, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(), reader), seed)
+    x = torch.randn(2, 8, height, width)
+    if special:
+        x[0, 0, 0, 0], x[-1, -1, -1, -1] = float("nan"), float("-inf")
+    scheduled = lower(fx2relax.from_module(model, tuple(x.shape)), host_target(), None, None)
+    conv = next(func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc) and any(
+        "conv2d_packed" in str(block.annotations) for block in stages(func)))
+    weight_shapes = [[int(d) for d in param.shape] for param in conv.params if len(param.shape) == 5 and param.shape[-1] == LANES]
+    assert [shape[0] for shape in weight_shapes][:1] == [vectors + 1]  # whole vectors, the last one padded
+    assert [int(i) for i in conv.attrs[BLOCKED_PARAMS]] == [len(conv.params) - 1]  # its output, in half vectors
+    assert [int(d) for d in conv.params[-1].shape][-1] == LANES // 2
+    check_against_torch(model, x, compiled=True)
+
+
 def test_blocked_with_weights_given_as_inputs():
     # Unpacked convs (weights as inputs, batch norms not folded) write blocked for a depthwise conv
     # to read; their own inputs stay [N, C, H, W], which only packed convs read blocked.
