@@ -24,7 +24,10 @@ FuseOps puts that scale in the epilogue of the conv that makes s (a conv2d_packe
 planes; at batch > 1), x is read so too, under the same condition. The layout changes inside the
 functions that write and read the tensor (TIR `transform_layout` of their parameter buffers), so
 no conversion runs at all: the model's inputs and outputs, and every tensor read by anything else, stay [N, C, H, W].
-One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
+A concatenation along channels (SqueezeNet's fire modules, Inception's branches) reads its inputs
+blocked and writes blocked, alone or with a max pooling or element-wise stages after it, where every
+boundary between its inputs is a whole number of vectors and its output's readers read blocked
+(schedules.concat then joins a vector of channels at a time). One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
 pattern) whose result is only the data of a linear layer on packed constant weights (the course
 CNN's conv + ReLU + max-pool → Flatten → Linear): the flatten then reads the blocked tensor in its
 own order, still a plain reshape (no copy), and the linear's packed weights are permuted along
@@ -193,6 +196,44 @@ class _ElementWise:
         return cls(full, rest)
 
 
+@dataclass(frozen=True)
+class _ChannelConcatenation:
+    """A function whose one concatenation joins 4-D parameters along channels (static boundaries),
+    followed by element-wise stages or a max pooling over the planes (SqueezeNet's fire modules,
+    Inception's branches): schedules.concat joins them a vector of channels at a time when they and
+    the output are stored blocked in lanes dividing every boundary."""
+
+    inputs: frozenset[int]
+    offsets: tuple[int, ...]
+
+    @classmethod
+    def of(cls, func: tvm.ir.BaseFunc) -> _ChannelConcatenation | None:
+        """The concatenation `func` is, else None."""
+        if not isinstance(func, tirx.PrimFunc):
+            return None
+        blocks = stages(func)
+        concats = [block for block in blocks if marked_kernel(block.annotations) == "concatenate"]
+        if len(concats) != 1 or len(func.params[-1].shape) != 4:
+            return None
+        (concat,) = concats
+        annotations = concat.annotations
+        if "fx2relax.offsets" not in annotations or int(annotations["fx2relax.axis"]) != 1:
+            return None
+        inputs = [param_index(func, region.source) for region in concat.reads]
+        others = [block for block in blocks if not block.same_as(concat)]
+        if None in inputs or any(len(func.params[index].shape) != 4 for index in inputs) or not all(
+            marked_kernel(block.annotations) == "max_pool2d"
+            or all(v.iter_type == tirx.IterVar.DataPar for v in block.iter_vars) and indexed_axes(block) is not None
+            for block in others
+        ):
+            return None
+        return cls(frozenset(inputs), tuple(int(offset) for offset in annotations["fx2relax.offsets"]))
+
+    def reads_blocked(self, index: int, lanes: int) -> bool:
+        """Whether parameter `index` is an input read a vector of `lanes` channels at a time."""
+        return index in self.inputs and all(offset % lanes == 0 for offset in self.offsets)
+
+
 BLOCKED_DTYPES = ("float32", "float64")
 """The dtypes whose activations are blocked (those our vectorised schedules are tested in)."""
 
@@ -321,6 +362,12 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             and all(arguments[index].same_as(var) for index in elementwise.full)
         )
 
+    def writes_blocked_from(call: relax.Call, index: int, var: relax.Var) -> bool:
+        """Whether `call` can write blocked when its argument `index`, `var`, is blocked: an
+        element-wise function's full-size operand, a concatenation's input."""
+        concatenation = _ChannelConcatenation.of(mod[call.args[0]])
+        return index in concatenation.inputs if concatenation is not None else blocked_with_output(call, var)
+
     def output_blocked_alike(call: relax.Call, var: relax.Var) -> bool:
         """Whether the output of `call` can be blocked in the lanes of `var` (every reader reads it blocked well)."""
         return (
@@ -337,6 +384,9 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             return conv.reads_blocked(index)
         if _reduces_planes(mod[call.args[0]], index):
             return True
+        concatenation = _ChannelConcatenation.of(mod[call.args[0]])
+        if concatenation is not None:  # the output blocked too, in the same lanes
+            return concatenation.reads_blocked(index, _blocked_lanes(var, lanes_of)) and output_blocked_alike(call, var)
         return blocked_with_output(call, var) and output_blocked_alike(call, var)
 
     def read_blocked(var: relax.Var) -> list[tuple[relax.Call, int]] | None:
@@ -367,8 +417,8 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
                 continue
             if conv.depthwise and producer not in blocked_inputs:  # a depthwise conv writes blocked only from blocked
                 continue
-        elif not any(arg in blocked and blocked_with_output(producer, arg) for arg in producer.args[1].fields):
-            continue  # an element-wise function writes blocked only from its blocked full-size operand
+        elif not any(arg in blocked and writes_blocked_from(producer, index, arg) for index, arg in enumerate(producer.args[1].fields)):
+            continue  # an element-wise function or a concatenation writes blocked only from a blocked input
         readers = read_blocked(var)
         if not readers:
             continue

@@ -14,7 +14,7 @@ from fx2relax.compiler import host_target, lower
 from fx2relax.kernels.marks import BLOCKED_PARAMS, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.generic import value_operations
-from fx2relax.schedules.vectors import vector_unit
+from fx2relax.schedules.vectors import block_lanes, vector_unit
 from tests.helpers import assert_outputs_match, check_against_torch, loops_around, written_buffers
 
 LANES = vector_unit(host_target()).lanes("float32")
@@ -323,6 +323,55 @@ def test_padded_whole_vectors_write_half_vector_blocks(vectors, then_pool, heigh
     assert [shape[0] for shape in weight_shapes][:1] == [vectors + 1]  # whole vectors, the last one padded
     assert [int(i) for i in conv.attrs[BLOCKED_PARAMS]] == [len(conv.params) - 1]  # its output, in half vectors
     assert [int(d) for d in conv.params[-1].shape][-1] == LANES // 2
+    check_against_torch(model, x, compiled=True)
+
+
+class Fire(nn.Module):
+    """SqueezeNet's fire module: a 1x1 squeeze conv, then 1x1 and 3x3 expand convs side by side,
+    concatenated along channels; `pool` max-pools the result as SqueezeNet does between fires."""
+
+    def __init__(self, channels: int, squeezed: int, expanded: tuple[int, int], pool: bool):
+        super().__init__()
+        self.squeeze = nn.Sequential(nn.Conv2d(channels, squeezed, 1), nn.ReLU())
+        self.expand1 = nn.Sequential(nn.Conv2d(squeezed, expanded[0], 1), nn.ReLU())
+        self.expand3 = nn.Sequential(nn.Conv2d(squeezed, expanded[1], 3, padding=1), nn.ReLU())
+        self.pool = nn.MaxPool2d(3, 2, ceil_mode=True) if pool else nn.Identity()
+
+    def forward(self, x):
+        x = self.squeeze(x)
+        return self.pool(torch.cat([self.expand1(x), self.expand3(x)], 1))
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    expanded=st.sampled_from([(LANES, LANES), (2 * LANES, LANES), (LANES, LANES + LANES // 2), (LANES + 4, LANES - 4)]),
+    pool=st.booleans(),
+    height=st.integers(3, 12),
+    width=st.integers(3, 12),
+    special=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_concatenated_conv_outputs_are_joined_blocked(batch, expanded, pool, height, width, special, seed):
+    # Two fires: the first's concatenation (and the max pooling after it) joins conv outputs stored
+    # blocked into a blocked tensor for the second's squeeze conv, where the boundaries are whole
+    # vectors of the concatenation's lanes; an input blocked in other lanes (16 channels in 16
+    # lanes joined in 8) is read as it is stored, [N, C, H, W]. Where a boundary falls inside a
+    # vector (LANES + 4 channels), nothing is blocked. The results are PyTorch's either way.
+    torch.manual_seed(seed)
+    channels = sum(expanded)
+    model = nn.Sequential(Fire(8, 8, expanded, pool), Fire(channels, 8, (LANES, LANES), pool=False)).eval()
+    x = torch.randn(batch, 8, height, width)
+    if special:  # NaN and -inf through the convs, the concatenation and the pooling's maximum
+        x[0, 0, 1, 1], x[-1, -1, -1, -1] = float("nan"), float("-inf")
+    functions = blocked_functions(model, tuple(x.shape))
+    joined = [(blocked, rule) for name, (blocked, rule) in functions.items() if name.startswith(("concatenate", "fused_concatenate"))]
+    lanes = block_lanes(channels, LANES)
+    whole = lanes is not None and all(boundary % lanes == 0 for boundary in (0, expanded[0], channels))
+    inputs = [index for index, size in enumerate(expanded) if whole and block_lanes(size, LANES) == lanes]
+    first = inputs + [2] if inputs else []
+    assert all(rule == "Concatenation" for blocked, rule in joined if blocked)
+    assert sorted(blocked for blocked, _ in joined) == sorted([first, []])  # the second fire's output is the model's
     check_against_torch(model, x, compiled=True)
 
 

@@ -79,6 +79,7 @@ from .generic import (
     static_extent,
     target_cores,
     top_blocks,
+    window_result_in_registers,
 )
 from .vectors import vector_unit
 
@@ -303,7 +304,7 @@ def _schedule_channel_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlock
     sch.vectorize(channel)
     if not reduced:
         return
-    _window_result_in_registers(sch, block, window, column)
+    window_result_in_registers(sch, block, window, column)
 
 
 class BlockedDepthwiseConv(ScheduleRule):
@@ -391,19 +392,6 @@ def _tile_on_stack(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, column_bl
     *_, column, channel = sch.get_loops(copy)
     sch.vectorize(channel)
     sch.unroll(column)
-
-
-def _window_result_in_registers(
-    sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, window: list[s_tir.schedule.LoopRV], column: s_tir.schedule.LoopRV
-) -> None:
-    """A pooling block's window loops unrolled and its result kept in a register (a local cache
-    under `column`, vectorised) until one store per output position."""
-    for loop in window:
-        sch.unroll(loop)
-    result = sch.cache_write(block, 0, "global")  # one vector, below STACK_MAX_BYTES: on the stack, so in a register
-    sch.reverse_compute_at(result, column)
-    sch.vectorize(sch.get_loops(result)[-1])
-    sch.decompose_reduction(block, window[0])
 
 
 class PlaneConv(ScheduleRule):
@@ -709,7 +697,7 @@ def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule
     if outputs is None or outputs >= PARALLEL_MIN_ELEMENTS:
         sch.parallel(outer)
     sch.vectorize(lane)
-    _window_result_in_registers(sch, block, window, column)
+    window_result_in_registers(sch, block, window, column)
 
 
 def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool, target: tvm.target.Target) -> tuple[int, int]:

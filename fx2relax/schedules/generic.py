@@ -230,6 +230,19 @@ def vectorize_last(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int)
     sch.vectorize(lane)
 
 
+def window_result_in_registers(
+    sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, window: list[s_tir.schedule.LoopRV], column: s_tir.schedule.LoopRV
+) -> None:
+    """A pooling block's window loops unrolled and its result kept in a register (a local cache
+    under `column`, vectorised) until one store per output position."""
+    for loop in window:
+        sch.unroll(loop)
+    result = sch.cache_write(block, 0, "global")  # one vector: a small buffer on the stack, so in a register
+    sch.reverse_compute_at(result, column)
+    sch.vectorize(sch.get_loops(result)[-1])
+    sch.decompose_reduction(block, window[0])
+
+
 def target_cores(target: tvm.target.Target) -> int:
     """The cores a kernel may run on: the target's num-cores, else this machine's."""
     return int(target.attrs.get("num-cores", 0) or os.cpu_count() or 1)
