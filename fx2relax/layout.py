@@ -27,7 +27,8 @@ no conversion runs at all: the model's inputs and outputs, and every tensor read
 A concatenation along channels (SqueezeNet's fire modules, Inception's branches) reads its inputs
 blocked and writes blocked, alone or with a max pooling or element-wise stages after it, where every
 boundary between its inputs is a whole number of vectors and its output's readers read blocked
-(schedules.concat then joins a vector of channels at a time). One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
+(schedules.concat then joins a vector of channels at a time).
+One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
 pattern) whose result is only the data of a linear layer on packed constant weights (the course
 CNN's conv + ReLU + max-pool → Flatten → Linear): the flatten then reads the blocked tensor in its
 own order, still a plain reshape (no copy), and the linear's packed weights are permuted along
