@@ -99,6 +99,8 @@ class _Convolution:
         data_param = param_index(func, data)
         channels = static_extent(data.shape[1]) if len(data.shape) == 4 else None
         output = conv.writes[0].source
+        crops = [block for block in blocks if marked_kernel(block.annotations) == "conv2d_packed_channels"]
+        outputs_shape = (crops[0].writes[0].source if crops else output).shape  # without zero-padded channels
         depthwise = (
             kernel == "conv2d" and channels is not None
             and int(conv.annotations.get("fx2relax.groups", 1)) == channels == static_extent(output.shape[1])
@@ -110,14 +112,14 @@ class _Convolution:
         ]
         operands = frozenset(
             index for block in epilogue for region in block.reads
-            if (index := param_index(func, region.source)) is not None and _same_shape(region.source.shape, output.shape)
+            if (index := param_index(func, region.source)) is not None and _same_shape(region.source.shape, outputs_shape)
         )
         result = func.params[-1].shape
         per_channel = kernel == "conv2d_packed" and [static_extent(d) for d in output.shape[2:]] == [1, 1]
         scaled = frozenset(
             index for block in epilogue if per_channel and indexed_axes(block) is not None for region in block.reads
             if (index := param_index(func, region.source)) is not None and index < len(func.params) - 1
-            and _same_shape(region.source.shape, result) and not _same_shape(result, output.shape)
+            and _same_shape(region.source.shape, result) and not _same_shape(result, outputs_shape)
         )
         return cls(
             depthwise, kernel == "conv2d_packed", winograd, data_param, operands, scaled, param_index(func, output) is not None

@@ -326,6 +326,36 @@ def test_padded_whole_vectors_write_half_vector_blocks(vectors, then_pool, heigh
     check_against_torch(model, x, compiled=True)
 
 
+class PaddedResidual(nn.Module):
+    """RegNet's 440-channel stage in small: 1x1 convs whose channels fill half vectors, the last of
+    the block adding the block's input (the residual in its epilogue), one more reading the sum."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.first = nn.Sequential(nn.Conv2d(8, channels, 1), nn.ReLU())
+        self.middle = nn.Sequential(nn.Conv2d(channels, channels, 1), nn.ReLU())
+        self.last = nn.Conv2d(channels, channels, 1)
+        self.head = nn.Conv2d(channels, 8, 1)
+
+    def forward(self, x):
+        y = self.first(x)
+        return self.head(torch.relu(self.last(self.middle(y)) + y))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_residuals_of_padded_convs_are_read_blocked(batch):
+    # The last conv computes 128 channels (its weight padded) of which 120 are real: the residual,
+    # 120 channels, is read blocked in its epilogue, and the sum written blocked for the head.
+    model = PaddedResidual(7 * LANES + LANES // 2).eval()
+    shape = (batch, 8, 6, 9)
+    functions = blocked_functions(model, shape)
+    residual = [blocked for name, (blocked, rule) in functions.items() if "add" in name]
+    assert residual == [[0, 3, 4]]  # data, residual, output: all blocked
+    x = torch.randn(shape)
+    x[0, 0, 0, 0] = float("nan")
+    check_against_torch(model, x, compiled=True)
+
+
 class Fire(nn.Module):
     """SqueezeNet's fire module: a 1x1 squeeze conv, then 1x1 and 3x3 expand convs side by side,
     concatenated along channels; `pool` max-pools the result as SqueezeNet does between fires."""
@@ -374,6 +404,41 @@ def test_concatenated_conv_outputs_are_joined_blocked(batch, expanded, pool, hei
     first = inputs + [2] if inputs else []
     assert all(rule == "Concatenation" for blocked, rule in joined if blocked)
     assert sorted(blocked for blocked, _ in joined) == sorted([first, []])  # the second fire's output is the model's
+    check_against_torch(model, x, compiled=True)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    group_width=st.sampled_from([LANES // 2, LANES // 4, LANES]),
+    groups=st.integers(2, 4),
+    stride=st.sampled_from([1, 2]),
+    dilation=st.sampled_from([1, 2]),
+    height=st.integers(5, 14),
+    width=st.integers(5, 14),
+    special=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_grouped_convs_copy_the_padded_rows_they_read(batch, group_width, groups, stride, dilation, height, width, special, seed):
+    # RegNet's and ResNeXt's grouped 3x3 conv between 1x1 convs: its input stored blocked, the
+    # padding copied a few rows at a time inside the conv's loop (not a whole padded copy of the
+    # input first), the results PyTorch's.
+    torch.manual_seed(seed)
+    channels = group_width * groups * (2 if group_width < LANES // 2 else 1)
+    channels += -channels % LANES
+    model = randomize_norms(nn.Sequential(
+        nn.Conv2d(8, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(),
+        nn.Conv2d(channels, channels, 3, stride, dilation, dilation, groups=channels // group_width), nn.BatchNorm2d(channels), nn.ReLU(),
+        nn.Conv2d(channels, 8, 1),
+    ), seed)
+    x = torch.randn(batch, 8, height, width)
+    if special:
+        x[0, 0, 0, 0], x[-1, -1, -1, -1] = float("nan"), float("inf")
+    scheduled = lower(fx2relax.from_module(model, tuple(x.shape)), host_target(), None, None)
+    grouped = [func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc) and any(
+        int(block.annotations.get("fx2relax.groups", 1)) > 1 for block in stages(func))]
+    assert len(grouped) == 1 and [int(i) for i in grouped[0].attrs[BLOCKED_PARAMS]][:1] == [0]
+    assert isinstance(grouped[0].body.block.body, tirx.For)  # one loop nest: the padding copied inside the conv's
     check_against_torch(model, x, compiled=True)
 
 

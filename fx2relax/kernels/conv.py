@@ -110,7 +110,10 @@ def conv2d_packed(
         attrs=mark("conv2d_packed", groups=groups),
     )
     if out_channels is not None and out_channels < blocks * lanes:
-        conv = te.compute((batch, out_channels, out_h, out_w), lambda *i: conv(*i), name="conv2d_packed_channels")
+        conv = te.compute(
+            (batch, out_channels, out_h, out_w), lambda *i: conv(*i), name="conv2d_packed_channels",
+            attrs=mark("conv2d_packed_channels"),  # layout and schedules find the real outputs by it
+        )
     return _add_bias(conv, bias, 2)
 
 
