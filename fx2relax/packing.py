@@ -24,7 +24,7 @@ from .kernels import linear as linear_kernels
 from .kernels import winograd
 from .kernels.marks import marked_kernel, stages
 from .schedules.generic import static_extent
-from .schedules.matmul import gemv_panel_groups, padded_rows
+from .schedules.matmul import PADDED_ROWS_MAX_WASTE, gemv_panel_groups, padded_rows
 from .schedules.vectors import VectorUnit, block_lanes, vector_unit
 
 _CALL_TIR = tvm.ir.Op.get("relax.call_tir")
@@ -129,7 +129,7 @@ class _LinearPacker(relax.PyExprMutator):
         packed = relax.const(pack_linear_weight(weight_array, width, self._panel_groups(rows, weight_array, width)), dtype)
         return self.builder_.call_te(
             linear_kernels.linear_packed, data, packed, bias, out_features=weight_array.shape[0],
-            padded_rows=None if rows is None else padded_rows(rows), primfunc_name_hint="linear_packed",
+            padded_rows=None if rows is None else padded_rows(rows, PADDED_ROWS_MAX_WASTE), primfunc_name_hint="linear_packed",
         )
 
     def _panel_groups(self, rows: int | None, weight: np.ndarray, width: int) -> int:

@@ -535,6 +535,27 @@ def test_gemm_of_rows_no_chunk_divides_runs_whole_chunks_and_one_of_the_rest():
     assert (parallel, unrolled) == (-(-197 // 16) * 8 // 2, (8, 2))
 
 
+@pytest.mark.parametrize(("rows", "chunk_tiles"), [(197, 13), (260, 11), (8 * 128, 16)])
+def test_gemm_chunks_share_the_row_tiles_evenly(rows, chunk_tiles):
+    # ViT-Ti's 197 tokens: 25 tiles of 8 rows (padded to 200) as chunks of 13 and 12 tiles, not 16
+    # and 9 (the core taking the larger chunk worked while the other waited); 260 rows (33 tiles,
+    # padded to 264): 3 chunks of 11; chunks of 16 where they divide the tiles
+    func = only_function(nn.Linear(64, 96), (rows, 64), AVX512, "linear_packed")
+    parallel, unrolled, inner = loops_around(func, "linear_packed")
+    assert unrolled == (8, 3) and inner[0] == chunk_tiles
+    assert parallel == -(-rows // (8 * chunk_tiles)) * 2
+
+
+@pytest.mark.parametrize(("rows", "tile_rows"), [(196, 8), (100, 8), (20, 4), (12, 6)])
+def test_gemm_rows_are_padded_to_whole_tiles_of_eight_where_little_is_added(rows, tile_rows):
+    # ConvNeXt's 14 x 14 = 196 tokens computed as 200 rows in tiles of 8, not 49 tiles of 4 (4 rows
+    # added: 2 %); 20 rows stay in tiles of 4 and 12 in tiles of 6 (padding would add 20 % and 33 %)
+    func = only_function(nn.Linear(64, 48), (rows, 64), tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids", "num-cores": 1}),
+                         "linear_packed")
+    _, unrolled, _ = loops_around(func, "linear_packed")
+    assert unrolled[0] == tile_rows
+
+
 @pytest.mark.parametrize(("target", "tile"), [(AVX512, (8, 3)), (HASWELL, (8, 1))], ids=["avx512", "avx2"])
 def test_gemm_of_panels_three_divide_runs_tiles_of_three_panels(target, tile):
     # 192 features (12 panels of 16): 8 rows x 3 panels, AVX-512's 24 accumulators beside 3 weight
@@ -602,14 +623,14 @@ def test_gemm_epilogues_in_the_write_back_match_torch(data, batch, features, act
 
 @settings(max_examples=10, deadline=None)
 @given(
-    data=st.data(), rows=st.sampled_from([16, 136, 200, 384]), in_features=st.sampled_from([7, 64]),
+    data=st.data(), rows=st.sampled_from([16, 136, 196, 200, 384]), in_features=st.sampled_from([7, 64]),
     out_features=st.sampled_from([32, 48, 96, 40]), activation=st.sampled_from(["none", "gelu"]),
     target=st.sampled_from([HOST, HASWELL]), dtype=st.sampled_from([torch.float32, torch.float64]),
 )
 def test_gemm_tiles_of_panels_down_chunks_of_rows_match_torch(data, rows, in_features, out_features, activation, target, dtype):
-    # tiles of 8 rows x up to 2 panels (1 of 3, 2 of 6), in one chunk (16), chunks of 16 tiles and one
-    # of the rest (136, 200 rows: 17, 25 tiles) or three (384), the epilogue per tile or as a pass
-    # (40 features: a padded panel)
+    # tiles of 8 rows x up to 2 panels (1 of 3, 2 of 6), in one chunk (16), two chunks sharing the
+    # tiles (136, 200 rows: 17, 25 tiles; 196 padded to 200) or three (384), the epilogue per tile or
+    # as a pass (40 features: a padded panel; 196 rows: padded rows)
     special_values = activation != "gelu" and data.draw(st.booleans(), label="special values")
     x = data.draw(tensors((rows, in_features), special_values=special_values), label="x").to(dtype)
     check_compiled(LinearEpilogue(in_features, out_features, True, activation, residual=False), x, target)

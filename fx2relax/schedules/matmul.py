@@ -79,14 +79,25 @@ def row_tile(rows: int | None) -> int:
     return next((tile for tile in ROW_TILES if rows % tile == 0), 1)
 
 
-def padded_rows(rows: int) -> int | None:
-    """The rows a packed GEMM of `rows` (static) rows computes when no register tile of
-    GEMM_MIN_ROWS rows or more divides them: rounded up to a multiple of ROW_TILES[0] (a ViT's 197
-    tokens: 200 rows in tiles of 8, against 197 one-row tiles waiting on the FMA latency); None
-    when they need no padding (a divisor tile, or at most one tile's worth of rows)."""
-    if rows <= ROW_TILES[0] or row_tile(rows) >= GEMM_MIN_ROWS:
+PADDED_ROWS_MAX_WASTE = 1 / 16
+"""A packed linear whose rows ROW_TILES[0] does not divide computes them padded to its multiple
+where that adds at most this fraction of rows, although a smaller tile divides them: ConvNeXt's
+14 x 14 = 196 tokens as 200 rows in 8 x 3 tiles instead of 4 x 3 (196 x 384 -> 1536 and GELU, two
+threads: 902 -> 819 us)."""
+
+
+def padded_rows(rows: int, max_waste: float = 0.0) -> int | None:
+    """The rows a product of `rows` (static) rows computes when no register tile of GEMM_MIN_ROWS
+    rows or more divides them, or when ROW_TILES[0] does not and its multiple adds at most
+    `max_waste` of the rows: rounded up to a multiple of ROW_TILES[0] (a ViT's 197 tokens: 200
+    rows in tiles of 8, against 197 one-row tiles waiting on the FMA latency); None when they need
+    no padding (a divisor tile, or at most one tile's worth of rows)."""
+    padded = -(-rows // ROW_TILES[0]) * ROW_TILES[0]
+    if rows <= ROW_TILES[0] or padded == rows:
         return None
-    return -(-rows // ROW_TILES[0]) * ROW_TILES[0]
+    if row_tile(rows) >= GEMM_MIN_ROWS and padded - rows > max_waste * rows:
+        return None
+    return padded
 
 
 def gemv_panel_groups(
@@ -203,14 +214,17 @@ class _PackedProduct:
         return min(tiles, key=lambda tile: ((tile[0] + tile[1]) / (tile[0] * tile[1]), -tile[0]))
 
     def chunk(self, tile_rows: int) -> int:
-        """Rows per chunk (ROW_CHUNK) of a GEMM in tiles of `tile_rows` rows: the most whole tiles up
-        to ROW_CHUNK, the last chunk holding the tiles left (chunks dividing the rows were one tile
-        for ViT's 8 x 197 rows, each tile of panels then reading its weights from L2 again: ViT-Ti's
-        1576 x 192 x 576 and 1576 x 192 x 192, one thread, 2.26 -> 1.99 and 0.83 -> 0.72 ms); one
-        tile for symbolic rows."""
+        """Rows per chunk (ROW_CHUNK) of a GEMM in tiles of `tile_rows` rows: as few chunks of whole
+        tiles as ROW_CHUNK allows, the tiles shared out evenly, the last chunk holding those left
+        (chunks dividing the rows were one tile for ViT's 8 x 197 rows, each tile of panels then
+        reading its weights from L2 again: ViT-Ti's 1576 x 192 x 576 and 1576 x 192 x 192, one
+        thread, 2.26 -> 1.99 and 0.83 -> 0.72 ms; ViT's 200 rows as 128 + 72 kept one core
+        waiting on the other: as 104 + 96, two threads, 240 -> 198 us for 197 x 768 x 192); one tile for symbolic rows."""
         if self.rows is None:
             return tile_rows
-        return max(tile_rows, min(self.rows, ROW_CHUNK) // tile_rows * tile_rows)
+        tiles = -(-self.rows // tile_rows)
+        chunks = -(-tiles // max(1, ROW_CHUNK // tile_rows))
+        return -(-tiles // chunks) * tile_rows
 
     def fits_row_tiles(self, target: tvm.target.Target) -> bool:
         """Whether the rows are symbolic and one row x all panels makes a register tile of enough
