@@ -75,15 +75,31 @@ def _operand_batch(shape: tuple, batch_index: tuple, groups: int) -> tuple:
     return tuple(index)
 
 
+KEY_BLOCK = 16
+"""scaled_dot_product_attention computes the scores of more keys than this, in no whole number of
+blocks of it, padded to a whole number (`padded_keys`): the softmax's rows are then whole vectors
+of up to 16 lanes (AVX-512's float32), reduced lane by lane, where ViT's 197 keys left its row max
+and sum scalar (one thread: 3.06 ms for 8 images' 3 heads, against 2.49 ms for 208 real keys)."""
+
+
+def padded_keys(source: int | None) -> int | None:
+    """The keys an attention of `source` keys (None: symbolic) computes: rounded up to a whole
+    number of KEY_BLOCK where more than one block's worth fills no whole number of them; else None."""
+    if source is None or source <= KEY_BLOCK or source % KEY_BLOCK == 0:
+        return None
+    return -(-source // KEY_BLOCK) * KEY_BLOCK
+
+
 def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Tensor | None = None,
-                     causal: bool = False, groups: int = 1) -> te.Tensor:
+                     causal: bool = False, groups: int = 1, real_keys: int | None = None) -> te.Tensor:
     """(query * scale) · key^T + mask, scaling the query before the product as PyTorch does; with
-    `causal`, -inf where the key comes after the query (key index > query index).
+    `causal`, -inf where the key comes after the query (key index > query index); with `real_keys`
+    (fewer than the keys given: the rest is padding), -inf for the keys from `real_keys` on.
 
     query: [*qbatch, length, head_dim]; key: [*kbatch, source, head_dim], batch axes broadcasting
     against the query's (as matmul's do), key heads (axis -3) read by `groups` query heads each;
     mask: additive (float) or bool (True where attending), broadcastable to [*batch, length,
-    source], or None. Returns [*batch, length, source], batch the broadcast batch axes.
+    real_keys or source], or None. Returns [*batch, length, source], batch the broadcast batch axes.
     """
     d = te.reduce_axis((0, query.shape[-1]), name="d")
     factor = tirx.const(scale, query.dtype)
@@ -97,19 +113,23 @@ def attention_scores(query: te.Tensor, key: te.Tensor, scale: float, mask: te.Te
         name="attention_scores",
         attrs=mark("attention_scores"),
     )
-    if mask is None and not causal:
+    padded = real_keys is not None and real_keys != key.shape[-2]
+    if mask is None and not causal and not padded:
         return scores
+    negative_infinity = tirx.const(float("-inf"), scores.dtype)
 
     def masked(*i):
         value = scores(*i)
-        if mask is not None:
-            entry = mask[broadcast_index(mask.shape, i)]
+        if mask is not None:  # read at a real key (the padded ones' scores are -inf below)
+            entry = mask[broadcast_index(mask.shape, (*i[:-1], tirx.min(i[-1], real_keys - 1) if padded else i[-1]))]
             if mask.dtype == "bool":  # True: attend
-                value = tirx.Select(entry, value, tirx.const(float("-inf"), scores.dtype))
+                value = tirx.Select(entry, value, negative_infinity)
             else:
                 value = value + entry
         if causal:
-            value = tirx.Select(i[-1] > i[-2], tirx.const(float("-inf"), scores.dtype), value)
+            value = tirx.Select(i[-1] > i[-2], negative_infinity, value)
+        if padded:
+            value = tirx.Select(i[-1] >= real_keys, negative_infinity, value)
         return value
 
     return te.compute(scores.shape, masked, name="masked_scores")
@@ -163,8 +183,20 @@ def scaled_dot_product_attention(query: te.Tensor, key: te.Tensor, value: te.Ten
     """softmax(`attention_scores`) · value in one kernel, a fully masked row's weights 0 (PyTorch's
     `_safe_softmax`): compile's FusedAttention then keeps each block of query rows' scores in L1
     from the product through the softmax into `attend`. Operands as `attention_scores` and `attend`
-    (`groups`: query heads per key head, per value head). Returns [*batch, length, head_dim]."""
-    scores = attention_scores(query, key, scale, mask=mask, causal=causal, groups=groups[0])
+    (`groups`: query heads per key head, per value head). Returns [*batch, length, head_dim].
+    The scores of `padded_keys` keys: zero keys past the real ones, their scores -inf, so their
+    weights are exactly 0 (the real keys' max, sum and weights are those of the unpadded row) and
+    `attend` reads only the real keys' weights."""
+    source = key.shape[-2]
+    real_keys = int(source) if isinstance(source, (int, tirx.IntImm)) else None
+    padded = padded_keys(real_keys)
+    if padded is not None:
+        real = key
+        zero = tirx.const(0, key.dtype)
+        key = te.compute((*key.shape[:-2], padded, key.shape[-1]),
+                         lambda *i: tirx.if_then_else(i[-2] < source, real(*i), zero), name="padded_keys")
+    scores = attention_scores(query, key, scale, mask=mask, causal=causal, groups=groups[0],
+                              real_keys=None if padded is None else real_keys)
     weights = softmax(scores, axis=len(scores.shape) - 1, zero_masked_slices=True)
     return attend(weights, value, groups=groups[1])
 

@@ -17,6 +17,10 @@ Tokens that fill no whole tile are padded (pad_einsum): the queries to whole row
 whole vectors, the padded queries and keys copied once as zeros, their scores computed and never
 read. ViT's 197 tokens (a prime) otherwise gave one-row blocks of scalar score columns, each a
 chain of 64 dependent multiply-adds, and scalar exponentials: 5.4 ms per ViT-Ti layer at 5 GFLOP/s.
+Past a block of keys (kernels.attention.KEY_BLOCK) the kernel itself scores whole blocks, the padded
+keys' scores -inf, so the row max and sum run in vector lanes over whole rows (TIR cannot split
+them into lane partials over a row of no whole number of vectors); here only keys between a vector
+and a block are padded (AVX2's 8 lanes, 12 keys).
 """
 
 from __future__ import annotations
@@ -79,10 +83,11 @@ class FusedAttention(ScheduleRule):
             return None
         if any(_is_reduction(sch, block) for block in [*blocks[:first], *blocks[product_index + 1 :]]):
             return None
-        *batch_loops, i_loop, d_loop, s_loop = sch.get_loops(product)
-        length, head_dim, source = (static_extent(sch.get(loop).extent) for loop in (i_loop, d_loop, s_loop))
-        if None in (length, head_dim, source):
-            return None
+        *batch_loops, i_loop, d_loop, _ = sch.get_loops(product)
+        *_, keys_loop, depth_loop = sch.get_loops(scores)  # keys scored: padded by the kernel, if (kernels.attention.padded_keys)
+        length, head_dim, source = (static_extent(sch.get(loop).extent) for loop in (i_loop, d_loop, keys_loop))
+        if None in (length, head_dim, source) or static_extent(sch.get(depth_loop).extent) == 1:
+            return None  # symbolic, or queries of one feature (no loop over them for the score tiles)
         lanes = vector_unit(target).lanes(output_dtype(sch, product))
         d_width, width = largest_divisor(head_dim, lanes), largest_divisor(source, lanes)  # vectors dividing the axes
         if d_width == 1 or (width == 1 and source < lanes):  # a prime number of head features, or of few keys
@@ -128,7 +133,10 @@ class FusedAttention(ScheduleRule):
         i_outer, i_inner = sch.split(i_loop, factors=[None, rows])
         d_outer, d_vector, lane = sch.split(d_loop, factors=[None, d_vectors, d_width])
         sch.reorder(*batch_loops, i_outer, d_outer, s_loop, i_inner, d_vector, lane)
-        masked = injective[:-1]  # the mask and causal selection, if any
+        masked = injective[:-1]  # the mask, causal selection and padded keys' -inf, if any
+        # applied as the score tile is written back, unless the scores are padded here: the mask
+        # then reads the real rows and keys only, which TIR cannot inline into the padded tile
+        mask_apart = bool(masked) and (pad_keys or pad_rows)
         row_stages = [weights, exp_sum, partials[1], exponentials, row_max, partials[0], *masked, None if pad_keys else scores]
         row_stages = [block for block in row_stages + [scaled_query] if block is not None]
         for block in row_stages:
@@ -158,7 +166,7 @@ class FusedAttention(ScheduleRule):
             for loop in (*score_rows, column_vector):
                 sch.unroll(loop)
             sch.decompose_reduction(scores, depth)
-        if masked and not pad_keys:  # the mask and causal selection applied as the tile is written back
+        if masked and not mask_apart:
             sch.reverse_compute_inline(masked[0])
 
         for block, partial in zip((row_max, exp_sum), partials):
@@ -169,7 +177,7 @@ class FusedAttention(ScheduleRule):
                 interleave_rows(sch, block, inner)
         if scaled_query is not None:
             vectorize_last(sch, sch.get_loops(scaled_query)[-1], d_width)
-        for block in (*masked, exponentials, weights) if pad_keys else (exponentials, weights) if width > 1 else ():
+        for block in (*(masked if mask_apart else ()), exponentials, weights) if pad_keys or width > 1 else ():
             _vectorize_keys(sch, sch.get_loops(block)[-1], lanes if pad_keys else width)
         return sch
 

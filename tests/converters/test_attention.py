@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fx2relax
-from tests.helpers import check_against_torch, tensors
+from tests.helpers import bool_tensors, check_against_torch, tensors
 
 
 class Attention(nn.Module):
@@ -157,6 +157,23 @@ def test_scaled_dot_product_attention_matches_torch(data, mask, scale, enable_gq
                              enable_gqa=enable_gqa)
     shapes = [(*query_batch, length, features), (*batch, source, features), (*batch, source, value_features), mask_shape]
     check_against_torch(model, [data.draw(tensors(shape)) for shape in shapes])
+
+
+@settings(max_examples=16, deadline=None)
+@given(st.data(), st.sampled_from(["none", "input", "bool", "causal"]), st.sampled_from([17, 20, 31, 33]), st.booleans())
+def test_scaled_dot_product_attention_of_keys_in_no_whole_block_matches_torch(data, mask, source, enable_gqa):
+    """More keys than kernels.attention.KEY_BLOCK in no whole number of blocks: scored padded to
+    whole blocks, the padded keys' weights exactly 0, masks (NaN, ±inf; bool rows attending to
+    nothing) read at the real keys only, causal rows, key heads shared."""
+    length, heads = data.draw(st.integers(1, 5)), data.draw(st.sampled_from([1, 2]))
+    groups = data.draw(st.integers(1, 2)) if enable_gqa else 1
+    features, value_features = data.draw(st.integers(1, 8)), data.draw(st.integers(1, 5))
+    mask_shape = data.draw(st.sampled_from([(length, source), (1, heads * groups, length, source), (1, source)]))
+    model = ScaledDotProduct("none" if mask == "causal" else mask, data.draw(bool_tensors(mask_shape), label="bool mask"),
+                             is_causal=mask == "causal", enable_gqa=enable_gqa)
+    shapes = [(2, heads * groups, length, features), (2, heads, source, features), (2, heads, source, value_features)]
+    inputs = [data.draw(tensors(shape), label=name) for shape, name in zip(shapes, ("query", "key", "value"))]
+    check_against_torch(model, [*inputs, data.draw(tensors(mask_shape, special_values=True), label="mask")])
 
 
 @settings(max_examples=40)
