@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from tvm import te, tirx
 
 from .marks import mark
+from .rearrange import wrapped_index
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -29,7 +30,7 @@ def _source_index(index: tirx.Expr, before: int, after: int, size: int, mode: st
         return tirx.Select(mirrored >= size, 2 * (size - 1) - mirrored, mirrored)
     start = max(0, -before)
     kept = size + min(before, 0) + min(after, 0)
-    return start + tirx.floormod(index - max(before, 0), kept)
+    return start + wrapped_index(index - max(before, 0), kept)  # padding of at most `kept` (the converter checks)
 
 
 def pad(data: te.Tensor, padding: Sequence[Sequence[int]], mode: str = "constant", value: float = 0.0) -> te.Tensor:

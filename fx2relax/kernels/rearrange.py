@@ -12,14 +12,29 @@ from collections.abc import Sequence
 from tvm import te, tirx
 
 
+def wrapped_index(index: tirx.PrimExpr, size: tirx.PrimExpr) -> tirx.PrimExpr:
+    """`index` mod `size` for an index at most one `size` below 0 or past the end, by comparisons:
+    TVM's lowering (FlattenBuffer's simplification) rewrote the floormod of a shifted index, read in
+    loops that a schedule fused, into a wrong one ((i // 28 + 25) % 28 and (i % 28 + 25) % 28 into
+    (i + 700) % 784 and (i + 700) % 28: a 2-D roll of 28 x 28 read the wrong columns)."""
+    return tirx.Select(index < 0, index + size, tirx.Select(index >= size, index - size, index))
+
+
 def roll(data: te.Tensor, shifts: Sequence[int]) -> te.Tensor:
     """Shift each axis cyclically, as `torch.roll` with dims: out[..., i, ...] = data[..., (i - shift) mod n, ...].
 
     data: [d0, ..., dn]; shifts: one int per axis (0 leaves the axis). Returns the same shape.
     """
 
+    def axis_source(index: tirx.PrimExpr, shift: int, size: tirx.PrimExpr) -> tirx.PrimExpr:
+        if shift == 0:
+            return index
+        if isinstance(size, (int, tirx.IntImm)):  # a shift within one period either side (wrapped_index)
+            return wrapped_index(index - shift % int(size), size)
+        return tirx.floormod(index - shift, size)
+
     def source(*out):
-        return data[tuple(i if s == 0 else tirx.floormod(i - s, d) for i, s, d in zip(out, shifts, data.shape))]
+        return data[tuple(axis_source(i, s, d) for i, s, d in zip(out, shifts, data.shape))]
 
     return te.compute(data.shape, source, name="roll")
 
@@ -38,7 +53,8 @@ def roll_flat(data: te.Tensor, shift: int) -> te.Tensor:
         flat = 0
         for index, dim in zip(out, shape):
             flat = flat * dim + index
-        flat = tirx.floormod(flat - shift, total)
+        flat = (wrapped_index(flat - shift % int(total), total) if isinstance(total, (int, tirx.IntImm))
+                else tirx.floormod(flat - shift, total))
         indices = []
         for dim in reversed(shape):
             indices.append(tirx.floormod(flat, dim))

@@ -84,7 +84,7 @@ class FusedAttention(ScheduleRule):
         if any(_is_reduction(sch, block) for block in [*blocks[:first], *blocks[product_index + 1 :]]):
             return None
         *batch_loops, i_loop, d_loop, _ = sch.get_loops(product)
-        *_, keys_loop, depth_loop = sch.get_loops(scores)  # keys scored: padded by the kernel, if (kernels.attention.padded_keys)
+        *_, keys_loop, depth_loop = sch.get_loops(scores)  # the keys scored, which the kernel may pad (padded_keys)
         length, head_dim, source = (static_extent(sch.get(loop).extent) for loop in (i_loop, d_loop, keys_loop))
         if None in (length, head_dim, source) or static_extent(sch.get(depth_loop).extent) == 1:
             return None  # symbolic, or queries of one feature (no loop over them for the score tiles)

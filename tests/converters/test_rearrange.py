@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fx2relax
@@ -36,6 +36,35 @@ def test_roll_matches_torch(case, form, data):
         "keyword": Apply(lambda x: torch.roll(x, shifts=shifts, dims=dims)),
     }[form]
     check_against_torch(model, data.draw(tensors(shape, special_values=True)))
+
+
+class PlusResidual(torch.nn.Module):
+    """`wrap(x)` plus the residual `y`."""
+
+    def __init__(self, wrap):
+        super().__init__()
+        self.wrap = wrap
+
+    def forward(self, x, y):
+        return self.wrap(x) + y
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(5, 30), st.integers(5, 30), st.sampled_from([8, 32]), st.sampled_from(["dims", "flat", "circular"]),
+       st.integers(-60, 60), st.integers(-60, 60), st.integers(0, 2**31))
+@example(28, 28, 32, "dims", 3, 3, 0).via("Swin-T's shifted windows at 28 x 28")
+def test_wraparounds_of_planes_compiled_match_torch(height, width, channels, op, shift_rows, shift_cols, seed):
+    # Swin's shifted windows: a 2-D roll of 28 x 28 planes plus the residual, compiled, read the
+    # wrong columns (TVM's lowering rewrote the loops' fused floormods; kernels.rearrange.wrapped_index)
+    wrap = {
+        "dims": lambda x: torch.roll(x, shifts=(shift_rows, shift_cols), dims=(1, 2)),
+        "flat": lambda x: torch.roll(x, shifts=shift_rows * width + shift_cols),
+        "circular": lambda x: torch.nn.functional.pad(x.permute(0, 3, 1, 2), (min(abs(shift_cols), width),) * 2
+                                                      + (min(abs(shift_rows), height),) * 2, mode="circular").permute(0, 2, 3, 1),
+    }[op]
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, height, width, channels, generator=generator)
+    check_against_torch(PlusResidual(wrap), [x, torch.randn(wrap(x).shape, generator=generator)], compiled=True)
 
 
 def test_roll_keeps_a_symbolic_batch():
