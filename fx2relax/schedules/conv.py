@@ -724,11 +724,14 @@ def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool,
     row has a divisor from SHORT_COLUMN_TILE_MIN to SHORT_COLUMN_TILE columns (`several_vectors`
     allowing), that many columns x the most vectors dividing the channels within the register
     budget: each broadcast input then feeds several FMAs and each weight vector several columns
-    (MobileNetV2's 14x14x576 1x1 conv: 3 x 7, not 1 x 14; ONNX Runtime's MLAS takes 4 x 6).
+    (MobileNetV2's 14x14x576 1x1 conv: 3 x 7, not 1 x 14; ONNX Runtime's MLAS takes 4 x 6); so
+    too where no divisor from SHORT_COLUMN_TILE_MIN to COLUMN_TILE exists (Inception's rows of a
+    prime 17 columns, an SE block's pooled 1 x 1 planes: 12 x 1 for 192 channels instead of 2 x 1,
+    two FMA chains; Inception-v3's 768 -> 192 1x1 conv at 17 x 17, two threads: 809 -> 564 us).
     Otherwise COLUMN_TILE columns x two vectors where they fit TILE_ACCUMULATORS, else one."""
     tile = _column_tile(width)
     short = None if width is None else largest_divisor(width, SHORT_COLUMN_TILE)
-    if several_vectors and short is not None and short >= SHORT_COLUMN_TILE_MIN:
+    if several_vectors and short is not None and (short >= SHORT_COLUMN_TILE_MIN or tile < SHORT_COLUMN_TILE_MIN):
         registers = vector_unit(target).registers  # accumulators, a weight vector each, the broadcast input
         vectors = max(
             v for v in range(1, channel_vectors + 1)
