@@ -587,6 +587,17 @@ def test_packed_conv_rows_of_no_short_divisor_take_every_vector_that_fits(width,
     assert tuple(extent for extent in unrolled if extent > 1) == tuple(extent for extent in tile if extent > 1)
 
 
+@pytest.mark.parametrize(("cores", "tile"), [(1, (2, 7)), (2, (8, 1))])
+def test_gemm_of_few_rows_on_large_weights_keeps_a_tile_of_panels_per_core(cores, tile):
+    # the course CNN's linear at batch 8 (8 x 5408 -> 100, 7 panels, 2.4 MB of weights): 2 x 7 tiles
+    # on one core, but on two 8 x 1 tiles, 7 of them in parallel (a 2 x 7 tile was the only task: 219 -> 48 us)
+    target = tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids", "num-cores": cores})
+    func = only_function(nn.Linear(5408, 100), (8, 5408), target, "linear_packed")
+    assert str(func.attrs[SCHEDULE_RULE]) == "PackedGemm"
+    parallel, unrolled, _ = loops_around(func, "linear_packed")
+    assert (parallel, unrolled) == (7 // tile[1], tile)
+
+
 def allocated_scopes(func: tirx.PrimFunc) -> list[str]:
     """The scopes of the buffers `func` allocates besides its parameters (at its root block)."""
     return [buffer.scope() for buffer in func.body.block.alloc_buffers]

@@ -186,7 +186,8 @@ class _PackedProduct:
         (ROW_TILES[0]), where the weights are read once whatever the tile, the tile of whole
         divisors with the fewest loads per FMA, (rows + panels) / (rows x panels), within the
         accumulator budget (the course CNN's 4 x 5408 x 100, 7 panels: 2 x 7 instead of 4 x 1,
-        70 -> 54 us); else `row_tile` rows x the most panels (up to GEMM_TILE_PANELS, dividing the
+        70 -> 54 us), among those leaving a tile of panels per core where the product is large
+        enough to run in parallel; else `row_tile` rows x the most panels (up to GEMM_TILE_PANELS, dividing the
         panels) whose accumulators fit the budget beside one weight vector per panel and the broadcast
         input and that still leave a (chunk, tile of panels) pair per core where some count does (a
         64 x 48 product on two cores: 8 x 1, 3 pairs, not 8 x 3 on one core): 8 x 3 on AVX-512's 32 registers where 3
@@ -211,7 +212,11 @@ class _PackedProduct:
             (rows, panels) for rows in range(1, ROW_TILES[0] + 1) for panels in range(1, self.panels + 1)
             if self.rows % rows == 0 and self.panels % panels == 0 and rows * panels <= budget
         ]
-        return min(tiles, key=lambda tile: ((tile[0] + tile[1]) / (tile[0] * tile[1]), -tile[0]))
+        # one chunk of rows: a large product's tiles of panels are its only parallel tasks, so first
+        # as many of them as cores (the course CNN's 8 x 5408 x 100, 2.4 MB of weights: 2 x 7 ran on
+        # one core, 219 us; 8 x 1, 7 tiles over two cores)
+        cores = target_cores(target) if self.rows * self.panels * self.width * (self.depth or 0) > SERIAL_MAX_MACS else 1
+        return min(tiles, key=lambda tile: (-min(self.panels // tile[1], cores), (tile[0] + tile[1]) / (tile[0] * tile[1]), -tile[0]))
 
     def chunk(self, tile_rows: int) -> int:
         """Rows per chunk (ROW_CHUNK) of a GEMM in tiles of `tile_rows` rows: as few chunks of whole
