@@ -778,16 +778,14 @@ class PackedQkvAttention(nn.Module):
         return out.transpose(1, 2).reshape(batch, tokens, channels)
 
 
-def vectorized_score_tiles(func: tirx.PrimFunc) -> list[bool]:
-    """For each attention_scores block inside a vectorised loop of `func`: whether it runs unpredicated
-    (whole vectors; a predicate on the lanes would make TVM compute the vector element by element)."""
-    found = []
-    pending = [(func.body, False)]
+def realizes_in_vectorized_loops(func: tirx.PrimFunc) -> list[s_tir.SBlockRealize]:
+    """The block realizes of `func` that sit inside a vectorised loop."""
+    found, pending = [], [(func.body, False)]
     while pending:
         stmt, vectorized = pending.pop()
         if isinstance(stmt, s_tir.SBlockRealize):
-            if vectorized and marked_kernel(stmt.block.annotations) == "attention_scores":
-                found.append(isinstance(stmt.predicate, tirx.IntImm) and bool(stmt.predicate.value))
+            if vectorized:
+                found.append(stmt)
             pending.append((stmt.block.body, vectorized))
         elif isinstance(stmt, tirx.SeqStmt):
             pending.extend((inner, vectorized) for inner in stmt.seq)
@@ -796,6 +794,13 @@ def vectorized_score_tiles(func: tirx.PrimFunc) -> list[bool]:
         elif hasattr(stmt, "body"):  # bindings, attributes, allocations
             pending.append((stmt.body, vectorized))
     return found
+
+
+def vectorized_score_tiles(func: tirx.PrimFunc) -> list[bool]:
+    """For each attention_scores block inside a vectorised loop of `func`: whether it runs unpredicated
+    (whole vectors; a predicate on the lanes would make TVM compute the vector element by element)."""
+    return [isinstance(realize.predicate, tirx.IntImm) and bool(realize.predicate.value)
+            for realize in realizes_in_vectorized_loops(func) if marked_kernel(realize.block.annotations) == "attention_scores"]
 
 
 @pytest.mark.parametrize("target", [HOST, HASWELL], ids=["host", "haswell"])
@@ -812,24 +817,6 @@ def test_packed_qkv_attention_of_a_prime_number_of_tokens_gets_vector_score_tile
     assert tiles and all(tiles)
 
 
-def vectorized_blocks(func: tirx.PrimFunc) -> set[str]:
-    """The names of the blocks of `func` inside a vectorised loop."""
-    found, pending = set(), [(func.body, False)]
-    while pending:
-        stmt, vectorized = pending.pop()
-        if isinstance(stmt, s_tir.SBlockRealize):
-            if vectorized:
-                found.add(stmt.block.name_hint)
-            pending.append((stmt.block.body, vectorized))
-        elif isinstance(stmt, tirx.SeqStmt):
-            pending.extend((inner, vectorized) for inner in stmt.seq)
-        elif isinstance(stmt, tirx.For):
-            pending.append((stmt.body, vectorized or stmt.kind == tirx.ForKind.VECTORIZED))
-        elif hasattr(stmt, "body"):
-            pending.append((stmt.body, vectorized))
-    return found
-
-
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention_of_keys_in_no_whole_vector_reduces_its_rows_by_vector_lanes(causal):
     # ViT-Ti's 197 keys are scored as 208 (kernels.attention.padded_keys), the padded ones -inf: the
@@ -838,7 +825,8 @@ def test_attention_of_keys_in_no_whole_vector_reduces_its_rows_by_vector_lanes(c
     model = PackedQkvAttention(3, 16, None, None, causal=causal).eval()
     func = only_function(model, (1, 197, 48), AVX512, "attend")
     assert str(func.attrs[SCHEDULE_RULE]) == "FusedAttention"
-    assert {"T_softmax_maxelem_rf_update", "T_softmax_expsum_rf_update"} <= vectorized_blocks(func)
+    vectorized = {realize.block.name_hint for realize in realizes_in_vectorized_loops(func)}
+    assert {"T_softmax_maxelem_rf_update", "T_softmax_expsum_rf_update"} <= vectorized
 
 
 @settings(max_examples=6, deadline=None)

@@ -20,21 +20,22 @@ def wrapped_index(index: tirx.PrimExpr, size: tirx.PrimExpr) -> tirx.PrimExpr:
     return tirx.Select(index < 0, index + size, tirx.Select(index >= size, index - size, index))
 
 
+def shifted_index(index: tirx.PrimExpr, shift: int, size: tirx.PrimExpr) -> tirx.PrimExpr:
+    """(`index` - `shift`) mod `size` for an index in [0, size): the shift reduced to one period and
+    wrapped by comparisons (`wrapped_index`) where the size is static, a floormod where it is symbolic."""
+    if isinstance(size, (int, tirx.IntImm)):
+        return wrapped_index(index - shift % int(size), size)
+    return tirx.floormod(index - shift, size)
+
+
 def roll(data: te.Tensor, shifts: Sequence[int]) -> te.Tensor:
     """Shift each axis cyclically, as `torch.roll` with dims: out[..., i, ...] = data[..., (i - shift) mod n, ...].
 
     data: [d0, ..., dn]; shifts: one int per axis (0 leaves the axis). Returns the same shape.
     """
 
-    def axis_source(index: tirx.PrimExpr, shift: int, size: tirx.PrimExpr) -> tirx.PrimExpr:
-        if shift == 0:
-            return index
-        if isinstance(size, (int, tirx.IntImm)):  # a shift within one period either side (wrapped_index)
-            return wrapped_index(index - shift % int(size), size)
-        return tirx.floormod(index - shift, size)
-
     def source(*out):
-        return data[tuple(axis_source(i, s, d) for i, s, d in zip(out, shifts, data.shape))]
+        return data[tuple(i if s == 0 else shifted_index(i, s, d) for i, s, d in zip(out, shifts, data.shape))]
 
     return te.compute(data.shape, source, name="roll")
 
@@ -53,8 +54,7 @@ def roll_flat(data: te.Tensor, shift: int) -> te.Tensor:
         flat = 0
         for index, dim in zip(out, shape):
             flat = flat * dim + index
-        flat = (wrapped_index(flat - shift % int(total), total) if isinstance(total, (int, tirx.IntImm))
-                else tirx.floormod(flat - shift, total))
+        flat = shifted_index(flat, shift, total)
         indices = []
         for dim in reversed(shape):
             indices.append(tirx.floormod(flat, dim))
