@@ -99,7 +99,7 @@ class _Convolution:
         data_param = param_index(func, data)
         channels = static_extent(data.shape[1]) if len(data.shape) == 4 else None
         output = conv.writes[0].source
-        crops = [block for block in blocks if marked_kernel(block.annotations) == "conv2d_packed_channels"]
+        crops = [block for block in blocks if marked_kernel(block.annotations) == "conv2d_packed_outputs"]
         outputs_shape = (crops[0].writes[0].source if crops else output).shape  # without zero-padded channels
         depthwise = (
             kernel == "conv2d" and channels is not None

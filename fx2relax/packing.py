@@ -23,6 +23,7 @@ from .kernels import conv as conv_kernels
 from .kernels import linear as linear_kernels
 from .kernels import winograd
 from .kernels.marks import marked_kernel, stages
+from .schedules.conv import computed_columns
 from .schedules.generic import static_extent
 from .schedules.matmul import PADDED_ROWS_MAX_WASTE, gemv_panel_groups, padded_rows
 from .schedules.vectors import VectorUnit, block_lanes, vector_unit
@@ -285,8 +286,21 @@ def _packed_conv(
     packed = relax.const(pack_conv2d_weight(weight, lanes), str(weight.dtype))
     return builder.call_te(
         conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters, out_channels=out_channels,
+        computed_width=_computed_width(data, weight.shape[3], parameters, -(-out_channels // lanes), vectors.registers),
         primfunc_name_hint="conv2d_packed",
     )
+
+
+def _computed_width(data: relax.Expr, kernel_width: int, parameters: dict, channel_vectors: int, registers: int) -> int | None:
+    """The output columns to compute where a static row's real ones take no good register tile
+    (schedules.conv.computed_columns), else None."""
+    width = static_extent(data.ty.shape.values[3])
+    if width is None:
+        return None
+    left, right = parameters["padding"][1]
+    out_width = (width + left + right - parameters["dilation"][1] * (kernel_width - 1) - 1) // parameters["stride"][1] + 1
+    columns = computed_columns(out_width, channel_vectors, registers)
+    return columns if columns != out_width else None
 
 
 WINOGRAD_MIN_CHANNELS = 32

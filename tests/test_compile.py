@@ -16,7 +16,12 @@ import fx2relax
 from fx2relax.compiler import fuse, host_target
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.packing import WINOGRAD_MIN_CHANNELS
-from fx2relax.schedules.conv import ROWS_OUTSIDE_MIN_INPUT_BYTES, ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE, _rows_outside_channels
+from fx2relax.schedules.conv import (
+    ROWS_OUTSIDE_MIN_INPUT_BYTES,
+    ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE,
+    _rows_outside_channels,
+    computed_columns,
+)
 from fx2relax.schedules.generic import marked_block
 from tests.helpers import assert_outputs_match, check_against_torch, course_cnn
 
@@ -279,6 +284,46 @@ def test_convs_with_channels_in_no_whole_vectors_compiled_match_torch(data, chan
     x = torch.randn(batch, in_channels, height, width)
     x[0, 0, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = float("nan")
     x[-1, -1, data.draw(st.integers(0, height - 1)), 0] = data.draw(st.sampled_from([float("inf"), float("-inf")]))
+    check_against_torch(model, x, compiled=True)
+
+
+UNTILED_WIDTHS = [width for width in range(17, 80) if computed_columns(width, 12, 32) != width]
+"""Output rows no column tile of SHORT_COLUMN_TILE_MIN or more divides (17, 19, 23, ..., 73, 79)."""
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    data=st.data(), out_width=st.sampled_from(UNTILED_WIDTHS), channels=st.sampled_from([16, 40, 58, 96, 192]),
+    kernel=st.sampled_from([(1, 1), (3, 3), (1, 7), (7, 1)]), stride=st.integers(1, 2), dilation=st.integers(1, 2),
+    padding_mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]), groups=st.sampled_from([1, 2]),
+    epilogue=st.sampled_from(["none", "bias + relu", "bias + residual", "relu + max-pool", "relu + 1x1 conv"]), batch=st.integers(1, 2),
+)
+def test_packed_convs_computing_extra_columns_match_torch(
+    data, out_width, channels, kernel, stride, dilation, padding_mode, groups, epilogue, batch
+):
+    # Rows of a width no column tile divides compute a few more columns (computed_columns), which read
+    # the input's last column and are dropped: NaN and inf there, any padding mode, zero-padded
+    # channels (40, 58), grouped convs, epilogues on the tiles, a pooling after, a blocked reader.
+    residual = epilogue == "bias + residual"
+    stride, dilation = (1, 1) if residual else (stride, dilation)
+    drawn_padding = (data.draw(st.integers(0, 1), label="pad rows"), data.draw(st.integers(0, 2), label="pad columns"))
+    padding = tuple(dilation * (k // 2) for k in kernel) if residual else drawn_padding
+    width = (out_width - 1) * stride + dilation * (kernel[1] - 1) + 1 - 2 * padding[1]
+    shortest = max(2, dilation * (kernel[0] - 1) + 1 - 2 * padding[0] + (stride if epilogue == "relu + max-pool" else 0))
+    height = data.draw(st.integers(shortest, shortest + 4), label="height")
+    in_channels = channels if residual else data.draw(st.sampled_from([8, 24, 64]), label="in channels")
+    groups = 1 if channels % (2 * 8) or in_channels % 2 else groups
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    conv = nn.Conv2d(in_channels, channels, kernel, stride, padding, dilation, groups, bias=epilogue != "none", padding_mode=padding_mode)
+    tail = {
+        "bias + relu": [nn.ReLU()], "relu + max-pool": [nn.ReLU(), nn.MaxPool2d(3, 2, 1)],
+        "relu + 1x1 conv": [nn.ReLU(), nn.Conv2d(channels, 32, 1)],
+    }
+    body = nn.Sequential(conv, *tail.get(epilogue, []))
+    model = (Residual(body) if residual else body).eval()
+    x = torch.randn(batch, in_channels, height, width)
+    x[0, 0, data.draw(st.integers(0, height - 1)), width - 1] = float("nan")
+    x[-1, -1, data.draw(st.integers(0, height - 1)), width - 1] = data.draw(st.sampled_from([float("inf"), float("-inf")]))
     check_against_torch(model, x, compiled=True)
 
 

@@ -576,11 +576,12 @@ def test_gemm_of_one_chunk_keeps_a_tile_of_panels_per_core(cores, tile):
     assert (parallel, unrolled) == (3 // tile[1], tile)
 
 
-@pytest.mark.parametrize(("width", "tile"), [(17, (12, 1)), (1, (12, 1)), (3, (6, 3)), (14, (3, 7))])
+@pytest.mark.parametrize(("width", "tile"), [(17, (4, 6)), (1, (12, 1)), (3, (6, 3)), (14, (3, 7))])
 def test_packed_conv_rows_of_no_short_divisor_take_every_vector_that_fits(width, tile):
-    # 192 output channels (12 vectors of 16): rows of a prime 17 columns (Inception's 17 x 17) or one
-    # column (a squeeze-and-excitation conv on pooled planes) in tiles of all 12 vectors x 1 column,
-    # 12 FMA chains, not 2 x 1 waiting on the FMA latency; 3 columns: 6 x 3; 14 as before, 3 x 7
+    # 192 output channels (12 vectors of 16): rows of one column (a squeeze-and-excitation conv on
+    # pooled planes) in tiles of all 12 vectors x 1 column, 12 FMA chains, not 2 x 1 waiting on the
+    # FMA latency; 3 columns: 6 x 3; 14 as before, 3 x 7; a prime 17 (Inception's 17 x 17) computes
+    # 18 columns (computed_columns), 4 x 6
     model = nn.Sequential(nn.Conv2d(64, 192, 1), nn.ReLU())
     func = only_function(model, (1, 64, 5, width), AVX512, "conv2d_packed")
     _, unrolled, _ = loops_around(func, "conv2d_packed")

@@ -72,6 +72,7 @@ def conv2d_packed(
     padding_mode: str = "zeros",
     groups: int = 1,
     out_channels: int | None = None,
+    computed_width: int | None = None,
 ) -> te.Tensor:
     """conv2d with the weight pre-packed in blocks of `lanes` output channels, so the inner loop
     reads one vector of weights per (input channel of the group, kernel row, kernel column).
@@ -80,8 +81,11 @@ def conv2d_packed(
     packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw] (zero past O), where `lanes`
     divides the output channels per group of a grouped conv (each block lies in one group, so it
     reads one input value per tap: a broadcast); bias: [O] or None; out_channels: O (None: all
-    the packed channels). The stage "conv2d_packed" computes every packed channel; where O is
-    fewer, the next stage keeps the first O, so the zero-padded channels never reach the output.
+    the packed channels); computed_width: output columns to compute, OW or more (None: OW), so
+    that a register tile of columns divides the row (Inception's 17: 18 as 3 x 6), the columns
+    past OW reading the padded input's last column. The stage "conv2d_packed" computes every
+    packed channel and computed column; where O or OW is fewer, the next stage keeps the real
+    outputs, so the extra ones never reach the output.
     Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in the same order.
     """
     padded = _pad(data, padding, padding_mode)
@@ -91,6 +95,7 @@ def conv2d_packed(
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
     out_h = (height - dilation_h * (kernel_h - 1) - 1) // stride_h + 1
     out_w = (width - dilation_w * (kernel_w - 1) - 1) // stride_w + 1
+    columns = out_w if computed_width is None else computed_width
     rc = te.reduce_axis((0, group_channels), name="rc")
     rh = te.reduce_axis((0, kernel_h), name="r0")
     rw = te.reduce_axis((0, kernel_w), name="r1")
@@ -99,20 +104,26 @@ def conv2d_packed(
         """The input channel an output channel's block reads at rc."""
         return rc if groups == 1 else o // lanes // blocks_per_group * group_channels + rc
 
+    def column(w: tirx.PrimExpr) -> tirx.PrimExpr:
+        """The input column output column w reads at rw (the last one past the real outputs)."""
+        index = w * stride_w + rw * dilation_w
+        return index if computed_width is None else tirx.min(index, width - 1)
+
     conv = te.compute(
-        (batch, blocks * lanes, out_h, out_w),
+        (batch, blocks * lanes, out_h, columns),
         lambda n, o, h, w: te.sum(
-            padded[n, channel(o), h * stride_h + rh * dilation_h, w * stride_w + rw * dilation_w]
+            padded[n, channel(o), h * stride_h + rh * dilation_h, column(w)]
             * packed_weight[o // lanes, rc, rh, rw, o % lanes],
             axis=[rc, rh, rw],
         ),
         name="conv2d_packed",
         attrs=mark("conv2d_packed", groups=groups),
     )
-    if out_channels is not None and out_channels < blocks * lanes:
+    real_channels = blocks * lanes if out_channels is None else out_channels
+    if real_channels < blocks * lanes or columns != out_w:
         conv = te.compute(
-            (batch, out_channels, out_h, out_w), lambda *i: conv(*i), name="conv2d_packed_channels",
-            attrs=mark("conv2d_packed_channels"),  # layout and schedules find the real outputs by it
+            (batch, real_channels, out_h, out_w), lambda *i: conv(*i), name="conv2d_packed_outputs",
+            attrs=mark("conv2d_packed_outputs"),  # layout and schedules find the real outputs by it
         )
     return _add_bias(conv, bias, 2)
 

@@ -165,8 +165,8 @@ class _ConsumerReads:
     @classmethod
     def find(cls, sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, prefix: bool = False) -> _ConsumerReads | None:
         """The pattern, or None when the conv has not exactly one consumer or it reads otherwise;
-        `prefix` allows an element-wise consumer over the first of the conv's output channels
-        only (a packed conv's zero-padded channels dropped)."""
+        `prefix` allows an element-wise consumer over the first of the conv's output channels and
+        columns only (a packed conv's zero-padded channels and extra computed columns dropped)."""
         consumers = sch.get_consumers(conv)
         if len(consumers) != 1:
             return None
@@ -184,8 +184,9 @@ class _ConsumerReads:
             return None
         analyzer = sym.Analyzer()  # a consumer over more positions than the conv has (a pad after it) is not element-wise
         covers = [analyzer.can_prove_equal(v.dom.extent, size) for v, size in zip(spatial[:direct], conv_buffer.shape)]
-        if prefix and not reduced and len(covers) == 4:  # (batch, channel, row, column): the channels may be fewer
-            covers[1] = analyzer.can_prove(spatial[1].dom.extent <= conv_buffer.shape[1])
+        if prefix and not reduced and len(covers) == 4:  # (batch, channel, row, column): channels and columns may be fewer
+            for axis in (1, 3):
+                covers[axis] = analyzer.can_prove(spatial[axis].dom.extent <= conv_buffer.shape[axis])
         if not all(covers):
             return None
         windows = []
@@ -281,6 +282,24 @@ def _fits_channel_vectors(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, la
 def _column_tile(width: int | None) -> int:
     """The largest divisor of the output width up to COLUMN_TILE (1 for a symbolic width)."""
     return 1 if width is None else largest_divisor(width, COLUMN_TILE)
+
+
+def computed_columns(width: int, channel_vectors: int, registers: int) -> int:
+    """The output columns a packed conv of `channel_vectors` vectors of output channels computes for
+    rows of `width` (kernels.conv.conv2d_packed's computed_width): the row itself where a column
+    tile from SHORT_COLUMN_TILE_MIN on divides it (or it is shorter), else of it and the next three
+    widths the one whose register tile (`_packed_tile`) holds the most accumulators of real
+    columns (in proportion), the extra columns dropped. One-column tiles re-read every weight vector per column: Inception-v3's
+    17-column rows, two threads, conv + ReLU: 768 -> 192 1x1 604 -> 262 us computed as 18 (4 x 6
+    tiles), 192 -> 192 1x7 1015 -> 391 us; the whole model 63 -> 41 ms."""
+    if width < SHORT_COLUMN_TILE_MIN or _column_tile(width) >= SHORT_COLUMN_TILE_MIN:
+        return width
+
+    def useful_accumulators(columns: int) -> float:
+        return math.prod(_packed_tile(columns, channel_vectors, True, registers)) * width / columns
+
+    return max(range(width, width + 4), key=lambda columns: (useful_accumulators(columns), -columns))
+
 
 
 def _weight_read_index(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
@@ -532,7 +551,8 @@ class PackedConv(ScheduleRule):
         if len(data.shape) == 5 and not grouped:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
         channels = static_extent(sch.get(channel).extent)
-        vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, target)
+        registers = vector_unit(target).registers
+        vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, registers)
         channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
         column_block, column_in_tile = sch.split(column, factors=[None, tile])
         sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
@@ -618,8 +638,8 @@ class _ScaleAfter:
             if any(v.iter_type != tirx.IterVar.DataPar for v in sch.get(consumer).iter_vars):
                 return None
             work = _spatial_work(sch.get(consumer))
-            if work == outputs or marked_kernel(sch.get(consumer).annotations) == "conv2d_packed_channels":
-                chain.append(consumer)  # (the real channels of zero-padded ones: fewer outputs from here on)
+            if work == outputs or marked_kernel(sch.get(consumer).annotations) == "conv2d_packed_outputs":
+                chain.append(consumer)  # (the real outputs of a packed conv's padded ones: fewer from here on)
                 block, outputs = consumer, work
             elif work is not None and work > outputs and indexed_axes(sch.get(consumer)) is not None:
                 return cls(chain[-1] if chain else None, consumer)
@@ -719,7 +739,7 @@ def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule
     window_result_in_registers(sch, block, window, column)
 
 
-def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool, target: tvm.target.Target) -> tuple[int, int]:
+def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool, registers: int) -> tuple[int, int]:
     """A packed conv's register tile: (vectors of output channels, output columns). Where the
     row has a divisor from SHORT_COLUMN_TILE_MIN to SHORT_COLUMN_TILE columns (`several_vectors`
     allowing), that many columns x the most vectors dividing the channels within the register
@@ -728,11 +748,11 @@ def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool,
     too where no divisor from SHORT_COLUMN_TILE_MIN to COLUMN_TILE exists (Inception's rows of a
     prime 17 columns, an SE block's pooled 1 x 1 planes: 12 x 1 for 192 channels instead of 2 x 1,
     two FMA chains; Inception-v3's 768 -> 192 1x1 conv at 17 x 17, two threads: 809 -> 564 us).
-    Otherwise COLUMN_TILE columns x two vectors where they fit TILE_ACCUMULATORS, else one."""
+    Otherwise COLUMN_TILE columns x two vectors where they fit TILE_ACCUMULATORS, else one.
+    `registers`: the target's vector registers (accumulators, a weight vector each, the broadcast input)."""
     tile = _column_tile(width)
     short = None if width is None else largest_divisor(width, SHORT_COLUMN_TILE)
     if several_vectors and short is not None and (short >= SHORT_COLUMN_TILE_MIN or tile < SHORT_COLUMN_TILE_MIN):
-        registers = vector_unit(target).registers  # accumulators, a weight vector each, the broadcast input
         vectors = max(
             v for v in range(1, channel_vectors + 1)
             if channel_vectors % v == 0 and v * short <= TILE_ACCUMULATORS and v * (short + 1) + 1 <= registers
