@@ -27,7 +27,9 @@ no conversion runs at all: the model's inputs and outputs, and every tensor read
 A concatenation along channels (SqueezeNet's fire modules, Inception's branches) reads its inputs
 blocked and writes blocked, alone or with a max pooling or element-wise stages after it, where every
 boundary between its inputs is a whole number of vectors and its output's readers read blocked
-(schedules.concat then joins a vector of channels at a time).
+(schedules.concat then joins a vector of channels at a time). So does a pooling whose output's
+readers read blocked (GoogLeNet's and Inception's pooling branches, between a concatenation and a
+1x1 conv: schedules.pooling pools a vector of channels per tap).
 One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
 pattern) whose result is only the data of a linear layer on packed constant weights (the course
 CNN's conv + ReLU + max-pool → Flatten → Linear): the flatten then reads the blocked tensor in its
@@ -52,6 +54,7 @@ from .kernels import shape as shape_kernels
 from .kernels.marks import BLOCKED_PARAMS, blocked_index_map, marked_kernel, stages
 from .schedules.elementwise import indexed_axes
 from .schedules.generic import param_index, static_extent
+from .schedules.pooling import POOLINGS
 from .schedules.reductions import reduces_trailing_axes
 from .schedules.vectors import block_lanes, vector_unit
 
@@ -100,7 +103,7 @@ class _Convolution:
         channels = static_extent(data.shape[1]) if len(data.shape) == 4 else None
         output = conv.writes[0].source
         crops = [block for block in blocks if marked_kernel(block.annotations) == "conv2d_packed_outputs"]
-        outputs_shape = (crops[0].writes[0].source if crops else output).shape  # without zero-padded channels
+        outputs_shape = (crops[0].writes[0].source if crops else output).shape  # the real outputs (no padded channels or columns)
         depthwise = (
             kernel == "conv2d" and channels is not None
             and int(conv.annotations.get("fx2relax.groups", 1)) == channels == static_extent(output.shape[1])
@@ -237,6 +240,38 @@ class _ChannelConcatenation:
         return index in self.inputs and all(offset % lanes == 0 for offset in self.offsets)
 
 
+@dataclass(frozen=True)
+class _Pooling:
+    """A function whose one pooling stage (POOLINGS) reads a 4-D parameter, the only one any of its
+    stages read, followed by element-wise stages (avg_pool2d's division): GoogLeNet's and
+    Inception's pooling branches between a concatenation and a 1x1 conv. schedules.pooling pools a
+    vector of channels at a time when the input and the output are stored blocked."""
+
+    inputs: frozenset[int]
+
+    @classmethod
+    def of(cls, func: tvm.ir.BaseFunc) -> _Pooling | None:
+        """The pooling `func` is, else None."""
+        if not isinstance(func, tirx.PrimFunc) or len(func.params[-1].shape) != 4:
+            return None
+        blocks = stages(func)
+        pools = [block for block in blocks if marked_kernel(block.annotations) in POOLINGS]
+        if len(pools) != 1 or len(pools[0].reads) != 1:
+            return None
+        data = param_index(func, pools[0].reads[0].source)
+        others = [block for block in blocks if not block.same_as(pools[0])]
+        read_params = {index for block in blocks for region in block.reads if (index := param_index(func, region.source)) is not None}
+        if data is None or len(func.params[data].shape) != 4 or read_params != {data} or not all(
+            all(v.iter_type == tirx.IterVar.DataPar for v in block.iter_vars) and indexed_axes(block) is not None for block in others
+        ):
+            return None
+        return cls(frozenset((data,)))
+
+    def reads_blocked(self, index: int, lanes: int) -> bool:
+        """Whether parameter `index` is the input, read a vector of `lanes` channels at a time."""
+        return index in self.inputs
+
+
 BLOCKED_DTYPES = ("float32", "float64")
 """The dtypes whose activations are blocked (those our vectorised schedules are tested in)."""
 
@@ -365,11 +400,16 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             and all(arguments[index].same_as(var) for index in elementwise.full)
         )
 
+    def channel_wise(call: relax.Call) -> _ChannelConcatenation | _Pooling | None:
+        """The concatenation or pooling `call` is, which reads its inputs blocked where its output is."""
+        func = mod[call.args[0]]
+        return _ChannelConcatenation.of(func) or _Pooling.of(func)
+
     def writes_blocked_from(call: relax.Call, index: int, var: relax.Var) -> bool:
         """Whether `call` can write blocked when its argument `index`, `var`, is blocked: an
-        element-wise function's full-size operand, a concatenation's input."""
-        concatenation = _ChannelConcatenation.of(mod[call.args[0]])
-        return index in concatenation.inputs if concatenation is not None else blocked_with_output(call, var)
+        element-wise function's full-size operand, a concatenation's or a pooling's input."""
+        joined = channel_wise(call)
+        return index in joined.inputs if joined is not None else blocked_with_output(call, var)
 
     def output_blocked_alike(call: relax.Call, var: relax.Var) -> bool:
         """Whether the output of `call` can be blocked in the lanes of `var` (every reader reads it blocked well)."""
@@ -387,9 +427,9 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             return conv.reads_blocked(index)
         if _reduces_planes(mod[call.args[0]], index):
             return True
-        concatenation = _ChannelConcatenation.of(mod[call.args[0]])
-        if concatenation is not None:  # the output blocked too, in the same lanes
-            return concatenation.reads_blocked(index, _blocked_lanes(var, lanes_of)) and output_blocked_alike(call, var)
+        joined = channel_wise(call)
+        if joined is not None:  # the output blocked too, in the same lanes
+            return joined.reads_blocked(index, _blocked_lanes(var, lanes_of)) and output_blocked_alike(call, var)
         return blocked_with_output(call, var) and output_blocked_alike(call, var)
 
     def read_blocked(var: relax.Var) -> list[tuple[relax.Call, int]] | None:
@@ -421,7 +461,7 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             if conv.depthwise and producer not in blocked_inputs:  # a depthwise conv writes blocked only from blocked
                 continue
         elif not any(arg in blocked and writes_blocked_from(producer, index, arg) for index, arg in enumerate(producer.args[1].fields)):
-            continue  # an element-wise function or a concatenation writes blocked only from a blocked input
+            continue  # an element-wise function, a concatenation or a pooling writes blocked only from a blocked input
         readers = read_blocked(var)
         if not readers:
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -262,3 +263,27 @@ def loops_around(func: tirx.PrimFunc, kernel: str, update: bool = True) -> tuple
         elif hasattr(stmt, "body"):  # bindings, attributes, allocations
             pending.append((stmt.body, parallel, unrolled, inner))
     raise AssertionError(f"no {kernel} block")
+
+
+def scalarized_functions(mod: tvm.IRModule, target: tvm.target.Target) -> dict[str, int]:
+    """{function: how many of its vectorised loops TVM's VectorizeLoop ran lane by lane instead}
+    for the functions of a scheduled module, built for `target` (a loop it could not vectorise
+    becomes a serial loop over a variable named `<lane>_s`)."""
+    found: dict[str, int] = {}
+
+    @tvm.instrument.pass_instrument
+    class AfterVectorizing:
+        def run_after_pass(self, after: tvm.IRModule, info: tvm.transform.PassInfo) -> None:
+            if info.name == "tirx.VectorizeLoop":
+                for global_var, func in after.functions_items():
+                    loops = SCALARIZED_LOOP.findall(func.script())
+                    if loops:
+                        found[global_var.name_hint] = len(loops)
+
+    with tvm.transform.PassContext(instruments=[AfterVectorizing()]):
+        tvm.compile(mod, target=target)
+    return found
+
+
+SCALARIZED_LOOP = re.compile(r"for \w+_s in range")
+"""A serial loop VectorizeLoop made of a vectorised one it could not vectorise (src/tirx/transforms/vectorize_loop.cc, Scalarize)."""

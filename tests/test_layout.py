@@ -407,6 +407,56 @@ def test_concatenated_conv_outputs_are_joined_blocked(batch, expanded, pool, hei
     check_against_torch(model, x, compiled=True)
 
 
+class PoolingBranch(nn.Module):
+    """Inception's and GoogLeNet's block: 1x1 convs joined by a concatenation, read by a 1x1 conv and
+    by a pooling (an activation after it or not) into another 1x1 conv."""
+
+    def __init__(self, pool: nn.Module, relu_after: bool):
+        super().__init__()
+        self.left, self.right = nn.Conv2d(8, 2 * LANES, 1), nn.Conv2d(8, LANES, 1)
+        self.pool, self.relu_after = pool, relu_after
+        self.pooled, self.direct = nn.Conv2d(3 * LANES, LANES, 1), nn.Conv2d(3 * LANES, LANES, 1)
+
+    def forward(self, x):
+        joined = torch.cat([torch.relu(self.left(x)), torch.relu(self.right(x))], 1)
+        pooled = self.pool(joined)
+        pooled = torch.relu(pooled) if self.relu_after else pooled
+        return self.pooled(pooled), self.direct(joined)
+
+
+@st.composite
+def poolings(draw) -> nn.Module:
+    """A max or average pooling of any parameters PyTorch takes for it."""
+    kernel = draw(st.integers(1, 3), label="kernel")
+    stride = draw(st.integers(1, 2), label="stride")
+    padding = draw(st.integers(0, kernel // 2), label="padding")
+    ceil_mode = draw(st.booleans(), label="ceil_mode")
+    if draw(st.booleans(), label="max"):
+        return nn.MaxPool2d(kernel, stride, padding, draw(st.integers(1, 2), label="dilation"), ceil_mode=ceil_mode)
+    divisor = draw(st.sampled_from([None, 2]), label="divisor_override")
+    return nn.AvgPool2d(kernel, stride, padding, ceil_mode, draw(st.booleans(), label="count_include_pad"), divisor)
+
+
+@settings(max_examples=8, deadline=None)
+@given(data=st.data(), batch=st.integers(1, 2), pool=poolings(), relu_after=st.booleans(), special=st.booleans())
+@example(data=None, batch=1, pool=nn.MaxPool2d(3, 1, 1, ceil_mode=True), relu_after=False, special=True)  # GoogLeNet's
+@example(data=None, batch=1, pool=nn.AvgPool2d(3, 1, 1), relu_after=False, special=False)  # Inception's
+def test_poolings_between_a_concatenation_and_a_conv_read_and_write_blocked(data, batch, pool, relu_after, special):
+    # The concatenation writes blocked for the convs and the pooling that read it, the pooling reads
+    # and writes blocked (a vector of channels per tap, BlockedPooling), its 1x1 conv reads blocked;
+    # NaN and -inf through the maximum, any window, stride, padding, ceil mode and divisor.
+    height, width = ((5, 7) if data is None else (data.draw(st.integers(4, 9), label=side) for side in ("height", "width")))
+    torch.manual_seed(0 if data is None else data.draw(st.integers(0, 2**16), label="seed"))
+    model = PoolingBranch(pool, relu_after).eval()
+    x = torch.randn(batch, 8, height, width)
+    if special:
+        x[0, 0, 1, 1], x[-1, -1, -1, -1] = float("nan"), float("-inf")
+    functions = blocked_functions(model, tuple(x.shape))
+    pooling = [value for name, value in functions.items() if "pool" in name and "concatenate" not in name]
+    assert pooling == [([0, 1], "BlockedPooling")]
+    check_against_torch(model, x, compiled=True)
+
+
 @settings(max_examples=6, deadline=None)
 @given(
     batch=st.integers(1, 3),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from tvm import te, tirx
 
-from .elementwise import clamp_value, expr_dtype, let_bound
+from .elementwise import clamp_value, expr_dtype, is_finite, let_bound
 from .math import exp_value, one_plus_exp_of_negated, polynomial, tanh_value
 
 
@@ -27,7 +27,7 @@ def _scale(value: tirx.Expr, factor: float, dtype: str) -> tirx.Expr:
     IEEE (and PyTorch) give NaN: for NaN and ±inf (value bound once: isfinite reads it twice)."""
     if factor != 0:
         return value * tirx.const(factor, dtype)
-    return let_bound(value, lambda x: tirx.Select(te.isfinite(x), tirx.const(0, dtype), tirx.const(float("nan"), dtype)))
+    return let_bound(value, lambda x: tirx.Select(is_finite(x), tirx.const(0, dtype), tirx.const(float("nan"), dtype)))
 
 
 def _expm1(value: tirx.Expr, dtype: str) -> tirx.Expr:
@@ -248,7 +248,7 @@ def _softplus_of_zero_beta(data: te.Tensor, negative_zero: bool, threshold: floa
     nan = tirx.const(math.nan, dtype)
     above = 0 > np.dtype(dtype).type(threshold)
     infinity = tirx.const(-math.inf if negative_zero else math.inf, dtype)
-    return _elementwise(data, "softplus", lambda x: tirx.Select(te.isfinite(x), x if above else infinity, nan))
+    return _elementwise(data, "softplus", lambda x: tirx.Select(is_finite(x), x if above else infinity, nan))
 
 
 def mish(data: te.Tensor) -> te.Tensor:

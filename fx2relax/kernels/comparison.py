@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
-from .elementwise import Operand, broadcast_compute, broadcast_shape, expr_dtype, not_equal, read_operand
+from .elementwise import Operand, broadcast_compute, broadcast_shape, expr_dtype, is_nan, not_equal, read_operand
 
 
 def _ordered(compare):
@@ -19,7 +19,7 @@ def _ordered(compare):
     def ordered(a: tirx.Expr, b: tirx.Expr) -> tirx.Expr:
         if "float" not in expr_dtype(a):
             return compare(a, b)
-        return tirx.And(compare(a, b), tirx.Not(tirx.Or(te.isnan(a), te.isnan(b))))
+        return tirx.And(compare(a, b), tirx.Not(tirx.Or(is_nan(a), is_nan(b))))
 
     return ordered
 
@@ -111,4 +111,4 @@ def maximum(lhs: Operand, rhs: Operand, dtype: str) -> te.Tensor:
 def _pick(a: tirx.Expr, b: tirx.Expr, a_wins: tirx.Expr) -> tirx.Expr:
     if "float" not in expr_dtype(a):
         return tirx.Select(a_wins, a, b)
-    return tirx.Select(tirx.Or(a_wins, te.isnan(a)), a, b)
+    return tirx.Select(tirx.Or(a_wins, is_nan(a)), a, b)

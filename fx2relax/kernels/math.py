@@ -14,7 +14,19 @@ from collections.abc import Callable
 import numpy as np
 from tvm import te, tirx
 
-from .elementwise import Operand, broadcast_compute, cast_value, clamp_value, expr_dtype, let_bound, nonzero_divisor, not_equal
+from .elementwise import (
+    Operand,
+    broadcast_compute,
+    cast_value,
+    clamp_value,
+    expr_dtype,
+    is_finite,
+    is_inf,
+    is_nan,
+    let_bound,
+    nonzero_divisor,
+    not_equal,
+)
 
 
 def _unary(data: te.Tensor, name: str, formula: Callable[[tirx.Expr], tirx.Expr], dtype: str | None) -> te.Tensor:
@@ -277,7 +289,7 @@ def _infinity(dtype: str, negative: bool) -> tirx.Expr:
 
 
 FLOAT_CLASSES: dict[str, Callable[[tirx.Expr], tirx.Expr]] = {
-    "isnan": te.isnan, "isinf": te.isinf, "isfinite": te.isfinite,
+    "isnan": is_nan, "isinf": is_inf, "isfinite": is_finite,
     "isposinf": lambda x: tirx.EQ(x, _infinity(expr_dtype(x), False)),
     "isneginf": lambda x: tirx.EQ(x, _infinity(expr_dtype(x), True)),
 }
@@ -299,7 +311,7 @@ def nan_to_num(data: te.Tensor, nan: float, posinf: float, neginf: float) -> te.
     def formula(x: tirx.Expr) -> tirx.Expr:
         replaced = tirx.Select(tirx.EQ(x, _infinity(dtype, False)), tirx.const(posinf, dtype), x)
         replaced = tirx.Select(tirx.EQ(x, _infinity(dtype, True)), tirx.const(neginf, dtype), replaced)
-        return tirx.Select(te.isnan(x), tirx.const(nan, dtype), replaced)
+        return tirx.Select(is_nan(x), tirx.const(nan, dtype), replaced)
 
     return _unary(data, "nan_to_num", formula, None)
 
@@ -354,7 +366,7 @@ def clamp(data: te.Tensor, low: Operand | None, high: Operand | None) -> te.Tens
 
     def bound(value: tirx.Expr, limit: tirx.Expr, beyond: tirx.Expr) -> tirx.Expr:
         clamped = tirx.Select(beyond, limit, value)
-        return tirx.Select(te.isnan(limit), limit, clamped) if floating else clamped
+        return tirx.Select(is_nan(limit), limit, clamped) if floating else clamped
 
     def combine(x: tirx.Expr, *bounds: tirx.Expr) -> tirx.Expr:
         rest = list(bounds)

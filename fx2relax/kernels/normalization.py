@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
+from .elementwise import is_nan
 from .marks import mark
 from .reduction import accumulated_sum, nan_max, reduction_index
 
@@ -246,7 +247,7 @@ def vector_norm(data: te.Tensor, ord: float, axes: Sequence[int], keepdim: bool)
     def power(*i):
         value = data(*i).astype("float64")
         if ord == 0:
-            nonzero = tirx.Or(value != tirx.const(0, "float64"), te.isnan(value))  # NaN != 0 is false in TIR
+            nonzero = tirx.Or(value != tirx.const(0, "float64"), is_nan(value))  # NaN != 0 is false in TIR
             return tirx.Select(nonzero, tirx.const(1, "float64"), tirx.const(0, "float64"))
         if ord == 1:
             return te.abs(value)
@@ -275,7 +276,7 @@ def normalize(data: te.Tensor, ord: float, axes: Sequence[int], eps: float) -> t
 
     def value(*i):
         row = tuple(0 if a in axes else index for a, index in enumerate(i))
-        denominator = tirx.Select(te.isnan(norm[row]), norm[row], tirx.max(norm[row], floor))
+        denominator = tirx.Select(is_nan(norm[row]), norm[row], tirx.max(norm[row], floor))
         return data(*i) / denominator
 
     return te.compute(data.shape, value, name="normalize")

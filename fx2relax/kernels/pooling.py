@@ -91,7 +91,7 @@ def avg_pool2d(
         inside = tirx.all(in_y >= 0, in_y < height, in_x >= 0, in_x < width)
         return te.sum(te.if_then_else(inside, data[(*n, in_y, in_x)], tirx.const(0, data.dtype)), axis=[ry, rx])
 
-    sums = te.compute((*data.shape[:-2], out_h, out_w), window_sum, name="avg_pool2d_sum")
+    sums = te.compute((*data.shape[:-2], out_h, out_w), window_sum, name="avg_pool2d_sum", attrs=mark("avg_pool2d"))
 
     def divisor(y, x):
         if divisor_override is not None:

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
-from .elementwise import cast_value, expr_dtype, not_equal
+from .elementwise import cast_value, expr_dtype, is_nan, not_equal
 
 
 def _nan_max_combine(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
     # Keep lhs when it is larger or NaN: a NaN anywhere wins, as in PyTorch's max reductions.
-    return tirx.Select(tirx.Or(lhs > rhs, te.isnan(lhs)), lhs, rhs)
+    return tirx.Select(tirx.Or(lhs > rhs, is_nan(lhs)), lhs, rhs)
 
 
 def _nan_min_combine(lhs: tirx.Expr, rhs: tirx.Expr) -> tirx.Expr:
-    return tirx.Select(tirx.Or(lhs < rhs, te.isnan(lhs)), lhs, rhs)
+    return tirx.Select(tirx.Or(lhs < rhs, is_nan(lhs)), lhs, rhs)
 
 
 def _negative_infinity(dtype: str) -> tirx.Expr:
@@ -149,7 +149,7 @@ def _arg_extreme_reducer(largest: bool, floating: bool) -> te.CommReducer:
         beats = lhs_value > rhs_value if largest else lhs_value < rhs_value
         keep = tirx.Or(beats, tirx.And(lhs_value == rhs_value, first))
         if floating:
-            lhs_nan, rhs_nan = te.isnan(lhs_value), te.isnan(rhs_value)
+            lhs_nan, rhs_nan = is_nan(lhs_value), is_nan(rhs_value)
             keep = tirx.Select(lhs_nan, tirx.Or(tirx.Not(rhs_nan), first), tirx.And(tirx.Not(rhs_nan), keep))
         return tirx.Select(keep, lhs_index, rhs_index), tirx.Select(keep, lhs_value, rhs_value)
 

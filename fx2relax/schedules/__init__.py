@@ -19,13 +19,14 @@ from .conv import BlockedDepthwiseConv, ChannelVectorConv, PackedConv, PlaneConv
 from .elementwise import VectorizedElementwise
 from .generic import Generic
 from .matmul import BatchedGemm, PackedGemm, PackedGemv
+from .pooling import BlockedPooling
 from .reductions import TrailingAxesReduction
 from .rows import RowwiseReduction
 from .winograd import WinogradConv
 
 RULES: tuple[ScheduleRule, ...] = (
     PackedGemv(), PackedGemm(), FusedAttention(), BatchedGemm(), RowwiseReduction(), WinogradConv(), PackedConv(), BlockedDepthwiseConv(),
-    ChannelVectorConv(), PlaneConv(), Concatenation(), TrailingAxesReduction(), VectorizedElementwise(),
+    ChannelVectorConv(), PlaneConv(), Concatenation(), BlockedPooling(), TrailingAxesReduction(), VectorizedElementwise(),
     Generic(),
 )
 """Tried in this order; Generic takes whatever the others leave."""
