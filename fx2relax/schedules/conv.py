@@ -599,7 +599,7 @@ class PackedConv(ScheduleRule):
         if pooling is not None:
             _schedule_channel_consumer(sch, pooling)
         if window_apart:
-            _schedule_blocked_window_consumer(sch, reads.block, lanes)
+            schedule_blocked_window_consumer(sch, reads.block, lanes)
         for block in apart if not window_apart else []:
             if scale is not None:
                 _schedule_scale(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
@@ -723,7 +723,7 @@ def _pad_blocked_in_place(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, con
     return True
 
 
-def _schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
+def schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
     """A window reduction (loops (batch, channel, row, column, *window)) over conv outputs stored
     in blocks of `lanes` channels: the lanes as the vector axis, so each tap is one contiguous
     load; (batch, channel block, row) in parallel, the window unrolled, the maximum kept in a

@@ -6,7 +6,9 @@ products, register tiles of several tiles of one row x one or two vectors of out
 channels accumulating over the input channels in order, one broadcast transformed input times one
 vector of transformed weights per FMA (as the packed conv); and the output transform, one tile x
 one vector of output channels at a time, with the consumer (bias, residual add, ReLU) inlined so
-the result is stored once. Where the transformed weights fit in cache (ROW_BLOCKED_MAX_WEIGHT_BYTES)
+the result is stored once; a pooling after it (GoogLeNet's and Inception's 3x3/2 max pools) then
+reads the outputs stored in blocks of one vector of channels, a vector per tap, as after a packed
+conv. Where the transformed weights fit in cache (ROW_BLOCKED_MAX_WEIGHT_BYTES)
 the three run one row of tiles at a time, in parallel, their intermediates never leaving cache;
 else each stage is a parallel pass over memory, which reads the weights once.
 """
@@ -20,8 +22,17 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
-from .conv import TILE_ACCUMULATORS
-from .generic import inline_injective, largest_divisor, loop_work, marked_block, parallelize_outer, static_extent, top_blocks
+from .conv import TILE_ACCUMULATORS, schedule_blocked_window_consumer
+from .generic import (
+    inline_injective,
+    is_among,
+    loop_work,
+    marked_block,
+    parallelize_outer,
+    param_index,
+    static_extent,
+    top_blocks,
+)
 
 ROW_BLOCKED_MAX_WEIGHT_BYTES = 2 * 1024 * 1024
 """Transformed weights up to this size (the 2 MiB L2 per core of the AVX-512 Xeon measured) are
@@ -54,12 +65,20 @@ two threads 0.58 against 0.70 ms a call)."""
 _Loop = s_tir.schedule.LoopRV
 
 
-def _product_tile(tiles: int, channels: int, lanes: int) -> tuple[int, int]:
+def _product_tile(tiles: int, channels: int, lanes: int, row_tiles: int | None = None) -> tuple[int, int]:
     """A product's register tile within a run of `tiles` tiles (one row of them, or all of them):
     (vectors of output channels, two where the channels fill pairs of vectors; tiles, the largest
-    divisor of the run keeping tiles x vectors within the packed conv's TILE_ACCUMULATORS)."""
+    divisor of the run keeping tiles x vectors within the packed conv's TILE_ACCUMULATORS). Over a
+    run of several rows of `row_tiles` tiles, a register tile either divides a row or spans whole
+    rows: one that ends inside a row (7 of 14 tiles in rows of 2) computed wrong results once lowered
+    (192 channels at 13 x 3, 2.6 off; TVM's simplification of the fused tile index, as for roll)."""
     vectors = 2 if channels % (2 * lanes) == 0 else 1
-    return vectors, largest_divisor(tiles, TILE_ACCUMULATORS // vectors)
+    most = TILE_ACCUMULATORS // vectors
+    fits = [
+        size for size in range(1, most + 1)
+        if tiles % size == 0 and (row_tiles is None or row_tiles % size == 0 or size % row_tiles == 0)
+    ]
+    return vectors, max(fits)
 
 
 class WinogradConv(ScheduleRule):
@@ -78,6 +97,9 @@ class WinogradConv(ScheduleRule):
         lanes = int(weight.shape[-1])
         tile = int(sch.get(output).annotations["fx2relax.tile"])
         weight_bytes = math.prod(int(extent) for extent in weight.shape) * tvm.DataType(weight.dtype).bits // 8
+        windows = [block for block in sch.get_consumers(output) if _reduces_windows(sch, block)]
+        if windows and param_index(func, sch.get(output).writes[0].source) is None:  # a pooling after the conv
+            sch.transform_layout(output, ("write", 0), lambda n, o, h, w: (n, o // lanes, h, w, o % lanes))
         row_loop = None  # the parallel loop over rows of tiles of the row-blocked schedule
         if _row_blocked_pays(sch, output, tile, weight_bytes):
             row_loop = _schedule_row_blocked(sch, transform, product, output, tile, lanes)
@@ -86,13 +108,23 @@ class WinogradConv(ScheduleRule):
             _schedule_product(sch, product, lanes)
             _schedule_output_transform(sch, output, tile, lanes)
         for block in sch.get_consumers(output):  # a consumer not inlined (e.g. a pooling)
-            parallelize_outer(sch, block)
+            if is_among(sch, block, windows):
+                schedule_blocked_window_consumer(sch, block, lanes)
+            else:
+                parallelize_outer(sch, block)
         for pad in pads:
             if any(read.source.same_as(sch.get(pad).writes[0].source) for read in sch.get(transform).reads):
                 _channels_last(sch, pad, lanes, row_loop)
             else:
                 parallelize_outer(sch, pad)
         return sch
+
+
+def _reduces_windows(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    """Whether a consumer of the output transform is a window reduction over the planes (a pooling:
+    (batch, channel, row, column) outputs, two reduced axes)."""
+    iter_vars = sch.get(block).iter_vars
+    return len(iter_vars) == 6 and [v.iter_type for v in iter_vars].count(tirx.IterVar.CommReduce) == 2
 
 
 def _row_blocked_pays(sch: s_tir.Schedule, output: s_tir.schedule.SBlockRV, tile: int, weight_bytes: int) -> bool:
@@ -212,7 +244,8 @@ def _schedule_product(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes
     tiles = loop_work(sch, [image, tile_row, tile_column])
     # a register tile within one image: one across two (8 of ResNet's 49 tiles a 14² image at batch
     # 8) computed wrong results once lowered, 3.99 off at 256 channels
-    vectors, rows = _product_tile(loop_work(sch, [tile_row, tile_column]), channels, lanes)
+    row_tiles = static_extent(sch.get(tile_column).extent)
+    vectors, rows = _product_tile(loop_work(sch, [tile_row, tile_column]), channels, lanes, row_tiles)
     channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
     tile_block, tile_in_block = sch.split(sch.fuse(image, tile_row, tile_column), factors=[None, rows])
     blocks = (tile_block, channel_block) if tiles >= channels else (channel_block, tile_block)
