@@ -6,7 +6,7 @@ max pooling and Inception's 3x3 average pooling branches, between a concatenatio
 Each output position then takes one vector of L channels per tap: the window unrolled, its running
 maximum or sum kept in a register, a bounds check per tap a scalar condition on the whole vector,
 and (image, channel block, row) in parallel. On [N, C, H, W] the generic rule ran GoogLeNet's
-512 x 14 x 14 3x3 max pooling in 182 us on two threads.
+512 x 14 x 14 3x3 max pooling in 182 us on two threads; blocked, 26 us.
 A stage after the pooling (avg_pool2d's division, an activation) runs on the same vector of channels
 at the same position, the pooled vector computed just before it, so it never goes to memory. Taps
 run in the unscheduled order, so sums are equal.
