@@ -71,7 +71,7 @@ def _float_class(value: tirx.Expr, compare: Callable[[tirx.Expr, tirx.Expr], tir
     if dtype not in _INFINITY_BITS:
         return fallback(value)
     bits = tvm.DataType(dtype).bits
-    integer = f"int{bits}"
+    integer = f"uint{bits}"  # unsigned: emit_te widens int32 expressions (as indices) to int64
     magnitude = tirx.bitwise_and(tirx.reinterpret(integer, value), tirx.const((1 << (bits - 1)) - 1, integer))
     return compare(magnitude, tirx.const(_INFINITY_BITS[dtype], integer))
 

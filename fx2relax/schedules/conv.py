@@ -3,7 +3,8 @@
 Packed rule (conv2d_packed: weights packed at compile time in blocks of `lanes` output channels,
 each block within one group, fx2relax.packing): a register tile of up to SHORT_COLUMN_TILE output
 columns x several vectors of output channels where the row and the channels allow, else of up to
-COLUMN_TILE columns x one or two vectors (`_packed_tile`), accumulates over (input channel of the
+COLUMN_TILE columns x one or two vectors (`_packed_tile`; rows no such tile divides are computed a
+few columns wider, `computed_columns`), accumulates over (input channel of the
 group, kernel row, kernel column), one packed weight vector and one broadcast input value per
 FMA (a grouped conv's vectors each broadcast their own group's input); tiles of (image, channel
 block, row) run in parallel. An element-wise consumer (bias, batch norm, activation, residual add)
@@ -289,9 +290,10 @@ def computed_columns(width: int, channel_vectors: int, registers: int) -> int:
     rows of `width` (kernels.conv.conv2d_packed's computed_width): the row itself where a column
     tile from SHORT_COLUMN_TILE_MIN on divides it (or it is shorter), else of it and the next three
     widths the one whose register tile (`_packed_tile`) holds the most accumulators of real
-    columns (in proportion), the extra columns dropped. One-column tiles re-read every weight vector per column: Inception-v3's
-    17-column rows, two threads, conv + ReLU: 768 -> 192 1x1 604 -> 262 us computed as 18 (4 x 6
-    tiles), 192 -> 192 1x7 1015 -> 391 us; the whole model 63 -> 41 ms."""
+    columns (in proportion), the extra columns dropped. One-column tiles re-read every weight
+    vector per column: Inception-v3's 17-column rows, two threads, conv + ReLU: 768 -> 192 1x1
+    604 -> 262 us computed as 18 (4 x 6 tiles), 192 -> 192 1x7 1015 -> 391 us; the whole model
+    63 -> 41 ms."""
     if width < SHORT_COLUMN_TILE_MIN or _column_tile(width) >= SHORT_COLUMN_TILE_MIN:
         return width
 
@@ -299,7 +301,6 @@ def computed_columns(width: int, channel_vectors: int, registers: int) -> int:
         return math.prod(_packed_tile(columns, channel_vectors, True, registers)) * width / columns
 
     return max(range(width, width + 4), key=lambda columns: (useful_accumulators(columns), -columns))
-
 
 
 def _weight_read_index(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
@@ -745,9 +746,10 @@ def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool,
     allowing), that many columns x the most vectors dividing the channels within the register
     budget: each broadcast input then feeds several FMAs and each weight vector several columns
     (MobileNetV2's 14x14x576 1x1 conv: 3 x 7, not 1 x 14; ONNX Runtime's MLAS takes 4 x 6); so
-    too where no divisor from SHORT_COLUMN_TILE_MIN to COLUMN_TILE exists (Inception's rows of a
-    prime 17 columns, an SE block's pooled 1 x 1 planes: 12 x 1 for 192 channels instead of 2 x 1,
-    two FMA chains; Inception-v3's 768 -> 192 1x1 conv at 17 x 17, two threads: 809 -> 564 us).
+    too where no divisor from SHORT_COLUMN_TILE_MIN to COLUMN_TILE exists (an SE block's pooled
+    1 x 1 planes: 12 x 1 for 192 channels instead of 2 x 1, two FMA chains; Inception-v3's 768 -> 192
+    1x1 conv at 17 x 17, two threads, 809 -> 564 us, before such rows from 17 columns on were
+    computed wider: `computed_columns`).
     Otherwise COLUMN_TILE columns x two vectors where they fit TILE_ACCUMULATORS, else one.
     `registers`: the target's vector registers (accumulators, a weight vector each, the broadcast input)."""
     tile = _column_tile(width)
