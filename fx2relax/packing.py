@@ -58,14 +58,15 @@ def is_linear_kernel(func: tvm.ir.BaseFunc) -> bool:
 
 
 def constant_product_kind(func: tvm.ir.BaseFunc) -> str | None:
-    """"matmul" for a PrimFunc made from kernels.linear.matmul alone (params lhs, rhs, output),
+    """"matmul" for a PrimFunc made from kernels.linear.matmul alone (params lhs, rhs, output; its
+    padded columns' crop included),
     "addmm" for kernels.linear.addmm with beta = alpha = 1 (params data, lhs, rhs, output: the
     product plus `data`), the product reading (lhs, rhs) from those parameters; else None."""
     if not isinstance(func, tirx.PrimFunc):
         return None
     blocks = stages(func)
     kinds = [marked_kernel(block.annotations) for block in blocks]
-    if kinds == ["matmul"] and len(func.params) == 3:
+    if kinds in (["matmul"], ["matmul_padded_columns", "matmul", "matmul_outputs"]) and len(func.params) == 3:
         operands = func.params[:2]
     elif kinds == ["addmm", None] and len(func.params) == 4 and all(
         float(blocks[0].annotations[f"fx2relax.{scale}"]) == 1 for scale in ("beta", "alpha")
@@ -73,6 +74,10 @@ def constant_product_kind(func: tvm.ir.BaseFunc) -> str | None:
         operands = func.params[1:3]
     else:
         return None
+    if kinds[0] == "matmul_padded_columns":  # linear.padded_columns: the product reads lhs and the padded rhs
+        padded_rhs = blocks[0].reads[0].source
+        reads = [region.source for region in blocks[1].reads]
+        return "matmul" if len(reads) == 2 and reads[0].same_as(operands[0]) and padded_rhs.same_as(operands[1]) else None
     reads = [region.source for region in blocks[0].reads]
     return kinds[0] if len(reads) == 2 and all(r.same_as(o) for r, o in zip(reads, operands)) else None
 

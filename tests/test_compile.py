@@ -23,7 +23,7 @@ from fx2relax.schedules.conv import (
     computed_columns,
 )
 from fx2relax.schedules.generic import marked_block
-from tests.helpers import assert_outputs_match, check_against_torch, course_cnn
+from tests.helpers import ApplyBinary, assert_outputs_match, check_against_torch, course_cnn
 
 
 class EveryFamily(nn.Module):
@@ -637,13 +637,32 @@ def test_products_on_constant_weights_compiled_match_torch(form, rows, depth, co
     check_against_torch(model, x, compiled=True)
 
 
-@pytest.mark.parametrize(("form", "rows"), [("addmm", 197), ("mm", 4), ("matmul", 64)])
-def test_products_on_constant_weights_are_packed(form, rows):
-    model = ProductOnConstant(form, 32, 48, (48,), 1, 1)
+@pytest.mark.parametrize(("form", "rows", "columns"), [("addmm", 197, 48), ("mm", 4, 48), ("matmul", 64, 48), ("matmul", 64, 49)])
+def test_products_on_constant_weights_are_packed(form, rows, columns):
+    # 49 columns: a matmul computes 64 on a zero-padded copy of its right operand (linear.padded_columns),
+    # still packed as a linear layer where that operand is constant
+    model = ProductOnConstant(form, 32, columns, (columns,), 1, 1)
     mod = fuse(fx2relax.from_module(model, (rows, 32)), host_target())
     kernels = {marked_kernel(block.annotations) for _, func in mod.functions_items() if isinstance(func, tirx.PrimFunc)
                for block in stages(func)}
     assert "linear_packed" in kernels and not kernels & {"addmm", "matmul"}
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    data=st.data(), batch=st.sampled_from([(), (3,), (2, 3)]), rows=st.integers(1, 50), depth=st.integers(1, 40),
+    columns=st.sampled_from([17, 20, 31, 49, 50, 63, 100]), bias=st.booleans(), broadcast=st.booleans(),
+)
+def test_products_of_columns_in_no_whole_blocks_compiled_match_torch(data, batch, rows, depth, columns, bias, broadcast):
+    # Swin's Q·Kᵀ over 49 keys: the product computes whole blocks of 16 columns on a zero-padded copy
+    # of its right operand and keeps the real ones (BatchedGemm tiles them); an epilogue (the position
+    # bias) after it, a right operand broadcast over the batch or not, NaN and inf in its last column
+    rhs_batch = batch[-1:] if broadcast else batch
+    model = ApplyBinary(lambda x, y: x @ y + 0.5 if bias else x @ y).eval()
+    x, y = torch.randn(*batch, rows, depth), torch.randn(*rhs_batch, depth, columns)
+    y[..., data.draw(st.integers(0, depth - 1), label="NaN row"), columns - 1] = float("nan")
+    y[..., 0, columns - 1] = data.draw(st.sampled_from([float("inf"), float("-inf")]), label="infinity")
+    check_against_torch(model, [x, y], compiled=True)
 
 
 class BottleneckConvs(nn.Module):

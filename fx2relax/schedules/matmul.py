@@ -21,7 +21,7 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from ..kernels.marks import PANEL_WIDTH
+from ..kernels.marks import PANEL_WIDTH, marked_kernel
 from .generic import (
     SERIAL_MAX_MACS,
     inline_injective,
@@ -327,11 +327,13 @@ def transposed_operands_copied(sch: s_tir.Schedule, product: s_tir.schedule.SBlo
     return copies
 
 
-def _epilogue(sch: s_tir.Schedule, matmul: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
-    """Inline the injective blocks around the product; the blocks left besides it (unpack, bias,
-    activation that did not inline), in order."""
-    inline_injective(sch, keep=(matmul,))
-    return [block for block in top_blocks(sch) if not is_among(sch, block, [matmul])]
+def _epilogue(
+    sch: s_tir.Schedule, matmul: s_tir.schedule.SBlockRV, keep: tuple[s_tir.schedule.SBlockRV, ...] = ()
+) -> list[s_tir.schedule.SBlockRV]:
+    """Inline the injective blocks around the product but those in `keep`; the blocks left besides
+    them (unpack, bias, activation that did not inline), in order."""
+    inline_injective(sch, keep=(matmul, *keep))
+    return [block for block in top_blocks(sch) if not is_among(sch, block, [matmul, *keep])]
 
 
 def _inlined(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
@@ -430,8 +432,9 @@ class BatchedGemm(ScheduleRule):
         if product is None:
             return None
         sch, matmul = product.sch, product.block
-        epilogue = _epilogue(sch, matmul)
-        copies = transposed_operands_copied(sch, matmul)
+        padded = [block for block in top_blocks(sch) if marked_kernel(sch.get(block).annotations) == "matmul_padded_columns"]
+        epilogue = _epilogue(sch, matmul, keep=tuple(padded))
+        copies = [*transposed_operands_copied(sch, matmul), *padded]
         row_count, vector_count = product.tile(target)
         *batch, i_loop, j_loop, k_loop = sch.get_loops(matmul)
         i_outer, i_inner = sch.split(i_loop, factors=[None, row_count])
