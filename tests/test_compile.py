@@ -288,7 +288,7 @@ def test_convs_with_channels_in_no_whole_vectors_compiled_match_torch(data, chan
 
 
 UNTILED_WIDTHS = [width for width in range(17, 80) if computed_columns(width, 12, 32) != width]
-"""Output rows no column tile of SHORT_COLUMN_TILE_MIN or more divides (17, 19, 23, ..., 73, 79)."""
+"""Output rows no column tile of COMPUTED_COLUMNS_BELOW_TILE or more divides (17, 19, 23, 29, 31, 34, ..., 79)."""
 
 
 @settings(max_examples=12, deadline=None)

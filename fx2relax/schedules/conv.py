@@ -285,16 +285,23 @@ def _column_tile(width: int | None) -> int:
     return 1 if width is None else largest_divisor(width, COLUMN_TILE)
 
 
+COMPUTED_COLUMNS_BELOW_TILE = 3
+"""Rows whose largest column tile up to COLUMN_TILE is shorter than this are computed wider
+(`computed_columns`); from 3 columns on (4 x 3 tiles) the row is kept: SqueezeNet's stem (3 -> 64,
+3x3/2, 111 columns, + ReLU + max pool) at batch 8, two threads: 1639 us as 111, 1912 us as 112."""
+
+
 def computed_columns(width: int, channel_vectors: int, registers: int) -> int:
     """The output columns a packed conv of `channel_vectors` vectors of output channels computes for
     rows of `width` (kernels.conv.conv2d_packed's computed_width): the row itself where a column
-    tile from SHORT_COLUMN_TILE_MIN on divides it (or it is shorter), else of it and the next three
+    tile of COMPUTED_COLUMNS_BELOW_TILE or more divides it (or it is shorter than
+    SHORT_COLUMN_TILE_MIN), else of it and the next three
     widths the one whose register tile (`_packed_tile`) holds the most accumulators of real
     columns (in proportion), the extra columns dropped. One-column tiles re-read every weight
     vector per column: Inception-v3's 17-column rows, two threads, conv + ReLU: 768 -> 192 1x1
     604 -> 262 us computed as 18 (4 x 6 tiles), 192 -> 192 1x7 1015 -> 391 us; the whole model
     63 -> 41 ms."""
-    if width < SHORT_COLUMN_TILE_MIN or _column_tile(width) >= SHORT_COLUMN_TILE_MIN:
+    if width < SHORT_COLUMN_TILE_MIN or _column_tile(width) >= COMPUTED_COLUMNS_BELOW_TILE:
         return width
 
     def useful_accumulators(columns: int) -> float:
