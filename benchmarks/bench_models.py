@@ -10,6 +10,7 @@ are compared with eager's too. The sgemm roof (best GFLOP/s of a 2048² float32 
 
     python benchmarks/bench_models.py [--models cnn,resnet18,mobilenet_v2,bert] [--rounds 5]
     python benchmarks/bench_models.py --models survey --variants onnxruntime,openvino,fx2relax --rounds 2
+    python benchmarks/bench_models.py --models beyond --variants onnxruntime,openvino,fx2relax --rounds 2
                                       [--variants eager,inductor,onnxruntime,openvino,fx2relax]
                                       [--trials 64] [--tune-batches 1] [--quick]
 """
@@ -79,13 +80,13 @@ class Gpt2Decoder(nn.Module):
         return self.gpt2(input_ids, use_cache=False).last_hidden_state
 
 
-def _torchvision(name: str) -> Callable[[], nn.Module]:
-    """A builder of torchvision's model `name` with random weights."""
+def _torchvision(name: str, **options: object) -> Callable[[], nn.Module]:
+    """A builder of torchvision's model `name` with random weights (and constructor `options`)."""
 
     def build() -> nn.Module:
         import torchvision.models
 
-        return getattr(torchvision.models, name)(weights=None)
+        return getattr(torchvision.models, name)(weights=None, **options)
 
     return build
 
@@ -133,10 +134,24 @@ MODELS = {
     "regnet": ModelSpec("RegNetY-400MF 224²", _torchvision("regnet_y_400mf"), (1, 8), _images(3, 224, 224)),
     "squeezenet": ModelSpec("SqueezeNet 1.1 224²", _torchvision("squeezenet1_1"), (1, 8), _images(3, 224, 224)),
     "gpt2": ModelSpec("GPT-2-like decoder, seq 128", Gpt2Decoder, (1, 8), _token_ids),
+    # beyond the survey: branchy and wide CNNs, windowed attention
+    "googlenet": ModelSpec(
+        "GoogLeNet 224²", _torchvision("googlenet", aux_logits=False, init_weights=True), (1,), _images(3, 224, 224),
+    ),
+    "inception_v3": ModelSpec(
+        "Inception-v3 299²", _torchvision("inception_v3", aux_logits=False, init_weights=True), (1,),
+        _images(3, 299, 299),
+    ),
+    "vgg11": ModelSpec("VGG-11 224²", _torchvision("vgg11"), (1,), _images(3, 224, 224)),
+    "regnet_x": ModelSpec("RegNetX-1.6GF 224²", _torchvision("regnet_x_1_6gf"), (1,), _images(3, 224, 224)),
+    "mnasnet": ModelSpec("MNASNet 1.0 224²", _torchvision("mnasnet1_0"), (1, 8), _images(3, 224, 224)),
+    "swin_t": ModelSpec("Swin-T 224²", _torchvision("swin_t"), (1,), _images(3, 224, 224)),
 }
 
 TABLE = ("cnn", "resnet18", "mobilenet_v2", "bert")
-"""The issue's table, run by default; `--models survey` runs the other models."""
+"""The issue's table, run by default; `--models survey` and `--models beyond` run the others."""
+BEYOND = ("googlenet", "inception_v3", "vgg11", "regnet_x", "mnasnet", "swin_t")
+"""Models after the survey's: `--models beyond`."""
 
 
 def build_model(name: str) -> nn.Module:
@@ -421,7 +436,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", type=names, default=list(TABLE),
-        help=f"comma-separated, of {', '.join(MODELS)}; 'survey': all but the default {', '.join(TABLE)}",
+        help=f"comma-separated, of {', '.join(MODELS)}; 'survey' or 'beyond': the groups after the default",
     )
     parser.add_argument("--variants", type=names, default=list(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--batches", type=lambda t: [int(b) for b in names(t)], help="override every model's batch sizes")
@@ -433,7 +448,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: the CNN at B=1, 2 short rounds")
     args = parser.parse_args(argv)
     if args.models == ["survey"]:
-        args.models = [name for name in MODELS if name not in TABLE]
+        args.models = [name for name in MODELS if name not in TABLE + BEYOND]
+    elif args.models == ["beyond"]:
+        args.models = list(BEYOND)
     unknown = sorted(set(args.models) - set(MODELS)) + sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown model or variant: {', '.join(unknown)}")

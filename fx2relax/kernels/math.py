@@ -78,6 +78,20 @@ def exp_value(value: tirx.Expr) -> tirx.Expr:
     return let_bound(clamp_value(value, tirx.const(-104.0, "float32"), tirx.const(89.0, "float32")), _exp_clamped)
 
 
+def normal_exp_value(value: tirx.Expr) -> tirx.Expr:
+    """e ** x of one value, or 0 where x is below the log of the dtype's smallest normal number (e ** x
+    a denormal, or 0 in any case), computed on x clamped to that log: no lane makes a denormal, each
+    of which costs a microcode assist (softmax's exponentials of scores far below their row's max:
+    Swin-T's windows). NaN stays NaN. Float32 and float64; other dtypes plain exp_value."""
+    dtype = expr_dtype(value)
+    if dtype not in ("float32", "float64"):
+        return exp_value(value)
+    threshold = tirx.const(float(np.log(np.finfo(dtype).tiny).astype(dtype)), dtype)
+    return let_bound(value, lambda x: tirx.Select(
+        x < threshold, tirx.const(0, dtype), exp_value(tirx.Select(x < threshold, threshold, x))
+    ))
+
+
 def _exp_clamped(x: tirx.Expr) -> tirx.Expr:
     """exp_value of a float32 x in [-104, 89] (or NaN), read once."""
     dtype = "float32"

@@ -1,10 +1,14 @@
 """Softmax and log-softmax along one axis."""
 
+import numpy as np
 from tvm import te, tirx
 
 from .elementwise import is_nan
 from .marks import mark
-from .math import exp_value
+from .math import normal_exp_value
+
+_FLUSHED = ("float32", "float64")
+"""The dtypes whose softmax weights below the smallest normal number are 0 (normal_exp_value's)."""
 
 
 def _with_axis(indices: tuple, value: object, axis: int) -> tuple:
@@ -34,6 +38,8 @@ def log_softmax(data: te.Tensor, axis: int) -> te.Tensor:
     """x - max - log(sum(exp(x - max))) along `axis` (0 <= axis < rank), as PyTorch computes it.
 
     Like softmax, a NaN (or an inf - inf) in a slice gives a NaN slice; -inf elements give -inf.
+    The sum's exponentials that would be denormal are 0 (normal_exp_value), which leaves the sum
+    (at least 1) bit for bit as it was and makes no denormal.
     """
     shape = data.shape
     reduced_shape = [d for a, d in enumerate(shape) if a != axis]
@@ -41,7 +47,7 @@ def log_softmax(data: te.Tensor, axis: int) -> te.Tensor:
     k_sum = te.reduce_axis((0, shape[axis]), name="k_sum")
     exp_sum = te.compute(
         reduced_shape,
-        lambda *i: te.sum(exp_value(data[_with_axis(i, k_sum, axis)] - max_elem(*i)), axis=k_sum),
+        lambda *i: te.sum(normal_exp_value(data[_with_axis(i, k_sum, axis)] - max_elem(*i)), axis=k_sum),
         name="T_log_softmax_expsum",
     )
     return te.compute(
@@ -56,6 +62,12 @@ def softmax(data: te.Tensor, axis: int, zero_masked_slices: bool = False) -> te.
     shape: a multiply by the reciprocal of the sum, as PyTorch's CPU kernel does (not a division
     per element, which costs a vector divide each).
 
+    Weights that would be denormal (below the smallest normal number, 1.2e-38 in float32) are 0,
+    as oneDNN's softmax gives them: each denormal costs a microcode assist where it is made and in
+    every product that reads it (Swin-T's windows, whose scores span hundreds: attention weights
+    times values 9x slower). The sum does not change (it is at least 1, so the dropped exponentials
+    vanish in it); a weight changes by less than 1.2e-38.
+
     Subtracting the max keeps large logits finite; a NaN (or an inf - inf) anywhere in a slice
     gives a NaN slice, as PyTorch does (`_row_max`). A slice of only -inf is NaN,
     or with `zero_masked_slices` all 0, as PyTorch's `_safe_softmax` in scaled_dot_product_attention.
@@ -64,16 +76,24 @@ def softmax(data: te.Tensor, axis: int, zero_masked_slices: bool = False) -> te.
     shape = data.shape
     reduced_shape = [d for a, d in enumerate(shape) if a != axis]
     max_elem = _row_max(data, axis, reduced_shape, "T_softmax_maxelem")
-    exp = te.compute(shape, lambda *i: exp_value(data(*i) - max_elem[_drop_axis(i, axis)]), name="T_softmax_exp")
+    exp = te.compute(
+        shape, lambda *i: normal_exp_value(data(*i) - max_elem[_drop_axis(i, axis)]), name="T_softmax_exp"
+    )
     k_sum = te.reduce_axis((0, shape[axis]), name="k_sum")
     exp_sum = te.compute(
         reduced_shape, lambda *i: te.sum(exp[_with_axis(i, k_sum, axis)], axis=k_sum), name="T_softmax_expsum"
     )
+    smallest_normal = tirx.const(float(np.finfo(str(data.dtype)).tiny), data.dtype) if data.dtype in _FLUSHED else None
+
     def norm(*i):
-        value = exp(*i) * (tirx.const(1, data.dtype) / exp_sum[_drop_axis(i, axis)])
+        total = exp_sum[_drop_axis(i, axis)]
+        numerator = exp(*i)
+        if smallest_normal is not None:  # zeroed before the product, which would make the denormal
+            numerator = tirx.Select(numerator < total * smallest_normal, tirx.const(0, data.dtype), numerator)
+        value = numerator * (tirx.const(1, data.dtype) / total)
         if not zero_masked_slices:
             return value
-        masked = exp_sum[_drop_axis(i, axis)] == tirx.const(0, data.dtype)  # only -inf: every exponential 0
+        masked = total == tirx.const(0, data.dtype)  # only -inf: every exponential 0
         return tirx.Select(masked, tirx.const(0, data.dtype), value)
 
     return te.compute(shape, norm, name="T_softmax_norm", attrs=mark("softmax"))
