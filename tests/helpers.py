@@ -265,6 +265,26 @@ def loops_around(func: tirx.PrimFunc, kernel: str, update: bool = True) -> tuple
     raise AssertionError(f"no {kernel} block")
 
 
+def vector_store_lanes(func: tirx.PrimFunc, buffer: tirx.Buffer) -> set[int | None]:
+    """The extents of the vectorised loops around each block of `func` that writes `buffer` (None
+    for a block under no vectorised loop): the lanes of its stores."""
+    found: set[int | None] = set()
+    pending = [(func.body, None)]
+    while pending:
+        stmt, lanes = pending.pop()
+        if isinstance(stmt, s_tir.SBlockRealize):
+            if any(region.source.same_as(buffer) for region in stmt.block.writes):
+                found.add(lanes)
+            pending.append((stmt.block.body, lanes))
+        elif isinstance(stmt, tirx.SeqStmt):
+            pending.extend((child, lanes) for child in stmt.seq)
+        elif isinstance(stmt, tirx.For):
+            pending.append((stmt.body, int(stmt.extent) if stmt.kind == tirx.ForKind.VECTORIZED else lanes))
+        elif hasattr(stmt, "body"):  # bindings, attributes, allocations
+            pending.append((stmt.body, lanes))
+    return found
+
+
 def scalarized_functions(mod: tvm.IRModule, target: tvm.target.Target) -> dict[str, int]:
     """{function: how many of its vectorised loops TVM's VectorizeLoop ran lane by lane instead}
     for the functions of a scheduled module, built for `target` (a loop it could not vectorise

@@ -15,7 +15,7 @@ from fx2relax.kernels.marks import BLOCKED_PARAMS, stages
 from fx2relax.schedules import SCHEDULE_RULE
 from fx2relax.schedules.generic import value_operations
 from fx2relax.schedules.vectors import block_lanes, vector_unit
-from tests.helpers import assert_outputs_match, check_against_torch, loops_around, written_buffers
+from tests.helpers import assert_outputs_match, check_against_torch, loops_around, vector_store_lanes, written_buffers
 
 LANES = vector_unit(host_target()).lanes("float32")
 HASWELL = tvm.target.Target({"kind": "llvm", "mcpu": "haswell"})  # AVX2 only; runs on this znver4 too
@@ -323,6 +323,7 @@ def test_padded_whole_vectors_write_half_vector_blocks(vectors, then_pool, heigh
     assert [shape[0] for shape in weight_shapes][:1] == [vectors + 1]  # whole vectors, the last one padded
     assert [int(i) for i in conv.attrs[BLOCKED_PARAMS]] == [len(conv.params) - 1]  # its output, in half vectors
     assert [int(d) for d in conv.params[-1].shape][-1] == LANES // 2
+    assert vector_store_lanes(conv, conv.params[-1]) == {LANES // 2}  # a half-vector block per store, not a scatter per channel
     check_against_torch(model, x, compiled=True)
 
 

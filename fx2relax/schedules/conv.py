@@ -584,8 +584,12 @@ class PackedConv(ScheduleRule):
                 sch.set_scope(conv, 0, "local")
             sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
             sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
-            if static_extent(sch.get(tile_consumer).iter_vars[1].dom.extent) == channels:  # (n, o, h, w): all channels
+            real_channels = static_extent(sch.get(tile_consumer).iter_vars[1].dom.extent)
+            output_lanes = _output_block_lanes(sch, tile_consumer)
+            if real_channels == channels:  # (n, o, h, w): all channels
                 _vectorize_tile_consumer(sch, tile_consumer, 2, lanes)  # (n, o, h, w) under (outer, column_block)
+            elif output_lanes is not None and real_channels % output_lanes == 0 and lanes % output_lanes == 0:
+                _vectorize_tile_consumer(sch, tile_consumer, 2, output_lanes)  # the real ones, a stored block at a time
             else:  # the real channels of zero-padded ones: vectors of columns, per channel
                 _, real_channel, _, tile_column = sch.get_loops(tile_consumer)[2:]
                 sch.reorder(real_channel, tile_column)
@@ -775,6 +779,13 @@ def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
     """The lanes of a conv2d_packed block's packed weight (the last axis of its 5-D read after the
     input, which is 5-D too when stored channel-blocked)."""
     return next(int(region.source.shape[-1]) for region in sch.get(conv).reads[1:] if len(region.region) == 5)
+
+
+def _output_block_lanes(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> int | None:
+    """The lanes of the channel blocks a tile consumer (n, o, h, w) stores (layout.BlockChannels:
+    (n, o // lanes, h, w, o % lanes)), or None where it stores NCHW."""
+    written = sch.get(block).writes[0].source
+    return int(written.shape[-1]) if len(written.shape) == 5 else None
 
 
 def _vectorize_tile_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, depth: int, lanes: int) -> None:
