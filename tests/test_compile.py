@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from tvm import s_tir, tirx
 
 import fx2relax
-from fx2relax.compiler import fuse, host_target
+from fx2relax.compiler import fuse, host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.packing import WINOGRAD_MIN_CHANNELS
 from fx2relax.schedules.conv import (
@@ -23,7 +23,8 @@ from fx2relax.schedules.conv import (
     computed_columns,
 )
 from fx2relax.schedules.generic import marked_block
-from tests.helpers import ApplyBinary, assert_outputs_match, check_against_torch, course_cnn
+from fx2relax.schedules.vectors import vector_unit
+from tests.helpers import ApplyBinary, assert_outputs_match, check_against_torch, course_cnn, vector_store_lanes
 
 
 class EveryFamily(nn.Module):
@@ -229,6 +230,49 @@ def test_grouped_convs_with_whole_vectors_per_group_are_packed_and_match_torch(
         st.sampled_from([float("inf"), float("-inf")])
     )
     check_against_torch(model, x, compiled=True)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.data(), dtype=st.sampled_from(["float32", "float64"]), groups=st.integers(2, 4), halves=st.sampled_from([3, 5]),
+    in_per_group=st.sampled_from([2, 8, 24]), kernel=st.integers(1, 3), stride=st.integers(1, 2), padding=st.integers(0, 1),
+    dilation=st.integers(1, 2), bias=st.booleans(), relu=st.booleans(), reader=st.sampled_from(["none", "1x1 conv", "max pool"]),
+    batch=st.integers(1, 2),
+)
+def test_grouped_convs_padded_to_whole_vectors_per_group_match_torch(
+    data, dtype, groups, halves, in_per_group, kernel, stride, padding, dilation, bias, relu, reader, batch
+):
+    # Groups of 3 or 5 half vectors of output channels (RegNetX's 24 in float32's 16 lanes, 12 in
+    # float64's 8): each group's channels are packed in whole vectors, its last one padded with zero
+    # channels (packing.GROUP_PADDED_VECTORS_MAX_WASTE), and the kernel keeps each group's real ones:
+    # into a 1x1 conv that reads them channel-blocked (stored in runs of a half vector), a max
+    # pool, or the NCHW output. NaN and inf stay within their group.
+    vector = vector_unit(host_target()).lanes(dtype)
+    out_per_group, channels = halves * vector // 2, groups * in_per_group
+    smallest = max(1, dilation * (kernel - 1) + 1 - 2 * padding)
+    height, width = (data.draw(st.integers(smallest + 1, smallest + 9), label=side) for side in ("height", "width"))
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    layers = [nn.Conv2d(channels, groups * out_per_group, kernel, stride, padding, dilation, groups=groups, bias=bias)]
+    layers += [nn.ReLU()] if relu else []
+    layers += {"none": [], "1x1 conv": [nn.Conv2d(groups * out_per_group, 8, 1)], "max pool": [nn.MaxPool2d(2, ceil_mode=True)]}[reader]
+    model = nn.Sequential(*layers).eval().to(getattr(torch, dtype))
+    shape = (batch, channels, height, width)
+    mod = fx2relax.from_module(model, shape, dtype=dtype)
+    packed = [[int(d) for d in param.shape] for _, func in fuse(mod, host_target()).functions_items() if isinstance(func, tirx.PrimFunc)
+              if any(int(block.annotations.get("fx2relax.groups", 1)) == groups for block in stages(func))
+              for param in func.params if [int(d) for d in param.shape[1:]] == [in_per_group, kernel, kernel, vector]]
+    assert [weight[0] for weight in packed] == [groups * -(-out_per_group // vector)]  # each group's last vector padded
+    if reader == "1x1 conv":
+        (grouped,) = [func for _, func in lower(mod, host_target(), None, None).functions_items() if isinstance(func, tirx.PrimFunc)
+                      and any(int(block.annotations.get("fx2relax.groups", 1)) == groups for block in stages(func))]
+        assert vector_store_lanes(grouped, grouped.params[-1]) == {math.gcd(int(grouped.params[-1].shape[-1]), out_per_group)}
+    x = torch.randn(shape, dtype=getattr(torch, dtype))
+    x[0, data.draw(st.integers(0, channels - 1)), data.draw(st.integers(0, height - 1)), 0] = float("nan")
+    x[-1, -1, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = data.draw(
+        st.sampled_from([float("inf"), float("-inf")])
+    )
+    with torch.no_grad():
+        assert_outputs_match(fx2relax.compile(mod)(x), model(x))
 
 
 @settings(max_examples=5, deadline=None)

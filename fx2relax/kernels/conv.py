@@ -77,15 +77,15 @@ def conv2d_packed(
     """conv2d with the weight pre-packed in blocks of `lanes` output channels, so the inner loop
     reads one vector of weights per (input channel of the group, kernel row, kernel column).
 
-    data: [N, C, H, W]; packed_weight: [ceil(O / lanes), C / groups, KH, KW, lanes] with
-    packed_weight[b, c, kh, kw, j] = W[b * lanes + j, c, kh, kw] (zero past O), where `lanes`
-    divides the output channels per group of a grouped conv (each block lies in one group, so it
-    reads one input value per tap: a broadcast); bias: [O] or None; out_channels: O (None: all
-    the packed channels); computed_width: output columns to compute, OW or more (None: OW), so
+    data: [N, C, H, W]; packed_weight: [groups * B, C / groups, KH, KW, lanes], each group's
+    O / groups output channels in B = ceil(O / groups / lanes) blocks (packing.pack_conv2d_weight),
+    its last block padded with zero channels where `lanes` does not divide them (each block lies
+    in one group, so it reads one input value per tap: a broadcast); bias: [O] or None;
+    out_channels: O (None: all the packed channels); computed_width: output columns to compute, OW or more (None: OW), so
     that a register tile of columns divides the row (Inception's 17: 18 as 3 x 6), the columns
     past OW reading the padded input's last column. The stage "conv2d_packed" computes every
     packed channel and computed column; where O or OW is fewer, the next stage keeps the real
-    outputs, so the extra ones never reach the output.
+    outputs (a group's padded channels skipped), so the extra ones never reach the output.
     Returns [N, O, OH, OW] as conv2d, summing over (c, kh, kw) in the same order.
     """
     padded = _pad(data, padding, padding_mode)
@@ -120,9 +120,15 @@ def conv2d_packed(
         attrs=mark("conv2d_packed", groups=groups),
     )
     real_channels = blocks * lanes if out_channels is None else out_channels
+    per_group, computed_per_group = real_channels // groups, blocks_per_group * lanes
+
+    def computed(o: tirx.PrimExpr) -> tirx.PrimExpr:
+        """The computed channel of real output channel o (each group's padded ones skipped)."""
+        return o if per_group == computed_per_group or groups == 1 else o // per_group * computed_per_group + o % per_group
+
     if real_channels < blocks * lanes or columns != out_w:
         conv = te.compute(
-            (batch, real_channels, out_h, out_w), lambda *i: conv(*i), name="conv2d_packed_outputs",
+            (batch, real_channels, out_h, out_w), lambda n, o, h, w: conv(n, computed(o), h, w), name="conv2d_packed_outputs",
             attrs=mark("conv2d_packed_outputs"),  # layout and schedules find the real outputs by it
         )
     return _add_bias(conv, bias, 2)

@@ -162,6 +162,7 @@ class _ConsumerReads:
 
     block: s_tir.schedule.SBlockRV
     windows: tuple[_Window, ...]
+    group_crop: tuple[int, int] | None = None  # (real, computed) channels per group: see _group_crop
 
     @classmethod
     def find(cls, sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, prefix: bool = False) -> _ConsumerReads | None:
@@ -181,7 +182,10 @@ class _ConsumerReads:
         if len(spatial) + len(reduced) != len(block.iter_vars) or len(spatial) != len(indices) or len(reduced) not in (0, 2):
             return None
         direct = len(indices) - len(reduced)  # axes read at the consumer's own position
-        if not all(_reads_at(index, v) for index, v in zip(indices[:direct], spatial)):
+        group_crop = _group_crop(indices[1], spatial[1]) if prefix and not reduced and direct == 4 else None
+        if not all(
+            _reads_at(index, v) or (axis == 1 and group_crop is not None) for axis, (index, v) in enumerate(zip(indices[:direct], spatial))
+        ):
             return None
         analyzer = sym.Analyzer()  # a consumer over more positions than the conv has (a pad after it) is not element-wise
         covers = [analyzer.can_prove_equal(v.dom.extent, size) for v, size in zip(spatial[:direct], conv_buffer.shape)]
@@ -197,7 +201,21 @@ class _ConsumerReads:
                 return None
             stride, dilation, _offset = (int(c) for c in coefficients)
             windows.append(_Window(stride, dilation, static_extent(tap.dom.extent), static_extent(size)))
-        return cls(consumers[0], tuple(windows))
+        return cls(consumers[0], tuple(windows), group_crop)
+
+
+def _group_crop(index: tirx.PrimExpr, iter_var: tirx.IterVar) -> tuple[int, int] | None:
+    """(real, computed) channels per group where a consumer's read index is
+    o // real * computed + o % real for its position o along `iter_var`: the real channels of a
+    grouped conv2d_packed whose groups are padded to whole vectors (kernels.conv2d_packed), else None."""
+    if not (isinstance(index, tirx.Add) and isinstance(index.a, tirx.Mul) and isinstance(index.b, tirx.FloorMod)):
+        return None
+    (quotient, computed), (remainder, real) = (index.a.a, index.a.b), (index.b.a, index.b.b)
+    if not (isinstance(quotient, tirx.FloorDiv) and all(isinstance(c, tirx.IntImm) for c in (computed, real, quotient.b))):
+        return None
+    if not (quotient.a.same_as(iter_var.var) and remainder.same_as(iter_var.var) and int(quotient.b) == int(real) < int(computed)):
+        return None
+    return int(real), int(computed)
 
 
 def _reads_at(index: tirx.PrimExpr, iter_var: tirx.IterVar) -> bool:
@@ -560,7 +578,8 @@ class PackedConv(ScheduleRule):
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
         channels = static_extent(sch.get(channel).extent)
         registers = vector_unit(target).registers
-        vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, registers)
+        group_vectors = reads.group_crop[1] // lanes if reads is not None and reads.group_crop else 1
+        vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, registers, group_vectors)
         channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
         column_block, column_in_tile = sch.split(column, factors=[None, tile])
         sch.reorder(batch, channel_block, row, column_block, *taps, channel_vector, column_in_tile, lane)
@@ -582,11 +601,19 @@ class PackedConv(ScheduleRule):
                     sch.transform_layout(tile_consumer, ("write", 0), lambda n, o, h, w: (n, o // lanes, h, w, o % lanes))
             else:
                 sch.set_scope(conv, 0, "local")
+            group_crop = reads.group_crop if reads is not None and tile_consumer.same_as(reads.block) else None
+            if group_crop is not None:  # channels as (group, channel of the group): TIR finds the tile's real ones
+                real, computed = group_crop
+                sch.transform_block_layout(tile_consumer, lambda n, o, h, w: (n, o // real, o % real, h, w))
+                sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o // computed, o % computed))
             sch.reverse_compute_at(tile_consumer, column_block, preserve_unit_loops=True)
-            sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
+            if group_crop is None:
+                sch.transform_layout(conv, ("write", 0), lambda n, o, h, w: (n, h, w, o))
             real_channels = static_extent(sch.get(tile_consumer).iter_vars[1].dom.extent)
             output_lanes = _output_block_lanes(sch, tile_consumer)
-            if real_channels == channels:  # (n, o, h, w): all channels
+            if group_crop is not None:
+                _vectorize_group_tile_consumer(sch, tile_consumer, output_lanes, group_crop[0])
+            elif real_channels == channels:  # (n, o, h, w): all channels
                 _vectorize_tile_consumer(sch, tile_consumer, 2, lanes)  # (n, o, h, w) under (outer, column_block)
             elif output_lanes is not None and real_channels % output_lanes == 0 and lanes % output_lanes == 0:
                 _vectorize_tile_consumer(sch, tile_consumer, 2, output_lanes)  # the real ones, a stored block at a time
@@ -751,7 +778,9 @@ def schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule.
     window_result_in_registers(sch, block, window, column)
 
 
-def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool, registers: int) -> tuple[int, int]:
+def _packed_tile(
+    width: int | None, channel_vectors: int, several_vectors: bool, registers: int, group_vectors: int = 1
+) -> tuple[int, int]:
     """A packed conv's register tile: (vectors of output channels, output columns). Where the
     row has a divisor from SHORT_COLUMN_TILE_MIN to SHORT_COLUMN_TILE columns (`several_vectors`
     allowing), that many columns x the most vectors dividing the channels within the register
@@ -762,17 +791,23 @@ def _packed_tile(width: int | None, channel_vectors: int, several_vectors: bool,
     1x1 conv at 17 x 17, two threads, 809 -> 564 us, before such rows from 17 columns on were
     computed wider: `computed_columns`).
     Otherwise COLUMN_TILE columns x two vectors where they fit TILE_ACCUMULATORS, else one.
-    `registers`: the target's vector registers (accumulators, a weight vector each, the broadcast input)."""
+    `registers`: the target's vector registers (accumulators, a weight vector each, the broadcast input).
+    `group_vectors`: the vectors of a group padded to whole vectors, which a tile's vectors divide or
+    are whole groups of (a tile then stores the real channels of whole groups or of part of one)."""
     tile = _column_tile(width)
+
+    def aligned(v: int) -> bool:
+        return channel_vectors % v == 0 and (v % group_vectors == 0 or group_vectors % v == 0)
+
     short = None if width is None else largest_divisor(width, SHORT_COLUMN_TILE)
     if several_vectors and short is not None and (short >= SHORT_COLUMN_TILE_MIN or tile < SHORT_COLUMN_TILE_MIN):
         vectors = max(
             v for v in range(1, channel_vectors + 1)
-            if channel_vectors % v == 0 and v * short <= TILE_ACCUMULATORS and v * (short + 1) + 1 <= registers
+            if aligned(v) and v * short <= TILE_ACCUMULATORS and v * (short + 1) + 1 <= registers
         )
         if vectors >= 2:
             return vectors, short
-    return (2 if several_vectors and channel_vectors % 2 == 0 and 2 * tile <= TILE_ACCUMULATORS else 1), tile
+    return (2 if several_vectors and aligned(2) and 2 * tile <= TILE_ACCUMULATORS else 1), tile
 
 
 def _packed_lanes(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
@@ -786,6 +821,27 @@ def _output_block_lanes(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> 
     (n, o // lanes, h, w, o % lanes)), or None where it stores NCHW."""
     written = sch.get(block).writes[0].source
     return int(written.shape[-1]) if len(written.shape) == 5 else None
+
+
+def _vectorize_group_tile_consumer(
+    sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, output_lanes: int | None, real_per_group: int
+) -> None:
+    """The element-wise consumer of a grouped conv's register tile, its loops (n, group, channel of
+    the group, h, w) under (outer, column_block): where the output is channel-blocked, per column
+    the contiguous runs of channels a group's and a block's lanes share (RegNetX's 24 per group in
+    blocks of 8 or 16: 8), else a vector of columns per channel."""
+    _, _, channel, _, column = sch.get_loops(block)[2:]
+    run = 1 if output_lanes is None else math.gcd(output_lanes, real_per_group, static_extent(sch.get(channel).extent))
+    if run > 1:
+        vector, lane = sch.split(channel, factors=[None, run])
+        sch.reorder(column, vector, lane)
+        sch.vectorize(lane)
+        sch.unroll(vector)
+        sch.unroll(column)
+    else:
+        sch.reorder(channel, column)
+        sch.vectorize(column)
+        sch.unroll(channel)
 
 
 def _vectorize_tile_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, depth: int, lanes: int) -> None:
