@@ -205,9 +205,11 @@ class _ElementWise:
 @dataclass(frozen=True)
 class _ChannelConcatenation:
     """A function whose one concatenation joins 4-D parameters along channels (static boundaries),
+    or max poolings of them (Inception-v3's reduction blocks: a 3x3/2 max pooling beside two convs),
     followed by element-wise stages or a max pooling over the planes (SqueezeNet's fire modules,
     Inception's branches): schedules.concat joins them a vector of channels at a time when they and
-    the output are stored blocked in lanes dividing every boundary."""
+    the output are stored blocked in lanes dividing every boundary. `inputs` are the parameters
+    joined or pooled."""
 
     inputs: frozenset[int]
     offsets: tuple[int, ...]
@@ -225,7 +227,12 @@ class _ChannelConcatenation:
         annotations = concat.annotations
         if "fx2relax.offsets" not in annotations or int(annotations["fx2relax.axis"]) != 1:
             return None
+        pooled = {  # a max pooling's output: the parameter it pools
+            block.writes[0].source: param_index(func, block.reads[0].source)
+            for block in blocks if marked_kernel(block.annotations) == "max_pool2d" and len(block.reads) == 1
+        }
         inputs = [param_index(func, region.source) for region in concat.reads]
+        inputs = [pooled.get(region.source) if index is None else index for index, region in zip(inputs, concat.reads)]
         others = [block for block in blocks if not block.same_as(concat)]
         if None in inputs or any(len(func.params[index].shape) != 4 for index in inputs) or not all(
             marked_kernel(block.annotations) == "max_pool2d"

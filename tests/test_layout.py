@@ -4,15 +4,15 @@ channel-blocked, and the blocked depthwise schedule, give PyTorch's results thro
 import pytest
 import torch
 import tvm
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 from tvm import s_tir, tirx
 
 import fx2relax
-from fx2relax.compiler import host_target, lower
-from fx2relax.kernels.marks import BLOCKED_PARAMS, stages
-from fx2relax.schedules import SCHEDULE_RULE
+from fx2relax.compiler import fuse, host_target, lower
+from fx2relax.kernels.marks import BLOCKED_PARAMS, marked_kernel, stages
+from fx2relax.schedules import SCHEDULE_RULE, apply_schedules
 from fx2relax.schedules.generic import value_operations
 from fx2relax.schedules.vectors import block_lanes, vector_unit
 from tests.helpers import assert_outputs_match, check_against_torch, loops_around, vector_store_lanes, written_buffers
@@ -405,6 +405,69 @@ def test_concatenated_conv_outputs_are_joined_blocked(batch, expanded, pool, hei
     first = inputs + [2] if inputs else []
     assert all(rule == "Concatenation" for blocked, rule in joined if blocked)
     assert sorted(blocked for blocked, _ in joined) == sorted([first, []])  # the second fire's output is the model's
+    check_against_torch(model, x, compiled=True)
+
+
+class ReductionBlock(nn.Module):
+    """Inception-v3's reduction block (Mixed_6a, Mixed_7a): a 1x1 conv, then two strided convs and a
+    max pooling of its output side by side, concatenated, read by a 1x1 conv."""
+
+    def __init__(self, channels: int, branches: tuple[int, int], pool: nn.MaxPool2d):
+        super().__init__()
+        self.pre = nn.Conv2d(8, channels, 1)
+        kernel, stride, padding, dilation = (pool.kernel_size, pool.stride, pool.padding, pool.dilation)
+        self.left, self.right = (nn.Conv2d(channels, size, kernel, stride, padding, dilation) for size in branches)
+        self.pool, self.post = pool, nn.Conv2d(channels + sum(branches), 8, 1)
+
+    def forward(self, x):
+        x = torch.relu(self.pre(x))
+        return self.post(torch.cat([torch.relu(self.left(x)), torch.relu(self.right(x)), self.pool(x)], 1))
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(),
+    channels=st.sampled_from([LANES, 2 * LANES, LANES + LANES // 2, LANES + 4]),
+    branches=st.sampled_from([(LANES, 2 * LANES), (LANES // 2, LANES), (LANES + 4, LANES)]),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    dilation=st.integers(1, 2),
+    batch=st.integers(1, 2),
+    special=st.booleans(),
+)
+@example(data=None, channels=2 * LANES, branches=(LANES, 2 * LANES), kernel=3, stride=2, dilation=1, batch=1, special=True)
+def test_a_max_pooling_beside_convs_is_concatenated_blocked(data, channels, branches, kernel, stride, dilation, batch, special):
+    # The pooling is fused into the concatenation's function; where every boundary is a whole vector
+    # of the concatenation's lanes, the inputs stored in those lanes (the pooled one too) and the
+    # result are stored blocked (the pooling a vector of channels per tap, into a blocked buffer the
+    # concatenation copies), else none is. NaN and -inf through the maximum, any window, stride, padding, dilation
+    # and ceil mode that keeps the branches' planes equal.
+    draw = (lambda strategy, label: strategy.example()) if data is None else data.draw
+    padding = 0 if data is None else draw(st.integers(0, kernel // 2), label="padding")
+    ceil_mode = data is not None and draw(st.booleans(), label="ceil_mode")
+    height, width = (9, 9) if data is None else (draw(st.integers(5, 11), label=side) for side in ("height", "width"))
+    pool = nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    torch.manual_seed(0 if data is None else draw(st.integers(0, 2**16), label="seed"))
+    model = ReductionBlock(channels, branches, pool).eval()
+    x = torch.randn(batch, 8, height, width)
+    if special:
+        x[0, 0, 1, 1], x[-1, -1, -1, -1] = float("nan"), float("-inf")
+    with torch.no_grad():
+        planes = {tuple(branch.shape[2:]) for branch in (model.left(model.pre(x)), model.pool(model.pre(x)))}
+    assume(len(planes) == 1)  # ceil mode may add a row or column the convs do not have
+    fused = fuse(fx2relax.from_module(model, tuple(x.shape)), host_target())
+    (joined,) = [
+        global_var for global_var, func in fused.functions_items()
+        if isinstance(func, tirx.PrimFunc) and {"concatenate", "max_pool2d"} <= {marked_kernel(b.annotations) for b in stages(func)}
+    ]
+    lanes = block_lanes(channels + sum(branches), LANES)
+    whole = lanes is not None and all(size % lanes == 0 for size in (channels, *branches))
+    blocked_inputs = sorted(size for size in (channels, *branches) if whole and block_lanes(size, LANES) == lanes)
+    scheduled = apply_schedules(fused, host_target())[joined]
+    shapes = [[int(d) for d in param.shape] for param in scheduled.params]
+    blocked = sorted(shape[1] * shape[4] for shape in shapes[:-1] if len(shape) == 5)  # an input's channels
+    assert blocked == blocked_inputs and len(shapes[-1]) == (5 if blocked_inputs else 4)
+    assert not blocked_inputs or str(scheduled.attrs[SCHEDULE_RULE]) == "Concatenation"
     check_against_torch(model, x, compiled=True)
 
 

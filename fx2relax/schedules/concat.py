@@ -18,7 +18,9 @@ concatenated conv outputs, read by the next conv) are joined a vector of L chann
 channel loop split into blocks and lanes, the lanes innermost and vectorised, the blocks
 partitioned at the inputs' boundaries (each a whole number of blocks). A max pooling fused after
 the concatenation (SqueezeNet's) runs the same way, its window unrolled and its maximum kept in a
-register per output position (1x128x27x27 from two 1x64x55x55, one thread: 394 -> 36 us).
+register per output position (1x128x27x27 from two 1x64x55x55, one thread: 394 -> 36 us). A max
+pooling of one of the inputs (Inception-v3's reduction blocks) is a loop nest of its own before the
+copies, storing blocked (`_pool_blocked`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
-from ..kernels.marks import BLOCKED_PARAMS
+from ..kernels.marks import BLOCKED_PARAMS, marked_kernel
 from .generic import (
     PARALLEL_MIN_ELEMENTS,
     inline_injective,
@@ -61,12 +63,14 @@ class Concatenation(ScheduleRule):
         offsets = [int(offset) for offset in annotations["fx2relax.offsets"]]
         shape = [static_extent(iter_var.dom.extent) for iter_var in sch.get(concat).iter_vars]
         inline_injective(sch)
-        blocks = top_blocks(sch)
-        if len(blocks) != 1:
-            return None
-        (block,) = blocks
+        *pools, block = top_blocks(sch)
         if axis == 1 and len(func.params[-1].shape) == 5 and len(func.attrs.get(BLOCKED_PARAMS, [])):
-            return sch if _blocked_channels(sch, block, offsets, int(func.params[-1].shape[-1])) else None
+            lanes = int(func.params[-1].shape[-1])
+            if not all(_pool_blocked(sch, pool, lanes) for pool in pools):
+                return None
+            return sch if _blocked_channels(sch, block, offsets, lanes) else None
+        if pools:
+            return None
         loops = sch.get_loops(block)
         iter_vars = sch.get(block).iter_vars
         if (
@@ -107,6 +111,28 @@ def _vectorize_run(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, tail_loo
     width = _vector_width(run, lanes)
     if width > 1:
         vectorize_last(sch, inner, width)
+
+
+def _pool_blocked(sch: s_tir.Schedule, pool: s_tir.schedule.SBlockRV, lanes: int) -> bool:
+    """Schedule a max pooling of an input of a blocked concatenation (Inception-v3's reduction
+    blocks), its loops (n, c, h, w, *window), into a buffer stored blocked in `lanes` channels as
+    schedules.pooling does: a vector of channels per tap, the maximum in a register, (image,
+    channel block, row) in parallel; the concatenation then copies it a vector at a time. Whether
+    it could (a max pooling of whole vectors of channels)."""
+    loops = sch.get_loops(pool)
+    channels = static_extent(sch.get(loops[1]).extent) if len(loops) == 6 else None
+    if marked_kernel(sch.get(pool).annotations) != "max_pool2d" or channels is None or channels % lanes:
+        return False
+    sch.transform_layout(pool, ("write", 0), lambda n, c, h, w: (n, c // lanes, h, w, c % lanes))
+    batch, channel, row, column, *window = loops
+    outputs = loop_work(sch, loops[:4])
+    channel_block, lane = sch.split(channel, factors=[None, lanes])
+    sch.reorder(batch, channel_block, row, column, *window, lane)
+    if outputs is None or outputs >= PARALLEL_MIN_ELEMENTS:
+        sch.parallel(sch.fuse(batch, channel_block, row))
+    sch.vectorize(lane)
+    window_result_in_registers(sch, pool, window, column)
+    return True
 
 
 def _blocked_channels(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, offsets: list[int], lanes: int) -> bool:
