@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
@@ -24,7 +24,7 @@ from fx2relax.schedules.conv import (
 )
 from fx2relax.schedules.generic import marked_block
 from fx2relax.schedules.vectors import vector_unit
-from tests.helpers import ApplyBinary, assert_outputs_match, check_against_torch, course_cnn, vector_store_lanes
+from tests.helpers import ApplyBinary, assert_outputs_match, check_against_torch, course_cnn, loops_around, vector_store_lanes
 
 
 class EveryFamily(nn.Module):
@@ -171,6 +171,33 @@ def test_packed_conv_register_tiles_over_wide_rows_match_torch(data, out_width, 
     model = nn.Sequential(*layers).eval()
     x = torch.randn(batch, 3, height, width)
     x[0, 0, data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))] = float("nan")
+    check_against_torch(model, x, compiled=True)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    window=st.sampled_from([(3, 3), (3, 1), (1, 3), (2, 2), (3, 2)]), out_channels=st.sampled_from([32, 48, 64]),
+    out_width=st.sampled_from([6, 7, 12, 17]), stride=st.integers(1, 2), batch=st.integers(1, 2), seed=st.integers(0, 2**16),
+)
+@example(window=(3, 3), out_channels=64, out_width=17, stride=2, batch=1, seed=0)  # Inception-v3's 4 x 6 tiles (17 computed as 18)
+@example(window=(3, 1), out_channels=64, out_width=6, stride=1, batch=1, seed=0)
+def test_packed_conv_windows_unrolled_whole_only_where_the_tile_leaves_registers(window, out_channels, out_width, stride, batch, seed):
+    # A tile whose accumulators, broadcast inputs and weight vectors exceed the vector registers
+    # (4 vectors x 6 columns: 34 of 32) has its window unrolled along the kernel row only, so LLVM
+    # does not spill accumulators loading ahead across taps; a one-column window (7x1) and smaller
+    # tiles are unrolled whole. The sums are the same either way.
+    kernel_rows, kernel_columns = window
+    height, width = kernel_rows + 3 * stride, (out_width - 1) * stride + kernel_columns
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, out_channels, window, stride=stride), nn.ReLU()).eval()
+    scheduled = lower(fx2relax.from_module(model, (batch, 3, height, width)), host_target(), None, None, winograd=False)
+    (conv,) = [func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)]
+    _, unrolled, inner = loops_around(conv, "conv2d_packed")
+    *taps, vectors, columns = unrolled
+    whole = kernel_columns == 1 or vectors * columns + vectors + columns <= vector_unit(host_target()).registers
+    assert taps == ([kernel_rows, kernel_columns] if whole else [kernel_columns]) and kernel_rows in inner
+    x = torch.randn(batch, 3, height, width)
+    x[0, 0, 0, 0], x[-1, -1, -1, -1] = float("nan"), float("-inf")
     check_against_torch(model, x, compiled=True)
 
 

@@ -130,7 +130,11 @@ each tap (a store-forwarding stall), the course CNN's conv + ReLU + max-pool ker
 
 UNROLLED_TAPS = 9
 """Kernel windows up to this many taps are unrolled whole in the packed rule; larger ones (7x7)
-only along a row, which keeps LLVM's compile time down."""
+only along a row, which keeps LLVM's compile time down. So too where the tile's accumulators, its
+broadcast inputs and its weight vectors together exceed the vector registers: LLVM then loads
+ahead across the taps and spills accumulators (Inception-v3's 288 -> 384 3x3/2 conv at 17 x 17,
+4 x 6 tiles, two threads: 1954-2154 -> 1528-1829 us unrolled along the row only), unless the window
+is one column (its 7x1 convs, the same tiles: as fast unrolled whole, 401-434 us, as not, 439-440)."""
 
 
 @dataclass(frozen=True)
@@ -632,7 +636,10 @@ class PackedConv(ScheduleRule):
         sch.unroll(channel_vector)
         kernel_taps = taps[-2:]
         kernel_rows, kernel_columns = (static_extent(sch.get(tap).extent) for tap in kernel_taps)
-        for tap in kernel_taps if kernel_rows * kernel_columns <= UNROLLED_TAPS else kernel_taps[1:]:
+        whole_window = kernel_rows * kernel_columns <= UNROLLED_TAPS and (
+            kernel_columns == 1 or vectors * tile + vectors + tile <= registers
+        )
+        for tap in kernel_taps if whole_window else kernel_taps[1:]:
             sch.unroll(tap)
         sch.decompose_reduction(conv, taps[0])
         if pooling is not None:
