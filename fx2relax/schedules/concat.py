@@ -43,6 +43,7 @@ from .generic import (
     vectorize_last,
     window_result_in_registers,
 )
+from .pooling import schedule_blocked_pooling
 from .vectors import vector_unit
 
 
@@ -115,23 +116,15 @@ def _vectorize_run(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, tail_loo
 
 def _pool_blocked(sch: s_tir.Schedule, pool: s_tir.schedule.SBlockRV, lanes: int) -> bool:
     """Schedule a max pooling of an input of a blocked concatenation (Inception-v3's reduction
-    blocks), its loops (n, c, h, w, *window), into a buffer stored blocked in `lanes` channels as
-    schedules.pooling does: a vector of channels per tap, the maximum in a register, (image,
-    channel block, row) in parallel; the concatenation then copies it a vector at a time. Whether
-    it could (a max pooling of whole vectors of channels)."""
+    blocks), its loops (n, c, h, w, *window), into a buffer stored blocked in `lanes` channels
+    (pooling.schedule_blocked_pooling: a vector of channels per tap); the concatenation then copies
+    it a vector at a time. Whether it could (a max pooling of whole vectors of channels)."""
     loops = sch.get_loops(pool)
     channels = static_extent(sch.get(loops[1]).extent) if len(loops) == 6 else None
     if marked_kernel(sch.get(pool).annotations) != "max_pool2d" or channels is None or channels % lanes:
         return False
     sch.transform_layout(pool, ("write", 0), lambda n, c, h, w: (n, c // lanes, h, w, c % lanes))
-    batch, channel, row, column, *window = loops
-    outputs = loop_work(sch, loops[:4])
-    channel_block, lane = sch.split(channel, factors=[None, lanes])
-    sch.reorder(batch, channel_block, row, column, *window, lane)
-    if outputs is None or outputs >= PARALLEL_MIN_ELEMENTS:
-        sch.parallel(sch.fuse(batch, channel_block, row))
-    sch.vectorize(lane)
-    window_result_in_registers(sch, pool, window, column)
+    schedule_blocked_pooling(sch, pool, lanes)
     return True
 
 

@@ -82,6 +82,7 @@ from .generic import (
     top_blocks,
     window_result_in_registers,
 )
+from .pooling import schedule_blocked_pooling
 from .vectors import vector_unit
 
 PLANE_BLOCK_MAX_BYTES = 512 * 1024
@@ -645,7 +646,7 @@ class PackedConv(ScheduleRule):
         if pooling is not None:
             _schedule_channel_consumer(sch, pooling)
         if window_apart:
-            schedule_blocked_window_consumer(sch, reads.block, lanes)
+            schedule_blocked_pooling(sch, reads.block, lanes)
         for block in apart if not window_apart else []:
             if scale is not None:
                 _schedule_scale(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
@@ -767,22 +768,6 @@ def _pad_blocked_in_place(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV, con
     sch.transform_layout(pad, ("write", 0), blocked_index_map(lanes))
     sch.transform_block_layout(pad, blocked_index_map(lanes))
     return True
-
-
-def schedule_blocked_window_consumer(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
-    """A window reduction (loops (batch, channel, row, column, *window)) over conv outputs stored
-    in blocks of `lanes` channels: the lanes as the vector axis, so each tap is one contiguous
-    load; (batch, channel block, row) in parallel, the window unrolled, the maximum kept in a
-    register and stored once."""
-    batch, channel, row, column, *window = sch.get_loops(block)
-    outputs = loop_work(sch, [batch, channel, row, column])
-    channel_block, lane = sch.split(channel, factors=[None, lanes])
-    sch.reorder(batch, channel_block, row, column, *window, lane)
-    outer = sch.fuse(batch, channel_block, row)
-    if outputs is None or outputs >= PARALLEL_MIN_ELEMENTS:
-        sch.parallel(outer)
-    sch.vectorize(lane)
-    window_result_in_registers(sch, block, window, column)
 
 
 def _packed_tile(

@@ -68,3 +68,20 @@ class BlockedPooling(ScheduleRule):
             sch.vectorize(pool_lane)
             sch.decompose_reduction(pool, window[0])
         return sch
+
+
+def schedule_blocked_pooling(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> None:
+    """A window reduction, loops (batch, channel, row, column, *window), writing or reading blocks of
+    `lanes` channels (a pooling fused after a conv or a Winograd conv, or beside a concatenation's
+    inputs): the lanes as the vector axis, so each tap is one contiguous load;
+    (batch, channel block, row) in parallel, the window unrolled, the maximum or sum kept in a
+    register and stored once."""
+    batch, channel, row, column, *window = sch.get_loops(block)
+    outputs = loop_work(sch, [batch, channel, row, column])
+    channel_block, lane = sch.split(channel, factors=[None, lanes])
+    sch.reorder(batch, channel_block, row, column, *window, lane)
+    outer = sch.fuse(batch, channel_block, row)
+    if outputs is None or outputs >= PARALLEL_MIN_ELEMENTS:
+        sch.parallel(outer)
+    sch.vectorize(lane)
+    window_result_in_registers(sch, block, window, column)

@@ -22,7 +22,7 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight import ScheduleRule
 
 from ..kernels.marks import marked_kernel
-from .conv import TILE_ACCUMULATORS, schedule_blocked_window_consumer
+from .conv import TILE_ACCUMULATORS
 from .generic import (
     inline_injective,
     is_among,
@@ -33,6 +33,7 @@ from .generic import (
     static_extent,
     top_blocks,
 )
+from .pooling import schedule_blocked_pooling
 
 ROW_BLOCKED_MAX_WEIGHT_BYTES = 2 * 1024 * 1024
 """Transformed weights up to this size (the 2 MiB L2 per core of the AVX-512 Xeon measured) are
@@ -109,7 +110,7 @@ class WinogradConv(ScheduleRule):
             _schedule_output_transform(sch, output, tile, lanes)
         for block in sch.get_consumers(output):  # a consumer not inlined (e.g. a pooling)
             if is_among(sch, block, windows):
-                schedule_blocked_window_consumer(sch, block, lanes)
+                schedule_blocked_pooling(sch, block, lanes)
             else:
                 parallelize_outer(sch, block)
         for pad in pads:
