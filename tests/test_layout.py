@@ -685,6 +685,52 @@ def test_squeeze_and_excitation_keeps_the_depthwise_output_blocked(batch, keepdi
     check_against_torch(model, torch.randn(shape), compiled=True)
 
 
+class PlaneReduction(nn.Module):
+    """conv → ReLU → a reduction over the planes (`kind`: mean, sum or amax, dims kept or not) → linear."""
+
+    def __init__(self, channels: int, kind: str, keepdim: bool):
+        super().__init__()
+        self.conv, self.classify = nn.Conv2d(8, channels, 1), nn.Linear(channels, 10)
+        self.kind, self.keepdim = kind, keepdim
+
+    def forward(self, x):
+        reduced = getattr(torch, self.kind)(torch.relu(self.conv(x)), dim=(2, 3), keepdim=self.keepdim)
+        return self.classify(reduced.flatten(1))
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    blocks=st.integers(1, 2),
+    kind=st.sampled_from(["mean", "sum", "amax"]),
+    keepdim=st.booleans(),
+    batch=st.integers(1, 3),
+    height=st.integers(3, 12),
+    width=st.integers(3, 12),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    special=st.booleans(),
+)
+@example(blocks=1, kind="mean", keepdim=True, batch=2, height=12, width=12, dtype=torch.float32, special=True)
+def test_a_reduction_over_planes_of_one_or_more_blocks_reads_a_vector_of_channels_at_a_time(
+    blocks, kind, keepdim, batch, height, width, dtype, special
+):
+    # A buffer of one block of channels is read as [n, 0, h, w, c] (TIR simplifies c // L and c % L),
+    # which the rule once took for an unblocked read: a 16-channel mean over 112x112 planes at batch
+    # 16 went to the generic schedule, one scalar chain a channel (1973 us; 228 us a vector at a time).
+    name = str(dtype).removeprefix("torch.")
+    channels = blocks * vector_unit(host_target()).lanes(name)
+    torch.manual_seed(blocks * 100 + height)
+    model = PlaneReduction(channels, kind, keepdim).eval().to(dtype)
+    x = torch.randn(batch, 8, height, width, dtype=dtype)
+    if special:
+        x[0, :, 1, 1], x[-1, :, -1, -1] = float("nan"), float("inf")
+    functions = blocked_functions(model, tuple(x.shape), dtype=name)
+    stage = {"mean": "reduce_mean", "sum": "reduce_sum", "amax": "reduce_extreme"}[kind]
+    (reduction,) = [value for function, value in functions.items() if stage in function]
+    assert reduction == ([0], "TrailingAxesReduction")
+    with torch.no_grad():
+        assert_outputs_match(fx2relax.compile(fx2relax.from_module(model, tuple(x.shape), dtype=name))(x), model(x))
+
+
 def test_a_global_pool_into_a_classifier_reads_the_last_conv_blocked():
     # EfficientNet's and MobileNetV3's head: conv → global average pool → flatten → linear; the pool
     # over planes of 3x3 (fewer elements than the unblocked rule's chains need) still a vector at a time.

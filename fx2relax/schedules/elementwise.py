@@ -31,7 +31,7 @@ def indexed_axes(block: s_tir.SBlock) -> list[set[int]] | None:
         positions: list[int] = []
         if any(static_extent(axis.extent) != 1 for axis in read.region):
             return None
-        for index in unblocked_indices([axis.min for axis in read.region]):
+        for index in unblocked_indices(read):
             if isinstance(index, tirx.IntImm) and index.value == 0:
                 continue
             found = next((i for i, var in enumerate(iterators) if var.same_as(index)), None)
@@ -42,21 +42,31 @@ def indexed_axes(block: s_tir.SBlock) -> list[set[int]] | None:
     return indexed
 
 
-def unblocked_indices(indices: list[tirx.PrimExpr]) -> list[tirx.PrimExpr]:
-    """The indices of a read of a channel-blocked buffer, [n, c // L, h, w, c % L], as those of
-    the [N, C, H, W] tensor it stores, [n, c, h, w]; any other indices as they are."""
-    if len(indices) == 5 and channel_block_lanes(indices) is not None:
-        return [indices[0], indices[1].a, indices[2], indices[3]]
-    return indices
-
-
-def channel_block_lanes(indices: list[tirx.PrimExpr]) -> int | None:
-    """L where indices read a channel-blocked buffer as [n, c // L, h, w, c % L], else None."""
+def unblocked_indices(read: tirx.BufferRegion) -> list[tirx.PrimExpr]:
+    """The indices of a read of a channel-blocked buffer, [n, c // L, h, w, c % L] (or [n, 0, h, w, c]
+    where the buffer holds one block), as those of the [N, C, H, W] tensor it stores, [n, c, h, w];
+    any other read's indices as they are."""
+    indices = [axis.min for axis in read.region]
+    if channel_block_lanes(read) is None:
+        return indices
     block, lane = indices[1], indices[-1]
-    if not (isinstance(block, tirx.FloorDiv) and isinstance(lane, tirx.FloorMod) and block.a.same_as(lane.a)):
+    return [indices[0], lane if isinstance(block, tirx.IntImm) else block.a, indices[2], indices[3]]
+
+
+def channel_block_lanes(read: tirx.BufferRegion) -> int | None:
+    """L where a read indexes a channel-blocked buffer as [n, c // L, h, w, c % L], or as
+    [n, 0, h, w, c] where the buffer is one block of L channels (TIR simplifies c // L to 0 and
+    c % L to c there: MNASNet's 16 channels at 16 lanes); else None."""
+    indices = [axis.min for axis in read.region]
+    if len(indices) != 5:
         return None
-    lanes = static_extent(block.b)
-    return lanes if lanes is not None and lanes == static_extent(lane.b) else None
+    block, lane = indices[1], indices[-1]
+    if isinstance(block, tirx.FloorDiv) and isinstance(lane, tirx.FloorMod) and block.a.same_as(lane.a):
+        lanes = static_extent(block.b)
+        return lanes if lanes is not None and lanes == static_extent(lane.b) else None
+    shape = [static_extent(dim) for dim in read.source.shape]
+    one_block = isinstance(block, tirx.IntImm) and block.value == 0 and shape[1] == 1 and isinstance(lane, tirx.Var)
+    return shape[4] if one_block else None
 
 
 def _uniform_inner_axes(indexed: list[set[int]], rank: int) -> int:

@@ -45,7 +45,7 @@ def reduces_trailing_axes(block: s_tir.SBlock) -> bool:
         return False
     if any(static_extent(r.extent) != 1 for r in block.reads[0].region):
         return False
-    indices = unblocked_indices([r.min for r in block.reads[0].region])
+    indices = unblocked_indices(block.reads[0])
     if len(indices) <= len(reduced):
         return False
     leading, trailing = indices[:-len(reduced)], indices[-len(reduced):]
@@ -75,8 +75,7 @@ class TrailingAxesReduction(ScheduleRule):
         if len(reductions) != 1 or not reduces_trailing_axes(sch.get(reductions[0])):
             return None
         reduction = reductions[0]
-        read = [r.min for r in sch.get(reduction).reads[0].region]
-        lanes = channel_block_lanes(read) if len(read) == 5 else None  # reduced a vector of channels at a time
+        lanes = channel_block_lanes(sch.get(reduction).reads[0])  # reduced a vector of channels at a time
         loops = sch.get_loops(reduction)
         reduced_count = sum(1 for v in sch.get(reduction).iter_vars if v.iter_type == tirx.IterVar.CommReduce)
         spatial, taps = loops[:-reduced_count], loops[-reduced_count:]
@@ -120,4 +119,4 @@ def _indexes_channels(block: s_tir.SBlock, axis: int, extent: int, lanes: int) -
     """Whether the reduction's spatial iterator `axis` (of its loop of `extent`) is the channel c
     its channel-blocked read indexes, [n, c // lanes, h, w, c % lanes], over whole blocks of lanes."""
     spatial = [v.var for v in block.iter_vars if v.iter_type == tirx.IterVar.DataPar]
-    return spatial[axis].same_as(block.reads[0].region[1].min.a) and extent % lanes == 0
+    return spatial[axis].same_as(unblocked_indices(block.reads[0])[1]) and extent % lanes == 0
