@@ -51,7 +51,7 @@ import tvm
 from tvm import relax, s_tir, tirx
 
 from .kernels import shape as shape_kernels
-from .kernels.marks import BLOCKED_PARAMS, blocked_index_map, marked_kernel, stages
+from .kernels.marks import BLOCKED_PARAMS, PLANES_REDUCED_AFTER, blocked_index_map, marked_kernel, stages
 from .schedules.elementwise import indexed_axes
 from .schedules.generic import param_index, static_extent
 from .schedules.pooling import POOLINGS
@@ -500,9 +500,10 @@ def permute_for_blocked_flatten(weight: np.ndarray, channels: int, height: int, 
     return np.ascontiguousarray(blocked).reshape(weight.shape)
 
 
-def block_params(func: tirx.PrimFunc, lanes: dict[int, int]) -> tirx.PrimFunc:
+def block_params(func: tirx.PrimFunc, lanes: dict[int, int], planes_reduced_after: bool = False) -> tirx.PrimFunc:
     """`func` with each 4-D parameter index of `lanes` stored channel-blocked in vectors of its
-    lanes (every access rewritten)."""
+    lanes (every access rewritten); marked PLANES_REDUCED_AFTER where a later call reduces its
+    output over the planes."""
     sch = s_tir.Schedule(func)
     blocks = list(sch.get_child_blocks(sch.get_sblock("root")))
     for index, param_lanes in sorted(lanes.items()):
@@ -513,7 +514,8 @@ def block_params(func: tirx.PrimFunc, lanes: dict[int, int]) -> tirx.PrimFunc:
         )
         buffer = next(region.source for region in (*sch.get(accessing).reads, *sch.get(accessing).writes) if region.source.same_as(param))
         sch.transform_layout(accessing, buffer, blocked_index_map(param_lanes))
-    return sch.mod["main"].with_attr(BLOCKED_PARAMS, sorted(lanes))
+    blocked = sch.mod["main"].with_attr(BLOCKED_PARAMS, sorted(lanes))
+    return blocked.with_attr(PLANES_REDUCED_AFTER, True) if planes_reduced_after else blocked
 
 
 @tvm.transform.module_pass(opt_level=0, name="BlockChannels")
@@ -547,15 +549,22 @@ def _rewrite(mod: tvm.IRModule, main: relax.Function, choice: _Choice) -> tvm.IR
         _, channels, height, width = (int(d) for d in flattened.flatten.args[1].fields[0].ty.shape.values)
         permuted = permute_for_blocked_flatten(weight.value.numpy(), channels, height, width, flattened.lanes)
         rewriter.weights[flattened.linear] = (flattened.weight_index, relax.const(permuted, str(weight.value.dtype)))
-    copies: dict[tuple[str, frozenset], tvm.ir.GlobalVar] = {}
+    copies: dict[tuple[str, frozenset, bool], tvm.ir.GlobalVar] = {}
+    results = {binding.value: binding.var for block in main.body.blocks for binding in block.bindings}
+    uses = _uses(main)
     for call, marked in choice.params.items():
         lanes = dict((index, lanes) for lanes, index in marked)
         global_var = call.args[0]
-        key = (global_var.name_hint, frozenset(lanes.items()))
-        if key not in copies:
-            copies[key] = rewriter.builder_.add_func(block_params(mod[global_var], lanes), f"{global_var.name_hint}_blocked")
-        out = call.ty
         output = len(call.args[1].fields)
+        reduced_after = output in lanes and any(
+            use is not None and _reduces_planes(mod[use[0].args[0]], use[1]) for use in uses.get(results.get(call), [])
+        )
+        key = (global_var.name_hint, frozenset(lanes.items()), reduced_after)
+        if key not in copies:
+            copies[key] = rewriter.builder_.add_func(
+                block_params(mod[global_var], lanes, reduced_after), f"{global_var.name_hint}_blocked"
+            )
+        out = call.ty
         if output in lanes:
             n, c, h, w = out.shape.values
             out = relax.TensorType([n, c // lanes[output], h, w, lanes[output]], out.dtype)

@@ -22,6 +22,11 @@ BLOCKED_PARAMS = "fx2relax.blocked_params"
 """PrimFunc attribute set by layout.BlockChannels: the indices of the parameters stored
 channel-blocked, [N, C / L, H, W, L] for [N, C, H, W] (L the vector lanes)."""
 
+PLANES_REDUCED_AFTER = "fx2relax.planes_reduced_after"
+"""PrimFunc attribute set by layout.BlockChannels on a function whose blocked output a later call
+reduces over its planes (squeeze-and-excitation's mean): that reduction runs in parallel over
+(image, channel block), so the function's own tasks had better split the work the same way."""
+
 
 def blocked_index_map(lanes: int) -> tirx.IndexMap:
     """The channel-blocked layout of BLOCKED_PARAMS: [n, c, h, w] → [n, c // lanes, h, w, c % lanes]."""
