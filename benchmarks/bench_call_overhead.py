@@ -72,7 +72,8 @@ def measure(shape: tuple, calls: int, rounds: int) -> dict[str, float]:
         "runner, torch input": lambda: model(x_torch),
         "  input check (NumPy)": lambda: model.check_inputs((x,)),
         "  input check (torch)": lambda: model.check_inputs((x_torch,)),
-        "  staging copy": lambda: model._stage(x, 0, state),
+        "  staging, NumPy input (copied unless 64-byte aligned)": lambda: model._stage(x, 0, state),
+        "  staging, torch input (aligned: shared)": lambda: model._stage(x_torch.numpy(), 0, state),
         "  output to NumPy": lambda: np.from_dlpack(output).copy(),
     }
     results = best_microseconds(timings, calls, rounds)
