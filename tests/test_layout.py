@@ -12,7 +12,9 @@ from tvm import s_tir, tirx
 import fx2relax
 from fx2relax.compiler import fuse, host_target, lower
 from fx2relax.kernels.marks import BLOCKED_PARAMS, PLANES_REDUCED_AFTER, marked_kernel, stages
+from fx2relax.packing import PADDED_TILE_MAX_WASTE
 from fx2relax.schedules import SCHEDULE_RULE, apply_schedules
+from fx2relax.schedules.conv import tile_vectors
 from fx2relax.schedules.generic import SERIAL_MAX_MACS, value_operations
 from fx2relax.schedules.vectors import block_lanes, vector_unit
 from tests.helpers import assert_outputs_match, check_against_torch, loops_around, vector_store_lanes, written_buffers
@@ -324,6 +326,38 @@ def test_padded_whole_vectors_write_half_vector_blocks(vectors, then_pool, heigh
     assert [int(i) for i in conv.attrs[BLOCKED_PARAMS]] == [len(conv.params) - 1]  # its output, in half vectors
     assert [int(d) for d in conv.params[-1].shape][-1] == LANES // 2
     assert vector_store_lanes(conv, conv.params[-1]) == {LANES // 2}  # a half-vector block per store, not a scatter per channel
+    check_against_torch(model, x, compiled=True)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    vectors=st.integers(1, 4), width=st.sampled_from([7, 14, 28, 56]), then_pool=st.booleans(),
+    special=st.booleans(), seed=st.integers(0, 2**16),
+)
+@example(vectors=1, width=56, then_pool=False, special=True, seed=0)  # MobileNetV2's 144 -> 24: as 32
+@example(vectors=4, width=56, then_pool=False, special=False, seed=0)  # MNASNet's 24 -> 72: 9 half vectors
+def test_half_vector_outputs_padded_where_the_whole_vectors_tile(vectors, width, then_pool, special, seed):
+    # 24, 40, 56 or 72 output channels (AVX-512 float32): packed in whole vectors padded with zero
+    # channels where the padding is at most packing.PADDED_TILE_MAX_WASTE and the whole vectors take
+    # a register tile of two vectors or more over the row (72 as 5 vectors over 56 columns takes
+    # one-vector tiles and stays in 9 half vectors), the real channels stored in half-vector blocks.
+    torch.manual_seed(seed)
+    channels = vectors * LANES + LANES // 2
+    reader = nn.AdaptiveAvgPool2d(1) if then_pool else nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+    model = randomize_norms(nn.Sequential(nn.Conv2d(8, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(), reader), seed)
+    x = torch.randn(1, 8, 5, width)
+    if special:
+        x[0, 0, 0, 0], x[-1, -1, -1, -1] = float("nan"), float("inf")
+    scheduled = lower(fx2relax.from_module(model, tuple(x.shape)), host_target(), None, None)
+    conv = next(func for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc) and any(
+        "conv2d_packed" in str(block.annotations) for block in stages(func)))
+    (weight,) = [[int(d) for d in param.shape] for param in conv.params if len(param.shape) == 5 and param.shape[1] == 8]
+    whole = vectors + 1
+    padded = LANES // 2 <= PADDED_TILE_MAX_WASTE * whole * LANES and tile_vectors(width, whole, vector_unit(host_target()).registers) >= 2
+    assert (weight[0], weight[-1]) == ((whole, LANES) if padded else (2 * vectors + 1, LANES // 2))
+    assert (vectors, width) != (1, 56) or padded
+    assert (vectors, width) != (4, 56) or not padded
+    assert [int(d) for d in conv.params[-1].shape][-1] == LANES // 2  # the output in half-vector blocks either way
     check_against_torch(model, x, compiled=True)
 
 

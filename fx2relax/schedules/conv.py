@@ -333,6 +333,12 @@ def computed_columns(width: int, channel_vectors: int, registers: int) -> int:
     return max(range(width, width + 4), key=lambda columns: (useful_accumulators(columns), -columns))
 
 
+def tile_vectors(width: int, channel_vectors: int, registers: int) -> int:
+    """The vectors of output channels in the register tile of a packed conv of `channel_vectors`
+    vectors over rows of `width` (computed as `computed_columns` says)."""
+    return _packed_tile(computed_columns(width, channel_vectors, registers), channel_vectors, True, registers)[0]
+
+
 def _weight_read_index(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> int:
     """Index of the weight among the conv block's reads: the 4-D buffer read at [o, c, kh, kw]."""
     block = sch.get(conv)
