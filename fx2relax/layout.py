@@ -474,6 +474,8 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             continue
         chosen.setdefault(producer, set()).add((lanes, len(producer.args[1].fields)))  # the output parameter
         blocked.add(var)
+        if any(_reduces_planes(mod[call.args[0]], index) for call, index in readers):
+            choice.planes_reduced.add(producer)
         for call, index in readers:
             chosen.setdefault(call, set()).add((lanes, index))
             reader = convolution(call)
@@ -485,10 +487,12 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
 @dataclass
 class _Choice:
     """What BlockChannels changes: per call_tir, the (lanes, parameter index) pairs to block; the
-    flattens of blocked outputs into linear layers."""
+    flattens of blocked outputs into linear layers; the calls whose blocked output a later call
+    reduces over its planes (marked PLANES_REDUCED_AFTER)."""
 
     params: dict[relax.Call, set[tuple[int, int]]] = field(default_factory=dict)
     flattened: list[_FlattenedLinear] = field(default_factory=list)
+    planes_reduced: set[relax.Call] = field(default_factory=set)
 
 
 def permute_for_blocked_flatten(weight: np.ndarray, channels: int, height: int, width: int, lanes: int) -> np.ndarray:
@@ -550,15 +554,11 @@ def _rewrite(mod: tvm.IRModule, main: relax.Function, choice: _Choice) -> tvm.IR
         permuted = permute_for_blocked_flatten(weight.value.numpy(), channels, height, width, flattened.lanes)
         rewriter.weights[flattened.linear] = (flattened.weight_index, relax.const(permuted, str(weight.value.dtype)))
     copies: dict[tuple[str, frozenset, bool], tvm.ir.GlobalVar] = {}
-    results = {binding.value: binding.var for block in main.body.blocks for binding in block.bindings}
-    uses = _uses(main)
     for call, marked in choice.params.items():
         lanes = dict((index, lanes) for lanes, index in marked)
         global_var = call.args[0]
         output = len(call.args[1].fields)
-        reduced_after = output in lanes and any(
-            use is not None and _reduces_planes(mod[use[0].args[0]], use[1]) for use in uses.get(results.get(call), [])
-        )
+        reduced_after = call in choice.planes_reduced
         key = (global_var.name_hint, frozenset(lanes.items()), reduced_after)
         if key not in copies:
             copies[key] = rewriter.builder_.add_func(

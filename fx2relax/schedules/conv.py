@@ -399,12 +399,10 @@ class BlockedDepthwiseConv(ScheduleRule):
             static_extent(sch.get(row).extent), target_cores(target),
         )
         row_part, row = sch.split(row, factors=[parts, None])
-        if func.attrs.get(PLANES_REDUCED_AFTER, False):  # each core's tasks write the planes it reduces next
-            sch.reorder(batch, channel_block, row_part, row, column_block, *taps, column_in_tile, lane)
-            outer = sch.fuse(batch, channel_block, row_part)
-        else:  # each core's tasks read the rows its producer (a 1x1 conv, rows in parallel) wrote there
-            sch.reorder(batch, row_part, channel_block, row, column_block, *taps, column_in_tile, lane)
-            outer = sch.fuse(batch, row_part, channel_block)
+        # each core's tasks write the planes it reduces next, or read the rows its producer wrote there
+        parallel = (channel_block, row_part) if func.attrs.get(PLANES_REDUCED_AFTER, False) else (row_part, channel_block)
+        sch.reorder(batch, *parallel, row, column_block, *taps, column_in_tile, lane)
+        outer = sch.fuse(batch, *parallel)
         weight = sch.cache_read(conv, _weight_read_index(sch, conv), "local")  # [kh, kw, lanes]: one vector per tap
         sch.compute_at(weight, outer)
         sch.transform_layout(weight, ("write", 0), lambda o, c, kh, kw: (c, kh, kw, o))
