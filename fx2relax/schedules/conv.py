@@ -39,16 +39,18 @@ under a column stride s, into s planes of every s-th column, as zeros and then t
 
 Blocked depthwise rule (a depthwise conv2d whose input layout.BlockChannels stored channel-blocked,
 [N, C / L, H, W, L]): for each (image, block of L channels, part of its rows: `_row_parts`, one part
-unless the pairs are too few to give each core DEPTHWISE_TASKS_PER_CORE), in parallel, the padded input block is
-copied in cache as [rows, columns, L] (under a row stride, only the rows each output row reads, just
-before it, in L1: MobileNetV2's stride-2 convs at 56x56 and 28x28 13-35 % faster at batches 1 and 16
-on znver4; its 114x114 block, 831 KB, there 8 % faster at batch 1 but 10-17 % slower at batch 16, on
-a Xeon with 2 MiB of L2 per core 20 % faster at batch 1 (one thread, best of 40 calls, three
-alternating rounds: 314-331 -> 246-277 us) and as fast at batch 16; under row stride 1 each row would
-be copied three times, 12-38 % slower) and the weights as [kh, kw, L]; then a register tile of up to
-COLUMN_TILE output columns x one vector of channels accumulates over the taps, one contiguous input
-vector times one weight vector per FMA (any width, any stride), and the element-wise consumer
-stores each column's vector (contiguous when the output is blocked too).
+unless the pairs are too few to give each core DEPTHWISE_TASKS_PER_CORE), in parallel, the weights
+are copied as [kh, kw, L]; then a register tile of up to COLUMN_TILE output columns x one vector of
+channels accumulates over the taps, one contiguous input vector times one weight vector per FMA (any
+width, any stride), and the element-wise consumer stores each column's vector (contiguous when the
+output is blocked too). Zero padding is read in place, a tap outside the plane a zero vector: a copy
+of the padded rows (in L1, just before each output row) cost a pass of vector stores over the input,
+which at batch 16 is read from memory; two threads, depthwise 3x3 + ReLU, batch 16 / batch 1: 96
+channels at 112², stride 2 2006 -> 1916 / 108 -> 89 us, 32 at 112² 1102 -> 902 / 53 -> 43 us, 576 at
+14² 295 -> 253 us, 5x5 672 at 14² 495 -> 363 us. Other padding modes are copied: the padded input
+block in cache as [rows, columns, L], under a row stride only the rows each output row reads, just
+before it, in L1 (MobileNetV2's 114x114 block, 831 KB, copied whole was 20 % slower at batch 1 on a
+Xeon with 2 MiB of L2 per core; under row stride 1 each row would be copied three times).
 
 All decide from the consumer's read pattern (`_ConsumerReads`) whether it fits before changing
 anything, so a schedule primitive that fails is a bug that surfaces, not a case passed on. Taps
@@ -387,6 +389,10 @@ class BlockedDepthwiseConv(ScheduleRule):
         consumer = _ConsumerReads.find(sch, conv)
         if consumer is None and len(sch.get_consumers(conv)) or consumer is not None and consumer.windows:
             return None  # one element-wise consumer, or the conv writes the output itself
+        if str(sch.get(conv).annotations["fx2relax.padding_mode"]) == "zeros":  # zeros read where a tap is outside, no copy
+            for pad in padded:
+                sch.compute_inline(pad)
+            pads, padded = [pad for pad in pads if not any(pad.same_as(inlined) for inlined in padded)], []
         for pad in padded:  # the padded input blocked too, one vector of channels per position
             sch.transform_layout(pad, ("write", 0), blocked_index_map(lanes))
             sch.transform_block_layout(pad, blocked_index_map(lanes))
@@ -432,7 +438,7 @@ DEPTHWISE_TASKS_PER_CORE = 8
 def _row_parts(blocks: int, rows: int, cores: int) -> int:
     """Parts of a blocked depthwise conv's plane rows run as parallel tasks of their own: the fewest
     (a divisor of the rows) giving `blocks` (images x channel blocks) times as many parts at least
-    DEPTHWISE_TASKS_PER_CORE tasks a core, each part copying its input rows and the halo around them.
+    DEPTHWISE_TASKS_PER_CORE tasks a core, each part reading its input rows and the halo around them.
     The parts run outside the channel blocks, so that a core reads the rows its producer wrote there
     (MNASNet at batch 1, two threads: 32 channels at 112² 73 -> 59 us, 48 at stride 2 57 -> 47 us,
     72 at 56² 82 -> 71 us), unless the output's planes are reduced next (PLANES_REDUCED_AFTER:
