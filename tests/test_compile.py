@@ -149,6 +149,21 @@ def test_packed_conv_then_max_pool_compiled_matches_torch(
     check_against_torch(model, x, compiled=True)
 
 
+@pytest.mark.parametrize("out_channels", [8, 16, 32])
+@pytest.mark.parametrize("pool_kernel", [2, 3])
+def test_packed_conv_then_padded_max_pool_of_side_by_side_windows_matches_torch(out_channels, pool_kernel):
+    # Windows as wide as their stride but padded: they do not tile the conv's planes, so the pooling
+    # is not fused per plane block as unpadded ones are (it was, and read the wrong rows: a 3x3/3
+    # pool padded by 1 after a stride-2 conv lost up to 35 of 48 outputs).
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, out_channels, 3, stride=2, padding=2), nn.MaxPool2d(pool_kernel, stride=pool_kernel, padding=1)
+    ).eval()
+    x = torch.randn(2, 1, 9, 15)
+    x[0, 0, 0, 0], x[1, 0, 4, 7], x[1, 0, 8, 14] = float("inf"), float("nan"), float("-inf")
+    check_against_torch(model, x, compiled=True)
+
+
 @settings(max_examples=8, deadline=None)
 @given(
     data=st.data(), out_width=st.sampled_from([1, 3, 13, 14, 17, 26, 28]), out_channels=st.sampled_from([32, 48, 64]),
@@ -805,3 +820,4 @@ def test_at_batch_one_packed_convs_on_mid_sized_inputs_run_row_by_row_and_match_
         st.sampled_from([float("nan"), float("inf"), float("-inf")])
     )
     check_against_torch(model, x, compiled=True)
+

@@ -143,22 +143,24 @@ is one column (its 7x1 convs, the same tiles: as fast unrolled whole, 401-434 us
 @dataclass(frozen=True)
 class _Window:
     """How a pooling consumer reads one trailing conv axis: conv[out * stride + tap * dilation + offset]
-    for tap < taps, over a conv axis of `size` (None where symbolic; the offset, minus the padding,
-    does not matter here)."""
+    for tap < taps, over a conv axis of `size` (None where symbolic); the offset is minus the
+    pooling's padding."""
 
     stride: int
     dilation: int
     taps: int | None
     size: int | None
+    offset: int
 
     def side_by_side(self) -> bool:
-        """Whether the windows lie side by side (stride = window, no dilation) and divide the conv
-        axis evenly. TIR's compute-at then places the consumer under a plane loop as (row, column,
-        *window) loops; for other windows (overlapping, gapped, a remainder row) it derives no such
-        loops or none at all."""
+        """Whether the windows lie side by side (stride = window, no dilation, no padding) and
+        divide the conv axis evenly. TIR's compute-at then places the consumer under a plane loop
+        as (row, column, *window) loops; for other windows (overlapping, gapped, padded, a remainder
+        row) it derives no such loops or none at all. (Padded windows were taken for side by side
+        once: a 3x3/3 max pool padded by 1 after a packed conv missed the windows' last rows.)"""
         return (
             self.taps is not None and self.taps >= 2 and self.dilation == 1 and self.stride == self.taps
-            and self.size is not None and self.size % self.taps == 0
+            and self.size is not None and self.size % self.taps == 0 and self.offset == 0
         )
 
 
@@ -206,8 +208,8 @@ class _ConsumerReads:
             coefficients = sym.detect_linear_equation(index, [out.var, tap.var])
             if not coefficients or not all(isinstance(c, tirx.IntImm) for c in coefficients):
                 return None
-            stride, dilation, _offset = (int(c) for c in coefficients)
-            windows.append(_Window(stride, dilation, static_extent(tap.dom.extent), static_extent(size)))
+            stride, dilation, offset = (int(c) for c in coefficients)
+            windows.append(_Window(stride, dilation, static_extent(tap.dom.extent), static_extent(size), offset))
         return cls(consumers[0], tuple(windows), group_crop)
 
 
