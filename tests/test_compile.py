@@ -17,12 +17,16 @@ from fx2relax.compiler import fuse, host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.packing import WINOGRAD_MIN_CHANNELS
 from fx2relax.schedules.conv import (
+    K_BLOCK_CHANNELS,
+    K_BLOCK_MIN_CHANNELS,
+    K_BLOCK_TASKS_PER_CORE,
     ROWS_OUTSIDE_MIN_INPUT_BYTES,
     ROWS_OUTSIDE_MIN_INPUT_BYTES_ONE_IMAGE,
     _rows_outside_channels,
     computed_columns,
+    tile_vectors,
 )
-from fx2relax.schedules.generic import marked_block
+from fx2relax.schedules.generic import largest_divisor, marked_block, target_cores
 from fx2relax.schedules.vectors import vector_unit
 from tests.helpers import ApplyBinary, assert_outputs_match, check_against_torch, course_cnn, loops_around, vector_store_lanes
 
@@ -821,3 +825,51 @@ def test_at_batch_one_packed_convs_on_mid_sized_inputs_run_row_by_row_and_match_
     )
     check_against_torch(model, x, compiled=True)
 
+
+class Projection(nn.Module):
+    """MobileNetV2's expand and projection 1x1 convs: the projection reads the expand's
+    channel-blocked output; `epilogue` after it: none, ReLU, or the residual add of the input."""
+
+    def __init__(self, channels: int, expanded: int, epilogue: str):
+        super().__init__()
+        self.expand, self.project, self.epilogue = nn.Conv2d(channels, expanded, 1), nn.Conv2d(expanded, channels, 1), epilogue
+
+    def forward(self, x):
+        y = self.project(torch.relu(self.expand(x)))
+        return {"none": y, "relu": torch.relu(y), "residual": y + x}[self.epilogue]
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    data=st.data(), channels=st.sampled_from([32, 48, 64, 96]),
+    expanded=st.sampled_from([K_BLOCK_MIN_CHANNELS - 64, K_BLOCK_MIN_CHANNELS, 640, 1024]),
+    batch=st.sampled_from([1, 2, 4, 8]), side=st.integers(5, 9), epilogue=st.sampled_from(["none", "relu", "residual"]),
+)
+@example(data=None, channels=64, expanded=1024, batch=4, side=7, epilogue="residual")
+def test_packed_1x1_convs_over_many_channels_sum_in_k_blocks_and_match_torch(data, channels, expanded, batch, side, epilogue):
+    # ResNet-50's 1024 -> 256 at 14², batch 1: 340 -> 284 us summed K_BLOCK_CHANNELS at a time with
+    # the block of planes in cache. K-blocked exactly where the input has K_BLOCK_MIN_CHANNELS or
+    # more and the (image, channel block) tasks are K_BLOCK_TASKS_PER_CORE a core; the K loop then
+    # runs outside the rows, under the parallel tasks.
+    seed = 0 if data is None else data.draw(st.integers(0, 2**16), label="seed")
+    torch.manual_seed(seed)
+    model = Projection(channels, expanded, epilogue).eval()
+    target = host_target()
+    lanes = vector_unit(target).lanes("float32")
+    blocks = expanded // lanes
+    scheduled = lower(fx2relax.from_module(model, (batch, channels, side, side)), target, None, None)
+    (func,) = {  # the projection: its packed weight [O / L, expanded, 1, 1, L]
+        f for _, f in scheduled.functions_items() if isinstance(f, tirx.PrimFunc) for b in stages(f)
+        if marked_kernel(b.annotations) == "conv2d_packed" and any(r.source.shape[1:4] == [expanded, 1, 1] for r in b.reads)
+    }
+    parallel, _, inner = loops_around(func, "conv2d_packed")
+    tasks = batch * channels // lanes // tile_vectors(side, channels // lanes, vector_unit(target).registers)
+    k_blocked = expanded >= K_BLOCK_MIN_CHANNELS and tasks >= K_BLOCK_TASKS_PER_CORE * target_cores(target)
+    if k_blocked:
+        assert parallel == tasks and inner[:2] == (blocks // largest_divisor(blocks, K_BLOCK_CHANNELS // lanes), side)
+    else:  # rows among the parallel tasks, all channel blocks summed inside each tile, as before
+        assert parallel == tasks * side
+    x = torch.randn(batch, channels, side, side)
+    x[0, 0, 0, 0], x[-1, -1, side // 2, -1] = float("nan"), float("inf")
+    x[batch // 2, channels // 2, -1, 0] = float("-inf")
+    check_against_torch(model, x, compiled=True)
