@@ -359,9 +359,24 @@ one thread, AMD EPYC znver4, against the packed direct conv): 1.3-2.1x at 32 and
 512 (7²); at 16 channels 1.45x at batch 1 but no gain at batch 16."""
 
 
-def winograd_pays(in_channels: int, out_channels: int) -> bool:
-    """Whether Winograd F(2x2, 3x3) beats the packed direct conv for these channel counts."""
-    return min(in_channels, out_channels) >= WINOGRAD_MIN_CHANNELS
+WINOGRAD_MAX_WEIGHT_BYTES_PER_TILE = 544 * 1024
+"""Winograd's transformed weights (16/9 of the direct conv's) are read once per call whatever the
+batch; where they exceed this many bytes per output tile (batch x 2x2 tiles of the plane; between
+the 512 KiB of the slowest case Winograd won and the 576 KiB of the fastest it lost) the direct
+conv's smaller weights win. Two threads, 3x3 conv + ReLU at 7², Winograd against direct:
+batch 1, 256 channels (256 KiB a tile) 138 / 155 us, 384 (576 KiB) 415 / 350 us, 512 (1 MiB)
+944-996 / 737-747 us; batch 2, 512 (512 KiB) 1233 / 1442 us; at 9², batch 1, 512 (656 KiB)
+1101 / 1079 us (chains of 16 such convs, whose weights stay in no cache). Within a model it
+depends on how much of the weights the L3 keeps: at batch 1, ResNet-50 21.57 -> 21.07 ms, but
+ResNet-18 (whose weights fit this machine's L3) 6.88 -> 7.04 ms; its three 512-channel convs at 7²
+took 536-580 us each as Winograd, 594-602 direct."""
+
+
+def winograd_pays(in_channels: int, out_channels: int, tiles: int, element_bytes: int = 4) -> bool:
+    """Whether Winograd F(2x2, 3x3) beats the packed direct conv for these channel counts over
+    `tiles` output tiles (WINOGRAD_MIN_CHANNELS, WINOGRAD_MAX_WEIGHT_BYTES_PER_TILE)."""
+    weight_bytes = (WINOGRAD_TILE + 2) ** 2 * in_channels * out_channels * element_bytes
+    return min(in_channels, out_channels) >= WINOGRAD_MIN_CHANNELS and weight_bytes <= WINOGRAD_MAX_WEIGHT_BYTES_PER_TILE * tiles
 
 
 def _winograd_conv(
@@ -379,7 +394,10 @@ def _winograd_conv(
     )
     if not plain or dtype not in ("float32", "float64") or weight.shape[0] % lanes:
         return None
-    if not winograd_pays(weight.shape[1], weight.shape[0]):
+    batch, _, height, width = (int(dim) for dim in data.ty.shape.values)
+    (top, bottom), (left, right) = parameters["padding"]
+    tiles = batch * -(-(height + top + bottom - 2) // WINOGRAD_TILE) * -(-(width + left + right - 2) // WINOGRAD_TILE)
+    if not winograd_pays(weight.shape[1], weight.shape[0], tiles, weight.dtype.itemsize):
         return None
     transformed = relax.const(winograd.transform_weight(weight, WINOGRAD_TILE, lanes), dtype)
     return builder.call_te(

@@ -5,7 +5,7 @@ paddings, with bias, batch norm, residual add and ReLU epilogues; NaN/±inf; the
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 from tvm import s_tir, tirx
@@ -14,7 +14,7 @@ import fx2relax
 from fx2relax.compiler import fuse, host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
 from fx2relax.kernels.winograd import transform_matrices
-from fx2relax.packing import WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE
+from fx2relax.packing import WINOGRAD_MAX_WEIGHT_BYTES_PER_TILE, WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE, winograd_pays
 from fx2relax.schedules.winograd import ROW_BLOCKED_MAX_WEIGHT_BYTES, ROW_BLOCKED_MIN_ROW_TILES, ROW_BLOCKED_MIN_ROWS
 from tests.helpers import cached_build, check_against_torch, tensors
 
@@ -129,6 +129,8 @@ def winograd_cases(draw):
     padding = (1, 1) if residual else draw(st.tuples(st.integers(0, 2), st.integers(0, 2)))
     height, width = (draw(st.integers(max(1, 3 - 2 * p), 9)) for p in padding)  # odd sizes: a tile half outside
     batch = draw(st.integers(1, 2))
+    tiles = batch * -(-(height + 2 * padding[0] - 2) // WINOGRAD_TILE) * -(-(width + 2 * padding[1] - 2) // WINOGRAD_TILE)
+    assume(winograd_pays(in_channels, out_channels, tiles))  # BEYOND_L2_CHANNELS over a few tiles: direct
     model = ConvBlock(
         in_channels, out_channels, padding, bias=draw(st.booleans()), norm=draw(st.booleans()),
         residual=residual, relu=draw(st.booleans()),
@@ -197,6 +199,18 @@ def test_winograd_conv_of_one_image_row_blocked_matches_pytorch(data):
     x = data.draw(tensors((1, 128, height, width)))
     assert winograd_functions(model, tuple(x.shape)) == 1
     check_against_torch(model, x, compiled=True)
+
+
+@pytest.mark.parametrize(("channels", "plane", "batch", "winograd"), [
+    (256, 7, 1, True), (384, 7, 1, False), (512, 7, 1, False), (512, 7, 2, True), (512, 14, 1, True), (512, 9, 1, False),
+])
+def test_winograd_takes_only_convs_with_enough_tiles_for_their_weights(channels, plane, batch, winograd):
+    # ResNet's 512-channel 3x3 convs at 7², batch 1: 16 tiles read 16 MiB of transformed weights;
+    # the direct conv, 9 MiB, is faster (WINOGRAD_MAX_WEIGHT_BYTES_PER_TILE).
+    tiles = batch * (-(-plane // WINOGRAD_TILE)) ** 2
+    assert (16 * channels**2 * 4 <= WINOGRAD_MAX_WEIGHT_BYTES_PER_TILE * tiles) == winograd
+    conv = nn.Conv2d(channels, channels, 3, padding=1).eval()
+    assert winograd_functions(conv, (batch, channels, plane, plane)) == int(winograd)
 
 
 def test_winograd_takes_only_convs_where_it_pays():
