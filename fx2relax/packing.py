@@ -13,6 +13,7 @@ whole vector (nor half one) get their last vector padded with zeros.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -395,8 +396,7 @@ def _winograd_conv(
     if not plain or dtype not in ("float32", "float64") or weight.shape[0] % lanes:
         return None
     batch, _, height, width = (int(dim) for dim in data.ty.shape.values)
-    (top, bottom), (left, right) = parameters["padding"]
-    tiles = batch * -(-(height + top + bottom - 2) // WINOGRAD_TILE) * -(-(width + left + right - 2) // WINOGRAD_TILE)
+    tiles = batch * math.prod(winograd.output_tiles(height, width, parameters["padding"], WINOGRAD_TILE))
     if not winograd_pays(weight.shape[1], weight.shape[0], tiles, weight.dtype.itemsize):
         return None
     transformed = relax.const(winograd.transform_weight(weight, WINOGRAD_TILE, lanes), dtype)

@@ -2,6 +2,8 @@
 schedules.winograd) against PyTorch: drawn channels, planes (tile remainders), batches and zero
 paddings, with bias, batch norm, residual add and ReLU epilogues; NaN/±inf; the compile option."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from tvm import s_tir, tirx
 import fx2relax
 from fx2relax.compiler import fuse, host_target, lower
 from fx2relax.kernels.marks import marked_kernel, stages
-from fx2relax.kernels.winograd import transform_matrices
+from fx2relax.kernels.winograd import output_tiles, transform_matrices
 from fx2relax.packing import WINOGRAD_MAX_WEIGHT_BYTES_PER_TILE, WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE, winograd_pays
 from fx2relax.schedules.winograd import ROW_BLOCKED_MAX_WEIGHT_BYTES, ROW_BLOCKED_MIN_ROW_TILES, ROW_BLOCKED_MIN_ROWS
 from tests.helpers import cached_build, check_against_torch, tensors
@@ -129,7 +131,7 @@ def winograd_cases(draw):
     padding = (1, 1) if residual else draw(st.tuples(st.integers(0, 2), st.integers(0, 2)))
     height, width = (draw(st.integers(max(1, 3 - 2 * p), 9)) for p in padding)  # odd sizes: a tile half outside
     batch = draw(st.integers(1, 2))
-    tiles = batch * -(-(height + 2 * padding[0] - 2) // WINOGRAD_TILE) * -(-(width + 2 * padding[1] - 2) // WINOGRAD_TILE)
+    tiles = batch * math.prod(output_tiles(height, width, ((padding[0],) * 2, (padding[1],) * 2), WINOGRAD_TILE))
     assume(winograd_pays(in_channels, out_channels, tiles))  # BEYOND_L2_CHANNELS over a few tiles: direct
     model = ConvBlock(
         in_channels, out_channels, padding, bias=draw(st.booleans()), norm=draw(st.booleans()),

@@ -74,6 +74,13 @@ def _combination(terms: list[tuple[float, tirx.PrimExpr]], dtype: str) -> tirx.P
     return total
 
 
+def output_tiles(height: int, width: int, padding: Sequence[Sequence[int]], tile: int) -> tuple[int, int]:
+    """(rows, columns) of tile x tile output tiles of winograd_conv2d over one [H, W] plane padded
+    by ((top, bottom), (left, right)): the last row and column of tiles partly past the output."""
+    (top, bottom), (left, right) = padding
+    return -(-(height + top + bottom - 2) // tile), -(-(width + left + right - 2) // tile)
+
+
 def winograd_conv2d(
     data: te.Tensor,
     transformed_weight: te.Tensor,
@@ -93,7 +100,7 @@ def winograd_conv2d(
     dtype = data.dtype
     (top, bottom), (left, right) = padding
     out_h, out_w = int(height) + top + bottom - 2, int(width) + left + right - 2
-    tiles_h, tiles_w = -(-out_h // tile), -(-out_w // tile)
+    tiles_h, tiles_w = output_tiles(int(height), int(width), padding, tile)
     # zeros past the bottom and right edges fill the last tiles; the outputs they make are not kept
     padded = pad(data, ((top, bottom + tiles_h * tile - out_h), (left, right + tiles_w * tile - out_w)), "constant")
     b_t, _, a_t = (matrix.tolist() for matrix in transform_matrices(tile))

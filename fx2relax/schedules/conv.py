@@ -174,6 +174,7 @@ class _ConsumerReads:
     block: s_tir.schedule.SBlockRV
     windows: tuple[_Window, ...]
     group_crop: tuple[int, int] | None = None  # (real, computed) channels per group: see _group_crop
+    whole: bool = True  # reads every output the conv computes, not the prefix `find` may allow
 
     @classmethod
     def find(cls, sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, prefix: bool = False) -> _ConsumerReads | None:
@@ -200,6 +201,7 @@ class _ConsumerReads:
             return None
         analyzer = sym.Analyzer()  # a consumer over more positions than the conv has (a pad after it) is not element-wise
         covers = [analyzer.can_prove_equal(v.dom.extent, size) for v, size in zip(spatial[:direct], conv_buffer.shape)]
+        whole = all(covers) and group_crop is None
         if prefix and not reduced and len(covers) == 4:  # (batch, channel, row, column): channels and columns may be fewer
             for axis in (1, 3):
                 covers[axis] = analyzer.can_prove(spatial[axis].dom.extent <= conv_buffer.shape[axis])
@@ -212,7 +214,7 @@ class _ConsumerReads:
                 return None
             stride, dilation, offset = (int(c) for c in coefficients)
             windows.append(_Window(stride, dilation, static_extent(tap.dom.extent), static_extent(size), offset))
-        return cls(consumers[0], tuple(windows), group_crop)
+        return cls(consumers[0], tuple(windows), group_crop, whole)
 
 
 def _group_crop(index: tirx.PrimExpr, iter_var: tirx.IterVar) -> tuple[int, int] | None:
@@ -908,7 +910,7 @@ def _k_block(
     if blocks is None or blocks * block_lanes < K_BLOCK_MIN_CHANNELS:
         return None
     consumers = sch.get_consumers(conv)
-    if consumers and (reads is None or reads.windows or reads.group_crop or _ConsumerReads.find(sch, conv) is None):
+    if consumers and (reads is None or reads.windows or not reads.whole):
         return None
     work = loop_work(sch, list(tasks))
     if work is None or work < K_BLOCK_TASKS_PER_CORE * cores:
