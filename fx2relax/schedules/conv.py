@@ -12,9 +12,11 @@ each (image, channel block)'s planes K_BLOCK_CHANNELS input channels at a time (
 element-wise consumer (bias, batch norm, activation, residual add) runs on each tile while it is
 in registers, so any plane size fits; a pooling consumer reads a
 block of planes in cache as below where its windows lie side by side and the block fits in L2,
-else (ResNet's 3x3/2 max-pool: overlapping windows) after the conv, from memory, where the conv's
-tiles were stored in blocks of one vector of channels ([N, O / lanes, H, W, lanes]), so that each
-tile is stored whole and the pooling reads each tap as one vector of channels.
+else (ResNet's 3x3/2 max-pool: overlapping windows; or the real ones of zero-padded channels:
+ShuffleNetV2's 24-channel stem) after the conv, from memory, where the conv's tiles were stored in
+blocks of one vector of channels ([N, O / lanes, H, W, lanes]), so that each tile is stored whole
+and the pooling reads each tap as one vector of channels (or a part of one that divides the real
+channels and the output's blocks).
 Zero padding is one copy of the input up front, not a bounds check per tap. Where the weight's
 last vector of output channels is padded with zeros (channels in no whole vector), the element-wise
 consumer keeps the real channels only: it runs over each tile's channels with the tile's columns
@@ -180,7 +182,8 @@ class _ConsumerReads:
     def find(cls, sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV, prefix: bool = False) -> _ConsumerReads | None:
         """The pattern, or None when the conv has not exactly one consumer or it reads otherwise;
         `prefix` allows an element-wise consumer over the first of the conv's output channels and
-        columns only (a packed conv's zero-padded channels and extra computed columns dropped)."""
+        columns only (a packed conv's zero-padded channels and extra computed columns dropped), and a
+        window consumer over the first of its channels."""
         consumers = sch.get_consumers(conv)
         if len(consumers) != 1:
             return None
@@ -205,6 +208,8 @@ class _ConsumerReads:
         if prefix and not reduced and len(covers) == 4:  # (batch, channel, row, column): channels and columns may be fewer
             for axis in (1, 3):
                 covers[axis] = analyzer.can_prove(spatial[axis].dom.extent <= conv_buffer.shape[axis])
+        elif prefix and reduced and len(covers) == 2:  # (batch, channel) around a window: channels may be fewer
+            covers[1] = analyzer.can_prove(spatial[1].dom.extent <= conv_buffer.shape[1])
         if not all(covers):
             return None
         windows = []
@@ -593,7 +598,7 @@ class PackedConv(ScheduleRule):
         tile_consumer = pooling = None
         if reads is not None and not reads.windows:
             tile_consumer, apart = reads.block, []
-        elif reads is not None and all(w.side_by_side() for w in reads.windows) and _plane_block_fits(sch, conv, lanes):
+        elif reads is not None and reads.whole and all(w.side_by_side() for w in reads.windows) and _plane_block_fits(sch, conv, lanes):
             pooling, apart = reads.block, []
         if scale is not None:  # the scale on its own, after the conv (and its epilogue on the tiles)
             apart = [scale.block]
@@ -677,8 +682,10 @@ class PackedConv(ScheduleRule):
         sch.decompose_reduction(conv, taps[0])
         if pooling is not None:
             _schedule_channel_consumer(sch, pooling)
-        if window_apart:
-            schedule_blocked_pooling(sch, reads.block, lanes)
+        if window_apart:  # vectors the pooling's real channels, the conv's blocks and the output's divide into
+            pooled = sch.get(reads.block)
+            pooled_lanes = math.gcd(lanes, static_extent(pooled.iter_vars[1].dom.extent), _output_block_lanes(sch, reads.block) or lanes)
+            schedule_blocked_pooling(sch, reads.block, pooled_lanes)
         for block in apart if not window_apart else []:
             if scale is not None:
                 _schedule_scale(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
