@@ -336,16 +336,19 @@ def test_padded_whole_vectors_write_half_vector_blocks(vectors, then_pool, heigh
 
 @settings(max_examples=8, deadline=None)
 @given(
-    vectors=st.integers(1, 4), width=st.sampled_from([7, 14, 28, 56]), then_pool=st.booleans(),
+    vectors=st.integers(1, 6), width=st.sampled_from([7, 14, 28, 56]), then_pool=st.booleans(),
     special=st.booleans(), seed=st.integers(0, 2**16),
 )
 @example(vectors=1, width=56, then_pool=False, special=True, seed=0)  # MobileNetV2's 144 -> 24: as 32
 @example(vectors=4, width=56, then_pool=False, special=False, seed=0)  # MNASNet's 24 -> 72: 9 half vectors
+@example(vectors=6, width=28, then_pool=False, special=False, seed=0)  # RegNetY's 104: 13 half vectors, as 112
 def test_half_vector_outputs_padded_where_the_whole_vectors_tile(vectors, width, then_pool, special, seed):
-    # 24, 40, 56 or 72 output channels (AVX-512 float32): packed in whole vectors padded with zero
-    # channels where the padding is at most packing.PADDED_TILE_MAX_WASTE and the whole vectors take
-    # a register tile of two vectors or more over the row (72 as 5 vectors over 56 columns takes
-    # one-vector tiles and stays in 9 half vectors), the real channels stored in half-vector blocks.
+    # 24, 40, 56, 72, 88 or 104 output channels (AVX-512 float32): packed in whole vectors padded
+    # with zero channels where the padding is at most packing.PADDED_TILE_MAX_WASTE and the whole
+    # vectors take a register tile of two vectors or more over the row, or the half vectors a tile
+    # of one (72 as 5 vectors over 56 columns takes one-vector tiles and stays in 9 half vectors,
+    # three a tile; 104 goes as 7 vectors, its 13 half vectors one a tile), the real channels
+    # stored in half-vector blocks.
     torch.manual_seed(seed)
     channels = vectors * LANES + LANES // 2
     reader = nn.AdaptiveAvgPool2d(1) if then_pool else nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
@@ -358,10 +361,14 @@ def test_half_vector_outputs_padded_where_the_whole_vectors_tile(vectors, width,
         "conv2d_packed" in str(block.annotations) for block in stages(func)))
     (weight,) = [[int(d) for d in param.shape] for param in conv.params if len(param.shape) == 5 and param.shape[1] == 8]
     whole = vectors + 1
-    padded = LANES // 2 <= PADDED_TILE_MAX_WASTE * whole * LANES and tile_vectors(width, whole, vector_unit(host_target()).registers) >= 2
+    registers = vector_unit(host_target()).registers
+    padded = LANES // 2 <= PADDED_TILE_MAX_WASTE * whole * LANES and (
+        tile_vectors(width, whole, registers) >= 2 or tile_vectors(width, 2 * vectors + 1, registers) == 1
+    )
     assert (weight[0], weight[-1]) == ((whole, LANES) if padded else (2 * vectors + 1, LANES // 2))
     assert (vectors, width) != (1, 56) or padded
     assert (vectors, width) != (4, 56) or not padded
+    assert (vectors, width) != (6, 28) or padded
     assert [int(d) for d in conv.params[-1].shape][-1] == LANES // 2  # the output in half-vector blocks either way
     check_against_torch(model, x, compiled=True)
 
