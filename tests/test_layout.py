@@ -12,7 +12,7 @@ from tvm import s_tir, tirx
 import fx2relax
 from fx2relax.compiler import fuse, host_target, lower
 from fx2relax.kernels.marks import BLOCKED_PARAMS, PLANES_REDUCED_AFTER, marked_kernel, stages
-from fx2relax.packing import PADDED_TILE_MAX_WASTE
+from fx2relax.packing import EXTRA_VECTOR_MAX_WASTE, PADDED_TILE_MAX_WASTE
 from fx2relax.schedules import SCHEDULE_RULE, apply_schedules
 from fx2relax.schedules.conv import tile_vectors
 from fx2relax.schedules.generic import SERIAL_MAX_MACS, value_operations
@@ -370,6 +370,37 @@ def test_half_vector_outputs_padded_where_the_whole_vectors_tile(vectors, width,
     assert (vectors, width) != (4, 56) or not padded
     assert (vectors, width) != (6, 28) or padded
     assert [int(d) for d in conv.params[-1].shape][-1] == LANES // 2  # the output in half-vector blocks either way
+    check_against_torch(model, x, compiled=True)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    vectors=st.sampled_from([5, 7, 11, 13]), width=st.sampled_from([7, 14, 28]), reader=st.sampled_from(["depthwise", "pool", "conv"]),
+    batch=st.integers(1, 2), special=st.booleans(), seed=st.integers(0, 2**16),
+)
+@example(vectors=13, width=14, reader="conv", batch=1, special=True, seed=0)  # RegNetY's 208 at 14²: as 14 vectors
+@example(vectors=7, width=28, reader="depthwise", batch=1, special=False, seed=0)  # 112: 1/8 padding, kept at 7
+def test_whole_vectors_in_one_vector_tiles_compute_one_more_where_it_tiles(vectors, width, reader, batch, special, seed):
+    # A prime count of whole vectors of output channels takes one-vector register tiles; one more
+    # vector of zero channels, where it is at most packing.EXTRA_VECTOR_MAX_WASTE of those computed
+    # and takes tiles of several vectors, is computed and never stored.
+    torch.manual_seed(seed)
+    channels = vectors * LANES
+    after = {"depthwise": nn.Conv2d(channels, channels, 3, padding=1, groups=channels), "pool": nn.AdaptiveAvgPool2d(1),
+             "conv": nn.Conv2d(channels, 16, 1)}[reader]
+    model = randomize_norms(nn.Sequential(nn.Conv2d(24, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(), after), seed)
+    x = torch.randn(batch, 24, 3, width)
+    if special:
+        x[0, 0, 0, 0], x[-1, -1, -1, -1] = float("nan"), float("-inf")
+    scheduled = lower(fx2relax.from_module(model, tuple(x.shape)), host_target(), None, None)
+    (weight,) = [[int(d) for d in param.shape] for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)
+                 for param in func.params if len(param.shape) == 5 and param.shape[1] == 24]
+    registers = vector_unit(host_target()).registers
+    wider = tile_vectors(width, vectors, registers) == 1 and tile_vectors(width, vectors + 1, registers) >= 2
+    wider = wider and 1 <= EXTRA_VECTOR_MAX_WASTE * (vectors + 1)
+    assert weight[0] == vectors + wider
+    assert (vectors, width) != (13, 14) or wider
+    assert (vectors, width) != (7, 28) or not wider
     check_against_torch(model, x, compiled=True)
 
 

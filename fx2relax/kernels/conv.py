@@ -78,8 +78,8 @@ def conv2d_packed(
     reads one vector of weights per (input channel of the group, kernel row, kernel column).
 
     data: [N, C, H, W]; packed_weight: [groups * B, C / groups, KH, KW, lanes], each group's
-    O / groups output channels in B = ceil(O / groups / lanes) blocks (packing.pack_conv2d_weight),
-    its last block padded with zero channels where `lanes` does not divide them (each block lies
+    O / groups output channels in B >= ceil(O / groups / lanes) blocks (packing.pack_conv2d_weight),
+    the blocks past its channels padded with zero channels (each block lies
     in one group, so it reads one input value per tap: a broadcast); bias: [O] or None;
     out_channels: O (None: all the packed channels); computed_width: output columns to compute, OW or more (None: OW), so
     that a register tile of columns divides the row (Inception's 17: 18 as 3 x 6), the columns
