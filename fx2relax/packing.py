@@ -298,15 +298,16 @@ def _padding_pays(out_channels: int, vector: int, lanes: int, max_waste: float) 
     return lanes < vector and (padded - out_channels) <= max_waste * padded
 
 
-EXTRA_VECTOR_MAX_WASTE = 1 / 10
+EXTRA_VECTOR_MAX_WASTE = {2: 1 / 10, 3: 1 / 6}
 """A groups=1 conv whose whole vectors of output channels take register tiles of one vector (a
 prime count: RegNetY's 208 channels, 13 vectors) computes one more vector of zero channels where
-that takes tiles of several vectors and the padding is at most this fraction of the channels
-computed (`_computed_blocks`). Two threads, chains of 1x1 convs + ReLU, batch 8 / batch 1: 208 at
-14² as 224 377 -> 343 / 52 -> 50 us (OpenVINO: 316 us at batch 8); RegNetY-400MF end to end, batch
-8 23.2-23.6 -> 22.7 ms, batch 1 3.42-3.48 -> 3.40 ms. With more padding the gain fades: 112 at 28²
-as 128 (1/8) 444 -> 438 us, 104 as 128 449 -> 446 us; 480 -> 80 as 96 (1/6) 362 -> 341 us, but
-EfficientNet-B0 and MNASNet end to end did not change, so the bound stays below 1/8."""
+that takes tiles of several vectors and all the padding is at most this fraction of the channels
+computed, by the vectors of the wider tile (three or more: the bound of three), which do more work
+per FMA (`_computed_blocks`). Two threads, chains of 1x1 convs + ReLU, batch 8 / batch 1:
+tiles of two, 208 at 14² as 224 377 -> 343 / 52 -> 50 us (OpenVINO: 316 us at batch 8), but 112
+at 28² as 128 (1/8) 444 -> 438 us and 104 as 128 449 -> 446 us; tiles of three, 168 at 28² (as
+176) as 192 1105 -> 962 / 136 -> 123 us (OpenVINO: 114 us at batch 1), 480 -> 80 as 96 (1/6)
+362 -> 341 / 51 -> 49 us."""
 
 
 def _computed_blocks(out_channels: int, lanes: int, vector: int, groups: int, out_width: int | None, registers: int) -> int:
@@ -315,8 +316,11 @@ def _computed_blocks(out_channels: int, lanes: int, vector: int, groups: int, ou
     blocks = -(-out_channels // groups // lanes)
     if groups > 1 or lanes != vector or out_width is None or tile_vectors(out_width, blocks, registers) != 1:
         return blocks
-    wider = (blocks + 1) * lanes - out_channels <= EXTRA_VECTOR_MAX_WASTE * (blocks + 1) * lanes
-    return blocks + 1 if wider and tile_vectors(out_width, blocks + 1, registers) >= 2 else blocks
+    wider_tile = tile_vectors(out_width, blocks + 1, registers)
+    if wider_tile < 2:
+        return blocks
+    padding = (blocks + 1) * lanes - out_channels
+    return blocks + 1 if padding <= EXTRA_VECTOR_MAX_WASTE[min(wider_tile, 3)] * (blocks + 1) * lanes else blocks
 
 
 GROUP_PADDED_VECTORS_MAX_WASTE = 1 / 4

@@ -379,11 +379,12 @@ def test_half_vector_outputs_padded_where_the_whole_vectors_tile(vectors, width,
     batch=st.integers(1, 2), special=st.booleans(), seed=st.integers(0, 2**16),
 )
 @example(vectors=13, width=14, reader="conv", batch=1, special=True, seed=0)  # RegNetY's 208 at 14²: as 14 vectors
-@example(vectors=7, width=28, reader="depthwise", batch=1, special=False, seed=0)  # 112: 1/8 padding, kept at 7
+@example(vectors=7, width=28, reader="depthwise", batch=1, special=False, seed=0)  # 112: 1/8 padding for tiles of two, kept at 7
+@example(vectors=11, width=28, reader="pool", batch=1, special=False, seed=0)  # 176 as 192: tiles of three
 def test_whole_vectors_in_one_vector_tiles_compute_one_more_where_it_tiles(vectors, width, reader, batch, special, seed):
     # A prime count of whole vectors of output channels takes one-vector register tiles; one more
-    # vector of zero channels, where it is at most packing.EXTRA_VECTOR_MAX_WASTE of those computed
-    # and takes tiles of several vectors, is computed and never stored.
+    # vector of zero channels, where it takes tiles of several vectors and is at most
+    # packing.EXTRA_VECTOR_MAX_WASTE of those computed for that tile, is computed and never stored.
     torch.manual_seed(seed)
     channels = vectors * LANES
     after = {"depthwise": nn.Conv2d(channels, channels, 3, padding=1, groups=channels), "pool": nn.AdaptiveAvgPool2d(1),
@@ -396,11 +397,13 @@ def test_whole_vectors_in_one_vector_tiles_compute_one_more_where_it_tiles(vecto
     (weight,) = [[int(d) for d in param.shape] for _, func in scheduled.functions_items() if isinstance(func, tirx.PrimFunc)
                  for param in func.params if len(param.shape) == 5 and param.shape[1] == 24]
     registers = vector_unit(host_target()).registers
-    wider = tile_vectors(width, vectors, registers) == 1 and tile_vectors(width, vectors + 1, registers) >= 2
-    wider = wider and 1 <= EXTRA_VECTOR_MAX_WASTE * (vectors + 1)
+    wider_tile = tile_vectors(width, vectors + 1, registers)
+    bound = EXTRA_VECTOR_MAX_WASTE[min(wider_tile, 3)] if wider_tile >= 2 else 0
+    wider = tile_vectors(width, vectors, registers) == 1 and 1 <= bound * (vectors + 1)
     assert weight[0] == vectors + wider
     assert (vectors, width) != (13, 14) or wider
     assert (vectors, width) != (7, 28) or not wider
+    assert (vectors, width) != (11, 28) or wider
     check_against_torch(model, x, compiled=True)
 
 
