@@ -30,6 +30,7 @@ from tests.helpers import (
     ApplyTernary,
     assert_outputs_match,
     bool_tensors,
+    check_against_torch,
     course_cnn,
     loops_around,
     scalarized_functions,
@@ -401,18 +402,34 @@ ROW_MODELS = {
 
 @settings(max_examples=12, deadline=None)
 @given(
-    data=st.data(), kind=st.sampled_from(sorted(ROW_MODELS)), rows=st.integers(1, 20),
+    data=st.data(), kind=st.sampled_from(sorted(ROW_MODELS)), batch=st.integers(1, 4), rows=st.integers(1, 20),
     length=st.sampled_from([16, 32, 48, 128, 40, 17, 256]), target=st.sampled_from([None, HASWELL]),
 )
-def test_rows_compiled_match_torch(data, kind, rows, length, target):
-    # Rows of whole vectors reduce in lane partials (rfactor), others in order; NaN, ±inf and
-    # rows of only -inf behave as in PyTorch.
-    x = data.draw(tensors((2, rows, length), special_values=data.draw(st.booleans()), low=-30.0, high=30.0), label="x")
+def test_rows_compiled_match_torch(data, kind, batch, rows, length, target):
+    # Rows of whole vectors reduce in lane partials (rfactor), others in order, in blocks of rows
+    # along the rows or across the batch; NaN, ±inf and rows of only -inf behave as in PyTorch.
+    x = data.draw(tensors((batch, rows, length), special_values=data.draw(st.booleans()), low=-30.0, high=30.0), label="x")
     if data.draw(st.booleans(), label="a row of only -inf"):
         x[0, 0] = float("-inf")
     run = fx2relax.compile(fx2relax.from_module(ROW_MODELS[kind](length), tuple(x.shape)), target)
     with torch.no_grad():
         assert_outputs_match(run(x), ROW_MODELS[kind](length)(x))
+
+
+@pytest.mark.parametrize("kind", ["softmax", "layer-norm"])
+@pytest.mark.parametrize("shape, axis, tile", [((8, 197, 192), 0, 8), ((2, 61, 256), 0, 2), ((3, 131, 64), 1, 1), ((4, 60, 128), 1, 4)])
+def test_row_blocks_take_the_innermost_row_axis_a_tile_divides(kind, shape, axis, tile):
+    # A block's rows are independent chains of sums: ROW_TILES' largest dividing the innermost row
+    # axis that takes 2 rows or more (ViT's 197 tokens, prime: 8 of its images at a time), 1 row
+    # where none does.
+    (func,) = [f for _, f in lower(fx2relax.from_module(ROW_MODELS[kind](shape[-1]), shape), host_target(), None, None).functions_items()
+               if isinstance(f, tirx.PrimFunc)]
+    parallel, _, inner = loops_around(func, kind.replace("-", "_"), update=False)
+    assert parallel == math.prod(shape[:-1]) // tile
+    assert tile == 1 or inner[0] == tile
+    x = torch.randn(shape)
+    x[0, 0, 0], x[-1, -1, -1] = float("nan"), float("inf")
+    check_against_torch(ROW_MODELS[kind](shape[-1]), x, compiled=True)
 
 
 @settings(max_examples=6, deadline=None)
