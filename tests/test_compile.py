@@ -181,7 +181,7 @@ def test_packed_conv_of_padded_channels_then_max_pool_reads_channel_vectors(
     # Output channels in no whole vector (ShuffleNetV2's 24-channel stem conv, 3x3/2 max pool padded
     # by 1): the conv computes zero-padded channels and the pooling reads the real ones only, in
     # vectors of channels from the conv's channel-blocked tiles (it was a scalar loop with the bias
-    # and ReLU per tap: 393 of the stem's 110 us now, at 224², batch 1), into a blocked output where
+    # and ReLU per tap: the stem took 393 us, now 110, at 224², batch 1), into a blocked output where
     # a conv reads it next, else NCHW.
     pool_padding = min(pool_padding, pool_kernel // 2)
     height, width = 2 * pool_kernel + 1 + extra_rows, 2 * pool_kernel + 1 + extra_columns
