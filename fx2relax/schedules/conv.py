@@ -621,7 +621,8 @@ class PackedConv(ScheduleRule):
         batch, channel, row, column, *taps = sch.get_loops(conv)
         work = loop_work(sch, sch.get_loops(conv))
         data = sch.get(conv).reads[0].source
-        if len(data.shape) == 5 and not grouped:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
+        blocked_input = len(data.shape) == 5 and not grouped
+        if blocked_input:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
         channels = static_extent(sch.get(channel).extent)
         registers = vector_unit(target).registers
@@ -692,10 +693,10 @@ class PackedConv(ScheduleRule):
         )
         for tap in kernel_taps if whole_window else kernel_taps[1:]:
             sch.unroll(tap)
-        input_blocks = static_extent(data.shape[1]) if len(taps) == 4 else None
+        input_channels = static_extent(data.shape[1] * data.shape[-1]) if blocked_input else None
         if (
-            input_blocks is not None and kernel_rows * kernel_columns == 1 and tile >= SHORT_COLUMN_TILE_MIN
-            and input_blocks * int(data.shape[-1]) >= UNROLLED_LANES_MIN_CHANNELS
+            input_channels is not None and input_channels >= UNROLLED_LANES_MIN_CHANNELS
+            and kernel_rows * kernel_columns == 1 and tile >= SHORT_COLUMN_TILE_MIN
         ):
             sch.unroll(taps[1])  # a blocked input's lanes: see UNROLLED_LANES_MIN_CHANNELS
         sch.decompose_reduction(conv, taps[0])
