@@ -81,6 +81,10 @@ def test_vector_unit_comes_from_the_target_cpu():
     assert vector_unit(HASWELL).lanes("float32") == 8
     assert vector_unit(HASWELL).lanes("float64") == 4
     assert vector_unit(tvm.target.Target({"kind": "llvm", "mcpu": "x86-64"})).lanes("float32") == 4
+    # Zen 4 runs a 512-bit operation as two 256-bit halves; Intel's AVX-512 cores and AVX2 run whole vectors
+    assert not vector_unit(tvm.target.Target({"kind": "llvm", "mcpu": "znver4"})).full_width
+    assert vector_unit(tvm.target.Target({"kind": "llvm", "mcpu": "sapphirerapids"})).full_width
+    assert vector_unit(HASWELL).full_width
 
 
 @pytest.mark.parametrize("target", [HOST, HASWELL], ids=["host", "haswell"])

@@ -139,7 +139,10 @@ pairs of 1x1 conv + ReLU, unrolled against not, A/B in one process: batch 1, 115
 87 -> 70 us, 576 -> 96 at 14² 69 -> 62, 480 -> 80 at 14² 88 -> 83, 1024 -> 256 at 14² 351 -> 336;
 batch 8, 1152 -> 192 at 7² 645 -> 590, 1152 -> 320 913 -> 868, 320 -> 1152 919 -> 857, 512 -> 2048
 2943 -> 2773, 480 -> 80 at 14² 635 -> 603. Over fewer channels it gained nothing and lost up to 5 %
-(batch 8: 64 -> 256 at 56², 128 -> 512 at 28², 256 -> 1024 at 14²), as did 2048 -> 512 at 7² (1-2 %)."""
+(batch 8: 64 -> 256 at 56², 128 -> 512 at 28², 256 -> 1024 at 14²), as did 2048 -> 512 at 7² (1-2 %).
+All of that on an AVX-512 Xeon; on znver4, which runs a 512-bit FMA as two halves (VectorUnit.full_width),
+the same A/B lost (unrolled over not, two threads, batch 1: ResNet-50 1.08-1.12, MNASNet 1.07-1.08,
+MobileNetV2 1.035-1.04; MobileNetV2's 320 -> 1280 at 7² 257 -> 292 us), so there the lanes stay a loop."""
 
 STACK_MAX_BYTES = 1024
 """TVM's LowerTVMBuiltin puts a buffer on the stack only where its scope is "global" and it is smaller
@@ -625,7 +628,8 @@ class PackedConv(ScheduleRule):
         if blocked_input:  # input stored channel-blocked (layout.BlockChannels): (block, lane) index it
             taps[0:1] = sch.split(taps[0], factors=[None, int(data.shape[-1])])
         channels = static_extent(sch.get(channel).extent)
-        registers = vector_unit(target).registers
+        unit = vector_unit(target)
+        registers = unit.registers
         group_vectors = reads.group_crop[1] // lanes if reads is not None and reads.group_crop else 1
         vectors, tile = _packed_tile(static_extent(sch.get(column).extent), channels // lanes, pooling is None, registers, group_vectors)
         channel_block, channel_vector, lane = sch.split(channel, factors=[None, vectors, lanes])
@@ -696,7 +700,7 @@ class PackedConv(ScheduleRule):
         input_channels = static_extent(data.shape[1] * data.shape[-1]) if blocked_input else None
         if (
             input_channels is not None and input_channels >= UNROLLED_LANES_MIN_CHANNELS
-            and kernel_rows * kernel_columns == 1 and tile >= SHORT_COLUMN_TILE_MIN
+            and kernel_rows * kernel_columns == 1 and tile >= SHORT_COLUMN_TILE_MIN and unit.full_width
         ):
             sch.unroll(taps[1])  # a blocked input's lanes: see UNROLLED_LANES_MIN_CHANNELS
         sch.decompose_reduction(conv, taps[0])
@@ -708,7 +712,7 @@ class PackedConv(ScheduleRule):
             schedule_blocked_pooling(sch, reads.block, pooled_lanes)
         for block in apart if not window_apart else []:
             if scale is not None:
-                _schedule_scale(sch, block, vector_unit(target).lanes(output_dtype(sch, block)))
+                _schedule_scale(sch, block, unit.lanes(output_dtype(sch, block)))
             else:
                 parallelize_outer(sch, block)
         for pad in pads:

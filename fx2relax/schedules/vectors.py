@@ -15,14 +15,20 @@ from tvm.target.codegen import llvm_cpu_has_features
 # x86 extension → (vector bits, vector registers), the widest first; other CPUs get the fallback.
 _X86_VECTOR_UNITS = (("avx512f", 512, 32), ("avx", 256, 16))
 _FALLBACK = (128, 16)  # SSE2, the x86-64 baseline
+_HALF_WIDTH_CPUS = ("znver4",)
+"""LLVM CPUs that run each 512-bit operation as two 256-bit halves (AMD Zen 4): an FMA of a whole
+vector takes twice a full-width core's time, so loop overheads hide behind it and code laid out for
+full-width cores (schedules.conv.UNROLLED_LANES_MIN_CHANNELS) can lose there."""
 
 
 @dataclass(frozen=True)
 class VectorUnit:
-    """One CPU's vector registers: `bits` wide, `registers` of them."""
+    """One CPU's vector registers: `bits` wide, `registers` of them; `full_width`: whether it runs an
+    operation on a whole register at once (not as halves, `_HALF_WIDTH_CPUS`)."""
 
     bits: int
     registers: int
+    full_width: bool = True
 
     def lanes(self, dtype: str) -> int:
         """Elements of `dtype` in one vector (at least 1)."""
@@ -35,7 +41,7 @@ def vector_unit(target: tvm.target.Target) -> VectorUnit:
     if is_x86:
         for feature, bits, registers in _X86_VECTOR_UNITS:
             if llvm_cpu_has_features(feature, target):
-                return VectorUnit(bits, registers)
+                return VectorUnit(bits, registers, bits < 512 or str(target.attrs.get("mcpu", "")) not in _HALF_WIDTH_CPUS)
     return VectorUnit(*_FALLBACK)
 
 
