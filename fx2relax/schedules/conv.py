@@ -141,7 +141,7 @@ batch 8, 1152 -> 192 at 7² 645 -> 590, 1152 -> 320 913 -> 868, 320 -> 1152 919 
 2943 -> 2773, 480 -> 80 at 14² 635 -> 603. Over fewer channels it gained nothing and lost up to 5 %
 (batch 8: 64 -> 256 at 56², 128 -> 512 at 28², 256 -> 1024 at 14²), as did 2048 -> 512 at 7² (1-2 %).
 All of that on an AVX-512 Xeon; on znver4, which runs a 512-bit FMA as two halves (VectorUnit.full_width),
-the same A/B lost (unrolled over not, two threads, batch 1: ResNet-50 1.08-1.12, MNASNet 1.07-1.08,
+the same A/B lost (unrolled over not, two threads, batch 1: ResNet-50 1.08-1.12, MNASNet 1.07 (1.0 in a later, slower run),
 MobileNetV2 1.035-1.04; MobileNetV2's 320 -> 1280 at 7² 257 -> 292 us), so there the lanes stay a loop."""
 
 STACK_MAX_BYTES = 1024
