@@ -307,14 +307,22 @@ per FMA (`_computed_blocks`). Two threads, chains of 1x1 convs + ReLU, batch 8 /
 tiles of two, 208 at 14² as 224 377 -> 343 / 52 -> 50 us (OpenVINO: 316 us at batch 8), but 112
 at 28² as 128 (1/8) 444 -> 438 us and 104 as 128 449 -> 446 us; tiles of three, 168 at 28² (as
 176) as 192 1105 -> 962 / 136 -> 123 us (OpenVINO: 114 us at batch 1), 480 -> 80 as 96 (1/6)
-362 -> 341 / 51 -> 49 us."""
+362 -> 341 / 51 -> 49 us. That on an AVX-512 Xeon: where the CPU runs a 512-bit FMA as two halves
+(VectorUnit.full_width False, znver4), the FMAs rather than the loads bound a one-vector tile, and the
+extra vector lost (chains of four convs, one extra vector against none: 208 at 14², batch 8, 3249 ->
+3061 us; 168 at 28², batch 1, 985 -> 910; 80 <-> 480 at 14², batch 8, 2582 -> 2347; whole models,
+RegNetY-400MF batch 8 1.012, MNASNet batch 8 1.018-1.022 of the time), so there it is never added."""
 
 
-def _computed_blocks(out_channels: int, lanes: int, vector: int, groups: int, out_width: int | None, registers: int) -> int:
-    """The blocks of `lanes` output channels (per group) a packed conv computes: as many as the
-    channels fill, or one more as EXTRA_VECTOR_MAX_WASTE says."""
+def _computed_blocks(out_channels: int, lanes: int, vector: int, groups: int, out_width: int | None, unit: VectorUnit) -> int:
+    """The blocks of `lanes` output channels (per group) a packed conv computes on a CPU of vector
+    unit `unit`: as many as the channels fill, or one more as EXTRA_VECTOR_MAX_WASTE says."""
     blocks = -(-out_channels // groups // lanes)
-    if groups > 1 or lanes != vector or out_width is None or tile_vectors(out_width, blocks, registers) != 1:
+    registers = unit.registers
+    if (
+        groups > 1 or lanes != vector or out_width is None or not unit.full_width
+        or tile_vectors(out_width, blocks, registers) != 1
+    ):
         return blocks
     wider_tile = tile_vectors(out_width, blocks + 1, registers)
     if wider_tile < 2:
@@ -355,7 +363,7 @@ def _packed_conv(
         lanes = vector
     if lanes is None:  # too few channels (per group), or a group's not in whole or half vectors: the unpacked schedules take it
         return None
-    blocks = _computed_blocks(out_channels, lanes, vector, groups, out_width, vectors.registers)
+    blocks = _computed_blocks(out_channels, lanes, vector, groups, out_width, vectors)
     packed = relax.const(pack_conv2d_weight(weight, lanes, groups, blocks), str(weight.dtype))
     return builder.call_te(
         conv_kernels.conv2d_packed, data, packed, bias[0] if bias else None, **parameters, out_channels=out_channels,
