@@ -275,7 +275,11 @@ with zero channels where the padding is at most this fraction of the channels co
 whole vectors still take a register tile of several vectors (`schedules.conv.tile_vectors`): half
 the FMAs for nearly the same work. Two threads, chains of 1x1 convs + ReLU: 144 -> 24 at 56² (as 32)
 1481 -> 1271 us at batch 16, 95 -> 74 us at batch 1; 72 -> 24 898 -> 774 us; 120 -> 40 at 28² (as 48)
-613 -> 417 us. 24 -> 72 as 80 (5 vectors: one-vector tiles over 14 columns) went 766 -> 928 us."""
+613 -> 417 us. 24 -> 72 as 80 (5 vectors: one-vector tiles over 14 columns) went 766 -> 928 us.
+Not where the CPU runs a 512-bit FMA as two halves (VectorUnit.full_width False, znver4): there a
+half-vector FMA costs half a whole one, so the padding only adds FMAs (two threads, padded against
+not: 24 <-> 144 at 56² 639 -> 557 us at batch 1, 9619 -> 8614 us at batch 16; 40 <-> 120 at 28²
+200 -> 185 us; whole models MobileNetV2 0.973-0.996 of the time at batch 1, 0.984 at batch 16)."""
 
 
 def _padded_tile_pays(out_channels: int, vector: int, lanes: int, out_width: int | None, registers: int) -> bool:
@@ -336,7 +340,9 @@ GROUP_PADDED_VECTORS_MAX_WASTE = 1 / 4
 per group in float32's 16 lanes) is packed with each group's channels padded to whole vectors
 where the padding is at most this fraction of the channels computed: whole-vector FMAs then do
 the group's work in fewer instructions than half-vector ones (RegNetX-1.6GF's 408-channel 3x3 at
-14x14, two threads: 162 -> 133 us, its 72-channel ones at 56x56 463 -> 326 us)."""
+14x14, two threads: 162 -> 133 us, its 72-channel ones at 56x56 463 -> 326 us). Not on a CPU that
+runs a 512-bit FMA as two halves (znver4; see PADDED_TILE_MAX_WASTE): a RegNetX-like block of 168
+channels in 7 groups at 28², batch 1, padded against not 1424 -> 1236 us; RegNetX-1.6GF 0.942 of the time."""
 
 
 def _packed_conv(
@@ -356,10 +362,13 @@ def _packed_conv(
     out_width = _output_width(data, weight.shape[3], parameters)
     if groups == 1 and out_channels >= vector and (
         lanes is None or _padding_pays(out_channels, vector, lanes, PADDED_VECTORS_MAX_WASTE)
-        or _padded_tile_pays(out_channels, vector, lanes, out_width, vectors.registers)
+        or (vectors.full_width and _padded_tile_pays(out_channels, vector, lanes, out_width, vectors.registers))
     ):
         lanes = vector
-    elif groups > 1 and lanes is not None and _padding_pays(out_channels // groups, vector, lanes, GROUP_PADDED_VECTORS_MAX_WASTE):
+    elif (
+        groups > 1 and lanes is not None and vectors.full_width
+        and _padding_pays(out_channels // groups, vector, lanes, GROUP_PADDED_VECTORS_MAX_WASTE)
+    ):
         lanes = vector
     if lanes is None:  # too few channels (per group), or a group's not in whole or half vectors: the unpacked schedules take it
         return None

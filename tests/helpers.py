@@ -6,7 +6,8 @@ import importlib.util
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from tvm import s_tir, tirx
 
 import fx2relax
 from fx2relax.kernels.marks import marked_kernel
+from fx2relax.schedules import vectors
 
 RTOL = 1e-5
 ATOL = 1e-5
@@ -307,3 +309,16 @@ def scalarized_functions(mod: tvm.IRModule, target: tvm.target.Target) -> dict[s
 
 SCALARIZED_LOOP = re.compile(r"for \w+_s in range")
 """A serial loop VectorizeLoop made of a vectorised one it could not vectorise (src/tirx/transforms/vectorize_loop.cc, Scalarize)."""
+
+
+@contextmanager
+def whole_vectors_on_every_cpu() -> Iterator[None]:
+    """Pack and schedule as for a CPU that runs whole vectors at once (VectorUnit.full_width), the
+    host's CPU included: a test of the layouts such CPUs get (padded tiles, groups padded to whole
+    vectors) then also runs them on a znver4 host, which does not get them otherwise."""
+    kept = vectors._HALF_WIDTH_CPUS
+    vectors._HALF_WIDTH_CPUS = ()
+    try:
+        yield
+    finally:
+        vectors._HALF_WIDTH_CPUS = kept

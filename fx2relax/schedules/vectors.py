@@ -17,8 +17,10 @@ _X86_VECTOR_UNITS = (("avx512f", 512, 32), ("avx", 256, 16))
 _FALLBACK = (128, 16)  # SSE2, the x86-64 baseline
 _HALF_WIDTH_CPUS = ("znver4",)
 """LLVM CPUs that run each 512-bit operation as two 256-bit halves (AMD Zen 4): an FMA of a whole
-vector takes twice a full-width core's time, so loop overheads hide behind it and code laid out for
-full-width cores (schedules.conv.UNROLLED_LANES_MIN_CHANNELS) can lose there."""
+vector takes twice a full-width core's time and a half vector's FMA half of it, so FMAs rather than
+loads bound a register tile, and work added to save loads loses there: the unrolled lanes of
+schedules.conv.UNROLLED_LANES_MIN_CHANNELS, the extra vector of packing.EXTRA_VECTOR_MAX_WASTE and
+half vectors padded to whole ones (packing.PADDED_TILE_MAX_WASTE, GROUP_PADDED_VECTORS_MAX_WASTE)."""
 
 
 @dataclass(frozen=True)
