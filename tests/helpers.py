@@ -311,6 +311,16 @@ SCALARIZED_LOOP = re.compile(r"for \w+_s in range")
 """A serial loop VectorizeLoop made of a vectorised one it could not vectorise (src/tirx/transforms/vectorize_loop.cc, Scalarize)."""
 
 
+AVX512_CPUS = ("sapphirerapids", "znver4")
+"""Two AVX-512 CPUs for tests that lower for both: one running whole vectors at once, one running
+them as two halves (VectorUnit.full_width)."""
+
+
+def cpu_target(mcpu: str) -> tvm.target.Target:
+    """LLVM for the CPU `mcpu` with two cores, whatever the host's: to lower for it (not to run)."""
+    return tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "num-cores": 2})
+
+
 @contextmanager
 def whole_vectors_on_every_cpu() -> Iterator[None]:
     """Pack and schedule as for a CPU that runs whole vectors at once (VectorUnit.full_width), the

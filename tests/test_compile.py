@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import tvm
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -32,10 +31,12 @@ from fx2relax.schedules.conv import (
 from fx2relax.schedules.generic import largest_divisor, marked_block, target_cores
 from fx2relax.schedules.vectors import vector_unit
 from tests.helpers import (
+    AVX512_CPUS,
     ApplyBinary,
     assert_outputs_match,
     check_against_torch,
     course_cnn,
+    cpu_target,
     loops_around,
     vector_store_lanes,
     whole_vectors_on_every_cpu,
@@ -268,7 +269,7 @@ def test_packed_conv_windows_unrolled_whole_only_where_the_tile_leaves_registers
 @given(
     in_channels=st.sampled_from([288, 304, 320, 384, 480]), out_channels=st.sampled_from([32, 48, 96]),
     size=st.sampled_from([(7, 7), (14, 14), (5, 9), (4, 3)]), batch=st.integers(1, 2), bias=st.booleans(),
-    cpu=st.sampled_from(["sapphirerapids", "znver4"]), seed=st.integers(0, 2**16),
+    cpu=st.sampled_from(AVX512_CPUS), seed=st.integers(0, 2**16),
 )
 @example(in_channels=320, out_channels=96, size=(7, 7), batch=1, bias=True, cpu="sapphirerapids", seed=0)  # MNASNet's 1152 -> 192 in small
 @example(in_channels=320, out_channels=96, size=(7, 7), batch=1, bias=True, cpu="znver4", seed=0)
@@ -283,7 +284,7 @@ def test_packed_1x1_conv_over_many_blocked_channels_unrolls_their_lanes(in_chann
     model = nn.Sequential(
         nn.Conv2d(3, in_channels, 3, padding=1), nn.ReLU(), nn.Conv2d(in_channels, out_channels, 1, bias=bias), nn.ReLU()
     ).eval()
-    target = tvm.target.Target({"kind": "llvm", "mcpu": cpu, "num-cores": 2})
+    target = cpu_target(cpu)
     scheduled = lower(fx2relax.from_module(model, (batch, 3, height, width)), target, None, None, winograd=False)
     (projection,) = [
         func for _, func in scheduled.functions_items()
@@ -399,7 +400,7 @@ def test_grouped_convs_padded_to_whole_vectors_per_group_match_torch(
         with torch.no_grad():
             assert_outputs_match(fx2relax.compile(mod)(x), model(x))
     # On znver4, where a half vector's FMA costs half a whole one, the groups stay in half vectors.
-    znver4 = tvm.target.Target({"kind": "llvm", "mcpu": "znver4", "num-cores": 2})
+    znver4 = cpu_target("znver4")
     if vector_unit(znver4).lanes(dtype) != vector:  # this host's vectors are not AVX-512's: other groups
         return
     halves_packed = [[int(d) for d in param.shape] for _, func in fuse(mod, znver4).functions_items() if isinstance(func, tirx.PrimFunc)

@@ -18,8 +18,10 @@ from fx2relax.schedules.conv import tile_vectors
 from fx2relax.schedules.generic import SERIAL_MAX_MACS, value_operations
 from fx2relax.schedules.vectors import block_lanes, vector_unit
 from tests.helpers import (
+    AVX512_CPUS,
     assert_outputs_match,
     check_against_torch,
+    cpu_target,
     loops_around,
     vector_store_lanes,
     whole_vectors_on_every_cpu,
@@ -344,7 +346,7 @@ def test_padded_whole_vectors_write_half_vector_blocks(vectors, then_pool, heigh
 @settings(max_examples=8, deadline=None)
 @given(
     vectors=st.integers(1, 6), width=st.sampled_from([7, 14, 28, 56]), then_pool=st.booleans(),
-    special=st.booleans(), cpu=st.sampled_from(["sapphirerapids", "znver4"]), seed=st.integers(0, 2**16),
+    special=st.booleans(), cpu=st.sampled_from(AVX512_CPUS), seed=st.integers(0, 2**16),
 )
 @example(vectors=1, width=56, then_pool=False, special=True, cpu="sapphirerapids", seed=0)  # MobileNetV2's 144 -> 24: as 32
 @example(vectors=1, width=56, then_pool=False, special=True, cpu="znver4", seed=0)  # ... but kept at 24 on znver4
@@ -359,7 +361,7 @@ def test_half_vector_outputs_padded_where_the_whole_vectors_tile(vectors, width,
     # stored in half-vector blocks; on CPUs that run whole 512-bit vectors at once (not znver4,
     # where a half vector's FMA costs half a whole one and the padding lost).
     torch.manual_seed(seed)
-    target = tvm.target.Target({"kind": "llvm", "mcpu": cpu, "num-cores": 2})
+    target = cpu_target(cpu)
     lanes = vector_unit(target).lanes("float32")
     channels = vectors * lanes + lanes // 2
     reader = nn.AdaptiveAvgPool2d(1) if then_pool else nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
@@ -391,7 +393,7 @@ def test_half_vector_outputs_padded_where_the_whole_vectors_tile(vectors, width,
 @settings(max_examples=6, deadline=None)
 @given(
     vectors=st.sampled_from([5, 7, 11, 13]), width=st.sampled_from([7, 14, 28]), reader=st.sampled_from(["depthwise", "pool", "conv"]),
-    batch=st.integers(1, 2), special=st.booleans(), cpu=st.sampled_from(["sapphirerapids", "znver4"]), seed=st.integers(0, 2**16),
+    batch=st.integers(1, 2), special=st.booleans(), cpu=st.sampled_from(AVX512_CPUS), seed=st.integers(0, 2**16),
 )
 @example(vectors=13, width=14, reader="conv", batch=1, special=True, cpu="sapphirerapids", seed=0)  # RegNetY's 208 at 14²: as 14 vectors
 @example(vectors=13, width=14, reader="conv", batch=1, special=True, cpu="znver4", seed=0)  # ... but kept at 13 on znver4
@@ -404,7 +406,7 @@ def test_whole_vectors_in_one_vector_tiles_compute_one_more_where_it_tiles(vecto
     # packing.EXTRA_VECTOR_MAX_WASTE of those computed for that tile, is computed and never stored,
     # on CPUs that run whole 512-bit vectors at once (not znver4's halves, where it lost).
     torch.manual_seed(seed)
-    target = tvm.target.Target({"kind": "llvm", "mcpu": cpu, "num-cores": 2})
+    target = cpu_target(cpu)
     channels = vectors * vector_unit(target).lanes("float32")
     after = {"depthwise": nn.Conv2d(channels, channels, 3, padding=1, groups=channels), "pool": nn.AdaptiveAvgPool2d(1),
              "conv": nn.Conv2d(channels, 16, 1)}[reader]
