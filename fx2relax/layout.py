@@ -52,8 +52,8 @@ from tvm import relax, s_tir, tirx
 
 from .kernels import shape as shape_kernels
 from .kernels.marks import BLOCKED_PARAMS, PLANES_REDUCED_AFTER, blocked_index_map, marked_kernel, stages
-from .schedules.elementwise import indexed_axes
-from .schedules.generic import param_index, static_extent
+from .schedules.elementwise import indexed_axes, read_positions
+from .schedules.generic import inline_injective, param_index, static_extent, top_blocks
 from .schedules.pooling import POOLINGS
 from .schedules.reductions import reduces_trailing_axes
 from .schedules.vectors import block_lanes, vector_unit
@@ -192,14 +192,82 @@ class _ElementWise:
         output = shapes[-1]
         if len(output) != 4 or None in output:
             return None
-        n, c = output[:2]
         full = frozenset(index for index, shape in enumerate(shapes[:-1]) if shape == output)
-
-        def per_channel(shape: list) -> bool:
-            return all(d == 1 for d in shape) or len(shape) == 4 and shape[0] in (1, n) and shape[1] in (1, c) and shape[2:] == [1, 1]
-
-        rest = all(per_channel(shape) for index, shape in enumerate(shapes[:-1]) if index not in full)
+        rest = all(_per_channel(shape, output) for index, shape in enumerate(shapes[:-1]) if index not in full)
         return cls(full, rest)
+
+
+def _per_channel(shape: list, output: list) -> bool:
+    """Whether an operand of static `shape` is a scalar or one value per channel of an [N, C, H, W]
+    `output` (broadcast as [N or 1, C or 1, 1, 1], its leading 1s omitted or not: ConvNeXt's layer
+    scale is [C, 1, 1]): it reads a vector of channels whole."""
+    if len(shape) > 4:
+        return False
+    n, c = output[:2]
+    shape = [1] * (4 - len(shape)) + list(shape)
+    return shape[0] in (1, n) and shape[1] in (1, c) and shape[2:] == [1, 1]
+
+
+@dataclass(frozen=True)
+class _Transposition:
+    """A function of element-wise, broadcast and permute stages that, inlined, is one block over
+    its 4-D output reading some 4-D parameters transposed between [N, C, H, W] and [N, H, W, C]
+    (ConvNeXt's permutes around its layer norms, its layer scale and residual add fused in), the
+    others element-wise or broadcast. `to_channels_first`: the output is [N, C, H, W] and the
+    `transposed` parameters [N, H, W, C] (the output can then be stored blocked, each position's
+    vector of channels a contiguous read of them); else the output is [N, H, W, C] and the
+    `transposed` parameters [N, C, H, W] (they can be read blocked, a vector of channels at a
+    time, schedules.elementwise.vectorize_blocked_reads). `full`: the parameters of the output's
+    shape read in order; `per_channel_rest`: every other operand per channel or a scalar."""
+
+    to_channels_first: bool
+    transposed: frozenset[int]
+    full: frozenset[int]
+    per_channel_rest: bool
+
+    CHANNELS_LAST_READ = [2, 3, 1]
+    """The iterator positions of a [N, H, W, C] read (batch index left out) in a block over [N, C, H, W]."""
+    CHANNELS_FIRST_READ = [3, 1, 2]
+    """The iterator positions of a [N, C, H, W] read (batch index left out) in a block over [N, H, W, C]."""
+
+    @classmethod
+    def of(cls, func: tvm.ir.BaseFunc) -> _Transposition | None:
+        """The transposition `func` is, else None (a plain element-wise function among them)."""
+        if not isinstance(func, tirx.PrimFunc) or len(func.params[-1].shape) != 4:
+            return None
+        blocks = stages(func)
+        if not blocks or any(any(v.iter_type != tirx.IterVar.DataPar for v in block.iter_vars) for block in blocks):
+            return None
+        output = [static_extent(d) for d in func.params[-1].shape]
+        if None in output:
+            return None
+        sch = s_tir.Schedule(func)
+        inline_injective(sch)
+        inlined = top_blocks(sch)
+        if len(inlined) != 1:
+            return None
+        block, func = sch.get(inlined[0]), sch.mod["main"]
+        if len(block.iter_vars) != 4 or read_positions(block, block.writes[0]) != [0, 1, 2, 3]:
+            return None
+        kinds: dict[int, set[str]] = {}
+        for read in block.reads:
+            index, positions = param_index(func, read.source), read_positions(block, read)
+            if index is None or positions is None:
+                return None
+            unbatched = positions[1:] if positions[:1] == [0] and len(read.region) == 4 else positions
+            if len(read.region) == 4 and unbatched in (cls.CHANNELS_LAST_READ, cls.CHANNELS_FIRST_READ):
+                kinds.setdefault(index, set()).add("last" if unbatched == cls.CHANNELS_LAST_READ else "first")
+            elif positions == sorted(set(positions)):
+                kinds.setdefault(index, set()).add("in order")
+            else:
+                return None
+        transposed = {index: kind for index, found in kinds.items() for kind in found if kind != "in order"}
+        if len(set(transposed.values())) != 1 or any(len(found) != 1 for found in kinds.values()):
+            return None
+        shapes = {index: [static_extent(d) for d in func.params[index].shape] for index in kinds}
+        full = frozenset(index for index, found in kinds.items() if "in order" in found and shapes[index] == output)
+        rest = all(_per_channel(shape, output) for index, shape in shapes.items() if index not in full and index not in transposed)
+        return cls(next(iter(transposed.values())) == "last", frozenset(transposed), full, rest)
 
 
 @dataclass(frozen=True)
@@ -397,15 +465,32 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
     def convolution(call: relax.Call) -> _Convolution | None:
         return _Convolution.of(mod[call.args[0]])
 
+    transpositions: dict[str, _Transposition | None] = {}
+
+    def transposition(call: relax.Call) -> _Transposition | None:
+        name = call.args[0].name_hint
+        if name not in transpositions:
+            transpositions[name] = _Transposition.of(mod[call.args[0]])
+        return transpositions[name]
+
     def blocked_with_output(call: relax.Call, var: relax.Var) -> bool:
-        """Whether `call` is an element-wise function whose full-size operands are all `var` (and
-        the rest per channel), so it reads them blocked when its output is."""
+        """Whether `call` is an element-wise function (or a transposition into [N, C, H, W]) whose
+        full-size operands are all `var` (and the rest per channel), so it reads them blocked when
+        its output is."""
         elementwise = _ElementWise.of(mod[call.args[0]])
+        if elementwise is None and (transposed := transposition(call)) is not None and transposed.to_channels_first:
+            elementwise = transposed
         arguments = call.args[1].fields
         return (
             elementwise is not None and elementwise.per_channel_rest and bool(elementwise.full)
             and all(arguments[index].same_as(var) for index in elementwise.full)
         )
+
+    def transposes_into_blocked(call: relax.Call) -> bool:
+        """Whether `call` transposes [N, H, W, C] operands into [N, C, H, W] with no operand of its
+        output's shape and the rest per channel: it can write blocked from unblocked inputs."""
+        transposed = transposition(call)
+        return transposed is not None and transposed.to_channels_first and not transposed.full and transposed.per_channel_rest
 
     def channel_wise(call: relax.Call) -> _ChannelConcatenation | _Pooling | None:
         """The concatenation or pooling `call` is, which reads its inputs blocked where its output is."""
@@ -434,6 +519,9 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
             return conv.reads_blocked(index)
         if _reduces_planes(mod[call.args[0]], index):
             return True
+        transposed = transposition(call)
+        if transposed is not None and not transposed.to_channels_first and index in transposed.transposed:
+            return True  # into [N, H, W, C], a vector of channels at a time
         joined = channel_wise(call)
         if joined is not None:  # the output blocked too, in the same lanes
             return joined.reads_blocked(index, _blocked_lanes(var, lanes_of)) and output_blocked_alike(call, var)
@@ -467,7 +555,9 @@ def _choose(mod: tvm.IRModule, main: relax.Function, lanes_of: Callable[[str], i
                 continue
             if conv.depthwise and producer not in blocked_inputs:  # a depthwise conv writes blocked only from blocked
                 continue
-        elif not any(arg in blocked and writes_blocked_from(producer, index, arg) for index, arg in enumerate(producer.args[1].fields)):
+        elif not transposes_into_blocked(producer) and not any(
+            arg in blocked and writes_blocked_from(producer, index, arg) for index, arg in enumerate(producer.args[1].fields)
+        ):
             continue  # an element-wise function, a concatenation or a pooling writes blocked only from a blocked input
         readers = read_blocked(var)
         if not readers:

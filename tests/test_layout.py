@@ -931,3 +931,64 @@ def test_a_tensor_scaled_by_more_than_channels_stays_unblocked(mask, blocked):
     functions = blocked_functions(model, shape)
     assert next(params for name, (params, _) in functions.items() if "conv2d1" in name) == blocked
     check_against_torch(model, torch.randn(shape), compiled=True)
+
+
+class ConvNeXtStage(nn.Module):
+    """ConvNeXt's downsampling and blocks (torchvision's LayerNorm2d + 2x2/2 conv, then CNBlocks:
+    depthwise conv, permute to [N, H, W, C], layer norm, linear, GELU, linear, permute back, layer
+    scale [C, 1, 1], residual add), then the next stage's LayerNorm2d if `downsample_after`, and a 1x1
+    conv: every activation between the convs passes
+    through permutes, which read or write it blocked."""
+
+    def __init__(self, channels: int, kernel: int, blocks: int, downsample_after: bool):
+        super().__init__()
+        self.norm, self.down = nn.LayerNorm(channels, eps=1e-6), nn.Conv2d(channels, channels, 2, 2)
+        self.norm_after = nn.LayerNorm(channels, eps=1e-6) if downsample_after else None
+        self.depthwise = nn.ModuleList(nn.Conv2d(channels, channels, kernel, padding=kernel // 2, groups=channels) for _ in range(blocks))
+        self.mlp = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(channels, eps=1e-6), nn.Linear(channels, 4 * channels), nn.GELU(), nn.Linear(4 * channels, channels))
+            for _ in range(blocks)
+        )
+        self.scales = nn.ParameterList(nn.Parameter(torch.rand(channels, 1, 1)) for _ in range(blocks))
+        self.head = nn.Conv2d(channels, 8, 1)
+
+    def forward(self, x):
+        x = self.down(self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+        for depthwise, mlp, scale in zip(self.depthwise, self.mlp, self.scales):
+            x = x + scale * mlp(depthwise(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        if self.norm_after is not None:  # the next stage's LayerNorm2d: its permute fuses with the residual add
+            x = self.norm_after(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.head(x)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    vectors=st.sampled_from([2, 3, 4]), kernel=st.sampled_from([3, 5, 7]), blocks=st.integers(1, 2), batch=st.integers(1, 2),
+    height=st.integers(2, 7), width=st.integers(2, 7), downsample_after=st.booleans(), special=st.booleans(), seed=st.integers(0, 2**16),
+)
+@example(vectors=2, kernel=7, blocks=2, batch=1, height=7, width=7, downsample_after=True, special=False, seed=0)  # ConvNeXt's, narrower
+@example(vectors=3, kernel=7, blocks=2, batch=2, height=5, width=6, downsample_after=False, special=True, seed=1)  # half vectors (AVX-512)
+@example(vectors=2, kernel=3, blocks=1, batch=1, height=LANES, width=LANES, downsample_after=True, special=False, seed=2)  # C = H = W
+def test_permutes_around_layer_norms_read_and_write_blocked(vectors, kernel, blocks, batch, height, width, downsample_after, special, seed):
+    channels = vectors * LANES // 2
+    torch.manual_seed(seed)
+    model = ConvNeXtStage(channels, kernel, blocks, downsample_after).eval()
+    shape = (batch, channels, 2 * height, 2 * width)
+    functions = blocked_functions(model, shape)
+    unblocked = sorted(rule for params, rule in functions.values() if not params)
+    # Only the model's input is permuted unblocked; the norms and MLPs run on [N, H, W, C] as they are.
+    assert "PlaneConv" not in unblocked and unblocked.count("Generic") == 1
+    assert sum(rule == "BlockedDepthwiseConv" for _, rule in functions.values()) == 1  # one function for every block
+    scheduled = lower(fx2relax.from_module(model, shape), host_target(), None, None)
+    lanes = block_lanes(channels, LANES)
+    into_channels_last = [  # the permutes from blocked into [N, H, W, C]: each stores vectors of channels
+        func for _, func in scheduled.functions_items()
+        if isinstance(func, tirx.PrimFunc) and str(func.attrs[SCHEDULE_RULE]) == "VectorizedElementwise" and len(func.params[-1].shape) == 4
+    ]
+    # the depthwise conv's output permuted (one function for every block); the last residual add and permute
+    assert len(into_channels_last) == 1 + downsample_after
+    assert all(vector_store_lanes(func, func.params[-1]) == {lanes} for func in into_channels_last)
+    x = torch.randn(shape)
+    if special:
+        x[0, 0, 0, 0], x[-1, -1, -1, -1], x[0, -1, 1, 1] = float("nan"), float("inf"), float("-inf")
+    check_against_torch(model, x, compiled=True, rtol=1e-4, atol=1e-4)

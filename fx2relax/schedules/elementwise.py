@@ -25,21 +25,31 @@ def indexed_axes(block: s_tir.SBlock) -> list[set[int]] | None:
     """For each read of the block, the positions of the block iterators it indexes by; None unless
     every read is element-wise or a broadcast of one (each index one of the iterators, in the order
     they nest, or the constant 0, over one element; a channel-blocked read as the [N, C, H, W] it stores)."""
-    iterators = [iter_var.var for iter_var in block.iter_vars]
     indexed = []
     for read in block.reads:
-        positions: list[int] = []
-        if any(static_extent(axis.extent) != 1 for axis in read.region):
+        positions = read_positions(block, read)
+        if positions is None or positions != sorted(set(positions)):
             return None
-        for index in unblocked_indices(read):
-            if isinstance(index, tirx.IntImm) and index.value == 0:
-                continue
-            found = next((i for i, var in enumerate(iterators) if var.same_as(index)), None)
-            if found is None or (positions and found <= positions[-1]):
-                return None
-            positions.append(found)
         indexed.append(set(positions))
     return indexed
+
+
+def read_positions(block: s_tir.SBlock, read: tirx.BufferRegion) -> list[int] | None:
+    """The positions of the block iterators a one-element read indexes its buffer by, in the
+    buffer's axis order (a channel-blocked buffer's as the [N, C, H, W] it stores), constant-0
+    indices (a broadcast or unit axis) left out; None where an index is any other expression."""
+    iterators = [iter_var.var for iter_var in block.iter_vars]
+    if any(static_extent(axis.extent) != 1 for axis in read.region):
+        return None
+    positions: list[int] = []
+    for index in unblocked_indices(read):
+        if isinstance(index, tirx.IntImm) and index.value == 0:
+            continue
+        found = next((i for i, var in enumerate(iterators) if var.same_as(index)), None)
+        if found is None:
+            return None
+        positions.append(found)
+    return positions
 
 
 def unblocked_indices(read: tirx.BufferRegion) -> list[tirx.PrimExpr]:
@@ -89,7 +99,9 @@ class VectorizedElementwise(ScheduleRule):
         if len(sch.get(blocks[0]).writes[0].source.shape) == 5:  # stored channel-blocked
             return sch if vectorize_channel_blocks(sch, blocks[0]) else None
         lanes = vector_unit(target).lanes(output_dtype(sch, blocks[0]))
-        return sch if vectorize_elementwise(sch, blocks[0], lanes) else None
+        if vectorize_elementwise(sch, blocks[0], lanes):
+            return sch
+        return sch if vectorize_blocked_reads(sch, blocks[0]) else None
 
 
 def vectorize_channel_blocks(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
@@ -133,4 +145,31 @@ def vectorize_elementwise(sch: s_tir.Schedule, block_rv: s_tir.schedule.SBlockRV
     if total is None or total >= PARALLEL_MIN_ELEMENTS:
         outer = [*loops[: len(loops) - fused], vectors]
         sch.parallel(sch.fuse(*outer) if len(outer) > 1 else vectors)
+    return True
+
+
+def vectorize_blocked_reads(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    """A 4-D block that reads channel-blocked buffers (layout.BlockChannels) with their channels
+    indexed by its innermost iterator, as a permute of [N, C, H, W] into [N, H, W, C] does
+    (ConvNeXt's, before its layer norms): the innermost loop in vectors of the blocks' lanes, each a
+    contiguous load of a block and a contiguous store, the rest in parallel when there is enough
+    work. Whether it fits (else nothing changes)."""
+    loops = sch.get_loops(block)
+    iter_vars = sch.get(block).iter_vars
+    if len(loops) != 4 or len(iter_vars) != 4 or any(v.iter_type != tirx.IterVar.DataPar for v in iter_vars):
+        return False
+    innermost = iter_vars[-1].var
+    blocked = [read for read in sch.get(block).reads if channel_block_lanes(read) is not None]
+    lanes = {channel_block_lanes(read) for read in blocked}
+    extent = static_extent(sch.get(loops[-1]).extent)
+    if (
+        len(lanes) != 1 or extent is None or extent % next(iter(lanes))
+        or not all(unblocked_indices(read)[1].same_as(innermost) for read in blocked)
+    ):
+        return False
+    work = loop_work(sch, loops)
+    vectors, lane = sch.split(loops[-1], factors=[None, next(iter(lanes))])
+    if work is None or work >= PARALLEL_MIN_ELEMENTS:
+        sch.parallel(sch.fuse(*loops[:2]))
+    sch.vectorize(lane)
     return True
