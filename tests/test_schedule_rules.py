@@ -36,6 +36,7 @@ from tests.helpers import (
     loops_around,
     scalarized_functions,
     tensors,
+    vector_store_lanes,
     written_buffers,
 )
 from tests.test_compile import CHANNEL_VECTOR_CONVS, FALLBACK_CONVS, PACKED_CONVS, EveryFamily
@@ -1196,3 +1197,47 @@ def test_nan_tests_vectorise(name, model, shapes):
     mod = fx2relax.from_module(model.eval(), shapes[0] if len(shapes) == 1 else shapes)
     scheduled = lower(mod, host_target(), None, None)
     assert scalarized_functions(scheduled, host_target()) == {}
+
+
+class HeadsAndWindows(nn.Module):
+    """Copies that keep the last axis, as Swin's and ViT's attention makes them: [B, T, 3 * H * D]
+    split into q, k and v of [B, H, T, D] (q scaled), and [B, S, S, C] cut into windows of W x W
+    positions, [B * (S / W)², W², C]."""
+
+    def __init__(self, heads: int, head_dim: int, window: int):
+        super().__init__()
+        self.heads, self.head_dim, self.window = heads, head_dim, window
+
+    def forward(self, tokens: torch.Tensor, image: torch.Tensor) -> tuple:
+        b, t, _ = tokens.shape
+        q, k, v = tokens.reshape(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        n, s, _, c = image.shape
+        w = self.window
+        windows = image.view(n, s // w, w, s // w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, w * w, c)
+        return q * 0.5, k + 0, v, windows
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    data=st.data(), batch=st.integers(1, 2), tokens=st.integers(1, 20), heads=st.integers(1, 4),
+    head_dim=st.sampled_from([4, 6, 8, 12, 16, 32]), window=st.integers(1, 4), windows=st.integers(1, 3),
+    dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_copies_that_keep_the_last_axis_are_vectorised_and_match_torch(data, batch, tokens, heads, head_dim, window, windows, dtype):
+    model = HeadsAndWindows(heads, head_dim, window)
+    size = window * windows
+    inputs = [
+        data.draw(tensors((batch, tokens, 3 * heads * head_dim), special_values=True)).to(getattr(torch, dtype)),
+        data.draw(tensors((batch, size, size, head_dim), special_values=True)).to(getattr(torch, dtype)),
+    ]
+    mod = fx2relax.from_module(model, [tuple(x.shape) for x in inputs], dtype=dtype)
+    scheduled = lower(mod, HOST, None, None)
+    lanes = vector_unit(HOST).lanes(dtype)
+    width = next((w for w in (lanes, lanes // 2, lanes // 4) if w >= 4 and head_dim % w == 0), None)
+    for _, func in scheduled.functions_items():
+        if isinstance(func, tirx.PrimFunc) and width is not None:
+            assert str(func.attrs[SCHEDULE_RULE]) == "VectorizedElementwise"
+            assert None not in vector_store_lanes(func, func.params[-1])
+    with torch.no_grad():
+        expected = model(*inputs)
+    assert_outputs_match(fx2relax.compile(mod)(*inputs), expected)
