@@ -29,7 +29,11 @@ blocked and writes blocked, alone or with a max pooling or element-wise stages a
 boundary between its inputs is a whole number of vectors and its output's readers read blocked
 (schedules.concat then joins a vector of channels at a time). So does a pooling whose output's
 readers read blocked (GoogLeNet's and Inception's pooling branches, between a concatenation and a
-1x1 conv: schedules.pooling pools a vector of channels per tap).
+1x1 conv: schedules.pooling pools a vector of channels per tap). So do permutes between [N, C, H, W]
+and [N, H, W, C] (ConvNeXt's, around its layer norms, with its layer scale and residual add fused in:
+`_Transposition`): one into [N, C, H, W] writes blocked, from its [N, H, W, C] operand (a vector of
+channels is contiguous there) whether or not another input is blocked; one into [N, H, W, C] reads
+blocked, a vector of channels at a time (schedules.elementwise.vectorize_blocked_reads).
 One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
 pattern) whose result is only the data of a linear layer on packed constant weights (the course
 CNN's conv + ReLU + max-pool → Flatten → Linear): the flatten then reads the blocked tensor in its

@@ -7,8 +7,11 @@ work; Generic would leave the loops scalar (a squeeze-and-excitation scale of 1x
 1x120x1x1 took 318 µs on one core, 79 vectorised). A function whose output layout.BlockChannels
 stored channel-blocked, [N, C / L, H, W, L], runs over (image, channel block, row, column) instead,
 each position's L channels one vector: its blocked operands are read and its output stored
-contiguously, a per-channel operand [N, C, 1, 1] read as one contiguous vector too. Each lane
-computes what the scalar loop would: results do not change.
+contiguously, a per-channel operand [N, C, 1, 1] read as one contiguous vector too. A permute
+from a blocked input into [N, H, W, C] runs its channels in vectors of the blocks' lanes
+(`vectorize_blocked_reads`), and a copy that keeps the last axis (a reshape, permute or slice:
+attention's heads and windows) its innermost loop in vectors (`vectorize_contiguous_copy`). Each
+lane computes what the scalar loop would: results do not change.
 """
 
 from __future__ import annotations
