@@ -92,8 +92,8 @@ def test_vector_unit_comes_from_the_target_cpu():
 def test_course_cnn_gets_its_rules(target):
     pooled_conv, linear = ("conv2d_packed", "max_pool2d"), ("linear_packed",)
     assert chosen_rules(course_cnn(), (1, 1, 28, 28), target) == sorted(
-        # conv + bias + ReLU + max-pool fused (the pooling-fusion pass), flatten unmarked
-        [((), "Generic"), (("softmax",), "RowwiseReduction"), (pooled_conv, "PackedConv"), (linear, "PackedGemv"),
+        # conv + bias + ReLU + max-pool fused (the pooling-fusion pass), flatten unmarked (a copy, in vectors)
+        [((), "VectorizedElementwise"), (("softmax",), "RowwiseReduction"), (pooled_conv, "PackedConv"), (linear, "PackedGemv"),
          (linear, "PackedGemv")]
     )
 
@@ -1201,8 +1201,8 @@ def test_nan_tests_vectorise(name, model, shapes):
 
 class HeadsAndWindows(nn.Module):
     """Copies that keep the last axis, as Swin's and ViT's attention makes them: [B, T, 3 * H * D]
-    split into q, k and v of [B, H, T, D] (q scaled), and [B, S, S, C] cut into windows of W x W
-    positions, [B * (S / W)², W², C]."""
+    split into q, k and v of [B, H, T, D] (q scaled and its heads merged again into [B, T, H * D]),
+    and [B, S, S, C] cut into windows of W x W positions, [B * (S / W)², W², C]."""
 
     def __init__(self, heads: int, head_dim: int, window: int):
         super().__init__()
@@ -1214,7 +1214,8 @@ class HeadsAndWindows(nn.Module):
         n, s, _, c = image.shape
         w = self.window
         windows = image.view(n, s // w, w, s // w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, w * w, c)
-        return q * 0.5, k + 0, v, windows
+        merged = (q * 0.5).transpose(1, 2).reshape(b, t, self.heads * self.head_dim)  # the heads merged again
+        return merged, k + 0, v, windows
 
 
 @settings(max_examples=10, deadline=None)

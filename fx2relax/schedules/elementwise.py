@@ -182,36 +182,57 @@ def vectorize_blocked_reads(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV)
 
 
 def vectorize_contiguous_copy(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> bool:
-    """A block that writes its output in order and reads each buffer's last axis at the innermost
-    iterator plus what does not depend on it, or not by it at all, and its other axes by what does
-    not depend on it: a reshape, permute or slice that keeps the last axis (Swin's and ViT's
-    split of q, k and v into heads, its windows). The outer loops run in parallel when there is
-    enough work, the innermost in vectors of `lanes` (or a half or quarter vector of 4 lanes or
-    more that divides it), each a contiguous load and store; Generic left it scalar (Swin-T's
-    3 x 3.6 MB qkv splits: 5.8 GB/s). Whether it fits (else nothing changes)."""
+    """A block that writes its output in order and, over each aligned vector of its innermost
+    iterator, reads consecutive elements of each buffer's last axis (or one element): a reshape,
+    permute or slice that keeps the last axis, or splits it or merges it into runs of whole
+    vectors (Swin's and ViT's split of q, k and v into heads and their merge, its windows). The
+    outer loops run in parallel when there is enough work, the innermost in vectors of `lanes` (or
+    a half or quarter vector of 4 lanes or more: the widest that divides it and fits), each a
+    contiguous load and store; Generic left it scalar (Swin-T's 3 x 3.6 MB qkv splits: 5.8 GB/s).
+    Whether it fits (else nothing changes)."""
     loops, written = sch.get_loops(block), sch.get(block)
     iter_vars = written.iter_vars
-    if not loops or len(loops) != len(iter_vars) or any(v.iter_type != tirx.IterVar.DataPar for v in iter_vars):
+    if (
+        not loops or len(loops) != len(iter_vars) or any(v.iter_type != tirx.IterVar.DataPar for v in iter_vars)
+        or read_positions(written, written.writes[0]) != list(range(len(iter_vars)))
+        or any(static_extent(axis.extent) != 1 for read in written.reads for axis in read.region)
+    ):
         return False
-    innermost = iter_vars[-1].var
-    if read_positions(written, written.writes[0]) != list(range(len(iter_vars))):
-        return False
-    analyzer = sym.Analyzer()  # a reshape's indices unravel a flat index: simplified within the iterators' ranges
-    for iter_var in iter_vars:
-        analyzer.bind(iter_var.var, iter_var.dom)
-    for read in written.reads:
-        if any(static_extent(axis.extent) != 1 for axis in read.region):
-            return False
-        for position, axis in enumerate(read.region):
-            linear = sym.detect_linear_equation(analyzer.simplify(axis.min), [innermost])
-            allowed = (0, 1) if position == len(read.region) - 1 else (0,)
-            if not linear or static_extent(linear[0]) not in allowed:
-                return False
     extent = static_extent(sch.get(loops[-1]).extent)
-    width = next((w for w in (lanes, lanes // 2, lanes // 4) if w >= 4 and extent is not None and extent % w == 0), None)
+    width = next(
+        (
+            w for w in (lanes, lanes // 2, lanes // 4)
+            if w >= 4 and extent is not None and extent % w == 0 and _contiguous_in_vectors(written, w)
+        ),
+        None,
+    )
     if width is None:
         return False
     parallelize_outer(sch, block)
     _, lane = sch.split(sch.get_loops(block)[-1], factors=[None, width])
     sch.vectorize(lane)
+    return True
+
+
+def _contiguous_in_vectors(block: s_tir.SBlock, width: int) -> bool:
+    """Whether, for the innermost iterator running over `width` consecutive values from a multiple
+    of `width`, every read of `block` indexes its last axis by consecutive values (or one) and its
+    other axes by one value each. The iterator is written as vector * width + lane and each index
+    simplified within the iterators' ranges (a reshape's unravelled index then counts)."""
+    iter_vars = block.iter_vars
+    innermost = iter_vars[-1]
+    dtype = str(innermost.var.ty)
+    vector, lane = tirx.Var("vector", dtype), tirx.Var("lane", dtype)
+    analyzer = sym.Analyzer()
+    for iter_var in iter_vars[:-1]:
+        analyzer.bind(iter_var.var, iter_var.dom)
+    for var, count in ((vector, static_extent(innermost.dom.extent) // width), (lane, width)):
+        analyzer.bind(var, tvm.ir.Range.from_min_extent(tirx.IntImm(dtype, 0), tirx.IntImm(dtype, count)))
+    split = [iter_var.var for iter_var in iter_vars[:-1]] + [vector * tirx.IntImm(dtype, width) + lane]
+    for read in block.reads:
+        indices = tirx.IndexMap([iter_var.var for iter_var in iter_vars], [axis.min for axis in read.region], None).map_indices(split)
+        for position, index in enumerate(indices):
+            linear = sym.detect_linear_equation(analyzer.simplify(index), [lane])
+            if not linear or static_extent(linear[0]) not in ((0, 1) if position == len(indices) - 1 else (0,)):
+                return False
     return True
