@@ -240,7 +240,10 @@ class _Transposition:
         if not isinstance(func, tirx.PrimFunc) or len(func.params[-1].shape) != 4:
             return None
         blocks = stages(func)
-        if not blocks or any(any(v.iter_type != tirx.IterVar.DataPar for v in block.iter_vars) for block in blocks):
+        if (
+            not blocks or any(any(v.iter_type != tirx.IterVar.DataPar for v in block.iter_vars) for block in blocks)
+            or all(indexed_axes(block) is not None for block in blocks)  # every read in order: nothing transposed
+        ):
             return None
         output = [static_extent(d) for d in func.params[-1].shape]
         if None in output:
