@@ -33,7 +33,7 @@ readers read blocked (GoogLeNet's and Inception's pooling branches, between a co
 and [N, H, W, C] (ConvNeXt's, around its layer norms, with its layer scale and residual add fused in:
 `_Transposition`): one into [N, C, H, W] writes blocked, from its [N, H, W, C] operand (a vector of
 channels is contiguous there) whether or not another input is blocked; one into [N, H, W, C] reads
-blocked, a vector of channels at a time (schedules.elementwise.vectorize_blocked_reads).
+blocked, a vector of channels at a time (schedules.elementwise.vectorize_contiguous_copy).
 One more reader takes a blocked tensor: a flatten ([N, C, H, W] → [N, C * H * W], TVM's reshape
 pattern) whose result is only the data of a linear layer on packed constant weights (the course
 CNN's conv + ReLU + max-pool → Flatten → Linear): the flatten then reads the blocked tensor in its
@@ -221,7 +221,7 @@ class _Transposition:
     `transposed` parameters [N, H, W, C] (the output can then be stored blocked, each position's
     vector of channels a contiguous read of them); else the output is [N, H, W, C] and the
     `transposed` parameters [N, C, H, W] (they can be read blocked, a vector of channels at a
-    time, schedules.elementwise.vectorize_blocked_reads). `full`: the parameters of the output's
+    time, schedules.elementwise.vectorize_contiguous_copy). `full`: the parameters of the output's
     shape read in order; `per_channel_rest`: every other operand per channel or a scalar."""
 
     to_channels_first: bool
@@ -229,9 +229,9 @@ class _Transposition:
     full: frozenset[int]
     per_channel_rest: bool
 
-    CHANNELS_LAST_READ = [2, 3, 1]
+    CHANNELS_LAST_READ = (2, 3, 1)
     """The iterator positions of a [N, H, W, C] read (batch index left out) in a block over [N, C, H, W]."""
-    CHANNELS_FIRST_READ = [3, 1, 2]
+    CHANNELS_FIRST_READ = (3, 1, 2)
     """The iterator positions of a [N, C, H, W] read (batch index left out) in a block over [N, H, W, C]."""
 
     @classmethod
@@ -253,28 +253,30 @@ class _Transposition:
         inlined = top_blocks(sch)
         if len(inlined) != 1:
             return None
-        block, func = sch.get(inlined[0]), sch.mod["main"]
+        block, inlined_func = sch.get(inlined[0]), sch.mod["main"]
         if len(block.iter_vars) != 4 or read_positions(block, block.writes[0]) != [0, 1, 2, 3]:
             return None
-        kinds: dict[int, set[str]] = {}
+        kinds: dict[int, tuple[int, ...] | None] = {}  # per parameter read: its transposed positions, None in order
         for read in block.reads:
-            index, positions = param_index(func, read.source), read_positions(block, read)
+            index, positions = param_index(inlined_func, read.source), read_positions(block, read)
             if index is None or positions is None:
                 return None
-            unbatched = positions[1:] if positions[:1] == [0] and len(read.region) == 4 else positions
+            unbatched = tuple(positions[1:] if positions[:1] == [0] and len(read.region) == 4 else positions)
             if len(read.region) == 4 and unbatched in (cls.CHANNELS_LAST_READ, cls.CHANNELS_FIRST_READ):
-                kinds.setdefault(index, set()).add("last" if unbatched == cls.CHANNELS_LAST_READ else "first")
+                kind = unbatched
             elif positions == sorted(set(positions)):
-                kinds.setdefault(index, set()).add("in order")
+                kind = None
             else:
                 return None
-        transposed = {index: kind for index, found in kinds.items() for kind in found if kind != "in order"}
-        if len(set(transposed.values())) != 1 or any(len(found) != 1 for found in kinds.values()):
+            if kinds.setdefault(index, kind) != kind:  # a parameter read two ways
+                return None
+        transposed = frozenset(index for index, kind in kinds.items() if kind is not None)
+        if len({kinds[index] for index in transposed}) != 1:
             return None
         shapes = {index: [static_extent(d) for d in func.params[index].shape] for index in kinds}
-        full = frozenset(index for index, found in kinds.items() if "in order" in found and shapes[index] == output)
+        full = frozenset(index for index in kinds if index not in transposed and shapes[index] == output)
         rest = all(_per_channel(shape, output) for index, shape in shapes.items() if index not in full and index not in transposed)
-        return cls(next(iter(transposed.values())) == "last", frozenset(transposed), full, rest)
+        return cls(kinds[next(iter(transposed))] == cls.CHANNELS_LAST_READ, transposed, full, rest)
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ work; Generic would leave the loops scalar (a squeeze-and-excitation scale of 1x
 1x120x1x1 took 318 µs on one core, 79 vectorised). A function whose output layout.BlockChannels
 stored channel-blocked, [N, C / L, H, W, L], runs over (image, channel block, row, column) instead,
 each position's L channels one vector: its blocked operands are read and its output stored
-contiguously, a per-channel operand [N, C, 1, 1] read as one contiguous vector too. A permute
-from a blocked input into [N, H, W, C] runs its channels in vectors of the blocks' lanes
-(`vectorize_blocked_reads`), and a copy that keeps the last axis (a reshape, permute or slice:
-attention's heads and windows) its innermost loop in vectors (`vectorize_contiguous_copy`). Each
-lane computes what the scalar loop would: results do not change.
+contiguously, a per-channel operand [N, C, 1, 1] read as one contiguous vector too. A copy whose
+reads are contiguous over each vector of its innermost loop (a reshape, permute or slice that
+keeps the last axis: attention's heads and windows; a permute of a blocked tensor into
+[N, H, W, C]) runs that loop in vectors (`vectorize_contiguous_copy`). Each lane computes what the
+scalar loop would: results do not change.
 """
 
 from __future__ import annotations
@@ -105,8 +105,6 @@ class VectorizedElementwise(ScheduleRule):
         lanes = vector_unit(target).lanes(output_dtype(sch, blocks[0]))
         if vectorize_elementwise(sch, blocks[0], lanes):
             return sch
-        if vectorize_blocked_reads(sch, blocks[0]):
-            return sch
         return sch if vectorize_contiguous_copy(sch, blocks[0], lanes) else None
 
 
@@ -154,38 +152,12 @@ def vectorize_elementwise(sch: s_tir.Schedule, block_rv: s_tir.schedule.SBlockRV
     return True
 
 
-def vectorize_blocked_reads(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
-    """A 4-D block that reads channel-blocked buffers (layout.BlockChannels) with their channels
-    indexed by its innermost iterator, as a permute of [N, C, H, W] into [N, H, W, C] does
-    (ConvNeXt's, before its layer norms): the innermost loop in vectors of the blocks' lanes, each a
-    contiguous load of a block and a contiguous store, the rest in parallel when there is enough
-    work. Whether it fits (else nothing changes)."""
-    loops = sch.get_loops(block)
-    iter_vars = sch.get(block).iter_vars
-    if len(loops) != 4 or len(iter_vars) != 4 or any(v.iter_type != tirx.IterVar.DataPar for v in iter_vars):
-        return False
-    innermost = iter_vars[-1].var
-    blocked = [read for read in sch.get(block).reads if channel_block_lanes(read) is not None]
-    lanes = {channel_block_lanes(read) for read in blocked}
-    extent = static_extent(sch.get(loops[-1]).extent)
-    if (
-        len(lanes) != 1 or extent is None or extent % next(iter(lanes))
-        or not all(unblocked_indices(read)[1].same_as(innermost) for read in blocked)
-    ):
-        return False
-    work = loop_work(sch, loops)
-    vectors, lane = sch.split(loops[-1], factors=[None, next(iter(lanes))])
-    if work is None or work >= PARALLEL_MIN_ELEMENTS:
-        sch.parallel(sch.fuse(*loops[:2]))
-    sch.vectorize(lane)
-    return True
-
-
 def vectorize_contiguous_copy(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, lanes: int) -> bool:
     """A block that writes its output in order and, over each aligned vector of its innermost
-    iterator, reads consecutive elements of each buffer's last axis (or one element): a reshape,
-    permute or slice that keeps the last axis, or splits it or merges it into runs of whole
-    vectors (Swin's and ViT's split of q, k and v into heads and their merge, its windows). The
+    iterator, reads consecutive elements of each buffer (or one element): a reshape, permute or
+    slice that keeps the last axis, or splits it or merges it into runs of whole vectors (Swin's
+    and ViT's split of q, k and v into heads and their merge, its windows), or a permute of a
+    channel-blocked tensor into [N, H, W, C] (ConvNeXt's, before its layer norms). The
     outer loops run in parallel when there is enough work, the innermost in vectors of `lanes` (or
     a half or quarter vector of 4 lanes or more: the widest that divides it and fits), each a
     contiguous load and store; Generic left it scalar (Swin-T's 3 x 3.6 MB qkv splits: 5.8 GB/s).
@@ -216,9 +188,10 @@ def vectorize_contiguous_copy(sch: s_tir.Schedule, block: s_tir.schedule.SBlockR
 
 def _contiguous_in_vectors(block: s_tir.SBlock, width: int) -> bool:
     """Whether, for the innermost iterator running over `width` consecutive values from a multiple
-    of `width`, every read of `block` indexes its last axis by consecutive values (or one) and its
-    other axes by one value each. The iterator is written as vector * width + lane and each index
-    simplified within the iterators' ranges (a reshape's unravelled index then counts)."""
+    of `width`, every read of `block` reads consecutive elements of its buffer (its flattened offset
+    steps by 1 from lane to lane) or one element. The iterator is written as vector * width + lane
+    and each index simplified within the iterators' ranges (a reshape's unravelled index then
+    counts); so a per-channel [C, 1, 1] operand, or a channel-blocked buffer's lanes, count too."""
     iter_vars = block.iter_vars
     innermost = iter_vars[-1]
     dtype = str(innermost.var.ty)
@@ -231,8 +204,12 @@ def _contiguous_in_vectors(block: s_tir.SBlock, width: int) -> bool:
     split = [iter_var.var for iter_var in iter_vars[:-1]] + [vector * tirx.IntImm(dtype, width) + lane]
     for read in block.reads:
         indices = tirx.IndexMap([iter_var.var for iter_var in iter_vars], [axis.min for axis in read.region], None).map_indices(split)
-        for position, index in enumerate(indices):
+        step, stride = 0, 1  # the flattened offset's coefficient of lane
+        for index, extent in reversed(list(zip(indices, (static_extent(d) for d in read.source.shape)))):
             linear = sym.detect_linear_equation(analyzer.simplify(index), [lane])
-            if not linear or static_extent(linear[0]) not in ((0, 1) if position == len(indices) - 1 else (0,)):
+            if not linear or static_extent(linear[0]) is None or extent is None:
                 return False
+            step, stride = step + static_extent(linear[0]) * stride, stride * extent
+        if step not in (0, 1):
+            return False
     return True
