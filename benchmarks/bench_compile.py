@@ -30,7 +30,7 @@ from tvm import relax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_models import MODELS, TABLE, build_model  # noqa: E402
+from bench_models import MODELS, TABLE, build_model, model_spec  # noqa: E402
 
 import fx2relax  # noqa: E402
 from fx2relax.compiler import _lowering_pipeline, fuse, host_target  # noqa: E402
@@ -41,16 +41,14 @@ PHASES = ("import", "fuse", "schedule", "TVM build", "first VM")
 
 
 def model_and_example(name: str, batch: int, size: int) -> tuple[torch.nn.Module, torch.Tensor]:
-    """A benchmark model (bench_models.MODELS) or `timm:<name>` with random weights, and an input."""
-    if name.startswith("timm:"):
-        import timm
-
-        torch.manual_seed(0)
-        model = timm.create_model(name.removeprefix("timm:"), pretrained=False).eval()
-        return model, torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
-    if name not in MODELS:
-        raise SystemExit(f"unknown model {name!r}: one of {', '.join(MODELS)} or timm:<name>")
-    return build_model(name), MODELS[name].example(batch)
+    """A benchmark model (bench_models.model_spec: MODELS, torchvision:<name> or timm:<name>) with
+    random weights, and an input; a timm model without `@<side>` takes `size`² images."""
+    if name.startswith("timm:") and "@" not in name:
+        name = f"{name}@{size}"
+    try:
+        return build_model(name), model_spec(name).example(batch)
+    except KeyError:
+        raise SystemExit(f"unknown model {name!r}: one of {', '.join(MODELS)}, torchvision:<name> or timm:<name>") from None
 
 
 def compile_in_phases(

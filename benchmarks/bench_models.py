@@ -11,6 +11,7 @@ are compared with eager's too. The sgemm roof (best GFLOP/s of a 2048² float32 
     python benchmarks/bench_models.py [--models cnn,resnet18,mobilenet_v2,bert] [--rounds 5]
     python benchmarks/bench_models.py --models survey --variants onnxruntime,openvino,fx2relax --rounds 2
     python benchmarks/bench_models.py --models beyond --variants onnxruntime,openvino,fx2relax --rounds 2
+    python benchmarks/bench_models.py --models torchvision:resnext50_32x4d,timm:mobilevit_s@256 --batches 1,8
                                       [--variants eager,inductor,onnxruntime,openvino,fx2relax]
                                       [--trials 64] [--tune-batches 1] [--quick]
 """
@@ -154,10 +155,28 @@ BEYOND = ("googlenet", "inception_v3", "vgg11", "regnet_x", "mnasnet", "swin_t")
 """Models after the survey's: `--models beyond`."""
 
 
+NAMED_PREFIXES = {"torchvision:": _torchvision, "timm:": _timm}
+"""Models outside MODELS, by library: `torchvision:<name>` or `timm:<name>`, optionally `@<side>`
+(the image side, 224 unless given; torchvision's inception_v3 299), e.g. `timm:mobilevit_s@256`."""
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The benchmark model `name`: one of MODELS, or a torchvision or timm classifier (NAMED_PREFIXES)
+    with random weights on `side`² images, batch 1 unless --batches says otherwise."""
+    if name in MODELS:
+        return MODELS[name]
+    prefix = next((prefix for prefix in NAMED_PREFIXES if name.startswith(prefix)), None)
+    if prefix is None:
+        raise KeyError(name)
+    library_name, _, side = name.removeprefix(prefix).partition("@")
+    side = int(side) if side else 299 if (prefix, library_name) == ("torchvision:", "inception_v3") else 224
+    return ModelSpec(f"{name.partition('@')[0]} {side}²", NAMED_PREFIXES[prefix](library_name), (1,), _images(3, side, side))
+
+
 def build_model(name: str) -> nn.Module:
-    """The model `name` with the benchmark's random weights (the same in every process)."""
+    """The model `name` (`model_spec`) with the benchmark's random weights (the same in every process)."""
     torch.manual_seed(0)
-    return MODELS[name].build().eval()
+    return model_spec(name).build().eval()
 
 
 class Skip(Exception):
@@ -240,7 +259,7 @@ def worker(connection: Connection, model_name: str, batch: int, variant: str, op
     torch.set_num_threads(THREADS)
     try:
         model = build_model(model_name)
-        example = MODELS[model_name].example(batch)
+        example = model_spec(model_name).example(batch)
         with torch.inference_mode():
             run, seconds = VARIANTS[variant][1](model, example, options)
             output = np.asarray(run())  # the first call also pays one-off costs we do not time
@@ -345,7 +364,7 @@ def benchmark_cell(model_name: str, batch: int, args: argparse.Namespace) -> lis
         if reference is not None and result.status == "ready":
             result.max_difference = float(np.max(np.abs(result.output.astype(np.float64) - reference)))
         result.output = None
-    print(f"timed {MODELS[model_name].label}, B={batch}", file=sys.stderr, flush=True)
+    print(f"timed {model_spec(model_name).label}, B={batch}", file=sys.stderr, flush=True)
     return results
 
 
@@ -373,7 +392,7 @@ def print_tables(cells: dict[tuple[str, int], list[Result]], flops: dict[str, in
                 texts.append(result.status)
             else:
                 texts.append(cell(result))
-        return f"| {MODELS[key[0]].label}, B={key[1]} | " + " | ".join(texts) + " |"
+        return f"| {model_spec(key[0]).label}, B={key[1]} | " + " | ".join(texts) + " |"
 
     def eager_time(key: tuple[str, int]) -> float | None:
         result = next((r for r in cells[key] if r.variant == "eager" and r.times), None)
@@ -422,7 +441,7 @@ def print_against_best_peer(cells: dict[tuple[str, int], list[Result]]) -> None:
             continue
         best = min(peers, key=peers.get)
         ratios = [f"{timed[v] / peers[best]:.3g}" if v in timed else "—" for v in ("fx2relax", "fx2relax-tuned")]
-        print(f"| {MODELS[model].label}, B={batch} | {VARIANTS[best][0]} | " + " | ".join(ratios) + " |")
+        print(f"| {model_spec(model).label}, B={batch} | {VARIANTS[best][0]} | " + " | ".join(ratios) + " |")
 
 
 def _gflops(rate: float, roof: float) -> str:
@@ -436,7 +455,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", type=names, default=list(TABLE),
-        help=f"comma-separated, of {', '.join(MODELS)}; 'survey' or 'beyond': the groups after the default",
+        help=f"comma-separated, of {', '.join(MODELS)}, torchvision:<name> or timm:<name>[@<side>]; "
+        "'survey' or 'beyond': the groups after the default",
     )
     parser.add_argument("--variants", type=names, default=list(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--batches", type=lambda t: [int(b) for b in names(t)], help="override every model's batch sizes")
@@ -451,7 +471,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.models = [name for name in MODELS if name not in TABLE + BEYOND]
     elif args.models == ["beyond"]:
         args.models = list(BEYOND)
-    unknown = sorted(set(args.models) - set(MODELS)) + sorted(set(args.variants) - set(VARIANTS))
+    named = {name for name in args.models if name.startswith(tuple(NAMED_PREFIXES))}
+    unknown = sorted(set(args.models) - set(MODELS) - named) + sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown model or variant: {', '.join(unknown)}")
     if args.quick:
@@ -470,8 +491,8 @@ def main(argv: list[str] | None = None) -> int:
           f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (above ~2, other work competes)")
     cells, flops = {}, {}
     for name in args.models:
-        flops[name] = flops_per_call(build_model(name), MODELS[name].example(1))
-        for batch in args.batches or MODELS[name].batches:
+        flops[name] = flops_per_call(build_model(name), model_spec(name).example(1))
+        for batch in args.batches or model_spec(name).batches:
             cells[name, batch] = benchmark_cell(name, batch, args)
     print_tables(cells, flops, roof, args)
     print(f"\nload average at end: {os.getloadavg()[0]:.1f}")

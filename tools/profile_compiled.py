@@ -10,9 +10,9 @@ shapes, so the kernels worth a faster schedule stand out.
 
 Models are those of benchmarks/bench_models.py (cnn, resnet18, mobilenet_v2, bert and the
 survey's vit_tiny, densenet121, ...; bert and gpt2 imported with torch.export as the benchmark
-does, their input being token ids), or any timm model
-(`timm:<name>`, random weights, `--size`² images). `--codegen` also builds each scheduled function
-alone and lists those TVM's lowering and LLVM take longest over.
+does, their input being token ids), or any torchvision or timm classifier (`torchvision:<name>`,
+`timm:<name>`, random weights; `@<side>` or `--size` for timm's images, 224² for torchvision's).
+`--codegen` also builds each scheduled function alone and lists those TVM's lowering and LLVM take longest over.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def codegen_seconds(scheduled: tvm.IRModule, target: tvm.target.Target) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="a benchmarks/bench_models.py model (cnn, resnet18, vit_tiny, ...) or timm:<name>")
+    parser.add_argument("model", help="a bench_models.py model (cnn, resnet18, vit_tiny, ...), torchvision:<name> or timm:<name>")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--size", type=int, default=96, help="image side of a timm model")
     parser.add_argument("--top", type=int, default=25, help="kernels listed")
