@@ -41,6 +41,7 @@ from .generic import (
     static_extent,
     top_blocks,
     vectorize_last,
+    vectorize_whole_vectors,
 )
 from .matmul import COLUMN_VECTORS, ROW_TILES, accumulator_budget, padded_rows, transposed_operands_copied, vectorize_tile
 from .rows import interleave_rows, lane_partials, vectorize_partials
@@ -178,7 +179,7 @@ class FusedAttention(ScheduleRule):
         if scaled_query is not None:
             vectorize_last(sch, sch.get_loops(scaled_query)[-1], d_width)
         for block in (*(masked if mask_apart else ()), exponentials, weights) if pad_keys or width > 1 else ():
-            _vectorize_keys(sch, sch.get_loops(block)[-1], lanes if pad_keys else width)
+            vectorize_whole_vectors(sch, sch.get_loops(block)[-1], lanes if pad_keys else width)
         return sch
 
 
@@ -231,17 +232,6 @@ def _reads(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, producer: s_tir.
     """Whether `block` reads what `producer` writes."""
     written = sch.get(producer).writes[0].source
     return any(read.source.same_as(written) for read in sch.get(block).reads)
-
-
-def _vectorize_keys(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int) -> None:
-    """Vectorise a row stage's loop over the keys in vectors of `lanes`, the keys past the last whole
-    vector (if any) in a scalar loop of their own."""
-    extent = loop_work(sch, [loop])
-    if extent is None or extent < lanes:
-        return
-    if extent % lanes:
-        loop, _ = sch.loop_partition(loop, factors=[extent - extent % lanes, None])
-    vectorize_last(sch, loop, lanes)
 
 
 def _transposed_by_vectors(sch: s_tir.Schedule, copy: s_tir.schedule.SBlockRV, lanes: int) -> None:

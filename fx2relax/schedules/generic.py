@@ -230,6 +230,18 @@ def vectorize_last(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int)
     sch.vectorize(lane)
 
 
+def vectorize_whole_vectors(sch: s_tir.Schedule, loop: s_tir.schedule.LoopRV, lanes: int) -> None:
+    """Vectorise `loop` in vectors of `lanes`, the iterations past the last whole vector (if any)
+    in a scalar loop of their own (`vectorize_last` leaves a loop of no whole number of vectors
+    scalar)."""
+    extent = loop_work(sch, [loop])
+    if extent is None or extent < lanes:
+        return
+    if extent % lanes:
+        loop, _ = sch.loop_partition(loop, factors=[extent - extent % lanes, None])
+    vectorize_last(sch, loop, lanes)
+
+
 def window_result_in_registers(
     sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, window: list[s_tir.schedule.LoopRV], column: s_tir.schedule.LoopRV
 ) -> None:
