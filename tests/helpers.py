@@ -307,6 +307,30 @@ def scalarized_functions(mod: tvm.IRModule, target: tvm.target.Target) -> dict[s
     return found
 
 
+def lane_divisions(mod: tvm.IRModule, target: tvm.target.Target) -> dict[str, int]:
+    """{function: how many of its vector indices divide a ramp of lanes, or take its remainder,
+    lane by lane (each such load a gather, each store a scatter)} for the functions of a scheduled
+    module built for `target`, as TVM's VectorizeLoop leaves them (buffers flattened)."""
+    found: dict[str, int] = {}
+
+    @tvm.instrument.pass_instrument
+    class AfterVectorizing:
+        def run_after_pass(self, after: tvm.IRModule, info: tvm.transform.PassInfo) -> None:
+            if info.name == "tirx.VectorizeLoop":
+                for global_var, func in after.functions_items():
+                    divisions = LANE_DIVISION.findall(func.script())
+                    if divisions:
+                        found[global_var.name_hint] = len(divisions)
+
+    with tvm.transform.PassContext(instruments=[AfterVectorizing()]):
+        tvm.compile(mod, target=target)
+    return found
+
+
+LANE_DIVISION = re.compile(r"T\.Ramp\([^\[\]]*?\) (?://|%) T\.Broadcast\(")
+"""A ramp of lanes divided, or its remainder taken, by a broadcast divisor: an index per lane."""
+
+
 SCALARIZED_LOOP = re.compile(r"for \w+_s in range")
 """A serial loop VectorizeLoop made of a vectorised one it could not vectorise (src/tirx/transforms/vectorize_loop.cc, Scalarize)."""
 
