@@ -19,7 +19,7 @@ from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
 from .kernels.marks import marked_kernel, stages
 from .layout import BlockChannels
-from .packing import FoldBatchNorm, PackConvWeights, PackLinearWeights, WinogradConvs
+from .packing import FoldBatchNorm, FoldConstantCalls, PackConvWeights, PackLinearWeights, WinogradConvs
 from .runtime import CompiledModel, TargetLike, build, make_target
 from .schedules import apply_schedules
 
@@ -45,11 +45,13 @@ def with_num_cores(target: tvm.target.Target) -> tvm.target.Target:
 
 
 def fuse(mod: tvm.IRModule, target: tvm.target.Target, winograd: bool = True) -> tvm.IRModule:
-    """Fold eval batch norms into the convolutions before them, turn 3x3 convolutions into Winograd
+    """Compute the calls of constants only once (FoldConstantCalls), fold eval batch norms into the
+    convolutions before them, turn 3x3 convolutions into Winograd
     ones where that pays (if `winograd`), pack linear and convolution weights for `target`,
     annotate op patterns and fuse our PrimFuncs."""
     return tvm.transform.Sequential(
         [
+            FoldConstantCalls(),
             FoldBatchNorm(),
             *([WinogradConvs(target)] if winograd else []),
             PackLinearWeights(target),

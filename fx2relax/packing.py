@@ -9,6 +9,10 @@ does the same for 2-D convolutions (parameters read back from the conv stage's m
 where a vector of output channels lies in one group): `kernels.conv.conv2d_packed` reads one vector
 of output channels' weights per (input channel, tap); output channels of a groups=1 conv in no
 whole vector (nor half one) get their last vector padded with zeros.
+
+`FoldConstantCalls` computes once, here, each call of one of our kernels whose every argument is a
+constant (LeViT's attention biases gathered by a constant index table, four calls of 31 µs each):
+its result is the same at every call.
 """
 
 from __future__ import annotations
@@ -548,6 +552,60 @@ class _BatchNormFolder(relax.PyExprMutator):
             CONVOLUTIONS[kernel], data, relax.const(folded_weight, dtype), relax.const(folded_bias, dtype), **parameters,
             primfunc_name_hint=kernel,
         )
+
+
+FOLDED_MAX_BYTES = 64 << 20
+"""The largest result `FoldConstantCalls` makes a constant (a bigger one, such as zeros made in
+forward, would weigh on memory and on the exported library more than it saves)."""
+
+
+@relax.expr_functor.mutator
+class _ConstantCallFolder(relax.PyExprMutator):
+    def __init__(self, mod: tvm.IRModule):
+        super().__init__(mod)
+        self.mod = mod
+        self.built: dict[str, tvm.runtime.Module] = {}
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        call = self.visit_expr_post_order(call)
+        if call.op != _CALL_TIR or len(call.args) != 2 or not isinstance(call.ty, relax.TensorType):
+            return call
+        output = call.ty
+        arguments = [self._constant(argument) or argument for argument in call.args[1].fields]
+        call = self.builder_.normalize(relax.Call(call.op, [call.args[0], relax.Tuple(arguments)], call.attrs, call.ty_args))
+        if not all(isinstance(argument, tvm.ir.expr.Constant) for argument in arguments):
+            return call
+        shape = [static_extent(dim) for dim in output.shape.values] if output.shape is not None else [None]
+        dtype = str(output.dtype)
+        if None in shape or math.prod(shape) * np.dtype(dtype).itemsize > FOLDED_MAX_BYTES:
+            return call
+        output = tvm.runtime.tensor(np.empty(shape, dtype))
+        self._function(call.args[0])(*(argument.value for argument in arguments), output)
+        return relax.const(output.numpy(), dtype)
+
+    def _constant(self, value: relax.Expr) -> tvm.ir.expr.Constant | None:
+        """The constant `value` is, or is bound to (a result folded before); None for any other."""
+        if isinstance(value, relax.Var):
+            value = self.lookup_binding(value)
+        return value if isinstance(value, tvm.ir.expr.Constant) else None
+
+    def _function(self, global_var: tvm.ir.GlobalVar) -> tvm.runtime.Module:
+        """The kernel `global_var` built as it stands (plain loop nests, as `build`), once."""
+        name = global_var.name_hint
+        if name not in self.built:
+            func = self.mod[global_var].with_attr("global_symbol", "main")
+            self.built[name] = tvm.compile(tvm.IRModule({"main": func}), target=tvm.target.Target("llvm"))["main"]
+        return self.built[name]
+
+
+@tvm.transform.module_pass(opt_level=0, name="FoldConstantCalls")
+class FoldConstantCalls:
+    """Replace each call of a kernel whose every argument is a constant (weights, index tables, or
+    none: a creation op) by its result, computed once here with the kernel itself, up to
+    FOLDED_MAX_BYTES; calls reading folded results fold in turn."""
+
+    def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        return _rewrite_calls(_ConstantCallFolder(mod), mod)
 
 
 @tvm.transform.module_pass(opt_level=0, name="FoldBatchNorm")

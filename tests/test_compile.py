@@ -6,11 +6,12 @@ import math
 import numpy as np
 import pytest
 import torch
+import tvm
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
-from tvm import s_tir, tirx
+from tvm import relax, s_tir, tirx
 
 import fx2relax
 from fx2relax.compiler import fuse, host_target, lower
@@ -38,6 +39,7 @@ from tests.helpers import (
     course_cnn,
     cpu_target,
     loops_around,
+    tensors,
     vector_store_lanes,
     whole_vectors_on_every_cpu,
 )
@@ -681,6 +683,47 @@ class ReparameterizableGhost(nn.Module):
 @pytest.mark.parametrize("bias", [False, True])
 def test_batch_norm_of_a_folded_conv_folds_again(bias):
     check_against_torch(ReparameterizableGhost(bias).eval(), torch.randn(2, 3, 7, 7), compiled=True)
+
+
+class ConstantTables(nn.Module):
+    """What a model computes from its weights alone at every call: LeViT's attention biases gathered
+    by a constant index table (bias[:, index], [heads, length, length]), positions made by arange,
+    and a weight-normalised linear layer's weight (g * v / |v|), each added to or applied on x."""
+
+    def __init__(self, heads: int, offsets: int, length: int, features: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.randn(heads, offsets))
+        self.register_buffer("index", torch.randint(0, offsets, (length, length)))
+        self.direction = nn.Parameter(torch.randn(features, length))
+        self.gain = nn.Parameter(torch.rand(features, 1) + 0.5)
+
+    def forward(self, x):
+        scores = x + self.bias[:, self.index] + torch.arange(x.shape[-1], dtype=x.dtype)
+        weight = self.gain * self.direction / self.direction.norm(dim=1, keepdim=True)
+        return F.linear(scores, weight)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    data=st.data(), heads=st.integers(1, 4), offsets=st.integers(1, 40), length=st.integers(1, 20),
+    features=st.integers(1, 24), dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_calls_of_constants_only_are_computed_once_at_compile_time(data, heads, offsets, length, features, dtype):
+    torch.manual_seed(data.draw(st.integers(0, 2**16)))
+    model = ConstantTables(heads, offsets, length, features).to(getattr(torch, dtype)).eval()
+    x = data.draw(tensors((2, heads, length, length), special_values=True)).to(getattr(torch, dtype))
+    mod = fx2relax.from_module(model, tuple(x.shape), dtype=dtype)
+    fused = fuse(mod, host_target())
+    calls: list[relax.Call] = []
+    relax.analysis.post_order_visit(fused["main"], lambda node: calls.append(node) if isinstance(node, relax.Call)
+                                    and node.op == tvm.ir.Op.get("relax.call_tir") else None)
+    assert calls and all(any(not isinstance(arg, tvm.ir.expr.Constant) for arg in call.args[1].fields) for call in calls)
+    kernels = {marked_kernel(block.annotations) for _, func in fused.functions_items() if isinstance(func, tirx.PrimFunc)
+               for block in stages(func)}
+    assert "linear_packed" in kernels  # the folded weight is a constant, so packed
+    with torch.no_grad():
+        expected = model(x)
+    assert_outputs_match(fx2relax.compile(mod)(x), expected)
 
 
 PADDED_AFTER = {  # a kernel whose fused consumer is a pad: more outputs than the kernel writes (tf_efficientnet's "same" padding)
