@@ -561,6 +561,9 @@ forward, would weigh on memory and on the exported library more than it saves)."
 
 @relax.expr_functor.mutator
 class _ConstantCallFolder(relax.PyExprMutator):
+    """Each call of constants only replaced by its result (`FoldConstantCalls`), each argument bound
+    to a folded result passed as that constant."""
+
     def __init__(self, mod: tvm.IRModule):
         super().__init__(mod)
         self.mod = mod
@@ -570,18 +573,18 @@ class _ConstantCallFolder(relax.PyExprMutator):
         call = self.visit_expr_post_order(call)
         if call.op != _CALL_TIR or len(call.args) != 2 or not isinstance(call.ty, relax.TensorType):
             return call
-        output = call.ty
+        result_type = call.ty
         arguments = [self._constant(argument) or argument for argument in call.args[1].fields]
         call = self.builder_.normalize(relax.Call(call.op, [call.args[0], relax.Tuple(arguments)], call.attrs, call.ty_args))
         if not all(isinstance(argument, tvm.ir.expr.Constant) for argument in arguments):
             return call
-        shape = [static_extent(dim) for dim in output.shape.values] if output.shape is not None else [None]
-        dtype = str(output.dtype)
+        shape = [static_extent(dim) for dim in result_type.shape.values] if result_type.shape is not None else [None]
+        dtype = str(result_type.dtype)
         if None in shape or math.prod(shape) * np.dtype(dtype).itemsize > FOLDED_MAX_BYTES:
             return call
-        output = tvm.runtime.tensor(np.empty(shape, dtype))
-        self._function(call.args[0])(*(argument.value for argument in arguments), output)
-        return relax.const(output.numpy(), dtype)
+        result = tvm.runtime.tensor(np.empty(shape, dtype))
+        self._function(call.args[0])(*(argument.value for argument in arguments), result)
+        return relax.const(result.numpy(), dtype)
 
     def _constant(self, value: relax.Expr) -> tvm.ir.expr.Constant | None:
         """The constant `value` is, or is bound to (a result folded before); None for any other."""
