@@ -291,26 +291,19 @@ def scalarized_functions(mod: tvm.IRModule, target: tvm.target.Target) -> dict[s
     """{function: how many of its vectorised loops TVM's VectorizeLoop ran lane by lane instead}
     for the functions of a scheduled module, built for `target` (a loop it could not vectorise
     becomes a serial loop over a variable named `<lane>_s`)."""
-    found: dict[str, int] = {}
-
-    @tvm.instrument.pass_instrument
-    class AfterVectorizing:
-        def run_after_pass(self, after: tvm.IRModule, info: tvm.transform.PassInfo) -> None:
-            if info.name == "tirx.VectorizeLoop":
-                for global_var, func in after.functions_items():
-                    loops = SCALARIZED_LOOP.findall(func.script())
-                    if loops:
-                        found[global_var.name_hint] = len(loops)
-
-    with tvm.transform.PassContext(instruments=[AfterVectorizing()]):
-        tvm.compile(mod, target=target)
-    return found
+    return _after_vectorizing(mod, target, SCALARIZED_LOOP)
 
 
 def lane_divisions(mod: tvm.IRModule, target: tvm.target.Target) -> dict[str, int]:
     """{function: how many of its vector indices divide a ramp of lanes, or take its remainder,
     lane by lane (each such load a gather, each store a scatter)} for the functions of a scheduled
     module built for `target`, as TVM's VectorizeLoop leaves them (buffers flattened)."""
+    return _after_vectorizing(mod, target, LANE_DIVISION)
+
+
+def _after_vectorizing(mod: tvm.IRModule, target: tvm.target.Target, pattern: re.Pattern) -> dict[str, int]:
+    """{function: how many times `pattern` occurs in its TVMScript right after TVM's VectorizeLoop}
+    for the functions of `mod` that have it, building `mod` for `target`."""
     found: dict[str, int] = {}
 
     @tvm.instrument.pass_instrument
@@ -318,9 +311,9 @@ def lane_divisions(mod: tvm.IRModule, target: tvm.target.Target) -> dict[str, in
         def run_after_pass(self, after: tvm.IRModule, info: tvm.transform.PassInfo) -> None:
             if info.name == "tirx.VectorizeLoop":
                 for global_var, func in after.functions_items():
-                    divisions = LANE_DIVISION.findall(func.script())
-                    if divisions:
-                        found[global_var.name_hint] = len(divisions)
+                    matches = pattern.findall(func.script())
+                    if matches:
+                        found[global_var.name_hint] = len(matches)
 
     with tvm.transform.PassContext(instruments=[AfterVectorizing()]):
         tvm.compile(mod, target=target)
