@@ -574,8 +574,10 @@ class _ConstantCallFolder(relax.PyExprMutator):
         if call.op != _CALL_TIR or len(call.args) != 2 or not isinstance(call.ty, relax.TensorType):
             return call
         result_type = call.ty
-        arguments = [self._constant(argument) or argument for argument in call.args[1].fields]
-        call = self.builder_.normalize(relax.Call(call.op, [call.args[0], relax.Tuple(arguments)], call.attrs, call.ty_args))
+        fields = call.args[1].fields
+        arguments = [self._constant(argument) or argument for argument in fields]
+        if any(not argument.same_as(field) for argument, field in zip(arguments, fields)):  # a folded result passed on
+            call = self.builder_.normalize(relax.Call(call.op, [call.args[0], relax.Tuple(arguments)], call.attrs, call.ty_args))
         if not all(isinstance(argument, tvm.ir.expr.Constant) for argument in arguments):
             return call
         shape = [static_extent(dim) for dim in result_type.shape.values] if result_type.shape is not None else [None]

@@ -11,11 +11,10 @@ bias over LeViT's 1x4x196x196 scores, two threads: 146 -> 37-50 µs; 8x64x28x28:
 A function whose output layout.BlockChannels stored channel-blocked, [N, C / L, H, W, L], runs over
 (image, channel block, row, column) instead, each position's L channels one vector: its blocked
 operands are read and its output stored contiguously, a per-channel operand [N, C, 1, 1] read as
-one contiguous vector too. A copy whose
-reads are contiguous over each vector of its innermost loop (a reshape, permute or slice that
-keeps the last axis: attention's heads and windows; a permute of a blocked tensor into
-[N, H, W, C]) runs that loop in vectors (`vectorize_contiguous_copy`). Each lane computes what the
-scalar loop would: results do not change.
+one contiguous vector too. A copy whose reads are contiguous over each vector of its innermost loop
+(a reshape, permute or slice that keeps the last axis: attention's heads and windows; a permute of a
+blocked tensor into [N, H, W, C]) runs that loop in vectors (`vectorize_contiguous_copy`). Each lane
+computes what the scalar loop would: results do not change.
 """
 
 from __future__ import annotations
